@@ -1,0 +1,134 @@
+"""Small inline SVG charts for the reports.
+
+Figures are built with matplotlib's object API rather than pyplot, so no global figure
+state leaks between the many reports of one run. The SVG is meant to be pasted straight
+into HTML: no XML prolog, text kept as text (small, selectable) and no external resources.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import re
+from collections.abc import Sequence
+from html import escape
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from grader.results import Curve
+
+STUDENT_COLOUR = "#1f6fb2"
+REFERENCE_COLOUR = "#555555"
+PANEL_SIZE = (3.2, 2.4)
+PANELS_PER_ROW = 3
+HISTOGRAM_BINS = 10
+
+_STYLE = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "grader",  # deterministic ids, so identical inputs give identical reports
+    "font.size": 8,
+    "font.sans-serif": ["DejaVu Sans"],
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_styled = matplotlib.rc_context(_STYLE)  # rcParams are read both when drawing and when saving
+_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_GROUP_ID = re.compile(r'<g id="[^"]*"')
+
+
+def _to_svg(fig: Figure, kind: str, title: str) -> str:
+    """Serialise for inline use: drop the prolog, tag the root and give it a title."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata=_NO_METADATA)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]
+    # Group ids (figure_1, axes_1, ...) repeat across charts and nothing refers to them;
+    # dropping them keeps ids unique on a page holding several charts.
+    svg = _GROUP_ID.sub("<g", svg)
+    root_end = svg.index(">") + 1
+    root = svg[:root_end].replace("<svg ", f'<svg class="chart chart-{kind}" role="img" ', 1)
+    return f"{root}\n <title>{escape(title)}</title>{svg[root_end:]}"
+
+
+def _finite_points(
+    x: Sequence[float | None], y: Sequence[float | None]
+) -> tuple[list[float], list[float]]:
+    """Pairs where both coordinates are real numbers; a broken run may log None, NaN or inf."""
+
+    def usable(value: float | None) -> bool:
+        return isinstance(value, numbers.Real) and math.isfinite(value)
+
+    pairs = [(a, b) for a, b in zip(x, y, strict=False) if usable(a) and usable(b)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _draw_curve(ax: Axes, curve: Curve) -> None:
+    x, y = _finite_points(curve.x, curve.y)
+    ax.plot(x, y, color=STUDENT_COLOUR, marker="o", markersize=3, label="yours")
+    if curve.reference_y is not None:
+        ref_x, ref_y = _finite_points(curve.x, curve.reference_y)
+        ax.plot(ref_x, ref_y, color=REFERENCE_COLOUR, linestyle="--", label="reference")
+        ax.legend(frameon=False)
+    if not y:
+        ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(curve.name)
+    ax.set_xlabel(curve.x_label)
+    ax.set_ylabel(curve.y_label)
+
+
+@_styled
+def curves_svg(curves: list[Curve]) -> str:
+    """One panel per curve, the student's series solid and the reference dashed."""
+    if not curves:
+        return ""
+    columns = min(len(curves), PANELS_PER_ROW)
+    rows = math.ceil(len(curves) / columns)
+    width, height = PANEL_SIZE
+    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    panels = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, curve in zip(panels, curves, strict=False):
+        _draw_curve(ax, curve)
+    for ax in panels[len(curves) :]:
+        ax.set_visible(False)
+    title = "Training curves: " + ", ".join(curve.name for curve in curves)
+    return _to_svg(fig, "curves", title)
+
+
+@_styled
+def histogram_svg(scores: list[float], max_score: float) -> str:
+    """How the class's scores spread between zero and the maximum; "" when there are none."""
+    if not scores:
+        return ""
+    top = max_score if max_score > 0 else 1.0
+    fig = Figure(figsize=(5.0, 2.4), layout="constrained")
+    ax = fig.add_subplot()
+    clipped = [min(max(score, 0.0), top) for score in scores]
+    ax.hist(clipped, bins=HISTOGRAM_BINS, range=(0, top), color=STUDENT_COLOUR, edgecolor="white")
+    ax.set_xlim(0, top)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("score")
+    ax.set_ylabel("students")
+    return _to_svg(fig, "histogram", f"Histogram of {len(scores)} scores out of {top:g}")
+
+
+@_styled
+def pass_rates_svg(rates: dict[str, float]) -> str:
+    """One horizontal bar per test, in the given order from the top; "" when there are none."""
+    if not rates:
+        return ""
+    names = list(rates)
+    values = [min(max(rate, 0.0), 1.0) for rate in rates.values()]
+    fig = Figure(figsize=(5.0, 0.6 + 0.22 * len(names)), layout="constrained")
+    ax = fig.add_subplot()
+    bars = ax.barh(names, values, color=STUDENT_COLOUR)
+    ax.bar_label(bars, labels=[f"{value:.0%}" for value in values], padding=2)
+    ax.set_xlim(0, 1.12)  # room for the label of a full bar
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
+    ax.invert_yaxis()
+    ax.set_xlabel("students passing")
+    return _to_svg(fig, "pass-rates", f"Pass rate per test across {len(names)} tests")

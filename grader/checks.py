@@ -1,0 +1,176 @@
+"""Checks: small pure functions from observations to a verdict with a message.
+
+A check reads what the student's functions returned (already plain data, already loaded
+in the grader's process) beside what the reference returned on the same inputs. Helpers
+here raise `Failed` with a message that names the problem, so a check reads top-down as a
+list of expectations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from grader.results import TestResult, Timing
+
+HINTS = {
+    "NotImplementedError": "not implemented yet: replace `raise NotImplementedError()`",
+    "Timeout": "it ran too long (an infinite loop?)",
+    "Missing": "the function is missing: keep the name and signature the notebook gives",
+    "Unobserved": "the grader could not run it",
+}
+
+
+class Failed(Exception):
+    """Ends a check as failed; carries what the student should read."""
+
+    def __init__(self, message: str, expected: str | None = None, got: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.got = got
+
+
+@dataclass(frozen=True)
+class Verdict:
+    message: str
+
+
+@dataclass
+class Context:
+    """What a check may read: both sides' observations, the inputs and the settings."""
+
+    student: dict[str, dict]
+    reference: dict[str, dict]
+    inputs: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+    timing: Timing | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def got(self, key: str) -> Any:
+        """The student's value for a probe, or Failed saying why there is none."""
+        entry = self.student.get(key)
+        if entry is None:
+            raise Failed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this probe)")
+        if not entry["ok"]:
+            hint = HINTS.get(entry["error"], "")
+            detail = f"{entry['error']}: {entry['message']}".strip(": ")
+            raise Failed(f"{key} failed — {detail}" + (f" ({hint})" if hint else ""),
+                         got=entry.get("traceback") or None)
+        return entry["value"]
+
+    def want(self, key: str) -> Any:
+        """The reference's value; its absence is a grader fault, not the student's."""
+        entry = self.reference[key]
+        if not entry["ok"]:
+            raise RuntimeError(f"reference probe {key} failed: {entry['message']}")
+        return entry["value"]
+
+    def accept(self, note: str) -> None:
+        """Record an equivalent form the check accepted, for the feedback."""
+        self.notes.append(note)
+
+
+@dataclass(frozen=True)
+class Check:
+    exercise: str
+    name: str
+    points: float
+    run: Callable[[Context], str]
+    hidden: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.exercise}.{self.name}"
+
+    def evaluate(self, context: Context) -> TestResult:
+        """Run the check; a hostile value that trips it up fails the test, never the grader."""
+        context.notes = []
+        try:
+            message = self.run(context)
+        except Failed as failure:
+            return self.result(False, failure.message, failure.expected, failure.got)
+        except Exception as error:  # noqa: BLE001 - malformed observations land here
+            return self.result(False, f"could not check the value returned: "
+                                      f"{type(error).__name__}: {error}")
+        if context.notes:
+            message = f"{message} Accepted: {'; '.join(context.notes)}."
+        return self.result(True, message)
+
+    def result(self, passed: bool, message: str, expected: str | None = None,
+               got: str | None = None) -> TestResult:
+        return TestResult(
+            name=self.full_name, exercise=self.exercise, max_points=self.points,
+            points=self.points if passed else 0.0, passed=passed, message=message,
+            expected=expected, got=got, hidden=self.hidden,
+        )
+
+
+class Registry(list):
+    """The checks of one module, in the order they are declared."""
+
+    def add(self, exercise: str, points: float, hidden: bool = False):
+        def register(function: Callable[[Context], str]) -> Callable[[Context], str]:
+            self.append(Check(exercise, function.__name__, points, function, hidden))
+            return function
+
+        return register
+
+
+def describe(value: Any) -> str:
+    """A short, readable account of a value for 'expected' and 'got'."""
+    if isinstance(value, torch.Tensor):
+        body = torch.Tensor.__repr__(value.flatten()[:8]) if value.numel() else "[]"
+        more = " …" if value.numel() > 8 else ""
+        return f"tensor shape {tuple(value.shape)} {value.dtype}: {body}{more}"
+    if isinstance(value, dict) and "__kind__" in value:
+        return {
+            "too_large": f"a tensor too large to keep, shape {value.get('shape')}",
+            "too_long": f"a sequence too long to keep ({value.get('length')} items)",
+        }.get(value["__kind__"], f"an object of type {value.get('type')}")
+    return f"{type(value).__name__}: {value!r}"[:300]
+
+
+def expect_tensor(value: Any, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise Failed(f"{what} must be a torch.Tensor", "a torch.Tensor", describe(value))
+    return value
+
+
+def expect_shape(tensor: torch.Tensor, shapes: Sequence[tuple[int, ...]], what: str) -> None:
+    if tuple(tensor.shape) not in [tuple(s) for s in shapes]:
+        wanted = " or ".join(str(tuple(s)) for s in shapes)
+        raise Failed(f"{what} has shape {tuple(tensor.shape)}, expected {wanted}",
+                     wanted, str(tuple(tensor.shape)))
+
+
+def expect_finite(tensor: torch.Tensor, what: str) -> None:
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise Failed(f"{what} holds {bad} NaN or infinite value(s)", None, describe(tensor))
+
+
+def max_difference(got: torch.Tensor, want: torch.Tensor) -> float:
+    difference = (got.double() - want.double()).abs()
+    return float(difference.max()) if difference.numel() else 0.0
+
+
+def expect_close(got: torch.Tensor, want: torch.Tensor, what: str,
+                 rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """Same shape, finite, and within the stated tolerance of the reference."""
+    expect_shape(got, [tuple(want.shape)], what)
+    expect_finite(got, what)
+    if not torch.allclose(got.double(), want.double(), rtol=rtol, atol=atol):
+        raise Failed(
+            f"{what} differs from the reference by up to {max_difference(got, want):.3g} "
+            f"(tolerance rtol={rtol:g}, atol={atol:g})",
+            describe(want), describe(got),
+        )
+
+
+def close_enough(a: float, b: float, rtol: float = 1e-6) -> bool:
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-9)

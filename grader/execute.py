@@ -1,0 +1,147 @@
+"""Running a notebook in a fresh kernel with nbclient, then the grader's probe cells.
+
+Every failure of the student's code is recorded, never raised: a cell error, a cell that
+runs past its timeout (the kernel is interrupted and grading goes on), a kernel that dies,
+a notebook that runs past the total timeout. Callers see one small class, `KernelRun`.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from grader.results import CellRecord
+
+MAX_OUTPUT_CHARS = 2_000_000
+MAX_SOURCE_CHARS = 4_000
+
+
+class CappedClient(NotebookClient):
+    """An nbclient that keeps at most MAX_OUTPUT_CHARS of output, so 100 MB of prints
+    cannot exhaust the grader's memory."""
+
+    output_chars = 0
+    output_dropped = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(str(msg.get("content", "")))
+        if self.output_chars + size > MAX_OUTPUT_CHARS:
+            self.output_dropped = True
+            return None
+        self.output_chars += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+@dataclass
+class Outcome:
+    """How one cell went: None error means it completed without raising."""
+
+    error: str | None
+    seconds: float
+
+
+class KernelRun:
+    """One kernel for one notebook: run its cells, then run grader code in the same kernel."""
+
+    def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, cell_timeout: float,
+                 total_timeout: float, client_options: dict[str, Any] | None = None):
+        self.notebook = notebook
+        self.workdir = workdir
+        self.cell_timeout = cell_timeout
+        self.total_timeout = total_timeout
+        self.deadline = time.monotonic() + total_timeout
+        self.student_cells = len(notebook.cells)
+        self.errors: list[CellRecord] = []
+        self.last_error: str | None = None
+        self.dead: str | None = None
+        self.client = CappedClient(
+            notebook,
+            timeout=cell_timeout,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": "CellTimeout", "evalue": "", "traceback": []},
+            kernel_name="python3",
+            resources={"metadata": {"path": str(workdir)}},
+            on_cell_error=self.record_error,
+            **(client_options or {}),
+        )
+        self.stack = ExitStack()
+
+    def __enter__(self) -> KernelRun:
+        self.stack.enter_context(self.client.setup_kernel())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.stack.close()
+        except Exception:  # noqa: BLE001 - a kernel that will not shut down is already dead
+            pass
+
+    def record_error(self, cell, cell_index, execute_reply) -> None:
+        content = execute_reply["content"]
+        name = content.get("ename", "Error")
+        message = content.get("evalue", "")
+        if name == "CellTimeout":
+            message = f"the cell ran longer than {self.client.timeout:g} s and was interrupted"
+        self.last_error = f"{name}: {message}".strip(": ")
+        if cell_index < self.student_cells:
+            self.errors.append(CellRecord(
+                index=cell_index,
+                source=str(cell.source)[:MAX_SOURCE_CHARS],
+                error=self.last_error,
+                traceback="\n".join(content.get("traceback") or [])[-20_000:],
+            ))
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def execute(self, index: int, timeout: float | None = None) -> Outcome:
+        """Run cell `index`: a notebook cell within the cell and the total timeout, a grader
+        cell within its own `timeout`."""
+        started = time.monotonic()
+        self.last_error = None
+        if self.dead:
+            return Outcome(self.dead, 0.0)
+        cell = self.notebook.cells[index]
+        limit = timeout if timeout is not None else min(self.cell_timeout, self.remaining())
+        self.client.timeout = max(1, int(limit))
+        try:
+            self.client.execute_cell(cell, index)
+        except DeadKernelError:
+            self.dead = "the kernel died (it crashed, exited, or ran out of memory)"
+            if index < self.student_cells:
+                self.errors.append(CellRecord(index, str(cell.source)[:MAX_SOURCE_CHARS],
+                                              "DeadKernel: " + self.dead, ""))
+        elapsed = time.monotonic() - started
+        if self.dead:
+            return Outcome(self.dead, elapsed)
+        return Outcome(self.last_error, elapsed)
+
+    def run_notebook(self) -> None:
+        """Every code cell in order, going on past failures until the kernel is gone or the
+        total time is spent."""
+        self.deadline = time.monotonic() + self.total_timeout
+        for index, cell in enumerate(list(self.notebook.cells)):
+            if cell.cell_type != "code":
+                continue
+            if self.remaining() <= 0:
+                self.errors.append(CellRecord(
+                    index, str(cell.source)[:MAX_SOURCE_CHARS],
+                    f"TotalTimeout: the notebook ran past its total limit of "
+                    f"{self.total_timeout:g} s; this cell and the ones after it were not run", ""))
+                return
+            self.execute(index)
+            if self.dead:
+                return
+
+    def run_code(self, source: str, timeout: float) -> Outcome:
+        """Run grader code in the student's kernel as one more cell."""
+        self.notebook.cells.append(nbformat.v4.new_code_cell(source))
+        return self.execute(len(self.notebook.cells) - 1, timeout)

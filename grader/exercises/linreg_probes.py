@@ -1,0 +1,95 @@
+"""Kernel side of the linear-regression exercises: call data_iter, squared_loss and sgd.
+
+Runs inside the student's kernel and, on the reference functions, in the grader.
+Probes return raw values; `Probe.record` turns them into plain data.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from grader.probing import Probe
+
+MAX_BATCHES = 500
+
+
+def one_epoch(probe: Probe, batch_size: int, features, labels) -> list:
+    batches = []
+    for X, y in probe.student("data_iter")(batch_size, features, labels):
+        batches.append([X, y])
+        if len(batches) > MAX_BATCHES:
+            raise RuntimeError(f"data_iter yielded more than {MAX_BATCHES} batches")
+    return batches
+
+
+def data_iter_epochs(probe: Probe) -> dict:
+    """Two epochs with (n, 1) labels and one with (n,) labels, on an odd-sized dataset."""
+    features, labels = probe.inputs["data_iter.features"], probe.inputs["data_iter.labels"]
+    batch_size = int(probe.inputs["data_iter.batch_size"])
+    return {
+        "column": [one_epoch(probe, batch_size, features, labels) for _ in range(2)],
+        "flat": one_epoch(probe, batch_size, features, labels.reshape(-1)),
+    }
+
+
+def squared_loss_call(probe: Probe, y: torch.Tensor) -> dict:
+    y_hat = probe.inputs["squared_loss.y_hat"].clone().requires_grad_(True)
+    out = probe.student("squared_loss")(y_hat, y.clone())
+    grad = None
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        out.sum().backward()
+        grad = y_hat.grad
+    return {"out": out, "grad": grad}
+
+
+def squared_loss_column(probe: Probe) -> dict:
+    return squared_loss_call(probe, probe.inputs["squared_loss.y"])
+
+
+def squared_loss_flat(probe: Probe) -> dict:
+    return squared_loss_call(probe, probe.inputs["squared_loss.y"].reshape(-1))
+
+
+def sgd_step(probe: Probe) -> dict:
+    """One step on leaf tensors whose gradients the grader set by hand."""
+    params = [probe.inputs[f"sgd.{name}"].clone().requires_grad_(True) for name in ("w", "b")]
+    for param, name in zip(params, ("w", "b"), strict=True):
+        param.grad = probe.inputs[f"sgd.grad_{name}"].clone()
+    returned = probe.student("sgd")(params, float(probe.inputs["sgd.lr"]),
+                                    int(probe.inputs["sgd.batch_size"]))
+    return {
+        "returned_none": returned is None,
+        "params": [param.detach() for param in params],
+        "grads": [param.grad for param in params],
+        "leaf": [bool(param.is_leaf) for param in params],
+        "requires_grad": [bool(param.requires_grad) for param in params],
+        "graph": [param.grad_fn is not None for param in params],
+    }
+
+
+def train(probe: Probe) -> dict:
+    """The tutorial's loop, with the student's three functions and a snapshot per epoch."""
+    data_iter, loss, sgd = (probe.student(n) for n in ("data_iter", "squared_loss", "sgd"))
+    features, labels = probe.inputs["train.features"], probe.inputs["train.labels"]
+    w = probe.inputs["train.w0"].clone().requires_grad_(True)
+    b = torch.zeros(1, requires_grad=True)
+    lr, batch_size = float(probe.inputs["train.lr"]), int(probe.inputs["train.batch_size"])
+    snapshots = []
+    for _ in range(int(probe.inputs["train.epochs"])):
+        for X, y in data_iter(batch_size, features, labels):
+            loss(torch.matmul(X, w) + b, y).sum().backward()
+            sgd([w, b], lr, batch_size)
+            for param in (w, b):
+                if param.grad is not None:
+                    param.grad.zero_()
+        snapshots.append([w.detach().clone(), b.detach().clone()])
+    return {"snapshots": snapshots}
+
+
+PROBES = {
+    "data_iter.epochs": data_iter_epochs,
+    "squared_loss.column": squared_loss_column,
+    "squared_loss.flat": squared_loss_flat,
+    "sgd.step": sgd_step,
+    "linreg.train": train,
+}

@@ -1,0 +1,57 @@
+"""The multiple-choice quiz, read from the notebook's answer cell without running anything."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+from grader.assign import ANSWER_PROMPT
+from grader.checks import Context, Failed, Registry
+
+NOTEBOOK = "linear_networks"
+CHECKS = Registry()
+QUESTIONS = {"softmax_shift": ("C", "ABCD")}
+ANSWER_TAG = "answer:"
+MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
+LETTER = re.compile(r"^\W*(?:answer\s*(?:is)?\s*[:=]?\s*)?\(?([a-z])\)?[.!]?\W*$", re.I)
+
+
+def answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """Tagged answer cells by question id; the grader reads them as text."""
+    answers = {}
+    for cell in notebook.cells:
+        for tag in cell.get("metadata", {}).get("tags", []):
+            if isinstance(tag, str) and tag.startswith(ANSWER_TAG):
+                answers[tag.removeprefix(ANSWER_TAG)] = str(cell.get("source", ""))
+    return answers
+
+
+def parse_choice(text: str, choices: str) -> str:
+    """One letter from the forms students write: C, c, (C), "C.", "Answer: C"."""
+    text = MARKER.sub("", text).replace(ANSWER_PROMPT, "").replace("*", "").replace("`", "").strip()
+    if not text:
+        raise Failed("no answer given: write one letter in the answer cell", choices, "nothing")
+    match = LETTER.match(text)
+    if not match or match[1].upper() not in choices:
+        raise Failed(f"the answer must be exactly one of {', '.join(choices)}",
+                     "one letter", text[:80])
+    return match[1].upper()
+
+
+def make_inputs(generator, settings: dict, notebook: nbformat.NotebookNode) -> dict:
+    return {f"quiz.{key}": text for key, text in answer_cells(notebook).items()}
+
+
+@CHECKS.add("quiz", points=2)
+def softmax_shift_invariance(ctx: Context) -> str:
+    correct, choices = QUESTIONS["softmax_shift"]
+    text = ctx.inputs.get("quiz.softmax_shift")
+    if text is None:
+        raise Failed("the answer cell is missing (a markdown cell tagged "
+                     "answer:softmax_shift): restore it from the assignment", None, None)
+    chosen = parse_choice(text, choices)
+    if chosen != correct:
+        raise Failed(f"{chosen} is not right: softmax(x + c) = softmax(x), and "
+                     "[100, 101, 102] - 102 = [-2, -1, 0]", None, chosen)
+    return "C: softmax is shift-invariant, softmax([100, 101, 102]) = softmax([-2, -1, 0])."

@@ -1,0 +1,315 @@
+"""Grader side of softmax regression from scratch: hidden inputs and checks, the trained
+model's test accuracy (computed here, on the real Fashion-MNIST test set) and the timed epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from grader.checks import (
+    Context,
+    Failed,
+    Registry,
+    describe,
+    expect_close,
+    expect_finite,
+    expect_shape,
+    expect_tensor,
+)
+from grader.data import as_float, load_fashion_mnist
+from grader.probing import ProbeStep
+from grader.results import Curve
+
+NOTEBOOK = "linear_networks"
+PROBES = "grader.exercises.softmax_probes"
+PROBE_STEPS = (
+    ProbeStep(),
+    ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True),
+    ProbeStep("EPOCH_STEPS", ("epoch.run",), timed=True, long=True),
+    ProbeStep("EPOCH_STEPS", ("epoch.collect",)),
+)
+CHECKS = Registry()
+LARGE_ROWS = [[1000.0, 1010.0, 1020.0], [100.0, 101.0, 102.0], [-2.0, -1.0, 0.0],
+              [0.0, 0.0, 0.0]]
+
+
+def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+    y_hat = torch.softmax(torch.randn(32, 10, generator=generator) * 2, dim=1)
+    acc_y_hat = torch.randn(50, 10, generator=generator)
+    acc_y = torch.randint(0, 10, (50,), generator=generator)
+    predicted = acc_y_hat.argmax(dim=1)
+    acc_y[:7] = predicted[:7]
+    acc_y[-1] = (predicted[-1] + 1) % 10
+    offsets = torch.randint(500, 3000, (4, 1), generator=generator).float()
+    large = torch.cat([torch.tensor(LARGE_ROWS),
+                       torch.randn(4, 3, generator=generator) * 5 + offsets])
+    return {
+        "softmax.X": torch.randn(64, 10, generator=generator) * 3,
+        "softmax.large": large,
+        "softmax.X64": torch.randn(8, 6, generator=generator, dtype=torch.float64),
+        "softmax.grad_X": torch.randn(16, 10, generator=generator),
+        "softmax.grad_R": torch.randn(16, 10, generator=generator),
+        "cross_entropy.y_hat": y_hat,
+        "cross_entropy.y": torch.randint(0, 10, (32,), generator=generator),
+        "accuracy.y_hat": acc_y_hat,
+        "accuracy.y": acc_y,
+        "accuracy.ties_y_hat": torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0],
+                                             [3.0, 3.0, 3.0], [0.5, 0.0, 0.5]]),
+        "accuracy.ties_y": torch.tensor([0, 1, 0, 2]),
+        "epoch.W0": torch.normal(0, 0.01, (784, 10), generator=generator),
+        "epoch.order": torch.randperm(60_000, generator=generator),
+        "epoch.batch_size": settings["softmax_batch_size"],
+        "epoch.lr": settings["softmax_lr"],
+        "epoch.device": settings["device"],
+    }
+
+
+# --- softmax -----------------------------------------------------------------------------
+
+def softmax_output(ctx: Context, value, what: str, like: torch.Tensor) -> torch.Tensor:
+    out = expect_tensor(value, what)
+    expect_shape(out, [tuple(like.shape)], what)
+    return out
+
+
+@CHECKS.add("softmax", points=2)
+def values_match_the_reference(ctx: Context) -> str:
+    X = ctx.inputs["softmax.X"]
+    out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
+    expect_finite(out, "softmax(X)")
+    if torch.allclose(out.double().sum(dim=0), torch.ones(X.shape[1], dtype=torch.float64),
+                      atol=1e-4):
+        raise Failed("the columns sum to 1 instead of the rows: normalise over dim=1 with "
+                     "keepdim=True", "rows summing to 1", describe(out.sum(dim=1)))
+    expect_close(out, ctx.want("softmax.values")["out"], "softmax(X)", rtol=1e-5, atol=1e-6)
+    return "softmax(X) matches the reference within rtol 1e-5, atol 1e-6."
+
+
+@CHECKS.add("softmax", points=1)
+def rows_sum_to_one(ctx: Context) -> str:
+    X = ctx.inputs["softmax.X"]
+    out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
+    sums = out.double().sum(dim=1)
+    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5) or bool((out < 0).any()):
+        raise Failed("the rows of softmax(X) are not probability distributions",
+                     "non-negative rows summing to 1", describe(sums))
+    return "Every row is a probability distribution."
+
+
+@CHECKS.add("softmax", points=2)
+def stays_finite_on_large_inputs(ctx: Context) -> str:
+    large = ctx.inputs["softmax.large"]
+    out = softmax_output(ctx, ctx.got("softmax.large"), "softmax on [1000, 1010, 1020]", large)
+    if not bool(torch.isfinite(out).all()):
+        raise Failed("softmax gives NaN or inf on inputs like [1000, 1010, 1020]: exp "
+                     "overflows above ~88 in float32; subtract each row's max first",
+                     describe(ctx.want("softmax.large")[0]), describe(out[0]))
+    expect_close(out, ctx.want("softmax.large"), "softmax on large inputs", rtol=1e-5,
+                 atol=1e-6)
+    return "Large inputs such as [1000, 1010, 1020] give finite, correct results."
+
+
+@CHECKS.add("softmax", points=1)
+def keeps_shape_and_dtype(ctx: Context) -> str:
+    X64 = ctx.inputs["softmax.X64"]
+    out = softmax_output(ctx, ctx.got("softmax.float64"), "softmax of a float64 X", X64)
+    if out.dtype != X64.dtype:
+        raise Failed("softmax changed the dtype: keep X's dtype", str(X64.dtype), str(out.dtype))
+    expect_close(out, ctx.want("softmax.float64"), "softmax of a float64 X", rtol=1e-10,
+                 atol=1e-12)
+    return "Shape and dtype are kept (float64 in, float64 out)."
+
+
+@CHECKS.add("softmax", points=1)
+def leaves_its_input_unchanged(ctx: Context) -> str:
+    if not ctx.got("softmax.values")["input_unchanged"]:
+        raise Failed("softmax modified X in place (e.g. X.exp_() or X -= …): return a new "
+                     "tensor", "X untouched", "X changed")
+    return "X is left untouched."
+
+
+@CHECKS.add("softmax", points=1)
+def softmax_gradient_matches(ctx: Context) -> str:
+    grad = ctx.got("softmax.gradient")
+    if grad is None:
+        raise Failed("no gradient flows back through softmax: use tensor operations only",
+                     "a gradient", "None")
+    expect_close(expect_tensor(grad, "the gradient"), ctx.want("softmax.gradient"),
+                 "the gradient through softmax", rtol=1e-4, atol=1e-6)
+    return "Gradients flow through softmax as through the reference."
+
+
+# --- cross_entropy -----------------------------------------------------------------------
+
+def cross_entropy_output(ctx: Context) -> torch.Tensor:
+    out = expect_tensor(ctx.got("cross_entropy.values")["out"], "cross_entropy's result")
+    n = len(ctx.inputs["cross_entropy.y"])
+    if tuple(out.shape) == (n, n):
+        raise Failed("cross_entropy returned an (n, n) matrix: y_hat[:, y] picks a whole "
+                     "column per label; pick one entry per row with y_hat[range(n), y]",
+                     f"({n},)", str((n, n)))
+    if out.dim() == 0:
+        raise Failed("cross_entropy returned a single number: return the per-example losses, "
+                     "not their sum or mean", f"shape ({n},)", describe(out))
+    expect_shape(out, [(n,), (n, 1)], "cross_entropy's result")
+    if out.dim() == 2:
+        ctx.accept("losses of shape (n, 1), as y_hat.gather(1, y.view(-1, 1)) gives")
+    return out.reshape(-1)
+
+
+@CHECKS.add("cross_entropy", points=1)
+def returns_per_example_cross_entropy(ctx: Context) -> str:
+    cross_entropy_output(ctx)
+    return "One loss per example."
+
+
+@CHECKS.add("cross_entropy", points=2)
+def picks_the_label_entries(ctx: Context) -> str:
+    out = cross_entropy_output(ctx)
+    want = ctx.want("cross_entropy.values")["out"]
+    expect_finite(out, "the losses")
+    if torch.allclose(out, -want, rtol=1e-5):
+        raise Failed("the losses are negative: cross-entropy is -log(y_hat[i, y[i]])",
+                     describe(want), describe(out))
+    expect_close(out, want, "the losses", rtol=1e-5, atol=1e-6)
+    return "-log y_hat[i, y_i] for every example, within rtol 1e-5."
+
+
+@CHECKS.add("cross_entropy", points=1)
+def cross_entropy_gradient_matches(ctx: Context) -> str:
+    grad = ctx.got("cross_entropy.values")["grad"]
+    if grad is None:
+        raise Failed("no gradient reached y_hat: build the loss with tensor operations",
+                     "a gradient", "None")
+    expect_close(expect_tensor(grad, "the gradient"), ctx.want("cross_entropy.values")["grad"],
+                 "d(sum of losses)/d(y_hat)", rtol=1e-5, atol=1e-6)
+    return "The gradient with respect to y_hat matches."
+
+
+# --- accuracy ----------------------------------------------------------------------------
+
+def as_fraction(ctx: Context, value, n: int, what: str) -> float:
+    """The returned accuracy as a fraction, accepting a 0-d tensor or a count of hits."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        ctx.accept("a one-element tensor instead of a Python float")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Failed(f"{what} must be a number", "a float in [0, 1]", describe(value))
+    if 1 < value <= n and float(value).is_integer():
+        ctx.accept("the count of correct predictions instead of the fraction, as d2l's "
+                   "accuracy returns")
+        return value / n
+    return float(value)
+
+
+def expect_accuracy(ctx: Context, key: str, n: int, what: str) -> float:
+    got = as_fraction(ctx, ctx.got(key), n, what)
+    want = float(ctx.want(key))
+    if abs(got - want) > 1e-6:
+        raise Failed(f"{what} is {got:.4g}, the reference gives {want:.4g}", f"{want:.4g}",
+                     f"{got:.4g}")
+    return got
+
+
+@CHECKS.add("accuracy", points=2)
+def accuracy_matches_the_reference(ctx: Context) -> str:
+    n = len(ctx.inputs["accuracy.y"])
+    got = expect_accuracy(ctx, "accuracy.values", n, "accuracy")
+    return f"accuracy = {got:.3f}, as the reference."
+
+
+@CHECKS.add("accuracy", points=1)
+def handles_labels_of_shape_n_by_1(ctx: Context) -> str:
+    n = len(ctx.inputs["accuracy.y"])
+    try:
+        expect_accuracy(ctx, "accuracy.column_labels", n, "accuracy with y of shape (n, 1)")
+    except Failed as failure:
+        failure.message += (" — comparing (n,) predictions with (n, 1) labels broadcasts to "
+                            "(n, n); reshape y with y.reshape(-1)")
+        raise
+    return "Labels of shape (n, 1) are handled."
+
+
+@CHECKS.add("accuracy", points=1)
+def breaks_ties_like_argmax(ctx: Context) -> str:
+    n = len(ctx.inputs["accuracy.ties_y"])
+    expect_accuracy(ctx, "accuracy.ties", n, "accuracy on rows with tied maxima")
+    return "Ties go to the first maximal class, as torch.argmax does."
+
+
+# --- training on Fashion-MNIST -----------------------------------------------------------
+
+def test_accuracy(W: torch.Tensor, b: torch.Tensor) -> float:
+    """Accuracy of the trained parameters on the real test set, computed in the grader."""
+    data = load_fashion_mnist()
+    X = as_float(data.test_images).reshape(len(data.test_labels), -1)
+    predictions = (X @ W.float().cpu() + b.float().cpu()).argmax(dim=1)
+    return float((predictions == data.test_labels).float().mean())
+
+
+def trained_accuracy(ctx: Context, observed: dict, what: str) -> float:
+    W = expect_tensor(observed["W"], f"{what} W")
+    b = expect_tensor(observed["b"], f"{what} b")
+    expect_shape(W, [(784, 10)], f"{what} W")
+    expect_shape(b, [(10,)], f"{what} b")
+    expect_finite(W, f"{what} W")
+    return test_accuracy(W, b)
+
+
+def epoch_observed(ctx: Context) -> dict:
+    """The trained parameters, or the first failure among the epoch's three steps."""
+    for step in ("epoch.prepare", "epoch.run"):
+        ctx.got(step)
+    return ctx.got("epoch.collect")
+
+
+@CHECKS.add("softmax_training", points=3)
+def reaches_the_test_accuracy(ctx: Context) -> str:
+    got = trained_accuracy(ctx, epoch_observed(ctx), "the trained")
+    reference = trained_accuracy(ctx, ctx.want("epoch.collect"), "the reference")
+    threshold = reference - ctx.settings["softmax_accuracy_margin"]
+    if not got >= threshold:
+        raise Failed(f"after one epoch with your functions the test accuracy is {got:.3f}, "
+                     f"below {threshold:.3f} (reference {reference:.3f})",
+                     f"≥ {threshold:.3f}", f"{got:.3f}")
+    return f"Test accuracy {got:.3f} after one epoch (reference {reference:.3f})."
+
+
+@CHECKS.add("softmax_training", points=2)
+def epoch_is_fast_enough(ctx: Context) -> str:
+    epoch_observed(ctx)
+    timing = ctx.timing
+    if timing is None or timing.ratio is None:
+        raise Failed("the timed epoch did not run", None, None)
+    if timing.ratio > timing.max_ratio:
+        raise Failed(f"one epoch took {timing.student_seconds:.2f} s on {timing.device}, "
+                     f"{timing.ratio:.1f}× the reference's {timing.reference_seconds:.2f} s "
+                     f"(allowed {timing.max_ratio:g}×): avoid Python loops over examples",
+                     f"≤ {timing.max_ratio:g}×", f"{timing.ratio:.1f}×")
+    return (f"{timing.student_seconds:.2f} s on {timing.device}, {timing.ratio:.2f}× the "
+            f"reference ({timing.reference_seconds:.2f} s).")
+
+
+def finite_values(values) -> list[float | None]:
+    out = []
+    for value in values:
+        number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 \
+            else value
+        ok = isinstance(number, int | float) and number == number and abs(number) != float("inf")
+        out.append(float(number) if ok else None)
+    return out
+
+
+def curves(ctx: Context) -> list[Curve]:
+    """Per-batch training loss and accuracy, as the student's functions reported them."""
+    try:
+        got, want = epoch_observed(ctx), ctx.want("epoch.collect")
+        series = []
+        for key, label in (("losses", "training loss"), ("accuracies", "training accuracy")):
+            y = finite_values(got[key] if got[key] is not None else [])
+            x = list(range(1, len(y) + 1))
+            series.append(Curve(f"softmax regression {label}", "batch", label, x, y,
+                                finite_values(want[key])))
+        return series
+    except (Failed, KeyError, TypeError):
+        return []

@@ -1,0 +1,145 @@
+"""Kernel side of softmax regression: call softmax, cross_entropy and accuracy, and run the
+timed Fashion-MNIST epoch in three steps (prepare, run, collect) so that the grader can time
+the middle step alone from outside the kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from grader.data import as_float, load_fashion_mnist
+from grader.probing import Probe
+
+WARMUP_BATCHES = 3
+
+
+def softmax_values(probe: Probe) -> dict:
+    X = probe.inputs["softmax.X"].clone()
+    out = probe.student("softmax")(X)
+    return {"out": out, "input_unchanged": torch.equal(X, probe.inputs["softmax.X"])}
+
+
+def softmax_large(probe: Probe) -> torch.Tensor:
+    return probe.student("softmax")(probe.inputs["softmax.large"].clone())
+
+
+def softmax_float64(probe: Probe) -> torch.Tensor:
+    return probe.student("softmax")(probe.inputs["softmax.X64"].clone())
+
+
+def softmax_gradient(probe: Probe) -> torch.Tensor:
+    X = probe.inputs["softmax.grad_X"].clone().requires_grad_(True)
+    (probe.student("softmax")(X) * probe.inputs["softmax.grad_R"]).sum().backward()
+    return X.grad
+
+
+def cross_entropy_values(probe: Probe) -> dict:
+    y_hat = probe.inputs["cross_entropy.y_hat"].clone().requires_grad_(True)
+    out = probe.student("cross_entropy")(y_hat, probe.inputs["cross_entropy.y"].clone())
+    grad = None
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        out.sum().backward()
+        grad = y_hat.grad
+    return {"out": out, "grad": grad}
+
+
+def accuracy_call(probe: Probe, y_hat_key: str, y: torch.Tensor):
+    return probe.student("accuracy")(probe.inputs[y_hat_key].clone(), y.clone())
+
+
+def accuracy_values(probe: Probe):
+    return accuracy_call(probe, "accuracy.y_hat", probe.inputs["accuracy.y"])
+
+
+def accuracy_column_labels(probe: Probe):
+    return accuracy_call(probe, "accuracy.y_hat", probe.inputs["accuracy.y"].reshape(-1, 1))
+
+
+def accuracy_ties(probe: Probe):
+    return accuracy_call(probe, "accuracy.ties_y_hat", probe.inputs["accuracy.ties_y"])
+
+
+def train_batches(probe: Probe, W, b, limit: int | None = None) -> dict:
+    """The from-scratch training loop of the tutorial, with the student's three functions."""
+    softmax, cross_entropy, accuracy = (
+        probe.student(n) for n in ("softmax", "cross_entropy", "accuracy"))
+    state = probe.state
+    X_all, y_all, order = state["X"], state["y"], state["order"]
+    batch_size, lr = int(probe.inputs["epoch.batch_size"]), float(probe.inputs["epoch.lr"])
+    losses, accuracies = [], []
+    starts = range(0, len(order), batch_size)
+    for start in list(starts)[:limit]:
+        index = order[start : start + batch_size]
+        X, y = X_all[index], y_all[index]
+        y_hat = softmax(X @ W + b)
+        loss = cross_entropy(y_hat, y)
+        loss.sum().backward()
+        with torch.no_grad():
+            for param in (W, b):
+                param -= lr * param.grad / len(y)
+                param.grad.zero_()
+        losses.append(loss.detach().mean())
+        accuracies.append(accuracy(y_hat.detach(), y))
+    return {"losses": losses, "accuracies": accuracies}
+
+
+def initial_parameters(probe: Probe) -> tuple[torch.Tensor, torch.Tensor]:
+    device = probe.state["device"]
+    W = probe.inputs["epoch.W0"].to(device, copy=True).requires_grad_(True)
+    b = torch.zeros(W.shape[1], device=device, requires_grad=True)
+    return W, b
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def prepare_epoch(probe: Probe) -> str:
+    """Put the data on the device and warm up, so the timed step is the epoch alone."""
+    device = str(probe.inputs["epoch.device"])
+    data = load_fashion_mnist()
+    probe.state.update(
+        device=device,
+        X=as_float(data.train_images).reshape(len(data.train_labels), -1).to(device),
+        y=data.train_labels.to(device),
+        order=probe.inputs["epoch.order"].to(device),
+    )
+    train_batches(probe, *initial_parameters(probe), limit=WARMUP_BATCHES)
+    synchronize(device)
+    return device
+
+
+def run_epoch(probe: Probe) -> None:
+    W, b = initial_parameters(probe)
+    probe.state["trained"] = train_batches(probe, W, b)
+    probe.state["parameters"] = (W, b)
+    synchronize(probe.state["device"])
+
+
+def collect_epoch(probe: Probe) -> dict:
+    W, b = probe.state["parameters"]
+    trained = probe.state["trained"]
+    return {
+        "W": W.detach().cpu(),
+        "b": b.detach().cpu(),
+        "losses": torch.stack(trained["losses"]).cpu() if trained["losses"] else None,
+        "accuracies": trained["accuracies"],
+    }
+
+
+PROBES = {
+    "softmax.values": softmax_values,
+    "softmax.large": softmax_large,
+    "softmax.float64": softmax_float64,
+    "softmax.gradient": softmax_gradient,
+    "cross_entropy.values": cross_entropy_values,
+    "accuracy.values": accuracy_values,
+    "accuracy.column_labels": accuracy_column_labels,
+    "accuracy.ties": accuracy_ties,
+}
+EPOCH_STEPS = {
+    "epoch.prepare": prepare_epoch,
+    "epoch.run": run_epoch,
+    "epoch.collect": collect_epoch,
+}

@@ -1,0 +1,187 @@
+"""Grading one submission: execute, probe, check, score.
+
+notebook → execution (student kernel) → observations (plain data) → checks (here) → Result.
+The reference side runs the same probes on the solution's functions in this process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+
+from grader import __version__
+from grader.checks import Context
+from grader.config import Settings
+from grader.exercises import modules_for, notebooks
+from grader.execute import KernelRun
+from grader.observations import BadObservations, load_observations
+from grader.paths import REFERENCE
+from grader.probing import Probe, ProbeStep, run_table
+from grader.reference import reference_functions
+from grader.results import Result, TestResult, Timing
+from grader.submissions import Submission, match_notebooks
+
+OPEN_PROBE = (
+    "import grader.probing as _grader_probing\n"
+    "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, "
+    "{output!r}, {timeout!r})"
+)
+RUN_STEP = "_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, {timeout!r})"
+GRACE_SECONDS = 15.0
+
+
+class NotebookUnreadable(Exception):
+    """The submitted file is not a notebook the grader can run."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at `path` upgraded to nbformat 4, or a message saying what is wrong."""
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except UnicodeDecodeError:
+        raise NotebookUnreadable(f"{path.name} is not UTF-8 text") from None
+    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for bad files
+        raise NotebookUnreadable(f"{path.name} is not a readable notebook: "
+                                 f"{type(error).__name__}: {str(error)[:300]}") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise NotebookUnreadable(f"{path.name} has no cells")
+    for cell in notebook.cells:
+        cell.setdefault("metadata", {})
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+    return notebook
+
+
+def build_inputs(modules: list, settings: Settings, notebook: nbformat.NotebookNode) -> dict:
+    """Hidden inputs from one recorded seed: the same for every submission and every run."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    inputs: dict = {"seed": settings.seed}
+    for module in modules:
+        inputs.update(module.make_inputs(generator, settings.as_dict(), notebook))
+    return inputs
+
+
+def probe_steps(modules: list) -> list[tuple[str, ProbeStep]]:
+    return [(m.PROBES, step) for m in modules if hasattr(m, "PROBES") for step in m.PROBE_STEPS]
+
+
+def step_timeout(step: ProbeStep, settings: Settings) -> float:
+    return settings.epoch_timeout if step.long else settings.probe_timeout
+
+
+_REFERENCE_RUNS: dict[tuple[str, str], tuple[dict, float | None]] = {}
+
+
+def reference_run(notebook: str, modules: list, settings: Settings) -> tuple[dict, float | None]:
+    """The reference's observations and epoch time, once per process and settings."""
+    key = (notebook, settings.digest())
+    if key not in _REFERENCE_RUNS:
+        solution = read_notebook(REFERENCE / f"{notebook}.ipynb")
+        inputs = build_inputs(modules, settings, solution)
+        probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
+        seconds = None
+        for module, step in probe_steps(modules):
+            started = time.perf_counter()
+            run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+            if step.timed:
+                seconds = time.perf_counter() - started
+        failed = [k for k, v in probe.observations.items() if not v["ok"]]
+        if failed:
+            raise RuntimeError(f"the reference failed its own probes: {failed}")
+        _REFERENCE_RUNS[key] = (probe.observations, seconds)
+    return _REFERENCE_RUNS[key]
+
+
+def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
+            result: Result) -> tuple[dict, float | None]:
+    """Run the notebook and the probes in a fresh kernel; return what came back."""
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        workdir = Path(tmp)
+        probe_dir = Path(tempfile.mkdtemp(dir=workdir, prefix=".grader-"))
+        inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
+        seconds = None
+        with KernelRun(notebook, workdir, settings.cell_timeout, settings.total_timeout) as run:
+            run.run_notebook()
+            torch.save(inputs, inputs_path)
+            opened = run.run_code(OPEN_PROBE.format(
+                inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
+                GRACE_SECONDS + 30)
+            if opened.error:
+                result.notes.append(f"The grader could not start its probes: {opened.error}")
+            overhead = run.run_code("None", GRACE_SECONDS).seconds
+            for module, step in probe_steps(modules):
+                timeout = step_timeout(step, settings)
+                count = len(step.keys) if step.keys else 10
+                outcome = run.run_code(
+                    RUN_STEP.format(module=module, table=step.table, keys=step.keys and
+                                    list(step.keys), timeout=timeout),
+                    timeout * count + GRACE_SECONDS)
+                if step.timed and outcome.error is None:
+                    seconds = max(outcome.seconds - overhead, 1e-6)
+            result.errors.extend(run.errors)
+            if run.dead:
+                result.notes.append(f"Grading stopped early: {run.dead}.")
+            if run.client.output_dropped:
+                result.notes.append("The notebook printed more output than the grader keeps; "
+                                    "the rest was dropped.")
+        try:
+            observations = load_observations(output)
+        except BadObservations as error:
+            result.notes.append(f"Nothing the notebook returned could be used: {error}")
+            observations = {}
+    return observations, seconds
+
+
+def fail_all(modules: list, message: str) -> list[TestResult]:
+    return [check.result(False, message) for module in modules for check in module.CHECKS]
+
+
+def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result) -> None:
+    modules = modules_for(name)
+    if path is None:
+        result.tests.extend(fail_all(modules, f"no notebook {name}.ipynb in the submission"))
+        return
+    try:
+        notebook = read_notebook(path)
+    except NotebookUnreadable as error:
+        result.tests.extend(fail_all(modules, str(error)))
+        return
+    inputs = build_inputs(modules, settings, notebook)
+    started = time.perf_counter()
+    observations, seconds = observe(notebook, modules, inputs, settings, result)
+    result.execution_seconds += time.perf_counter() - started
+    reference, reference_seconds = reference_run(name, modules, settings)
+    timing = None
+    if reference_seconds is not None:
+        timing = Timing(settings.device, seconds if observations.get("epoch.run", {}).get("ok")
+                        else None, reference_seconds, settings.max_epoch_ratio)
+        result.timing = timing
+    context = Context(observations, reference, inputs, settings.as_dict(), timing)
+    for module in modules:
+        result.tests.extend(check.evaluate(context) for check in module.CHECKS)
+        if hasattr(module, "curves"):
+            result.curves.extend(module.curves(context))
+
+
+def grade_submission(submission: Submission, settings: Settings) -> Result:
+    """The full verdict on one student's submission; never raises for bad student input."""
+    settings = settings.resolved()
+    result = Result(
+        student=submission.student,
+        source=str(submission.path),
+        digest=submission.digest(),
+        grader_version=__version__,
+        config_digest=settings.digest(),
+        seeds={"inputs": settings.seed},
+        notes=list(submission.problems),
+    )
+    wanted = notebooks()
+    matched = match_notebooks(submission, wanted)
+    result.notes = list(submission.problems)
+    for name in wanted:
+        grade_notebook(matched.get(name), name, settings, result)
+    return result

@@ -1,0 +1,174 @@
+"""Calling student functions on grader inputs and recording what they return.
+
+This module runs in two places: inside the student's kernel (on the student's functions)
+and in the grader (on the reference functions), so both sides produce observations by the
+same code. It only records: every verdict is reached later, in the grader, on the saved file.
+What it saves holds tensors, numbers, strings, lists and dicts only, so the grader can read
+it with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import signal
+import threading
+import traceback
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MAX_ELEMENTS = 2_000_000
+MAX_ITEMS = 2_000
+MAX_TEXT = 2_000
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    """One kernel cell's worth of probes: a table of a probe module, or some of its keys.
+
+    `timed` steps are timed by the grader from outside the kernel; `long` ones get the
+    epoch time limit instead of the per-probe one.
+    """
+
+    table: str = "PROBES"
+    keys: tuple[str, ...] | None = None
+    timed: bool = False
+    long: bool = False
+
+
+class ProbeTimeout(BaseException):
+    """A BaseException, so a student's ``except Exception`` cannot swallow it."""
+
+
+class MissingFunction(Exception):
+    """The notebook did not define the function the grader asked for."""
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """Copy a returned value into plain data; anything else becomes a type marker."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() > MAX_ELEMENTS:
+            return {"__kind__": "too_large", "shape": list(value.shape)}
+        return value.detach().to("cpu").as_subclass(torch.Tensor).clone().contiguous()
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    if isinstance(value, list | tuple) and depth < 4:
+        if len(value) > MAX_ITEMS:
+            return {"__kind__": "too_long", "length": len(value)}
+        return [plain(item, depth + 1) for item in value]
+    if isinstance(value, dict) and depth < 4:
+        return {str(key)[:100]: plain(item, depth + 1) for key, item in list(value.items())[:100]}
+    return {"__kind__": "object", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ProbeTimeout after `seconds`; a no-op off the main thread, where signals can't go."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise ProbeTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def seed_everything(seed: int) -> None:
+    """Student code may draw from Python's or torch's generator: pin both."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Probe:
+    """One run of probes: the functions to call, the inputs, and what was observed."""
+
+    def __init__(
+        self,
+        functions: dict[str, Any],
+        inputs: dict[str, Any],
+        output: Path | None = None,
+        timeout: float = 30.0,
+    ):
+        self.functions = functions
+        self.inputs = inputs
+        self.output = output
+        self.timeout = timeout
+        self.observations: dict[str, Any] = {}
+        self.state: dict[str, Any] = {}
+
+    def student(self, name: str) -> Callable:
+        function = self.functions.get(name)
+        if function is None:
+            raise MissingFunction(f"the notebook defines no function named {name!r}")
+        if not callable(function):
+            raise MissingFunction(f"{name!r} is a {type(function).__name__}, not a function")
+        return function
+
+    def record(self, key: str, probe: Callable[[Probe], Any], seed: int = 0) -> None:
+        """Run one probe with a time limit and keep its result or its error, then save."""
+        seed_everything(seed)
+        try:
+            with time_limit(self.timeout):
+                value = probe(self)
+            entry = {"ok": True, "value": plain(value)}
+        except ProbeTimeout:
+            entry = failure("Timeout", f"did not return within {self.timeout:g} s")
+        except MissingFunction as error:
+            entry = failure("Missing", str(error))
+        except BaseException as error:  # noqa: BLE001 - student code may raise anything
+            entry = failure(type(error).__name__, str(error), traceback.format_exc())
+        self.observations[key] = entry
+        self.save()
+
+    def save(self) -> None:
+        """Write after every probe, so a kernel that dies later loses nothing observed."""
+        if self.output is None:
+            return
+        partial = self.output.with_name(self.output.name + ".partial")
+        torch.save(self.observations, partial)
+        os.replace(partial, self.output)
+
+
+def failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
+    return {"ok": False, "error": error, "message": message[:MAX_TEXT], "traceback": trace[-4000:]}
+
+
+def open_probe(functions: dict[str, Any], inputs_path: str, output_path: str,
+               timeout: float) -> Probe:
+    """The kernel's entry point: the grader's inputs, read as plain data only."""
+    inputs = torch.load(inputs_path, map_location="cpu", weights_only=True)
+    return Probe(functions, inputs, Path(output_path), timeout)
+
+
+def run_table(probe: Probe, module: str, table: str, keys: list[str] | None = None,
+              timeout: float | None = None) -> None:
+    """Record the probes of `module.table` (all, or `keys`), each under its own seed."""
+    probes = getattr(importlib.import_module(module), table)
+    previous, probe.timeout = probe.timeout, timeout or probe.timeout
+    try:
+        for key, function in probes.items():
+            if keys is None or key in keys:
+                probe.record(key, function, seed=probe_seed(int(probe.inputs["seed"]), key))
+    finally:
+        probe.timeout = previous
+
+
+def probe_seed(base: int, key: str) -> int:
+    """A seed per probe, stable across runs and independent of the probes' order."""
+    return (base + zlib.crc32(key.encode())) % 2**31

@@ -1,0 +1,139 @@
+"""HTML reports, the class summary and grades.csv, all read from Result objects only.
+
+Tracebacks, messages and cell sources come from student code and are hostile: the
+Jinja environment escapes everything, and only the SVG drawn by grader.charts is
+marked safe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from grader.charts import curves_svg, histogram_svg, pass_rates_svg
+from grader.paths import TEMPLATES
+from grader.results import Result, TestResult, write_atomically
+
+# CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks) and
+# two-byte escapes: what IPython and friends write into tracebacks.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal escape codes, which would show up as garbage in HTML."""
+    return _ANSI.sub("", text)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Seconds for people: '0.42 s', '12.3 s', '2 min 05 s'; None is 'not measured'."""
+    if seconds is None:
+        return "not measured"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def format_points(points: float) -> str:
+    """Points without float noise: 2.0 is '2', 1/3 is '0.33'."""
+    return f"{round(points, 2) + 0.0:.10g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi)
+    return env
+
+
+ENV = _environment()
+
+
+def _test_names(results: list[Result]) -> list[str]:
+    """Every test name across results, in the order tests first appear: a stable column order."""
+    return list(dict.fromkeys(test.name for result in results for test in result.tests))
+
+
+def _by_exercise(tests: list[TestResult]) -> dict[str, list[TestResult]]:
+    """Tests grouped by exercise, keeping the order the grader ran them in."""
+    groups: dict[str, list[TestResult]] = {}
+    for test in tests:
+        groups.setdefault(test.exercise, []).append(test)
+    return groups
+
+
+def render_report(result: Result) -> str:
+    """The page one student reads to see what passed, what failed and why."""
+    return ENV.get_template("report.html.j2").render(
+        result=result,
+        exercises=_by_exercise(result.tests),
+        chart=Markup(curves_svg(result.curves)),
+    )
+
+
+def write_report(result: Result, folder: Path) -> Path:
+    path = folder / "report.html"
+    write_atomically(path, render_report(result))
+    return path
+
+
+def write_grades_csv(results: list[Result], path: Path) -> None:
+    """One row per student for the gradebook; a test a student lacks is an empty cell."""
+    names = _test_names(results)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "score", "max_score", *names, "timing_ratio"])
+    for result in sorted(results, key=lambda r: r.student):
+        points = {test.name: test.points for test in result.tests}
+        ratio = result.timing.ratio if result.timing is not None else None
+        writer.writerow(
+            [
+                result.student,
+                result.score,
+                result.max_score,
+                *(points.get(name, "") for name in names),
+                "" if ratio is None else round(ratio, 3),
+            ]
+        )
+    write_atomically(path, buffer.getvalue())
+
+
+def _pass_rates(results: list[Result]) -> dict[str, float]:
+    """Per test, the share of the students who ran it that passed it."""
+    verdicts: dict[str, list[bool]] = {name: [] for name in _test_names(results)}
+    for result in results:
+        for test in result.tests:
+            verdicts[test.name].append(test.passed)
+    return {name: sum(passed) / len(passed) for name, passed in verdicts.items()}
+
+
+def render_summary(results: list[Result]) -> str:
+    """The class overview: score distribution, pass rates and a link to every report."""
+    ordered = sorted(results, key=lambda r: r.student)
+    scores = [result.score for result in ordered]
+    max_score = max((result.max_score for result in ordered), default=0.0)
+    return ENV.get_template("summary.html.j2").render(
+        results=ordered,
+        max_score=max_score,
+        mean=statistics.fmean(scores) if scores else None,
+        median=statistics.median(scores) if scores else None,
+        histogram=Markup(histogram_svg(scores, max_score)),
+        pass_rates=Markup(pass_rates_svg(_pass_rates(ordered))),
+    )
+
+
+def write_summary(results: list[Result], path: Path) -> None:
+    write_atomically(path, render_summary(results))

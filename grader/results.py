@@ -1,0 +1,139 @@
+"""What grading produces: plain dataclasses that serialise to results.json and back.
+
+Everything right of the trust boundary ends up here, so reports, the CSV and the
+class summary read only these types and never the notebook or the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TestResult:
+    """One named check: its verdict, its points and what the student should read."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    exercise: str
+    max_points: float
+    points: float
+    passed: bool
+    message: str
+    expected: str | None = None
+    got: str | None = None
+    hidden: bool = False
+
+
+@dataclass
+class CellRecord:
+    """A notebook cell that raised, with the traceback the student needs to fix it."""
+
+    index: int
+    source: str
+    error: str
+    traceback: str
+
+
+@dataclass
+class Timing:
+    """The timed Fashion-MNIST epoch beside the reference epoch from the same run."""
+
+    device: str
+    student_seconds: float | None
+    reference_seconds: float
+    max_ratio: float
+
+    @property
+    def ratio(self) -> float | None:
+        if self.student_seconds is None or self.reference_seconds <= 0:
+            return None
+        return self.student_seconds / self.reference_seconds
+
+
+@dataclass
+class Curve:
+    """A series for the report's chart, e.g. the loss per epoch."""
+
+    name: str
+    x_label: str
+    y_label: str
+    x: list[float]
+    y: list[float | None]
+    reference_y: list[float | None] | None = None
+
+
+@dataclass
+class Result:
+    """The whole verdict on one submission."""
+
+    student: str
+    source: str
+    digest: str
+    grader_version: str
+    config_digest: str
+    tests: list[TestResult] = field(default_factory=list)
+    errors: list[CellRecord] = field(default_factory=list)
+    timing: Timing | None = None
+    curves: list[Curve] = field(default_factory=list)
+    seeds: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    execution_seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_points for t in self.tests), 4)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["score"] = self.score
+        data["max_score"] = self.max_score
+        if self.timing is not None:
+            data["timing"]["ratio"] = self.timing.ratio
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Result:
+        data = dict(data)
+        data.pop("score", None)
+        data.pop("max_score", None)
+        timing = data.pop("timing", None)
+        if timing is not None:
+            timing = {k: v for k, v in timing.items() if k != "ratio"}
+        return cls(
+            tests=[TestResult(**t) for t in data.pop("tests", [])],
+            errors=[CellRecord(**c) for c in data.pop("errors", [])],
+            curves=[Curve(**c) for c in data.pop("curves", [])],
+            timing=Timing(**timing) if timing else None,
+            **data,
+        )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_result(result: Result, path: Path) -> None:
+    write_atomically(path, json.dumps(result.to_dict(), indent=2, allow_nan=False))
+
+
+def load_result(path: Path) -> Result:
+    return Result.from_dict(json.loads(path.read_text(encoding="utf-8")))

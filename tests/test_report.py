@@ -1,0 +1,341 @@
+"""Reports, summary and grades.csv, checked by parsing what they produce."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from grader.charts import curves_svg, histogram_svg, pass_rates_svg
+from grader.report import (
+    format_points,
+    format_seconds,
+    render_report,
+    render_summary,
+    strip_ansi,
+    write_grades_csv,
+    write_report,
+    write_summary,
+)
+from grader.results import CellRecord, Curve, Result, Timing
+from grader.results import TestResult as Check  # aliased so pytest does not collect it
+
+HOSTILE = "<script>alert('pwned')</script>"
+ANSI_TRACEBACK = (
+    "\x1b[0;31m---------------------------------------------------------------------------\x1b[0m\n"
+    "\x1b[0;31mZeroDivisionError\x1b[0m                         Traceback (most recent call last)\n"
+    "Cell \x1b[0;32mIn[3], line 1\x1b[0m\n"
+    "\x1b[0;32m----> 1\x1b[0m \x1b[38;5;241m1\x1b[39m\x1b[38;5;241m/\x1b[39m\x1b[38;5;241m0\x1b[39m"
+    f"  # {HOSTILE}\n"
+    "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"
+)
+
+
+def _test(name: str, exercise: str, points: float, max_points: float = 1.0, **kw) -> Check:
+    return Check(
+        name=name,
+        exercise=exercise,
+        max_points=max_points,
+        points=points,
+        passed=kw.pop("passed", points == max_points),
+        message=kw.pop("message", "ok" if points == max_points else "wrong"),
+        **kw,
+    )
+
+
+def _result(student: str, tests: list[Check], **kw) -> Result:
+    return Result(
+        student=student,
+        source=f"{student}.ipynb",
+        digest="0123456789abcdef" * 4,
+        grader_version="9.9.9",
+        config_digest="fedcba9876543210" * 4,
+        tests=tests,
+        **kw,
+    )
+
+
+@pytest.fixture
+def perfect() -> Result:
+    return _result(
+        "alice",
+        [
+            _test("softmax_rows_sum_to_one", "softmax", 2.0, 2.0, expected="1.0", got="1.0"),
+            _test("cross_entropy_value", "loss", 1.0),
+        ],
+        timing=Timing("NVIDIA H100", student_seconds=12.3, reference_seconds=6.0, max_ratio=3.0),
+        curves=[Curve("loss", "epoch", "loss", [1, 2, 3], [0.9, 0.6, 0.4], [0.8, 0.5, 0.35])],
+        seeds={"torch": 0, "numpy": 1},
+    )
+
+
+@pytest.fixture
+def broken() -> Result:
+    """Fails a visible and a hidden test, diverged to None, crashed a cell, was never timed."""
+    return _result(
+        "bob",
+        [
+            _test(
+                "softmax_rows_sum_to_one",
+                "softmax",
+                0.0,
+                2.0,
+                message=f"rows sum to 3 {HOSTILE}",
+                expected="tensor([1., 1.])",
+                got=f"tensor([3., 3.]) {HOSTILE}",
+            ),
+            _test(
+                "held_out_accuracy",
+                "training",
+                0.5,
+                2.0,
+                passed=False,
+                message="accuracy 0.41 on held-out data",
+                expected="SECRET-EXPECTED",
+                got="SECRET-GOT",
+                hidden=True,
+            ),
+        ],
+        errors=[CellRecord(3, f"1/0  # {HOSTILE}", "ZeroDivisionError: 1/0", ANSI_TRACEBACK)],
+        timing=Timing("NVIDIA H100", student_seconds=None, reference_seconds=6.0, max_ratio=3.0),
+        curves=[Curve("loss", "epoch", "loss", [1, 2, 3], [2.3, None, None])],
+        notes=["sandbox: network access was blocked"],
+    )
+
+
+def _soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def _row(soup: BeautifulSoup, test: str):
+    row = soup.select_one(f'tr.test[data-test="{test}"]')
+    assert row is not None, f"no row for {test}"
+    return row
+
+
+def test_report_shows_total_verdicts_and_points(perfect: Result, broken: Result) -> None:
+    good, bad = _soup(render_report(perfect)), _soup(render_report(broken))
+
+    assert good.select_one("#total").get_text(strip=True) == "3 / 3"
+    assert bad.select_one("#total").get_text(strip=True) == "0.5 / 4"
+    assert "pass" in _row(good, "softmax_rows_sum_to_one")["class"]
+    assert "fail" in _row(bad, "softmax_rows_sum_to_one")["class"]
+    assert "fail" in _row(bad, "held_out_accuracy")["class"]
+    assert "0.5 / 2" in _row(bad, "held_out_accuracy").get_text()
+    assert "9.9.9" in good.get_text()
+    assert good.select_one("#seeds").get_text(" ", strip=True) == "Seeds: torch=0 , numpy=1"
+
+
+def test_report_groups_tests_by_exercise(perfect: Result) -> None:
+    soup = _soup(render_report(perfect))
+
+    groups = {
+        table["data-exercise"]: [row["data-test"] for row in table.select("tr.test")]
+        for table in soup.select("table.exercise")
+    }
+    assert groups == {"softmax": ["softmax_rows_sum_to_one"], "loss": ["cross_entropy_value"]}
+
+
+def test_expected_and_got_only_for_visible_tests(broken: Result) -> None:
+    html = render_report(broken)
+    soup = _soup(html)
+
+    visible = _row(soup, "softmax_rows_sum_to_one")
+    assert visible.select_one("pre.expected").get_text() == "tensor([1., 1.])"
+    assert visible.select_one("pre.got").get_text() == f"tensor([3., 3.]) {HOSTILE}"
+    hidden = _row(soup, "held_out_accuracy")
+    assert hidden.select("pre") == []
+    assert "accuracy 0.41 on held-out data" in hidden.get_text()
+    assert "SECRET" not in html
+
+
+def test_student_text_is_escaped(broken: Result) -> None:
+    broken.student = "<b>bob</b>"
+    html = render_report(broken)
+    soup = _soup(html)
+
+    assert soup.find_all("script") == []
+    assert soup.find_all("b") == []
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert HOSTILE in _row(soup, "softmax_rows_sum_to_one").select_one(".message").get_text()
+    assert soup.select_one("pre.source").get_text() == f"1/0  # {HOSTILE}"
+    assert soup.h1.get_text() == "Report for <b>bob</b>"
+
+
+def test_cell_errors_show_source_and_plain_traceback(broken: Result) -> None:
+    html = render_report(broken)
+    errors = _soup(html).select_one("#errors")
+
+    assert "\x1b" not in html
+    assert errors.select_one(".cell-error")["data-cell"] == "3"
+    traceback = errors.select_one("pre.traceback").get_text()
+    assert traceback == strip_ansi(ANSI_TRACEBACK)
+    assert "ZeroDivisionError: division by zero" in traceback
+    assert "[0;31m" not in traceback
+
+
+def test_report_without_errors_has_no_error_section(perfect: Result) -> None:
+    assert _soup(render_report(perfect)).select_one("#errors") is None
+
+
+def test_strip_ansi_removes_colours_and_links_only() -> None:
+    link = "\x1b]8;;file:///tmp/x.py\x1b\\x.py\x1b]8;;\x1b\\"
+    assert strip_ansi("\x1b[1;31mError\x1b[0m: \x1b[38;5;241mbad\x1b[39m") == "Error: bad"
+    assert strip_ansi(f"see {link} line 2") == "see x.py line 2"
+    assert strip_ansi("[0;31m is not an escape") == "[0;31m is not an escape"
+
+
+def test_timing_shows_ratio_against_allowed(perfect: Result, broken: Result) -> None:
+    timed = _soup(render_report(perfect)).select_one("#timing")
+    untimed = _soup(render_report(broken)).select_one("#timing")
+
+    ratio = timed.select_one("#timing-ratio").get_text(" ", strip=True)
+    assert "2.05×" in ratio and "3.00×" in ratio
+    assert timed.select_one("#timing-ratio .badge.pass") is not None
+    assert "12.3 s" in timed.get_text() and "6.00 s" in timed.get_text()
+    assert "not measured" in untimed.get_text()
+    assert "not available" in untimed.select_one("#timing-ratio").get_text()
+
+
+def test_timing_over_limit_is_flagged(perfect: Result) -> None:
+    perfect.timing.student_seconds = 30.0
+    ratio = _soup(render_report(perfect)).select_one("#timing-ratio")
+
+    assert "5.00×" in ratio.get_text()
+    assert ratio.select_one(".badge.fail") is not None
+
+
+def test_notes_and_missing_timing(broken: Result, perfect: Result) -> None:
+    perfect.timing = None
+    assert _soup(render_report(perfect)).select_one("#timing") is None
+    assert _soup(render_report(perfect)).select_one("#notes") is None
+    notes = _soup(render_report(broken)).select_one("#notes")
+    assert notes.get_text(strip=True) == "sandbox: network access was blocked"
+
+
+def test_chart_is_inline_svg(perfect: Result, broken: Result) -> None:
+    for result in (perfect, broken):
+        soup = _soup(render_report(result))
+        svg = soup.select_one("#chart svg.chart.chart-curves")
+        assert svg is not None
+        assert svg.title.get_text() == "Training curves: loss"
+        assert soup.find_all("img") == []
+    perfect.curves = []
+    assert _soup(render_report(perfect)).select_one("#chart") is None
+
+
+def test_write_report_writes_report_html(tmp_path: Path, perfect: Result) -> None:
+    path = write_report(perfect, tmp_path / "alice")
+
+    assert path == tmp_path / "alice" / "report.html"
+    assert _soup(path.read_text(encoding="utf-8")).select_one("#total").get_text() == "3 / 3"
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_curves_svg_survives_non_finite_points() -> None:
+    curves = [
+        Curve("loss", "epoch", "loss", [1, 2, 3], [None, math.nan, math.inf], [1.0, None, 0.5]),
+        Curve("accuracy", "epoch", "acc", [1, 2, 3], [0.1, None], None),
+    ]
+    svg = curves_svg(curves)
+    soup = _soup(svg)
+
+    assert svg.startswith('<svg class="chart chart-curves"')
+    assert "<?xml" not in svg and "DOCTYPE" not in svg
+    assert soup.svg.title.get_text() == "Training curves: loss, accuracy"
+    assert "no finite values" in soup.get_text()
+    assert curves_svg([]) == ""
+
+
+def test_histogram_and_pass_rate_charts() -> None:
+    histogram = _soup(histogram_svg([1.0, 2.5, 9.0, 10.0], 10.0)).svg
+    rates = _soup(pass_rates_svg({"softmax": 1.0, "loss": 0.25})).svg
+
+    assert histogram["class"] == ["chart", "chart-histogram"]
+    assert histogram.title.get_text() == "Histogram of 4 scores out of 10"
+    assert rates["class"] == ["chart", "chart-pass-rates"]
+    labels = [text.get_text() for text in rates.find_all("text")]
+    assert {"softmax", "loss", "100%", "25%"} <= set(labels)
+    assert histogram_svg([], 10.0) == "" and pass_rates_svg({}) == ""
+
+
+def test_summary_stats_charts_and_table(perfect: Result, broken: Result) -> None:
+    carol = _result("carol", [_test("softmax_rows_sum_to_one", "softmax", 2.0, 2.0)])
+    soup = _soup(render_summary([perfect, broken, carol]))
+
+    assert soup.select_one("#count").get_text(" ", strip=True) == "3 submissions"
+    assert soup.select_one("#mean strong").get_text() == "1.83 / 4"
+    assert soup.select_one("#median strong").get_text() == "2 / 4"
+    assert soup.select_one("#histogram svg.chart-histogram") is not None
+    assert soup.select_one("#pass-rates svg.chart-pass-rates") is not None
+    rows = soup.select("#students tbody tr")
+    assert [row["data-student"] for row in rows] == ["alice", "bob", "carol"]
+    cells = {row["data-student"]: [td.get_text() for td in row.find_all("td")] for row in rows}
+    assert cells["alice"] == ["alice", "3", "3", "2.05×", "0"]
+    assert cells["bob"] == ["bob", "0.5", "4", "—", "2"]
+    assert cells["carol"] == ["carol", "2", "2", "—", "0"]
+    assert rows[0].a["href"] == "alice/report.html"
+
+
+def test_summary_loads_nothing_external(tmp_path: Path, perfect: Result, broken: Result) -> None:
+    path = tmp_path / "summary.html"
+    write_summary([perfect, broken], path)
+    soup = _soup(path.read_text(encoding="utf-8"))
+
+    assert soup.find_all(["script", "link", "img", "iframe"]) == []
+    for tag in soup.find_all(True):
+        for attribute in ("src", "href", "xlink:href"):
+            value = tag.get(attribute, "")
+            assert not value.startswith(("http:", "https:", "//")), (tag.name, value)
+    assert "url(http" not in str(soup)
+
+
+def test_summary_of_nobody() -> None:
+    soup = _soup(render_summary([]))
+    assert soup.select_one("#count").get_text() == "No submissions were graded."
+    assert soup.select_one("#students") is None
+
+
+def test_grades_csv(tmp_path: Path, perfect: Result, broken: Result) -> None:
+    path = tmp_path / "grades.csv"
+    write_grades_csv([broken, perfect], path)
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == [
+        "student",
+        "score",
+        "max_score",
+        "softmax_rows_sum_to_one",
+        "held_out_accuracy",
+        "cross_entropy_value",
+        "timing_ratio",
+    ]
+    alice, bob = rows
+    assert (alice["student"], float(alice["score"]), float(alice["max_score"])) == ("alice", 3, 3)
+    assert float(alice["softmax_rows_sum_to_one"]) == 2.0
+    assert alice["held_out_accuracy"] == ""
+    assert float(alice["timing_ratio"]) == 2.05
+    assert (bob["student"], float(bob["score"]), bob["held_out_accuracy"]) == ("bob", 0.5, "0.5")
+    assert bob["cross_entropy_value"] == ""
+    assert bob["timing_ratio"] == ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "not measured"), (0.4213, "0.42 s"), (12.34, "12.3 s"), (125.4, "2 min 05 s")],
+)
+def test_format_seconds(seconds: float | None, text: str) -> None:
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("points", "text"), [(2.0, "2"), (2.5, "2.5"), (1 / 3, "0.33"), (-0.0, "0")]
+)
+def test_format_points(points: float, text: str) -> None:
+    assert format_points(points) == text
