@@ -16,8 +16,8 @@ import torch
 from grader import __version__
 from grader.checks import Context
 from grader.config import Settings
-from grader.exercises import modules_for, notebooks
 from grader.execute import KernelRun
+from grader.exercises import modules_for, notebooks
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
 from grader.probing import Probe, ProbeStep, run_table

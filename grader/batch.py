@@ -1,0 +1,130 @@
+"""Grading a folder: every submission, in parallel, resumable, then the class outputs.
+
+Each submission's results.json and report.html are written atomically as soon as it is
+graded, so an interrupted batch resumes where it stopped: a finished submission is graded
+again only if its content, the grader version or the settings changed.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.config import Settings
+from grader.grade import grade_submission
+from grader.report import write_grades_csv, write_report, write_summary
+from grader.results import Result, load_result, save_result
+from grader.submissions import Submission, discover
+
+
+@dataclass
+class BatchReport:
+    """What a batch did, for the CLI's summary and exit code."""
+
+    results: list[Result] = field(default_factory=list)
+    graded: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    faults: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def result_path(out: Path, student: str) -> Path:
+    return out / student / "results.json"
+
+
+def up_to_date(submission: Submission, out: Path, settings: Settings) -> Result | None:
+    """The earlier result for this submission, if nothing that decides its score changed."""
+    path = result_path(out, submission.student)
+    try:
+        previous = load_result(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    same = (previous.digest == submission.digest()
+            and previous.grader_version == __version__
+            and previous.config_digest == settings.digest())
+    return previous if same else None
+
+
+def grade_and_save(submission: Submission, settings: Settings, out: Path) -> Result:
+    """Grade one submission and write its results and report (runs in a worker process)."""
+    result = grade_submission(submission, settings)
+    folder = out / submission.student
+    save_result(result, folder / "results.json")
+    write_report(result, folder)
+    return result
+
+
+def run_all(pending: list[Submission], settings: Settings, out: Path,
+            jobs: int) -> Iterator[tuple[Submission, Result | None, str | None]]:
+    """Yield (submission, result, fault) as each finishes; a fault is the grader's bug."""
+    if jobs <= 1:
+        for submission in pending:
+            try:
+                yield submission, grade_and_save(submission, settings, out), None
+            except Exception:  # noqa: BLE001 - one grader fault must not sink the batch
+                yield submission, None, traceback.format_exc()
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade_and_save, s, settings, out): s for s in pending}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result(), None
+            except Exception:  # noqa: BLE001 - includes a worker that died
+                yield futures[future], None, traceback.format_exc()
+
+
+def earlier_results(submissions: list[Submission], report: BatchReport,
+                    out: Path) -> list[Result]:
+    """Results already on disk for students this run left alone (--only), for the class files."""
+    done = {r.student for r in report.results} | set(report.faults)
+    earlier = []
+    for submission in submissions:
+        if submission.student not in done:
+            try:
+                earlier.append(load_result(result_path(out, submission.student)))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+    return earlier
+
+
+def grade_folder(folder: Path, out: Path, settings: Settings, jobs: int = 1,
+                 force: bool = False, only: set[str] | None = None,
+                 on_start: Callable[[int], None] = lambda total: None,
+                 on_done: Callable[[Submission], None] = lambda submission: None,
+                 ) -> BatchReport:
+    """Grade every submission in `folder` into `out`, then write grades.csv and summary.html."""
+    settings = settings.resolved()
+    submissions, problems = discover(folder)
+    submissions_all = list(submissions)
+    if only:
+        unknown = only - {s.student for s in submissions}
+        if unknown:
+            raise LookupError(f"no submission for: {', '.join(sorted(unknown))}")
+        submissions = [s for s in submissions if s.student in only]
+    report = BatchReport(problems=problems)
+    report.problems.extend(p for s in submissions for p in s.problems)
+    pending = []
+    for submission in submissions:
+        previous = None if force else up_to_date(submission, out, settings)
+        if previous is None:
+            pending.append(submission)
+        else:
+            report.results.append(previous)
+            report.reused.append(submission.student)
+    on_start(len(pending))
+    for submission, result, fault in run_all(pending, settings, out, jobs):
+        if result is None:
+            report.faults[submission.student] = fault or "unknown fault"
+        else:
+            report.results.append(result)
+            report.graded.append(submission.student)
+        on_done(submission)
+    report.results.extend(earlier_results(submissions_all, report, out))
+    report.results.sort(key=lambda r: r.student)
+    write_grades_csv(report.results, out / "grades.csv")
+    write_summary(report.results, out / "summary.html")
+    return report

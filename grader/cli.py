@@ -1,0 +1,120 @@
+"""The `grade` command: grade a folder of submissions, or build the student notebooks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from click_default_group import DefaultGroup
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grader.assign import assign
+from grader.batch import BatchReport, grade_folder
+from grader.config import Settings
+from grader.data import DataNotFound, find_data_dir
+from grader.paths import EXERCISES, REFERENCE
+
+console = Console(stderr=True)
+
+
+@click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
+@click.version_option(package_name="dl-grader")
+def main() -> None:
+    """Autograder for Dive-into-Deep-Learning PyTorch notebooks.
+
+    `grade SUBMISSIONS/` grades every notebook in a folder (same as `grade run`).
+    """
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where reports go (default: FOLDER-graded next to FOLDER).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Submissions graded in parallel.")
+@click.option("--timeout", type=click.FloatRange(1), default=None,
+              help="Total seconds a notebook may run (cells are also capped each).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the timed epoch runs.")
+@click.option("--force", is_flag=True, help="Regrade submissions already graded.")
+@click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str,
+        force: bool, only: tuple[str, ...], as_json: bool) -> None:
+    """Grade every submission in FOLDER: a notebook per student or a folder per student."""
+    settings = Settings(device=device)
+    if timeout is not None:
+        settings = replace(settings, total_timeout=timeout,
+                           cell_timeout=min(settings.cell_timeout, timeout))
+    try:
+        settings = settings.resolved()
+        find_data_dir()
+    except (ValueError, DataNotFound) as error:
+        raise click.UsageError(str(error)) from None
+    out = out or folder.parent / f"{folder.resolve().name}-graded"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("grading", total=None)
+        try:
+            report = grade_folder(
+                folder, out, settings, jobs=jobs, force=force, only=set(only) or None,
+                on_start=lambda total: progress.update(task, total=total),
+                on_done=lambda s: progress.update(task, advance=1, description=s.student),
+            )
+        except (LookupError, NotADirectoryError) as error:
+            raise click.UsageError(str(error)) from None
+    print_summary(report, out)
+    if as_json:
+        click.echo(json.dumps(summary_json(report, out), indent=2))
+    if report.faults:
+        console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
+                      "details above. Their students have no result yet.")
+        sys.exit(2)
+
+
+def print_summary(report: BatchReport, out: Path) -> None:
+    table = Table(title="Grades")
+    table.add_column("student")
+    table.add_column("score", justify="right")
+    table.add_column("failed tests", justify="right")
+    table.add_column("epoch ratio", justify="right")
+    for result in report.results:
+        ratio = result.timing.ratio if result.timing else None
+        table.add_row(result.student, f"{result.score:g} / {result.max_score:g}",
+                      str(sum(not t.passed for t in result.tests)),
+                      "-" if ratio is None else f"{ratio:.2f}×")
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[yellow]note:[/yellow] {problem}")
+    for student, fault in report.faults.items():
+        console.print(f"[red]grader fault grading {student}:[/red]\n{fault}")
+    console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}; "
+                  f"reports in {out}/ (summary.html, grades.csv)")
+
+
+def summary_json(report: BatchReport, out: Path) -> dict:
+    return {
+        "out": str(out),
+        "graded": report.graded,
+        "unchanged": report.reused,
+        "faults": sorted(report.faults),
+        "problems": report.problems,
+        "students": {r.student: {"score": r.score, "max_score": r.max_score}
+                     for r in report.results},
+    }
+
+
+@main.command(name="assign")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=REFERENCE, show_default=True, help="Solution notebooks.")
+@click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=EXERCISES,
+              show_default=True, help="Where the student notebooks go.")
+def assign_command(source: Path, target: Path) -> None:
+    """Build the student notebooks from the solution notebooks."""
+    for path in assign(source, target):
+        click.echo(f"wrote {path}")
