@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -61,8 +62,13 @@ class KernelRun:
         self.errors: list[CellRecord] = []
         self.last_error: str | None = None
         self.dead: str | None = None
+        # IPC sockets are files in the work folder: no TCP port is opened, and they keep
+        # working inside a network namespace.
+        manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                     ip=str(workdir / "kernel"))
         self.client = CappedClient(
             notebook,
+            km=manager,
             timeout=cell_timeout,
             allow_errors=True,
             interrupt_on_timeout=True,

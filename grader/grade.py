@@ -73,27 +73,34 @@ def step_timeout(step: ProbeStep, settings: Settings) -> float:
     return settings.epoch_timeout if step.long else settings.probe_timeout
 
 
-_REFERENCE_RUNS: dict[tuple[str, str], tuple[dict, float | None]] = {}
+_REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
 
 
-def reference_run(notebook: str, modules: list, settings: Settings) -> tuple[dict, float | None]:
-    """The reference's observations and epoch time, once per process and settings."""
+def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
+    """The reference run through the same probes, once per process and settings."""
     key = (notebook, settings.digest())
-    if key not in _REFERENCE_RUNS:
+    if key not in _REFERENCE_PROBES:
         solution = read_notebook(REFERENCE / f"{notebook}.ipynb")
         inputs = build_inputs(modules, settings, solution)
         probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
-        seconds = None
         for module, step in probe_steps(modules):
-            started = time.perf_counter()
             run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
-            if step.timed:
-                seconds = time.perf_counter() - started
         failed = [k for k, v in probe.observations.items() if not v["ok"]]
         if failed:
             raise RuntimeError(f"the reference failed its own probes: {failed}")
-        _REFERENCE_RUNS[key] = (probe.observations, seconds)
-    return _REFERENCE_RUNS[key]
+        _REFERENCE_PROBES[key] = probe
+    return _REFERENCE_PROBES[key]
+
+
+def time_reference(probe: Probe, modules: list, settings: Settings) -> float | None:
+    """Time the reference's timed steps now, beside the student's, in the same conditions."""
+    seconds = None
+    for module, step in probe_steps(modules):
+        if step.timed:
+            started = time.perf_counter()
+            run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+            seconds = time.perf_counter() - started
+    return seconds
 
 
 def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
@@ -154,13 +161,14 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
     started = time.perf_counter()
     observations, seconds = observe(notebook, modules, inputs, settings, result)
     result.execution_seconds += time.perf_counter() - started
-    reference, reference_seconds = reference_run(name, modules, settings)
+    reference = reference_probe(name, modules, settings)
+    reference_seconds = time_reference(reference, modules, settings)
     timing = None
     if reference_seconds is not None:
         timing = Timing(settings.device, seconds if observations.get("epoch.run", {}).get("ok")
                         else None, reference_seconds, settings.max_epoch_ratio)
         result.timing = timing
-    context = Context(observations, reference, inputs, settings.as_dict(), timing)
+    context = Context(observations, reference.observations, inputs, settings.as_dict(), timing)
     for module in modules:
         result.tests.extend(check.evaluate(context) for check in module.CHECKS)
         if hasattr(module, "curves"):

@@ -27,6 +27,7 @@ import torch
 MAX_ELEMENTS = 2_000_000
 MAX_ITEMS = 2_000
 MAX_TEXT = 2_000
+GRADER_DIR = str(Path(__file__).resolve().parent)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Probe:
         except MissingFunction as error:
             entry = failure("Missing", str(error))
         except BaseException as error:  # noqa: BLE001 - student code may raise anything
-            entry = failure(type(error).__name__, str(error), traceback.format_exc())
+            entry = failure(type(error).__name__, str(error), student_traceback(error))
         self.observations[key] = entry
         self.save()
 
@@ -143,6 +144,14 @@ class Probe:
         partial = self.output.with_name(self.output.name + ".partial")
         torch.save(self.observations, partial)
         os.replace(partial, self.output)
+
+
+def student_traceback(error: BaseException) -> str:
+    """The traceback without the grader's own frames: the student's code is what to fix."""
+    summary = traceback.TracebackException.from_exception(error)
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not frame.filename.startswith(GRADER_DIR)])
+    return "".join(summary.format())
 
 
 def failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
