@@ -1,0 +1,49 @@
+"""Student notebooks are generated from the solutions and must not drift from them."""
+
+from __future__ import annotations
+
+import nbformat
+
+from grader.assign import assign, render, strip_solutions, student_version
+from grader.paths import EXERCISES, REFERENCE
+
+
+def test_committed_student_notebooks_match_their_solutions():
+    solutions = sorted(REFERENCE.glob("*.ipynb"))
+    assert solutions
+    for path in solutions:
+        expected = render(student_version(nbformat.read(path, as_version=4)))
+        committed = (EXERCISES / path.name).read_text(encoding="utf-8")
+        assert committed == expected, f"{path.name} drifted: run `grade assign`"
+
+
+def test_assign_is_idempotent(tmp_path):
+    first = [p.read_text() for p in assign(REFERENCE, tmp_path / "a")]
+    again = [p.read_text() for p in assign(tmp_path / "a", tmp_path / "b")]
+    assert first == again
+
+
+def test_solution_blocks_become_not_implemented_at_their_indent():
+    source = ("def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    return x\n"
+              "    ### END SOLUTION\n")
+    assert strip_solutions(source) == (
+        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+
+
+def test_student_notebooks_hold_no_solution_answer_or_output():
+    for path in EXERCISES.glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN ANSWER" not in text
+        assert "X.max(dim=1" not in text
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_hidden_cells_are_dropped():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("assert secret()", metadata={"tags": ["hidden"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+    ])
+    assert [c.source for c in student_version(notebook).cells] == ["x = 1"]

@@ -1,0 +1,82 @@
+"""One submission end to end: the solution scores full marks, the blank scores zero."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FAST, grade_file, with_functions, write_notebook
+
+from grader.results import Result, load_result, save_result
+
+
+def test_the_solution_scores_full_marks(solution_result):
+    failed = {t.name: t.message for t in solution_result.tests if not t.passed}
+    assert failed == {}
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.errors == []
+
+
+def test_the_blank_notebook_scores_zero_saying_not_implemented(blank_result):
+    assert blank_result.score == 0
+    probed = [t for t in blank_result.tests if not t.name.startswith("quiz.")]
+    assert all("not implemented" in t.message for t in probed), [
+        t.message for t in probed if "not implemented" not in t.message]
+    assert {e.error for e in blank_result.errors} == {"NotImplementedError"}
+    quiz = [t for t in blank_result.tests if t.name.startswith("quiz.")]
+    assert quiz and "no answer" in quiz[0].message
+
+
+def test_every_exercise_is_graded(solution_result):
+    exercises = {t.exercise for t in solution_result.tests}
+    assert exercises == {"data_iter", "squared_loss", "sgd", "linreg_training", "softmax",
+                         "cross_entropy", "accuracy", "softmax_training", "quiz"}
+
+
+def test_the_timed_epoch_names_its_device_and_the_reference(solution_result):
+    timing = solution_result.timing
+    assert timing.device == "cpu"
+    assert timing.student_seconds > 0 and timing.reference_seconds > 0
+    assert timing.max_ratio == FAST.max_epoch_ratio
+
+
+def test_curves_come_from_both_trainings(solution_result):
+    names = [c.name for c in solution_result.curves]
+    assert "linear regression loss" in names
+    loss = next(c for c in solution_result.curves if c.name == "linear regression loss")
+    assert len(loss.y) == FAST.linreg_epochs and loss.y[-1] < 1e-4
+    assert loss.reference_y is not None
+
+
+def test_the_same_submission_gets_the_same_score(solution_result, tmp_path):
+    again = grade_file(write_notebook(with_functions({}), tmp_path / "again.ipynb"))
+    assert [(t.name, t.points) for t in again.tests] == [
+        (t.name, t.points) for t in solution_result.tests]
+    assert again.seeds == solution_result.seeds == {"inputs": FAST.seed}
+
+
+def test_results_round_trip_through_json(solution_result, tmp_path):
+    save_result(solution_result, tmp_path / "results.json")
+    loaded = load_result(tmp_path / "results.json")
+    assert isinstance(loaded, Result)
+    assert loaded.to_dict() == solution_result.to_dict()
+
+
+def test_a_cell_error_is_recorded_and_grading_goes_on(tmp_path):
+    notebook = with_functions({"linreg": "def linreg(X, w, b):\n    return X @ w + b\n"
+                                         "1 / 0\n"})
+    result = grade_file(write_notebook(notebook, tmp_path / "error.ipynb"))
+    assert [e.error for e in result.errors] == ["ZeroDivisionError: division by zero"]
+    assert "1 / 0" in result.errors[0].source and "ZeroDivisionError" in result.errors[0].traceback
+    assert result.score == result.max_score
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"{not json", "not a readable notebook"),
+    (b"", "not a readable notebook"),
+    (b"\xff\xfe\x00garbage", "not"),
+])
+def test_an_unreadable_notebook_fails_every_test_with_the_reason(tmp_path, content, words):
+    path = tmp_path / "broken.ipynb"
+    path.write_bytes(content)
+    result = grade_file(path)
+    assert result.score == 0 and result.tests
+    assert all(words in t.message for t in result.tests)
