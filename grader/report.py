@@ -97,13 +97,13 @@ def write_grades_csv(results: list[Result], path: Path) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "score", "max_score", *names, "timing_ratio"])
     for result in sorted(results, key=lambda r: r.student):
-        points = {test.name: test.points for test in result.tests}
+        points = {test.name: format_points(test.points) for test in result.tests}
         ratio = result.timing.ratio if result.timing is not None else None
         writer.writerow(
             [
                 result.student,
-                result.score,
-                result.max_score,
+                format_points(result.score),
+                format_points(result.max_score),
                 *(points.get(name, "") for name in names),
                 "" if ratio is None else round(ratio, 3),
             ]

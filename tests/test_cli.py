@@ -1,0 +1,123 @@
+"""`grade FOLDER` on a class with good, partial and broken work: every output, parsed."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+from conftest import BLANK, write_notebook, with_functions
+from grader.cli import main
+
+NOT_DONE = "def softmax(X):\n    raise NotImplementedError()\n"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade a mixed class once; the tests read what it wrote."""
+    root = tmp_path_factory.mktemp("class")
+    submissions = root / "submissions"
+    write_notebook(with_functions({}), submissions / "alice.ipynb")
+    write_notebook(with_functions({"softmax": NOT_DONE}, answer="(c)"),
+                   submissions / "bob" / "linear_networks.ipynb")
+    (submissions / "carol.ipynb").write_text("{ this is not json")
+    (submissions / "dave").mkdir()
+    (submissions / "notes.txt").write_text("not a notebook")
+    out = root / "out"
+    result = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--jobs", "2",
+                                       "--json"])
+    return result, submissions, out
+
+
+def scores(out) -> dict[str, float]:
+    with open(out / "grades.csv", newline="") as handle:
+        return {row["student"]: float(row["score"]) for row in csv.DictReader(handle)}
+
+
+def test_grading_ran_so_the_exit_code_is_zero(graded):
+    result, _, _ = graded
+    assert result.exit_code == 0, result.output
+
+
+def test_every_student_gets_a_report_with_their_total(graded):
+    _, _, out = graded
+    totals = {}
+    for student in ("alice", "bob", "carol", "dave"):
+        page = BeautifulSoup((out / student / "report.html").read_text(), "html.parser")
+        totals[student] = page.select_one("#total").get_text(" ", strip=True)
+        assert json.loads((out / student / "results.json").read_text())["student"] == student
+    assert "44 / 44" in totals["alice"]
+    assert totals["carol"].startswith("0 /") and totals["dave"].startswith("0 /")
+
+
+def test_the_partial_submission_loses_only_the_blank_function(graded):
+    _, _, out = graded
+    page = BeautifulSoup((out / "bob" / "report.html").read_text(), "html.parser")
+    failed = {row["data-test"] for row in page.select("tr.test.fail")}
+    assert failed and all(name.startswith(("softmax.", "softmax_training.")) for name in failed)
+    assert page.select_one('tr.test.pass[data-test="quiz.softmax_shift_invariance"]')
+    assert page.select_one('tr[data-test="softmax.values_match_the_reference"]') \
+        .get_text().count("not implemented")
+
+
+def test_grades_csv_has_a_row_per_student_and_a_column_per_test(graded):
+    _, _, out = graded
+    with open(out / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["student"] for r in rows] == ["alice", "bob", "carol", "dave"]
+    assert "softmax.values_match_the_reference" in rows[0]
+    assert rows[0]["softmax.values_match_the_reference"] == "2"
+    assert rows[1]["softmax.values_match_the_reference"] == "0"
+    assert 0 < scores(out)["bob"] < scores(out)["alice"]
+
+
+def test_the_summary_lists_every_student(graded):
+    _, _, out = graded
+    page = BeautifulSoup((out / "summary.html").read_text(), "html.parser")
+    assert [r["data-student"] for r in page.select("#students tr[data-student]")] == [
+        "alice", "bob", "carol", "dave"]
+
+
+def test_broken_and_odd_entries_are_reported_not_skipped(graded):
+    result, _, out = graded
+    assert "notes.txt" in result.output
+    carol = json.loads((out / "carol" / "results.json").read_text())
+    assert all("not a readable notebook" in t["message"] for t in carol["tests"])
+    dave = json.loads((out / "dave" / "results.json").read_text())
+    assert any("holds no notebook" in note for note in dave["notes"])
+
+
+def test_the_json_summary_is_machine_readable(graded):
+    result, _, _ = graded
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert sorted(summary["graded"]) == ["alice", "bob", "carol", "dave"]
+    assert summary["students"]["alice"]["score"] == summary["students"]["alice"]["max_score"]
+
+
+def test_a_second_run_reuses_results_and_force_regrades(graded):
+    _, submissions, out = graded
+    again = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--json"])
+    assert json.loads(again.stdout[again.stdout.index("{"):])["unchanged"] == [
+        "alice", "bob", "carol", "dave"]
+    forced = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--force",
+                                       "--only", "carol", "--json"])
+    summary = json.loads(forced.stdout[forced.stdout.index("{"):])
+    assert summary["graded"] == ["carol"]
+    assert sorted(summary["students"]) == ["alice", "bob", "carol", "dave"]
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["does-not-exist"], "does not exist"),
+    (["{folder}", "--device", "tpu"], "Invalid value"),
+    (["{folder}", "--jobs", "0"], "Invalid value"),
+    (["{folder}", "--only", "nobody"], "no submission for: nobody"),
+])
+def test_usage_errors_exit_non_zero_with_a_message(tmp_path, arguments, words):
+    write_notebook(with_functions({}, base=BLANK), tmp_path / "s" / "x.ipynb")
+    arguments = [a.format(folder=tmp_path / "s") for a in arguments]
+    result = CliRunner().invoke(main, arguments + ["--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert words in result.output
