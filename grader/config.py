@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
+
+from grader.sandbox import SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Settings:
     softmax_batch_size: int = 256
     softmax_lr: float = 0.1
     softmax_accuracy_margin: float = 0.02
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     def resolved(self) -> Settings:
         """Settings with 'auto' replaced by the device this machine really has."""

@@ -11,7 +11,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -19,9 +18,24 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.results import CellRecord
+from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
 MAX_OUTPUT_CHARS = 2_000_000
 MAX_SOURCE_CHARS = 4_000
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel behind the sandbox's command prefix, with its connection file
+    readable by the kernel's unprivileged uid."""
+
+    prefix: list[str] = []
+    on_connection_file = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.on_connection_file is not None:
+            self.on_connection_file(Path(self.connection_file))
+        return [*self.prefix, *command]
 
 
 class CappedClient(NotebookClient):
@@ -52,7 +66,7 @@ class KernelRun:
     """One kernel for one notebook: run its cells, then run grader code in the same kernel."""
 
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, cell_timeout: float,
-                 total_timeout: float, client_options: dict[str, Any] | None = None):
+                 total_timeout: float, sandbox: SandboxSettings, gpu: bool = False):
         self.notebook = notebook
         self.workdir = workdir
         self.cell_timeout = cell_timeout
@@ -64,8 +78,13 @@ class KernelRun:
         self.dead: str | None = None
         # IPC sockets are files in the work folder: no TCP port is opened, and they keep
         # working inside a network namespace.
-        manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
-                                     ip=str(workdir / "kernel"))
+        prepare_workdir(workdir, sandbox)
+        manager = SandboxedKernelManager(kernel_name="python3", transport="ipc",
+                                         ip=str(workdir / "kernel"),
+                                         connection_file=str(workdir / "kernel.json"))
+        manager.prefix = kernel_prefix(workdir, sandbox, gpu)
+        manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
+        self.environment = kernel_environment(workdir)
         self.client = CappedClient(
             notebook,
             km=manager,
@@ -76,12 +95,11 @@ class KernelRun:
             kernel_name="python3",
             resources={"metadata": {"path": str(workdir)}},
             on_cell_error=self.record_error,
-            **(client_options or {}),
         )
         self.stack = ExitStack()
 
     def __enter__(self) -> KernelRun:
-        self.stack.enter_context(self.client.setup_kernel())
+        self.stack.enter_context(self.client.setup_kernel(env=self.environment))
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -121,7 +139,8 @@ class KernelRun:
         try:
             self.client.execute_cell(cell, index)
         except DeadKernelError:
-            self.dead = "the kernel died (it crashed, exited, or ran out of memory)"
+            self.dead = ("the kernel died: it crashed, exited, or hit a resource limit "
+                         "(memory, CPU time, processes or file size)")
             if index < self.student_cells:
                 self.errors.append(CellRecord(index, str(cell.source)[:MAX_SOURCE_CHARS],
                                               "DeadKernel: " + self.dead, ""))

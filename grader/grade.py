@@ -23,6 +23,8 @@ from grader.paths import REFERENCE
 from grader.probing import Probe, ProbeStep, run_table
 from grader.reference import reference_functions
 from grader.results import Result, TestResult, Timing
+from grader.sandbox import describe as describe_sandbox
+from grader.sandbox import prepare_workdir
 from grader.submissions import Submission, match_notebooks
 
 OPEN_PROBE = (
@@ -109,9 +111,11 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         workdir = Path(tmp)
         probe_dir = Path(tempfile.mkdtemp(dir=workdir, prefix=".grader-"))
+        prepare_workdir(probe_dir, settings.sandbox)
         inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
         seconds = None
-        with KernelRun(notebook, workdir, settings.cell_timeout, settings.total_timeout) as run:
+        with KernelRun(notebook, workdir, settings.cell_timeout, settings.total_timeout,
+                       settings.sandbox, gpu=settings.device.startswith("cuda")) as run:
             run.run_notebook()
             torch.save(inputs, inputs_path)
             opened = run.run_code(OPEN_PROBE.format(
@@ -190,6 +194,9 @@ def grade_submission(submission: Submission, settings: Settings) -> Result:
     wanted = notebooks()
     matched = match_notebooks(submission, wanted)
     result.notes = list(submission.problems)
+    unsandboxed = describe_sandbox(settings.sandbox)
+    if unsandboxed:
+        result.notes.append(unsandboxed)
     for name in wanted:
         grade_notebook(matched.get(name), name, settings, result)
     return result

@@ -1,0 +1,169 @@
+"""The cage around a student's kernel: bubblewrap, resource limits, an unprivileged user.
+
+With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
+one writable folder: its own work folder. The repository (reference solutions included,
+only the grader package stays visible), the submissions, the reports and home folders are
+hidden. prlimit caps memory, CPU time, file size and, under a dedicated uid, processes.
+Without bwrap the limits still apply and every report says the kernel ran unsandboxed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from grader.data import ENV_VAR, DataNotFound, find_data_dir
+from grader.paths import REPO_ROOT
+
+HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    mode: str = "auto"  # auto: bwrap when it works here; bwrap: require it; none: limits only
+    memory_mb: int = 8192
+    cpu_seconds: int = 1800
+    max_processes: int = 1024
+    max_file_mb: int = 1024
+    uid: int = 65534
+    network: bool = False
+    hidden: tuple[str, ...] = field(default_factory=tuple)
+
+
+@cache
+def bwrap_works() -> bool:
+    """bwrap exists and can build a namespace here (containers may forbid it)."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]
+    if os.geteuid() != 0:
+        probe.insert(1, "--unshare-user")
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def use_bwrap(settings: SandboxSettings) -> bool:
+    if settings.mode == "none":
+        return False
+    if settings.mode == "bwrap" and not bwrap_works():
+        raise RuntimeError("sandbox mode 'bwrap' was asked for, but bwrap does not work here")
+    return bwrap_works()
+
+
+def drops_privileges() -> bool:
+    """As root the kernel runs as a dedicated uid, which also makes the process cap bite."""
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+def limits_command(settings: SandboxSettings) -> list[str]:
+    command = [
+        "prlimit",
+        f"--data={settings.memory_mb * 2**20}",
+        f"--cpu={settings.cpu_seconds}",
+        f"--fsize={settings.max_file_mb * 2**20}",
+        "--core=0",
+    ]
+    if drops_privileges():
+        command.append(f"--nproc={settings.max_processes}")
+    return [*command, "--"]
+
+
+def drop_command(settings: SandboxSettings) -> list[str]:
+    if not drops_privileges():
+        return []
+    return ["setpriv", f"--reuid={settings.uid}", f"--regid={settings.uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+def interpreter_paths() -> list[str]:
+    """Folders the kernel's Python needs, made visible again inside hidden trees."""
+    paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)}
+    return sorted(p for p in paths if Path(p).exists())
+
+
+def data_dir() -> Path | None:
+    """The Fashion-MNIST folder the grader uses; the kernel is pointed at the same one."""
+    try:
+        return find_data_dir().resolve()
+    except DataNotFound:
+        return None
+
+
+def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[str]:
+    # As root, no user namespace: the kernel then drops to a real uid of its own.
+    namespaces = ["--unshare-all"] if os.geteuid() else [
+        "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    if not settings.network:
+        namespaces.append("--unshare-net")
+    command = ["bwrap", "--die-with-parent", *namespaces, "--ro-bind", "/", "/",
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if settings.network and os.geteuid():
+        command.append("--share-net")
+    hidden = [Path(h) for h in (*HIDDEN_ALWAYS, str(REPO_ROOT), *settings.hidden)
+              if Path(h).is_dir()]
+    for folder in hidden:
+        command += ["--tmpfs", str(folder)]
+    data = data_dir()
+    visible = [*interpreter_paths(), str(REPO_ROOT / "grader"), *([str(data)] if data else [])]
+    for path in visible:
+        command += reopen(Path(path), hidden)
+    if gpu:
+        for device in sorted(glob.glob("/dev/nvidia*")):
+            command += ["--dev-bind", device, device]
+    command += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+    return command
+
+
+def reopen(path: Path, hidden: list[Path]) -> list[str]:
+    """Bind `path` read-only, first making its parents inside hidden trees traversable
+    (bwrap would create them 0700, and the kernel's uid could not pass)."""
+    arguments = []
+    for parent in reversed(path.parents):
+        if any(parent != h and parent.is_relative_to(h) for h in hidden):
+            arguments += ["--perms", "0755", "--dir", str(parent)]
+    return [*arguments, "--ro-bind", str(path), str(path)]
+
+
+def kernel_prefix(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[str]:
+    """What goes before the kernel's own command line.
+
+    The shell stays the kernel's parent: under a new pid namespace the kernel's parent would
+    otherwise be pid 1, and ipykernel takes that as its parent having died.
+    """
+    cage = bwrap_command(workdir, settings, gpu) if use_bwrap(settings) else []
+    keep_parent = ["sh", "-c", '"$@"; true', "sh"]
+    return [*cage, *limits_command(settings), *drop_command(settings), *keep_parent]
+
+
+def prepare_workdir(workdir: Path, settings: SandboxSettings) -> None:
+    """Hand the work folder to the kernel's uid, so it can write there and nowhere else."""
+    if drops_privileges():
+        os.chown(workdir, settings.uid, settings.uid)
+
+
+def kernel_environment(workdir: Path) -> dict[str, str]:
+    """HOME and IPython's folders inside the work folder: the rest of the system is read-only."""
+    env = dict(os.environ)
+    env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
+               MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
+               PYTHONDONTWRITEBYTECODE="1")
+    data = data_dir()
+    if data:
+        env[ENV_VAR] = str(data)
+    return env
+
+
+def describe(settings: SandboxSettings) -> str | None:
+    """A line for each report when the kernel was not isolated, or None when it was."""
+    if use_bwrap(settings):
+        return None
+    return ("The notebook ran without a sandbox (bubblewrap unavailable or turned off): "
+            "resource limits applied, but no file-system or network isolation.")
