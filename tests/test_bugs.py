@@ -58,6 +58,7 @@ class Form:
     what: str
     source: str
     accepted: dict[str, str]  # check -> what its "Accepted:" note must say
+    gap: str | None = None  # set where the grader still takes points off
 
 
 DATA_ITER_CHECKS = ("yields_feature_label_pairs", "covers_every_example_once_per_epoch",
@@ -244,7 +245,9 @@ FORMS = [
     Form("E1", "softmax", "exp(X - logsumexp(X))", code("""
         def softmax(X):
             return torch.exp(X - torch.logsumexp(X, dim=1, keepdim=True))
-        """), {}),
+        """), {}, gap="stays_finite_on_large_inputs allows rtol 1e-5, but in float32 "
+                    "logsumexp of rows near 3000 rounds by up to 1.2e-4 (half an ulp), so "
+                    "this stable form is off by 4e-5"),
     Form("E1", "cross_entropy", "gather, losses of shape (n, 1)", code("""
         def cross_entropy(y_hat, y):
             return -torch.log(y_hat.gather(1, y.view(-1, 1)))
@@ -300,8 +303,28 @@ def case_id(item: Bug | Form, check: str = "") -> str:
                                   check)))
 
 
+def known_gap(item: Bug | Form) -> list[pytest.MarkDecorator]:
+    """A strict xfail: the test starts passing, and must be unmarked, once the grader is fixed."""
+    return [pytest.mark.xfail(strict=True, reason=f"grader gap: {item.gap}")] if item.gap else []
+
+
+def lost_points(result: Result, exercises: set[str]) -> dict[str, str]:
+    return {test.name: test.message for test in result.tests
+            if test.exercise in exercises and test.points < test.max_points}
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> Callable[[str], Result]:
+def single_threaded_kernels():
+    """One BLAS/OpenMP thread per kernel: beside other busy processes on two cores, spinning
+    OpenMP threads slow the notebook's training cell from seconds to past its timeout."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            patch.setenv(name, "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, single_threaded_kernels) -> Callable[[str], Result]:
     """Grade each notebook once, on first use."""
     cache: dict[str, Result] = {}
 
@@ -327,15 +350,14 @@ def test_the_tables_name_real_checks():
 def test_only_the_checks_of_each_bug_fail(graded, notebook):
     """Caught, and independent: a bug fails its function's checks and no other's."""
     expected = set().union(*(bug.failing for bug in BUGS if bug.notebook == notebook))
-    failed = {name for name, passed in outcomes(graded(notebook)).items()
-              if not passed and name.split(".")[0] not in TRAINING}
+    failed = {test.name for test in graded(notebook).tests
+              if not test.passed and test.exercise not in TRAINING}
     assert failed == expected, {name: messages(graded(notebook))[name]
                                 for name in failed ^ expected}
 
 
 @pytest.mark.parametrize("bug, check", [
-    pytest.param(bug, check, id=case_id(bug, check), marks=[
-        pytest.mark.xfail(strict=True, reason=f"grader gap: {bug.gap}")] if bug.gap else [])
+    pytest.param(bug, check, id=case_id(bug, check), marks=known_gap(bug))
     for bug in BUGS for check in bug.named_by])
 def test_the_message_names_the_bug(graded, bug, check):
     name = f"{bug.function}.{check}"
@@ -344,11 +366,16 @@ def test_the_message_names_the_bug(graded, bug, check):
     assert [word for word in bug.words if word not in message] == [], message
 
 
+@pytest.mark.parametrize("form", [pytest.param(form, id=case_id(form), marks=known_gap(form))
+                                  for form in FORMS])
+def test_an_equivalent_form_gets_full_marks(graded, form):
+    assert lost_points(graded(form.notebook), {form.function}) == {}
+
+
 @pytest.mark.parametrize("notebook", FORM_NOTEBOOKS)
-def test_equivalent_forms_get_full_marks(graded, notebook):
+def test_training_with_equivalent_forms_gets_full_marks(graded, notebook):
     result = graded(notebook)
-    lost = {test.name: test.message for test in result.tests if test.points < test.max_points}
-    assert lost == {}
+    assert lost_points(result, TRAINING) == {}
     assert result.errors == []
 
 
