@@ -93,13 +93,15 @@ class KernelRun:
             interrupt_on_timeout=True,
             error_on_timeout={"ename": "CellTimeout", "evalue": "", "traceback": []},
             kernel_name="python3",
+            shutdown_kernel="immediate",
             resources={"metadata": {"path": str(workdir)}},
             on_cell_error=self.record_error,
         )
         self.stack = ExitStack()
 
     def __enter__(self) -> KernelRun:
-        self.stack.enter_context(self.client.setup_kernel(env=self.environment))
+        # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
+        self.stack.enter_context(self.client.setup_kernel(env=self.environment, cleanup_kc=True))
         return self
 
     def __exit__(self, *exc_info) -> None:
