@@ -15,8 +15,9 @@ from rich.table import Table
 
 from grader.assign import assign
 from grader.batch import BatchReport, grade_folder
-from grader.config import Settings
+from grader.config import DEFAULT_CONFIG, load_settings
 from grader.data import DataNotFound, find_data_dir
+from grader.exercises import test_names
 from grader.paths import EXERCISES, REFERENCE
 
 console = Console(stderr=True)
@@ -39,19 +40,23 @@ def main() -> None:
               help="Submissions graded in parallel.")
 @click.option("--timeout", type=click.FloatRange(1), default=None,
               help="Total seconds a notebook may run (cells are also capped each).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where the timed epoch runs.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where the timed epoch runs (default: the config's, auto).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_CONFIG, show_default=True, help="The assignment's settings.")
 @click.option("--force", is_flag=True, help="Regrade submissions already graded.")
 @click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str,
-        force: bool, only: tuple[str, ...], as_json: bool) -> None:
+def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
+        config: Path, force: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Grade every submission in FOLDER: a notebook per student or a folder per student."""
-    settings = Settings(device=device)
-    if timeout is not None:
-        settings = replace(settings, total_timeout=timeout,
-                           cell_timeout=min(settings.cell_timeout, timeout))
     try:
+        settings = load_settings(config, test_names())
+        if device is not None:
+            settings = replace(settings, device=device)
+        if timeout is not None:
+            settings = replace(settings, total_timeout=timeout,
+                               cell_timeout=min(settings.cell_timeout, timeout))
         settings = settings.resolved()
         find_data_dir()
     except (ValueError, DataNotFound) as error:

@@ -14,10 +14,10 @@ import nbformat
 import torch
 
 from grader import __version__
-from grader.checks import Context
+from grader.checks import Check, Context
 from grader.config import Settings
 from grader.execute import KernelRun
-from grader.exercises import modules_for, notebooks
+from grader.exercises import configured, modules_for, notebooks
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
 from grader.probing import Probe, ProbeStep, run_table
@@ -147,19 +147,24 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
     return observations, seconds
 
 
-def fail_all(modules: list, message: str) -> list[TestResult]:
-    return [check.result(False, message) for module in modules for check in module.CHECKS]
+def checks_of(modules: list, settings: Settings) -> list[Check]:
+    return [c for m in modules for c in configured(m, settings.points, settings.hidden)]
+
+
+def fail_all(modules: list, settings: Settings, message: str) -> list[TestResult]:
+    return [check.result(False, message) for check in checks_of(modules, settings)]
 
 
 def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result) -> None:
     modules = modules_for(name)
     if path is None:
-        result.tests.extend(fail_all(modules, f"no notebook {name}.ipynb in the submission"))
+        missing = f"no notebook {name}.ipynb in the submission"
+        result.tests.extend(fail_all(modules, settings, missing))
         return
     try:
         notebook = read_notebook(path)
     except NotebookUnreadable as error:
-        result.tests.extend(fail_all(modules, str(error)))
+        result.tests.extend(fail_all(modules, settings, str(error)))
         return
     inputs = build_inputs(modules, settings, notebook)
     started = time.perf_counter()
@@ -173,8 +178,8 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
                         else None, reference_seconds, settings.max_epoch_ratio)
         result.timing = timing
     context = Context(observations, reference.observations, inputs, settings.as_dict(), timing)
+    result.tests.extend(check.evaluate(context) for check in checks_of(modules, settings))
     for module in modules:
-        result.tests.extend(check.evaluate(context) for check in module.CHECKS)
         if hasattr(module, "curves"):
             result.curves.extend(module.curves(context))
 

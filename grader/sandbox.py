@@ -14,9 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
 
 from grader.data import ENV_VAR, DataNotFound, find_data_dir
 from grader.paths import REPO_ROOT
@@ -26,14 +29,16 @@ HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp"
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    mode: str = "auto"  # auto: bwrap when it works here; bwrap: require it; none: limits only
-    memory_mb: int = 8192
-    cpu_seconds: int = 1800
-    max_processes: int = 1024
-    max_file_mb: int = 1024
-    uid: int = 65534
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "bwrap", "none"] = "auto"  # auto: bwrap where it works here
+    memory_mb: Annotated[int, Field(ge=256)] = 8192
+    cpu_seconds: Annotated[int, Field(ge=10)] = 1800
+    max_processes: Annotated[int, Field(ge=16)] = 1024
+    max_file_mb: Annotated[int, Field(ge=1)] = 1024
+    uid: Annotated[int, Field(ge=1)] = 65534
     network: bool = False
-    hidden: tuple[str, ...] = field(default_factory=tuple)
+    hidden: tuple[str, ...] = ()
 
 
 @cache

@@ -5,6 +5,11 @@ NOTEBOOK (which assignment notebook it lives in), CHECKS, make_inputs(generator,
 notebook), and optionally PROBES (the kernel-side module), PROBE_STEPS and curves(context).
 """
 
+from __future__ import annotations
+
+from dataclasses import replace
+
+from grader.checks import Check
 from grader.exercises import linreg, quiz, softmax
 
 MODULES = (linreg, softmax, quiz)
@@ -17,3 +22,14 @@ def notebooks() -> list[str]:
 
 def modules_for(notebook: str) -> list:
     return [module for module in MODULES if module.NOTEBOOK == notebook]
+
+
+def test_names() -> set[str]:
+    return {check.full_name for module in MODULES for check in module.CHECKS}
+
+
+def configured(module, points: dict[str, float], hidden: tuple[str, ...]) -> list[Check]:
+    """The module's checks with the assignment's points and hidden flags applied."""
+    return [replace(check, points=points.get(check.full_name, check.points),
+                    hidden=check.hidden or check.full_name in hidden)
+            for check in module.CHECKS]

@@ -1,0 +1,51 @@
+"""Assignment settings: the shipped defaults load, and every bad file gets a clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from grader.exercises import configured, linreg, test_names
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "assignment.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_defaults_load_and_hide_some_tests():
+    settings = load_settings(DEFAULT_CONFIG, test_names())
+    assert settings.seed == Settings().seed
+    assert settings.hidden and set(settings.hidden) <= test_names()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("seed = -1", "seed: Input should be greater than or equal to 0"),
+    ("cell_timeout = 'soon'", "cell_timeout: Input should be a valid number"),
+    ("bogus = 3", "bogus: Unexpected keyword argument"),
+    ("device = 'tpu'", "device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ("[sandbox]\nmemory_mb = 1", "sandbox.memory_mb"),
+    ("hidden = ['softmax.nope']", "unknown test name(s) softmax.nope"),
+    ("[points]\n'quiz.typo' = 2", "unknown test name(s) quiz.typo"),
+    ("seed = ", "cannot read"),
+])
+def test_a_bad_file_names_the_problem(tmp_path, text, words):
+    with pytest.raises(ConfigError, match="assignment.toml") as caught:
+        load_settings(write(tmp_path, text), test_names())
+    assert words in str(caught.value)
+
+
+def test_points_and_hidden_apply_to_the_checks(tmp_path):
+    settings = load_settings(write(tmp_path, (
+        "hidden = ['sgd.divides_by_batch_size']\n"
+        "[points]\n'sgd.builds_no_autograd_graph' = 7\n")), test_names())
+    checks = {c.full_name: c for c in configured(linreg, settings.points, settings.hidden)}
+    assert checks["sgd.divides_by_batch_size"].hidden
+    assert checks["sgd.builds_no_autograd_graph"].points == 7
+    assert not checks["sgd.updates_parameters_in_place"].hidden
+
+
+def test_changing_a_setting_changes_the_digest():
+    assert Settings().digest() != Settings(softmax_lr=0.2).digest()
+    assert Settings().digest() == Settings().digest()
