@@ -17,7 +17,7 @@ from grader.assign import assign
 from grader.batch import BatchReport, grade_folder
 from grader.config import DEFAULT_CONFIG, load_settings
 from grader.data import DataNotFound, find_data_dir
-from grader.exercises import test_names
+from grader.exercises import all_test_names
 from grader.paths import EXERCISES, REFERENCE
 
 console = Console(stderr=True)
@@ -51,7 +51,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         config: Path, force: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Grade every submission in FOLDER: a notebook per student or a folder per student."""
     try:
-        settings = load_settings(config, test_names())
+        settings = load_settings(config, all_test_names())
         if device is not None:
             settings = replace(settings, device=device)
         if timeout is not None:

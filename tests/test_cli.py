@@ -8,8 +8,8 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
+from conftest import BLANK, with_functions, write_notebook
 
-from conftest import BLANK, write_notebook, with_functions
 from grader.cli import main
 
 NOT_DONE = "def softmax(X):\n    raise NotImplementedError()\n"

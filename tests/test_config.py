@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grader.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
-from grader.exercises import configured, linreg, test_names
+from grader.exercises import all_test_names, configured, linreg
 
 
 def write(tmp_path, text: str):
@@ -15,9 +15,9 @@ def write(tmp_path, text: str):
 
 
 def test_the_shipped_defaults_load_and_hide_some_tests():
-    settings = load_settings(DEFAULT_CONFIG, test_names())
+    settings = load_settings(DEFAULT_CONFIG, all_test_names())
     assert settings.seed == Settings().seed
-    assert settings.hidden and set(settings.hidden) <= test_names()
+    assert settings.hidden and set(settings.hidden) <= all_test_names()
 
 
 @pytest.mark.parametrize("text, words", [
@@ -32,14 +32,14 @@ def test_the_shipped_defaults_load_and_hide_some_tests():
 ])
 def test_a_bad_file_names_the_problem(tmp_path, text, words):
     with pytest.raises(ConfigError, match="assignment.toml") as caught:
-        load_settings(write(tmp_path, text), test_names())
+        load_settings(write(tmp_path, text), all_test_names())
     assert words in str(caught.value)
 
 
 def test_points_and_hidden_apply_to_the_checks(tmp_path):
     settings = load_settings(write(tmp_path, (
         "hidden = ['sgd.divides_by_batch_size']\n"
-        "[points]\n'sgd.builds_no_autograd_graph' = 7\n")), test_names())
+        "[points]\n'sgd.builds_no_autograd_graph' = 7\n")), all_test_names())
     checks = {c.full_name: c for c in configured(linreg, settings.points, settings.hidden)}
     assert checks["sgd.divides_by_batch_size"].hidden
     assert checks["sgd.builds_no_autograd_graph"].points == 7

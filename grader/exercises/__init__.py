@@ -24,7 +24,7 @@ def modules_for(notebook: str) -> list:
     return [module for module in MODULES if module.NOTEBOOK == notebook]
 
 
-def test_names() -> set[str]:
+def all_test_names() -> set[str]:
     return {check.full_name for module in MODULES for check in module.CHECKS}
 
 
