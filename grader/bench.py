@@ -1,0 +1,409 @@
+"""Benchmark of the grader (not a test): what grading adds over plain execution, what
+`--jobs 2` buys, the sliced Fashion-MNIST epoch against a torchvision DataLoader, and the
+peak memory of a grading worker.
+
+    python -m grader.bench --copies 20 --out bench-results.json
+
+Prints a table and writes every figure, the settings used and the machine to a JSON file.
+Each grading batch runs in a fresh process, so its peak memory is the grading's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets, transforms
+
+from grader.batch import grade_folder
+from grader.config import Settings
+from grader.data import FILES, as_float, find_data_dir, find_file, load_fashion_mnist
+from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize
+from grader.paths import REFERENCE
+from grader.reference import reference_functions
+
+NOTEBOOK = "linear_networks"
+BATCH_SIZE = 256
+LR = 0.1
+SEED = 0
+TARGET_OVERHEAD = 0.30
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Row = tuple[str, str, str]
+
+
+# --- the machine -------------------------------------------------------------------------
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_info() -> dict:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average_start": os.getloadavg(),
+    }
+
+
+def resolve_device(device: str) -> str:
+    """'auto' as the device this machine has; ValueError for cuda without CUDA."""
+    return Settings(device=device).resolved().device
+
+
+# --- (1, 2, 4) a batch of submissions ----------------------------------------------------
+
+def make_copies(source: Path, folder: Path, copies: int) -> list[Path]:
+    """`copies` copies of `source` as folder/alice-00.ipynb, alice-01.ipynb, …"""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"alice-{i:02d}.ipynb" for i in range(copies)]
+    for path in paths:
+        shutil.copyfile(source, path)
+    return paths
+
+
+def execute_plain(paths: list[Path]) -> float:
+    """Seconds to execute the notebooks one after another with nbclient, nothing else."""
+    started = time.perf_counter()
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - started
+
+
+def peak_rss_mb(who: int) -> float:
+    """Peak resident memory in MiB (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def grade_in_worker(folder: Path, out: Path, jobs: int, device: str) -> dict:
+    """Grade `folder` with `jobs` workers in a fresh process; what `worker` measured there."""
+    result = out.with_suffix(".json")
+    spec = {"folder": str(folder), "out": str(out), "jobs": jobs, "device": device,
+            "result": str(result)}
+    subprocess.run([sys.executable, "-m", "grader.bench", "--_worker", json.dumps(spec)],
+                   check=True)
+    return json.loads(result.read_text())
+
+
+def worker(spec: dict) -> None:
+    """Grade spec['folder'] here, then write the time, scores and peak memory to
+    spec['result']: this process's own (the grading worker at jobs 1) and its children's
+    (the largest kernel, or at jobs 2 the largest pool worker)."""
+    started = time.perf_counter()
+    report = grade_folder(Path(spec["folder"]), Path(spec["out"]),
+                          Settings(device=spec["device"]), jobs=spec["jobs"], force=True)
+    seconds = time.perf_counter() - started
+    scores = [result.score for result in report.results]
+    figures = {
+        "jobs": spec["jobs"],
+        "seconds": seconds,
+        "graded": len(report.graded),
+        "faults": sorted(report.faults),
+        "min_score": min(scores, default=None),
+        "max_score": max((result.max_score for result in report.results), default=None),
+        "peak_rss_mb": peak_rss_mb(resource.RUSAGE_SELF),
+        "children_peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+    }
+    Path(spec["result"]).write_text(json.dumps(figures))
+
+
+def bench_batch(copies: int, device: str, workdir: Path) -> dict:
+    """Plain execution, then grading at jobs 1 and jobs 2, of the same `copies` notebooks."""
+    folder = workdir / "submissions"
+    paths = make_copies(REFERENCE / f"{NOTEBOOK}.ipynb", folder, copies)
+    execute_plain(paths[:1])  # warm-up, not timed: disk cache and kernel start
+    plain = execute_plain(paths)
+    return {
+        "plain": {"seconds": plain},
+        "jobs1": grade_in_worker(folder, workdir / "graded-jobs1", 1, device),
+        "jobs2": grade_in_worker(folder, workdir / "graded-jobs2", 2, device),
+    }
+
+
+# --- (3) the epoch: sliced tensors against a DataLoader ----------------------------------
+
+def initial_parameters(device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(SEED)
+    W = torch.normal(0, 0.01, (784, 10), generator=generator).to(device).requires_grad_(True)
+    return W, torch.zeros(10, device=device, requires_grad=True)
+
+
+def train_epoch(batches: Batches, W: torch.Tensor, b: torch.Tensor, functions: dict,
+                device: str, lr: float = LR) -> dict:
+    """The loop of softmax_probes.train_batches, over any batches, moved to `device`."""
+    softmax, cross_entropy, accuracy = (
+        functions[n] for n in ("softmax", "cross_entropy", "accuracy"))
+    losses, accuracies = [], []
+    for X, y in batches:
+        X, y = X.to(device).reshape(len(y), -1), y.to(device)
+        y_hat = softmax(X @ W + b)
+        loss = cross_entropy(y_hat, y)
+        loss.sum().backward()
+        with torch.no_grad():
+            for param in (W, b):
+                param -= lr * param.grad / len(y)
+                param.grad.zero_()
+        losses.append(loss.detach().mean())
+        accuracies.append(accuracy(y_hat.detach(), y))
+    return {"losses": losses, "accuracies": accuracies}
+
+
+def timed_epoch(make_batches: Callable[[], Batches], functions: dict, device: str,
+                lr: float = LR) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Seconds for one epoch over make_batches(), after a warm-up of a few batches, and
+    the trained W and b."""
+    warm = itertools.islice(make_batches(), WARMUP_BATCHES)
+    train_epoch(warm, *initial_parameters(device), functions, device, lr)
+    W, b = initial_parameters(device)
+    synchronize(device)
+    started = time.perf_counter()
+    train_epoch(make_batches(), W, b, functions, device, lr)
+    synchronize(device)
+    return time.perf_counter() - started, W, b
+
+
+def sliced_batches(X: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+                   batch_size: int) -> Batches:
+    """Batches sliced by `order` from tensors already on the device, as the grader does."""
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        yield X[index], y[index]
+
+
+def loader_batches(dataset: Dataset, batch_size: int) -> DataLoader:
+    """The seeds' loader: shuffled batches, images decoded one by one by the dataset."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True)
+
+
+def torchvision_root(source: Path, root: Path) -> Path:
+    """`root` laid out as torchvision's FashionMNIST wants it: the four IDX files,
+    un-gzipped, in root/FashionMNIST/raw/."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for stem in FILES.values():
+        path = find_file(source, stem)
+        if path is None:
+            raise FileNotFoundError(f"{source} lacks {stem}(.gz)")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as src, open(raw / stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return root
+
+
+def evaluate_accuracy(W: torch.Tensor, b: torch.Tensor, functions: dict, device: str) -> float:
+    data = load_fashion_mnist()
+    X = as_float(data.test_images).reshape(len(data.test_labels), -1).to(device)
+    with torch.no_grad():
+        y_hat = functions["softmax"](X @ W + b)
+    return float(functions["accuracy"](y_hat, data.test_labels.to(device)))
+
+
+def bench_epoch(device: str, workdir: Path) -> dict:
+    """The reference epoch on tensors sliced in memory, then through a torchvision
+    DataLoader with ToTensor; both with the reference functions."""
+    functions = reference_functions(NOTEBOOK)
+    data = load_fashion_mnist()
+    X = as_float(data.train_images).reshape(len(data.train_labels), -1).to(device)
+    y = data.train_labels.to(device)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(SEED)).to(device)
+    dataset = datasets.FashionMNIST(str(torchvision_root(find_data_dir(), workdir)), train=True,
+                                    transform=transforms.ToTensor(), download=False)
+    torch.manual_seed(SEED)
+    runs = {
+        "sliced": timed_epoch(lambda: sliced_batches(X, y, order, BATCH_SIZE), functions,
+                              device),
+        "dataloader": timed_epoch(lambda: loader_batches(dataset, BATCH_SIZE), functions,
+                                  device),
+    }
+    return {name: {"seconds": seconds,
+                   "test_accuracy": evaluate_accuracy(W, b, functions, device)}
+            for name, (seconds, W, b) in runs.items()}
+
+
+# --- figures, table, JSON ----------------------------------------------------------------
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def ratios(figures: dict) -> dict:
+    """grading / plain, jobs 2 / jobs 1 and DataLoader / sliced, from the raw figures."""
+    batch, epoch = figures.get("batch"), figures["epoch"]
+    found = {"loader_over_sliced": ratio(epoch["dataloader"]["seconds"],
+                                         epoch["sliced"]["seconds"])}
+    if batch:
+        grading = ratio(batch["jobs1"]["seconds"], batch["plain"]["seconds"])
+        parallel = ratio(batch["jobs2"]["seconds"], batch["jobs1"]["seconds"])
+        found.update(
+            grading_over_plain=grading,
+            overhead_percent=None if grading is None else (grading - 1) * 100,
+            within_target=None if grading is None else grading <= 1 + TARGET_OVERHEAD,
+            jobs2_over_jobs1=parallel,
+            speedup=ratio(1, parallel),
+        )
+    return found
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def machine_line(machine: dict) -> str:
+    return f"{machine['cpu']}, {machine['cores']} cores, GPU: {machine['gpu'] or 'none'}"
+
+
+def batch_rows(batch: dict, found: dict, copies: int) -> list[Row]:
+    per = {key: batch[key]["seconds"] / copies for key in ("plain", "jobs1", "jobs2")}
+    jobs1 = batch["jobs1"]
+    return [
+        ("(1) plain nbclient execution", fmt(per["plain"], " s"),
+         f"per submission; {copies} notebooks in {fmt(batch['plain']['seconds'], ' s', 1)}"),
+        ("    grading, --jobs 1", fmt(per["jobs1"], " s"),
+         f"per submission; {fmt(jobs1['seconds'], ' s', 1)}, faults: {len(jobs1['faults'])}"),
+        ("    grading / plain", fmt(found["grading_over_plain"], "×"),
+         f"overhead {fmt(found['overhead_percent'], ' %', 0)} "
+         f"(target ≤ {TARGET_OVERHEAD:.0%}: {'met' if found['within_target'] else 'missed'})"),
+        ("(2) grading, --jobs 2", fmt(per["jobs2"], " s"),
+         f"per submission; {fmt(batch['jobs2']['seconds'], ' s', 1)}"),
+        ("    jobs 2 / jobs 1", fmt(found["jobs2_over_jobs1"], "×"),
+         f"speed-up {fmt(found['speedup'], '×')}"),
+    ]
+
+
+def epoch_rows(epoch: dict, found: dict, device: str) -> list[Row]:
+    sliced, loader = epoch["sliced"], epoch["dataloader"]
+    return [
+        ("(3) epoch, sliced tensors", fmt(sliced["seconds"], " s"),
+         f"{device}; test accuracy {fmt(sliced['test_accuracy'], '', 3)}"),
+        ("    epoch, DataLoader+ToTensor", fmt(loader["seconds"], " s"),
+         f"{device}; test accuracy {fmt(loader['test_accuracy'], '', 3)}"),
+        ("    DataLoader / sliced", fmt(found["loader_over_sliced"], "×"), ""),
+    ]
+
+
+def memory_rows(batch: dict) -> list[Row]:
+    jobs1 = batch["jobs1"]
+    return [("(4) grading worker peak RSS", fmt(jobs1["peak_rss_mb"], " MiB", 0),
+             f"kernels' peak {fmt(jobs1['children_peak_rss_mb'], ' MiB', 0)}")]
+
+
+def table_rows(figures: dict) -> list[Row]:
+    found, settings = figures["ratios"], figures["settings"]
+    rows = [("machine", "", machine_line(figures["machine"]))]
+    if figures.get("batch"):
+        rows += batch_rows(figures["batch"], found, settings["copies"])
+    rows += epoch_rows(figures["epoch"], found, settings["device"])
+    if figures.get("batch"):
+        rows += memory_rows(figures["batch"])
+    load = figures["machine"].get("load_average_end")
+    rows.append(("total", fmt(figures["total_seconds"], " s", 0),
+                 "" if load is None else f"load average at the end {fmt(load[0])}"))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    """Rows of (label, figure, note) in aligned columns."""
+    label_width = max(len(row[0]) for row in rows)
+    figure_width = max(len(row[1]) for row in rows)
+    return "\n".join(f"{label:<{label_width}}  {figure:>{figure_width}}  {note}".rstrip()
+                     for label, figure, note in rows)
+
+
+def write_json(figures: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+# --- the command -------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=20,
+                        help="copies of the solution notebook in the batch (default 20)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"),
+                        help="JSON file for the figures (default bench-results.json)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where the epochs run, in grading and here (default auto)")
+    parser.add_argument("--skip-batch", action="store_true",
+                        help="time only the epochs (3): no batch grading, no memory figure")
+    parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.copies < 1:
+        parser.error("--copies must be at least 1")
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Every part of the benchmark; the figures, settings and machine as one dict."""
+    started = time.perf_counter()
+    figures: dict = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "settings": {
+            "copies": args.copies, "device": args.device, "skip_batch": args.skip_batch,
+            "batch_size": BATCH_SIZE, "lr": LR, "seed": SEED,
+            "warmup_batches": WARMUP_BATCHES, "loader_workers": 0,
+            "target_overhead": TARGET_OVERHEAD,
+            "grader": Settings(device=args.device).as_dict(),
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        workdir = Path(tmp)
+        if not args.skip_batch:
+            figures["batch"] = bench_batch(args.copies, args.device, workdir / "batch")
+        figures["epoch"] = bench_epoch(args.device, workdir / "torchvision")
+    figures["ratios"] = ratios(figures)
+    figures["machine"]["load_average_end"] = os.getloadavg()
+    figures["total_seconds"] = time.perf_counter() - started
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args._worker:
+        worker(json.loads(args._worker))
+        return
+    figures = run(args)
+    write_json(figures, args.out)
+    print(format_table(table_rows(figures)))
+    print(f"figures written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
