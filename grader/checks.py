@@ -49,6 +49,7 @@ class Context:
     inputs: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
     timing: Timing | None = None
+    hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def got(self, key: str) -> Any:
@@ -57,9 +58,12 @@ class Context:
         if entry is None:
             raise Failed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this probe)")
         if not entry["ok"]:
-            hint = HINTS.get(entry["error"], "")
+            hints = [HINTS.get(entry["error"], "")] + [
+                hint for prefix, pairs in self.hints.items() if key.startswith(prefix)
+                for words, hint in pairs if words in entry["message"]]
             detail = f"{entry['error']}: {entry['message']}".strip(": ")
-            raise Failed(f"{key} failed — {detail}" + (f" ({hint})" if hint else ""),
+            explained = "; ".join(h for h in hints if h)
+            raise Failed(f"{key} failed — {detail}" + (f" ({explained})" if explained else ""),
                          got=entry.get("traceback") or None)
         return entry["value"]
 

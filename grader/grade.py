@@ -17,7 +17,7 @@ from grader import __version__
 from grader.checks import Check, Context
 from grader.config import Settings
 from grader.execute import KernelRun
-from grader.exercises import configured, modules_for, notebooks
+from grader.exercises import configured, hints_for, modules_for, notebooks
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
 from grader.probing import Probe, ProbeStep, run_table
@@ -177,7 +177,8 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
         timing = Timing(settings.device, seconds if observations.get("epoch.run", {}).get("ok")
                         else None, reference_seconds, settings.max_epoch_ratio)
         result.timing = timing
-    context = Context(observations, reference.observations, inputs, settings.as_dict(), timing)
+    context = Context(observations, reference.observations, inputs, settings.as_dict(), timing,
+                      hints_for(modules))
     result.tests.extend(check.evaluate(context) for check in checks_of(modules, settings))
     for module in modules:
         if hasattr(module, "curves"):

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import torch
 from pydantic import ConfigDict, Field
 
 from grader.data import ENV_VAR, DataNotFound, find_data_dir
@@ -160,6 +161,9 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
     env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
                MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
                PYTHONDONTWRITEBYTECODE="1")
+    # As many threads as this grading worker has: kernels must not oversubscribe the cores.
+    threads = str(torch.get_num_threads())
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     data = data_dir()
     if data:
         env[ENV_VAR] = str(data)

@@ -28,6 +28,11 @@ def all_test_names() -> set[str]:
     return {check.full_name for module in MODULES for check in module.CHECKS}
 
 
+def hints_for(modules: list) -> dict[str, list[tuple[str, str]]]:
+    """Error-message hints of the modules, by probe-key prefix."""
+    return {key: pairs for m in modules for key, pairs in getattr(m, "HINTS", {}).items()}
+
+
 def configured(module, points: dict[str, float], hidden: tuple[str, ...]) -> list[Check]:
     """The module's checks with the assignment's points and hidden flags applied."""
     return [replace(check, points=points.get(check.full_name, check.points),

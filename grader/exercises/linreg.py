@@ -27,6 +27,9 @@ NOTEBOOK = "linear_networks"
 PROBES = "grader.exercises.linreg_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
+NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
+           "param.data), so autograd does not record the step")
+HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
 TRUE_W = (2.0, -3.4)
 TRUE_B = 4.2
 
@@ -243,9 +246,15 @@ def sgd_expected(ctx: Context, scale: float) -> list[torch.Tensor]:
 
 @CHECKS.add("sgd", points=1)
 def updates_parameters_in_place(ctx: Context) -> str:
-    params = sgd_observed(ctx)["params"]
+    observed = sgd_observed(ctx)
+    params = observed["params"]
     before = [ctx.inputs["sgd.w"], ctx.inputs["sgd.b"]]
-    if all(torch.equal(p, b) for p, b in zip(params, before, strict=True)):
+    unchanged = all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
+    if unchanged and all(isinstance(g, torch.Tensor) and not g.any() for g in observed["grads"]):
+        raise Failed("the parameters did not change and their gradients are zero: the step "
+                     "used an already zeroed gradient; call param.grad.zero_() after the "
+                     "update, not before", "updated parameters", "unchanged parameters")
+    if unchanged:
         raise Failed("the parameters passed in did not change: `param = param - …` makes a new "
                      "tensor; update in place with `param -= …` inside torch.no_grad()",
                      "updated parameters", "unchanged parameters")

@@ -14,7 +14,8 @@ CHECKS = Registry()
 QUESTIONS = {"softmax_shift": ("C", "ABCD")}
 ANSWER_TAG = "answer:"
 MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
-LETTER = re.compile(r"^\W*(?:answer\s*(?:is)?\s*[:=]?\s*)?\(?([a-z])\)?[.!]?\W*$", re.I)
+LETTER = re.compile(
+    r"^\W*(?:(?:my|the)?\s*answer\s*(?:is)?\s*[:=]?\s*)?\(?([a-z])\)?[.!]?\W*$", re.I)
 
 
 def answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:

@@ -1,0 +1,101 @@
+"""Students' self-check: `check("softmax")` in the notebook runs that exercise's public tests.
+
+The public tests are the grader's own checks minus the hidden ones, run on public inputs
+(another seed than the grader's). The reference's answers to those inputs are shipped as
+plain data in grader/public/, written by `grade assign`, so the self-check needs neither
+the reference solutions nor a network. It runs in the student's own kernel: it is advice,
+the grade comes from the grader.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import torch
+
+from grader.checks import Context
+from grader.config import Settings
+from grader.exercises import MODULES, configured, hints_for
+from grader.grade import build_inputs, probe_steps, reference_probe, step_timeout
+from grader.probing import Probe, run_table
+
+PUBLIC_DIR = Path(__file__).resolve().parent / "public"
+GRADER_ONLY = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's reference timing
+
+
+def public_settings(settings: Settings) -> Settings:
+    return replace(settings, seed=settings.seed + 1)
+
+
+def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> dict:
+    """Public inputs and the reference's observations on them, for shipping."""
+    settings = public_settings(settings).resolved()
+    settings = replace(settings, device="cpu")
+    modules = [m for m in MODULES if m.NOTEBOOK == notebook]
+    probe = reference_probe(notebook, modules, settings)
+    return {
+        "inputs": build_inputs(modules, settings, solution),
+        "reference": probe.observations,
+        "settings": settings.as_dict(),
+        "hidden": list(settings.hidden),
+    }
+
+
+def write_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> Path:
+    PUBLIC_DIR.mkdir(exist_ok=True)
+    path = PUBLIC_DIR / f"{notebook}.pt"
+    torch.save(build_public(notebook, solution, settings), path)
+    return path
+
+
+def caller_namespace() -> dict:
+    """The notebook's globals: IPython's user namespace, or the calling frame's globals."""
+    try:
+        return get_ipython().user_ns  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return inspect.stack()[2].frame.f_globals
+
+
+def module_of(exercise: str):
+    for module in MODULES:
+        if any(c.exercise == exercise for c in module.CHECKS):
+            return module
+    known = sorted({c.exercise for m in MODULES for c in m.CHECKS})
+    raise ValueError(f"no exercise named {exercise!r}; try one of: {', '.join(known)}")
+
+
+def run_check(exercise: str, functions: dict) -> list:
+    """The public test results of one exercise on `functions`."""
+    module = module_of(exercise)
+    public = torch.load(PUBLIC_DIR / f"{module.NOTEBOOK}.pt", weights_only=True)
+    checks = [c for c in configured(module, {}, tuple(public["hidden"]))
+              if c.exercise == exercise and not c.hidden and c.full_name not in GRADER_ONLY]
+    settings = Settings(**{k: v for k, v in public["settings"].items() if k != "sandbox"})
+    probe = Probe(functions, public["inputs"], None, settings.probe_timeout)
+    for probes, step in probe_steps([module]):
+        if not step.long or exercise == "softmax_training":
+            run_table(probe, probes, step.table, step.keys, step_timeout(step, settings))
+    context = Context(probe.observations, public["reference"], public["inputs"],
+                      settings.as_dict(), hints=hints_for([module]))
+    return [check.evaluate(context) for check in checks]
+
+
+def check(exercise: str) -> bool:
+    """Run the public tests of `exercise` on your functions and print what to fix first."""
+    results = run_check(exercise, caller_namespace())
+    passed = sum(r.passed for r in results)
+    print(f"{exercise}: {passed}/{len(results)} public tests passed")
+    for result in results:
+        print(f"  {'✓' if result.passed else '✗'} {result.name.split('.', 1)[1]}")
+    failed = next((r for r in results if not r.passed), None)
+    if failed:
+        print(f"\nFirst problem: {failed.message}")
+        for label, value in (("expected", failed.expected), ("got", failed.got)):
+            if value:
+                print(f"  {label}: {value[:500]}")
+    else:
+        print("All public tests pass. The grader also runs hidden tests.")
+    return failed is None
