@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.assign import assign
+from grader.assign import assign, ship_public_tests
 from grader.batch import BatchReport, grade_folder
 from grader.config import DEFAULT_CONFIG, load_settings
 from grader.data import DataNotFound, find_data_dir
@@ -119,7 +119,14 @@ def summary_json(report: BatchReport, out: Path) -> dict:
               default=REFERENCE, show_default=True, help="Solution notebooks.")
 @click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=EXERCISES,
               show_default=True, help="Where the student notebooks go.")
-def assign_command(source: Path, target: Path) -> None:
-    """Build the student notebooks from the solution notebooks."""
-    for path in assign(source, target):
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_CONFIG, show_default=True,
+              help="The assignment's settings (which tests are hidden from the self-check).")
+def assign_command(source: Path, target: Path, config: Path) -> None:
+    """Build the student notebooks and the public tests of their self-check."""
+    try:
+        settings = load_settings(config, all_test_names())
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    for path in [*assign(source, target), *ship_public_tests(source, settings)]:
         click.echo(f"wrote {path}")

@@ -22,6 +22,7 @@ from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, p
 
 MAX_OUTPUT_CHARS = 2_000_000
 MAX_SOURCE_CHARS = 4_000
+SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -66,7 +67,8 @@ class KernelRun:
     """One kernel for one notebook: run its cells, then run grader code in the same kernel."""
 
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, cell_timeout: float,
-                 total_timeout: float, sandbox: SandboxSettings, gpu: bool = False):
+                 total_timeout: float, sandbox: SandboxSettings, gpu: bool = False,
+                 skip_tag: str | None = SELF_CHECK_TAG):
         self.notebook = notebook
         self.workdir = workdir
         self.cell_timeout = cell_timeout
@@ -94,6 +96,7 @@ class KernelRun:
             error_on_timeout={"ename": "CellTimeout", "evalue": "", "traceback": []},
             kernel_name="python3",
             shutdown_kernel="immediate",
+            skip_cells_with_tag=skip_tag or "",
             resources={"metadata": {"path": str(workdir)}},
             on_cell_error=self.record_error,
         )

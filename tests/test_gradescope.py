@@ -8,8 +8,8 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import with_functions, write_notebook
+
 from grader.config import DEFAULT_CONFIG
 from grader.paths import REPO_ROOT
 

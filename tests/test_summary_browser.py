@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 from bs4 import BeautifulSoup
+from test_report import _result, _test
 
 from grader.report import write_summary
-from test_report import _result, _test
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,0 +1,68 @@
+"""Students' self-check: public tests only, friendly output, no reference and no network."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import nbformat
+import torch
+from conftest import SOLUTION, with_functions
+
+import grader.selfcheck as selfcheck
+from grader.config import DEFAULT_CONFIG, load_settings
+from grader.execute import KernelRun
+from grader.exercises import all_test_names, modules_for
+from grader.grade import build_inputs
+from grader.reference import reference_functions
+from grader.sandbox import SandboxSettings
+from grader.selfcheck import PUBLIC_DIR, check, run_check
+
+NO_KEEPDIM = "def softmax(X):\n    e = torch.exp(X - X.max(dim=1, keepdim=True).values)\n" \
+             "    return e / e.sum(dim=1)\n"
+
+
+def test_the_reference_passes_every_public_test():
+    functions = reference_functions("linear_networks")
+    for exercise in ("data_iter", "squared_loss", "sgd", "softmax", "cross_entropy",
+                     "accuracy"):
+        results = run_check(exercise, functions)
+        assert results and all(r.passed for r in results), exercise
+
+
+def test_hidden_tests_are_not_run_and_public_inputs_differ_from_hidden_ones():
+    settings = load_settings(DEFAULT_CONFIG, all_test_names())
+    public = torch.load(PUBLIC_DIR / "linear_networks.pt", weights_only=True)
+    assert public["hidden"] == list(settings.hidden)
+    names = {r.name for r in run_check("accuracy", reference_functions("linear_networks"))}
+    assert names and not names & set(settings.hidden)
+    hidden_inputs = build_inputs(modules_for("linear_networks"), settings,
+                                 nbformat.v4.new_notebook())
+    assert not torch.equal(public["inputs"]["softmax.X"], hidden_inputs["softmax.X"])
+
+
+def test_a_bug_prints_the_first_failing_expectation(capsys, monkeypatch):
+    namespace = {"softmax": lambda X: torch.exp(X) / torch.exp(X).sum(dim=0)}
+    monkeypatch.setattr(selfcheck, "caller_namespace", lambda: namespace)
+    check("softmax")
+    printed = capsys.readouterr().out
+    assert printed.startswith("softmax: 1/5 public tests passed")
+    assert "✗ values_match_the_reference" in printed
+    assert "First problem:" in printed and "columns sum to 1" in printed
+
+
+def test_check_runs_in_the_sandbox_without_reference_or_network():
+    """The notebook's own check cells, run in a sandboxed kernel that sees no reference/."""
+    notebook = with_functions({"softmax": NO_KEEPDIM}, base=SOLUTION)
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(
+        f"import os\nprint(os.path.exists({str(SOLUTION)!r}))"))
+    with tempfile.TemporaryDirectory() as folder:
+        with KernelRun(notebook, Path(folder), 120, 400, SandboxSettings(),
+                       skip_tag=None) as run:
+            run.run_notebook()
+    outputs = {cell.source: "".join(o.get("text", "") for o in cell.get("outputs", []))
+               for cell in notebook.cells if cell.cell_type == "code"}
+    assert outputs[notebook.cells[0].source].strip() == "False"
+    assert "softmax: 0/5 public tests passed" in outputs['check("softmax")']
+    assert "keepdim=True" in outputs['check("softmax")']
+    assert "accuracy: 2/2 public tests passed" in outputs['check("accuracy")']
