@@ -106,8 +106,7 @@ def earlier_results(submissions: list[Submission], report: BatchReport,
 
 def grade_folder(folder: Path, out: Path, settings: Settings, jobs: int = 1,
                  force: bool = False, only: set[str] | None = None,
-                 on_start: Callable[[int], None] = lambda total: None,
-                 on_done: Callable[[Submission], None] = lambda submission: None,
+                 on_progress: Callable[[int, int, list[str]], None] = lambda *_: None,
                  ) -> BatchReport:
     """Grade every submission in `folder` into `out`, then write grades.csv and summary.html."""
     settings = settings.resolved()
@@ -128,14 +127,17 @@ def grade_folder(folder: Path, out: Path, settings: Settings, jobs: int = 1,
         else:
             report.results.append(previous)
             report.reused.append(submission.student)
-    on_start(len(pending))
+    unfinished = [s.student for s in pending]
+    on_progress(0, len(pending), unfinished[:jobs])
     for submission, result, fault in run_all(pending, settings, out, jobs):
         if result is None:
             report.faults[submission.student] = fault or "unknown fault"
         else:
             report.results.append(result)
             report.graded.append(submission.student)
-        on_done(submission)
+        unfinished.remove(submission.student)
+        # Workers take submissions in order: the next `jobs` unfinished are the ones running.
+        on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
     report.results.extend(earlier_results(submissions_all, report, out))
     report.results.sort(key=lambda r: r.student)
     write_grades_csv(report.results, out / "grades.csv")

@@ -68,8 +68,9 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         try:
             report = grade_folder(
                 folder, out, settings, jobs=jobs, force=force, only=set(only) or None,
-                on_start=lambda total: progress.update(task, total=total),
-                on_done=lambda s: progress.update(task, advance=1, description=s.student),
+                on_progress=lambda done, total, running: progress.update(
+                    task, completed=done, total=total,
+                    description=f"grading {', '.join(running)}" if running else "done"),
             )
         except (LookupError, NotADirectoryError) as error:
             raise click.UsageError(str(error)) from None
