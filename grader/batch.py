@@ -7,6 +7,7 @@ again only if its content, the grader version or the settings changed.
 
 from __future__ import annotations
 
+import atexit
 import os
 import traceback
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import torch
 from grader import __version__
 from grader.config import Settings
 from grader.grade import grade_submission
+from grader.kernels import KernelPool
 from grader.report import write_grades_csv, write_report, write_summary
 from grader.results import Result, load_result, save_result
 from grader.submissions import Submission, discover
@@ -52,36 +54,53 @@ def up_to_date(submission: Submission, out: Path, settings: Settings) -> Result 
     return previous if same else None
 
 
-def grade_and_save(submission: Submission, settings: Settings, out: Path) -> Result:
+_WORKER_KERNELS: KernelPool | None = None
+
+
+def grade_and_save(submission: Submission, settings: Settings, out: Path,
+                   kernels: KernelPool | None = None) -> Result:
     """Grade one submission and write its results and report (runs in a worker process)."""
-    result = grade_submission(submission, settings)
+    result = grade_submission(submission, settings, kernels or _WORKER_KERNELS)
     folder = out / submission.student
     save_result(result, folder / "results.json")
     write_report(result, folder)
     return result
 
 
-def limit_threads(threads: int) -> None:
-    """Share the cores between workers: torch here, and the kernels, which inherit the env.
-    Oversubscribed thread pools made an epoch 30× slower with two workers on two cores."""
+def start_worker(threads: int, settings: Settings) -> None:
+    """A grading worker: its share of the cores, and a kernel pool of its own.
+
+    Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
+    """
+    global _WORKER_KERNELS
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
+    _WORKER_KERNELS = kernel_pool(settings)
+    atexit.register(_WORKER_KERNELS.close)
+
+
+def kernel_pool(settings: Settings) -> KernelPool:
+    return KernelPool(settings.sandbox, gpu=settings.device.startswith("cuda"))
 
 
 def run_all(pending: list[Submission], settings: Settings, out: Path,
             jobs: int) -> Iterator[tuple[Submission, Result | None, str | None]]:
     """Yield (submission, result, fault) as each finishes; a fault is the grader's bug."""
     if jobs <= 1:
-        for submission in pending:
-            try:
-                yield submission, grade_and_save(submission, settings, out), None
-            except Exception:  # noqa: BLE001 - one grader fault must not sink the batch
-                yield submission, None, traceback.format_exc()
+        kernels = kernel_pool(settings)
+        try:
+            for submission in pending:
+                try:
+                    yield submission, grade_and_save(submission, settings, out, kernels), None
+                except Exception:  # noqa: BLE001 - one grader fault must not sink the batch
+                    yield submission, None, traceback.format_exc()
+        finally:
+            kernels.close()
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(max_workers=jobs, initializer=limit_threads,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
+                             initargs=(threads, settings)) as pool:
         futures = {pool.submit(grade_and_save, s, settings, out): s for s in pending}
         for future in as_completed(futures):
             try:

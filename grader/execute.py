@@ -10,33 +10,17 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from grader.kernels import LaunchedKernel
 from grader.results import CellRecord
-from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
 MAX_OUTPUT_CHARS = 2_000_000
 MAX_SOURCE_CHARS = 4_000
 SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """Starts the kernel behind the sandbox's command prefix, with its connection file
-    readable by the kernel's unprivileged uid."""
-
-    prefix: list[str] = []
-    on_connection_file = None
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        command = super().format_kernel_cmd(extra_arguments)
-        if self.on_connection_file is not None:
-            self.on_connection_file(Path(self.connection_file))
-        return [*self.prefix, *command]
 
 
 class CappedClient(NotebookClient):
@@ -66,11 +50,11 @@ class Outcome:
 class KernelRun:
     """One kernel for one notebook: run its cells, then run grader code in the same kernel."""
 
-    def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, cell_timeout: float,
-                 total_timeout: float, sandbox: SandboxSettings, gpu: bool = False,
-                 skip_tag: str | None = SELF_CHECK_TAG):
+    def __init__(self, notebook: nbformat.NotebookNode, kernel: LaunchedKernel,
+                 cell_timeout: float, total_timeout: float, skip_tag: str | None = SELF_CHECK_TAG):
         self.notebook = notebook
-        self.workdir = workdir
+        self.kernel = kernel
+        self.workdir = kernel.workdir
         self.cell_timeout = cell_timeout
         self.total_timeout = total_timeout
         self.deadline = time.monotonic() + total_timeout
@@ -78,18 +62,9 @@ class KernelRun:
         self.errors: list[CellRecord] = []
         self.last_error: str | None = None
         self.dead: str | None = None
-        # IPC sockets are files in the work folder: no TCP port is opened, and they keep
-        # working inside a network namespace.
-        prepare_workdir(workdir, sandbox)
-        manager = SandboxedKernelManager(kernel_name="python3", transport="ipc",
-                                         ip=str(workdir / "kernel"),
-                                         connection_file=str(workdir / "kernel.json"))
-        manager.prefix = kernel_prefix(workdir, sandbox, gpu)
-        manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
-        self.environment = kernel_environment(workdir)
         self.client = CappedClient(
             notebook,
-            km=manager,
+            km=kernel.manager,
             timeout=cell_timeout,
             allow_errors=True,
             interrupt_on_timeout=True,
@@ -97,14 +72,19 @@ class KernelRun:
             kernel_name="python3",
             shutdown_kernel="immediate",
             skip_cells_with_tag=skip_tag or "",
-            resources={"metadata": {"path": str(workdir)}},
+            resources={"metadata": {"path": str(kernel.workdir)}},
             on_cell_error=self.record_error,
         )
         self.stack = ExitStack()
 
     def __enter__(self) -> KernelRun:
-        # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
-        self.stack.enter_context(self.client.setup_kernel(env=self.environment, cleanup_kc=True))
+        self.stack.callback(self.kernel.close)
+        try:
+            # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
+            self.stack.enter_context(self.client.setup_kernel(cleanup_kc=True))
+        except BaseException:
+            self.stack.close()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:

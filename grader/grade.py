@@ -18,6 +18,7 @@ from grader.checks import Check, Context
 from grader.config import Settings
 from grader.execute import KernelRun
 from grader.exercises import configured, hints_for, modules_for, notebooks
+from grader.kernels import KernelPool, LaunchedKernel
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
 from grader.probing import Probe, ProbeStep, run_table
@@ -106,39 +107,36 @@ def time_reference(probe: Probe, modules: list, settings: Settings) -> float | N
 
 
 def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
-            result: Result) -> tuple[dict, float | None]:
+            result: Result, kernel: LaunchedKernel) -> tuple[dict, float | None]:
     """Run the notebook and the probes in a fresh kernel; return what came back."""
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        workdir = Path(tmp)
-        probe_dir = Path(tempfile.mkdtemp(dir=workdir, prefix=".grader-"))
+    seconds = None
+    with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
+        run.run_notebook()
+        probe_dir = Path(tempfile.mkdtemp(dir=kernel.workdir, prefix=".grader-"))
         prepare_workdir(probe_dir, settings.sandbox)
         inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
-        seconds = None
-        with KernelRun(notebook, workdir, settings.cell_timeout, settings.total_timeout,
-                       settings.sandbox, gpu=settings.device.startswith("cuda")) as run:
-            run.run_notebook()
-            torch.save(inputs, inputs_path)
-            opened = run.run_code(OPEN_PROBE.format(
-                inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
-                GRACE_SECONDS + 30)
-            if opened.error:
-                result.notes.append(f"The grader could not start its probes: {opened.error}")
-            overhead = run.run_code("None", GRACE_SECONDS).seconds
-            for module, step in probe_steps(modules):
-                timeout = step_timeout(step, settings)
-                count = len(step.keys) if step.keys else 10
-                outcome = run.run_code(
-                    RUN_STEP.format(module=module, table=step.table, keys=step.keys and
-                                    list(step.keys), timeout=timeout),
-                    timeout * count + GRACE_SECONDS)
-                if step.timed and outcome.error is None:
-                    seconds = max(outcome.seconds - overhead, 1e-6)
-            result.errors.extend(run.errors)
-            if run.dead:
-                result.notes.append(f"Grading stopped early: {run.dead}.")
-            if run.client.output_dropped:
-                result.notes.append("The notebook printed more output than the grader keeps; "
-                                    "the rest was dropped.")
+        torch.save(inputs, inputs_path)
+        opened = run.run_code(OPEN_PROBE.format(
+            inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
+            GRACE_SECONDS + 30)
+        if opened.error:
+            result.notes.append(f"The grader could not start its probes: {opened.error}")
+        overhead = run.run_code("None", GRACE_SECONDS).seconds
+        for module, step in probe_steps(modules):
+            timeout = step_timeout(step, settings)
+            count = len(step.keys) if step.keys else 10
+            outcome = run.run_code(
+                RUN_STEP.format(module=module, table=step.table,
+                                keys=step.keys and list(step.keys), timeout=timeout),
+                timeout * count + GRACE_SECONDS)
+            if step.timed and outcome.error is None:
+                seconds = max(outcome.seconds - overhead, 1e-6)
+        result.errors.extend(run.errors)
+        if run.dead:
+            result.notes.append(f"Grading stopped early: {run.dead}.")
+        if run.client.output_dropped:
+            result.notes.append("The notebook printed more output than the grader keeps; "
+                                "the rest was dropped.")
         try:
             observations = load_observations(output)
         except BadObservations as error:
@@ -155,7 +153,8 @@ def fail_all(modules: list, settings: Settings, message: str) -> list[TestResult
     return [check.result(False, message) for check in checks_of(modules, settings)]
 
 
-def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result) -> None:
+def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result,
+                   kernels: KernelPool) -> None:
     modules = modules_for(name)
     if path is None:
         missing = f"no notebook {name}.ipynb in the submission"
@@ -168,7 +167,7 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
         return
     inputs = build_inputs(modules, settings, notebook)
     started = time.perf_counter()
-    observations, seconds = observe(notebook, modules, inputs, settings, result)
+    observations, seconds = observe(notebook, modules, inputs, settings, result, kernels.take())
     result.execution_seconds += time.perf_counter() - started
     reference = reference_probe(name, modules, settings)
     reference_seconds = time_reference(reference, modules, settings)
@@ -185,8 +184,13 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
             result.curves.extend(module.curves(context))
 
 
-def grade_submission(submission: Submission, settings: Settings) -> Result:
-    """The full verdict on one student's submission; never raises for bad student input."""
+def grade_submission(submission: Submission, settings: Settings,
+                     kernels: KernelPool | None = None) -> Result:
+    """The full verdict on one student's submission; never raises for bad student input.
+
+    `kernels` hands out a kernel per notebook; a batch passes one pool for all its
+    submissions, so the next kernel boots while this one is graded.
+    """
     settings = settings.resolved()
     result = Result(
         student=submission.student,
@@ -203,6 +207,12 @@ def grade_submission(submission: Submission, settings: Settings) -> Result:
     unsandboxed = describe_sandbox(settings.sandbox)
     if unsandboxed:
         result.notes.append(unsandboxed)
-    for name in wanted:
-        grade_notebook(matched.get(name), name, settings, result)
+    pool = kernels or KernelPool(settings.sandbox, settings.device.startswith("cuda"),
+                                 ahead=False)
+    try:
+        for name in wanted:
+            grade_notebook(matched.get(name), name, settings, result, pool)
+    finally:
+        if kernels is None:
+            pool.close()
     return result

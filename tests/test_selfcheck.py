@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import nbformat
 import torch
 from conftest import SOLUTION, with_functions
@@ -14,6 +11,7 @@ from grader.config import DEFAULT_CONFIG, load_settings
 from grader.execute import KernelRun
 from grader.exercises import all_test_names, modules_for
 from grader.grade import build_inputs
+from grader.kernels import LaunchedKernel
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
 from grader.selfcheck import PUBLIC_DIR, check, run_check
@@ -56,10 +54,9 @@ def test_check_runs_in_the_sandbox_without_reference_or_network():
     notebook = with_functions({"softmax": NO_KEEPDIM}, base=SOLUTION)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(
         f"import os\nprint(os.path.exists({str(SOLUTION)!r}))"))
-    with tempfile.TemporaryDirectory() as folder:
-        with KernelRun(notebook, Path(folder), 120, 400, SandboxSettings(),
-                       skip_tag=None) as run:
-            run.run_notebook()
+    kernel = LaunchedKernel(SandboxSettings(), gpu=False)
+    with KernelRun(notebook, kernel, 120, 400, skip_tag=None) as run:
+        run.run_notebook()
     outputs = {cell.source: "".join(o.get("text", "") for o in cell.get("outputs", []))
                for cell in notebook.cells if cell.cell_type == "code"}
     assert outputs[notebook.cells[0].source].strip() == "False"

@@ -1,0 +1,82 @@
+"""Sandboxed kernels, launched ahead of need.
+
+Starting a kernel and importing torch in it costs seconds before any student code runs.
+A kernel is therefore launched with torch imported at boot, and `KernelPool` launches the
+next one while the current submission is graded. Every kernel serves exactly one
+submission, in a work folder of its own, so students stay isolated from each other.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
+
+WARM_IMPORTS = ("import torch", "import grader.data")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel behind the sandbox's command prefix, with its connection file
+    readable by the kernel's unprivileged uid."""
+
+    prefix: list[str] = []
+    on_connection_file = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.on_connection_file is not None:
+            self.on_connection_file(Path(self.connection_file))
+        return [*self.prefix, *command]
+
+
+class LaunchedKernel:
+    """A kernel process already started (and booting) in its own work folder."""
+
+    def __init__(self, sandbox: SandboxSettings, gpu: bool):
+        self.workdir = Path(tempfile.mkdtemp(prefix="grade-"))
+        prepare_workdir(self.workdir, sandbox)
+        # IPC sockets are files in the work folder: no TCP port is opened, and they keep
+        # working inside a network namespace.
+        self.manager = SandboxedKernelManager(
+            kernel_name="python3", transport="ipc", ip=str(self.workdir / "kernel"),
+            connection_file=str(self.workdir / "kernel.json"))
+        self.manager.prefix = kernel_prefix(self.workdir, sandbox, gpu)
+        self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
+        warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
+        run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir),
+                                           extra_arguments=warm)
+
+    def close(self) -> None:
+        """Kill the kernel (and its sandbox, which takes every process in it along)."""
+        try:
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
+            pass
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class KernelPool:
+    """Hands out fresh kernels, keeping the next one booting in the background."""
+
+    def __init__(self, sandbox: SandboxSettings, gpu: bool, ahead: bool = True):
+        self.sandbox = sandbox
+        self.gpu = gpu
+        self.ahead = ahead
+        self.next: LaunchedKernel | None = None
+
+    def take(self) -> LaunchedKernel:
+        kernel = self.next or LaunchedKernel(self.sandbox, self.gpu)
+        self.next = LaunchedKernel(self.sandbox, self.gpu) if self.ahead else None
+        return kernel
+
+    def close(self) -> None:
+        if self.next is not None:
+            self.next.close()
+            self.next = None
