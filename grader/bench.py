@@ -181,10 +181,10 @@ def worker(spec: dict) -> None:
         "faults": sorted(report.faults),
         "min_score": min((result.score for result in report.results), default=None),
         "max_score": max((result.max_score for result in report.results), default=None),
-        "self_peak_rss_mb": status_kib("self", "VmHWM") / 1024,
-        "self_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "children_peak_rss_mb": peaks.get("children"),
-        "kernel_peak_rss_mb": peaks.get("kernels"),
+        "self_peak_rss_mib": status_kib("self", "VmHWM") / 1024,
+        "self_ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_peak_rss_mib": peaks.get("children"),
+        "kernel_peak_rss_mib": peaks.get("kernels"),
     }
     Path(spec["result"]).write_text(json.dumps(figures))
 
@@ -371,10 +371,10 @@ def epoch_rows(epoch: dict, found: dict, device: str) -> list[Row]:
 def memory_rows(batch: dict) -> list[Row]:
     jobs1, jobs2 = batch["jobs1"], batch["jobs2"]
     return [
-        ("(4) grading worker peak RSS", fmt(jobs1["self_peak_rss_mb"], " MiB", 0),
-         f"--jobs 1 process; its kernels' peak {fmt(jobs1['kernel_peak_rss_mb'], ' MiB', 0)}"),
-        ("    pool worker peak, --jobs 2", fmt(jobs2["children_peak_rss_mb"], " MiB", 0),
-         f"its kernels' peak {fmt(jobs2['kernel_peak_rss_mb'], ' MiB', 0)}"),
+        ("(4) grading worker peak RSS", fmt(jobs1["self_peak_rss_mib"], " MiB", 0),
+         f"--jobs 1 process; its kernels' peak {fmt(jobs1['kernel_peak_rss_mib'], ' MiB', 0)}"),
+        ("    pool worker peak, --jobs 2", fmt(jobs2["children_peak_rss_mib"], " MiB", 0),
+         f"its kernels' peak {fmt(jobs2['kernel_peak_rss_mib'], ' MiB', 0)}"),
     ]
 
 

@@ -33,8 +33,8 @@ from grader.reference import reference_functions
 
 
 def figures() -> dict:
-    grading = {"faults": [], "min_score": 44, "max_score": 44, "self_peak_rss_mb": 900.0,
-               "children_peak_rss_mb": 700.0, "kernel_peak_rss_mb": 650.0}
+    grading = {"faults": [], "min_score": 44, "max_score": 44, "self_peak_rss_mib": 900.0,
+               "children_peak_rss_mib": 700.0, "kernel_peak_rss_mib": 650.0}
     found = {
         "machine": {"cpu": "Test CPU", "cores": 2, "gpu": None, "load_average_end": [1.5]},
         "settings": {"copies": 4, "device": "cpu"},
