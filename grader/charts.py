@@ -68,12 +68,19 @@ def _finite_points(
 
 def _draw_curve(ax: Axes, curve: Curve) -> None:
     x, y = _finite_points(curve.x, curve.y)
-    ax.plot(x, y, color=STUDENT_COLOUR, marker="o", markersize=3, label="yours")
+    if y or not curve.series:
+        ax.plot(x, y, color=STUDENT_COLOUR, marker="o", markersize=3, label="yours")
+    drawn = bool(y)
+    for label, values in curve.series.items():
+        series_x, series_y = _finite_points(curve.x, values)
+        ax.plot(series_x, series_y, linewidth=1, label=label)
+        drawn = drawn or bool(series_y)
     if curve.reference_y is not None:
         ref_x, ref_y = _finite_points(curve.x, curve.reference_y)
         ax.plot(ref_x, ref_y, color=REFERENCE_COLOUR, linestyle="--", label="reference")
+    if curve.reference_y is not None or curve.series:
         ax.legend(frameon=False)
-    if not y:
+    if not drawn:
         ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(curve.name)
     ax.set_xlabel(curve.x_label)

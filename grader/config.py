@@ -45,6 +45,14 @@ class Settings:
     softmax_batch_size: Count = 256
     softmax_lr: Positive = 0.1
     softmax_accuracy_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
+    dice_groups: Annotated[int, Field(ge=100)] = 5000
+    dice_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    gradient_eps: Positive = 1e-2
+    gradient_atol: Positive = 0.05
+    autograd_epochs: Count = 3000
+    autograd_lr: Positive = 1e-2
+    autograd_tolerance: Positive = 0.01
+    init_std_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.1
     points: dict[str, Annotated[float, Field(ge=0)]] = field(default_factory=dict)
     hidden: tuple[str, ...] = ()
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)

@@ -58,8 +58,10 @@ def plain(value: Any, depth: int = 0) -> Any:
         if value.numel() > MAX_ELEMENTS:
             return {"__kind__": "too_large", "shape": list(value.shape)}
         return value.detach().to("cpu").as_subclass(torch.Tensor).clone().contiguous()
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int | float):  # NumPy's float64 is a float, but unloadable as one
+        return int.__int__(value) if isinstance(value, int) else float.__float__(value)
     if isinstance(value, str):
         return value[:MAX_TEXT]
     if isinstance(value, list | tuple) and depth < 4:

@@ -58,7 +58,11 @@ class Timing:
 
 @dataclass
 class Curve:
-    """A series for the report's chart, e.g. the loss per epoch."""
+    """A panel of the report's chart, e.g. the loss per epoch.
+
+    `series` holds further named series of the student's drawn in the same panel, where one
+    line is not enough (the six faces of a die); `y` may then be empty.
+    """
 
     name: str
     x_label: str
@@ -66,6 +70,7 @@ class Curve:
     x: list[float]
     y: list[float | None]
     reference_y: list[float | None] | None = None
+    series: dict[str, list[float | None]] = field(default_factory=dict)
 
 
 @dataclass

@@ -160,7 +160,11 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
                MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1",
+               # torch's compile caches: the grader's own (set once it imports
+               # torch._dynamo) lie under a /tmp the kernel cannot see or write.
+               TORCHINDUCTOR_CACHE_DIR=str(workdir / ".torchinductor"),
+               TRITON_CACHE_DIR=str(workdir / ".triton"))
     # As many threads as this grading worker has: kernels must not oversubscribe the cores.
     threads = str(torch.get_num_threads())
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)

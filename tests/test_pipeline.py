@@ -27,8 +27,11 @@ def test_the_blank_notebook_scores_zero_saying_not_implemented(blank_result):
 
 def test_every_exercise_is_graded(solution_result):
     exercises = {t.exercise for t in solution_result.tests}
-    assert exercises == {"data_iter", "squared_loss", "sgd", "linreg_training", "softmax",
-                         "cross_entropy", "accuracy", "softmax_training", "quiz"}
+    assert exercises == {"estimate_probabilities", "normal", "analytic_grad", "numerical_grad",
+                         "split_indices", "autograd_training", "data_iter", "squared_loss",
+                         "sgd", "linreg_training", "softmax", "cross_entropy", "accuracy",
+                         "softmax_training", "quiz", "load_array", "concise_linreg_training",
+                         "init_weights", "evaluate_accuracy", "concise_softmax_training"}
 
 
 def test_the_timed_epoch_names_its_device_and_the_reference(solution_result):

@@ -20,7 +20,7 @@ from grader.report import (
     write_report,
     write_summary,
 )
-from grader.results import CellRecord, Curve, Result, Timing
+from grader.results import CellRecord, Curve, Result, Timing, load_result, save_result
 from grader.results import TestResult as Check  # aliased so pytest does not collect it
 
 HOSTILE = "<script>alert('pwned')</script>"
@@ -249,6 +249,20 @@ def test_curves_svg_survives_non_finite_points() -> None:
     assert soup.svg.title.get_text() == "Training curves: loss, accuracy"
     assert "no finite values" in soup.get_text()
     assert curves_svg([]) == ""
+
+
+def test_curves_svg_draws_named_series_and_they_round_trip(tmp_path: Path,
+                                                           perfect: Result) -> None:
+    faces = {f"P(die={i})": [1.0 / i, 0.2, None] for i in range(1, 7)}
+    perfect.curves = [Curve("dice", "groups", "estimate", [1, 2, 3], [], [1 / 6] * 3, faces)]
+    svg = _soup(curves_svg(perfect.curves))
+
+    assert all(label in svg.get_text() for label in faces)
+    assert "no finite values" not in svg.get_text()
+    save_result(perfect, tmp_path / "results.json")
+    assert load_result(tmp_path / "results.json").curves[0].series == faces
+    blank = Curve("dice", "groups", "estimate", [1, 2], [], None, {"P(die=1)": [None, None]})
+    assert "no finite values" in _soup(curves_svg([blank])).get_text()
 
 
 def test_histogram_and_pass_rate_charts() -> None:

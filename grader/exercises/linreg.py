@@ -40,14 +40,21 @@ def synthetic_data(w: torch.Tensor, b: float, n: int, generator: torch.Generator
     return X, y.reshape(-1, 1)
 
 
+def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """An odd-sized dataset whose label i marks example i, so batches can be traced."""
+    n = 97 + int(torch.randint(0, 31, (1,), generator=generator))
+    return torch.randn(n, 3, generator=generator), \
+        torch.arange(n, dtype=torch.float32).reshape(-1, 1)
+
+
 def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
     """Hidden inputs: an odd-sized dataset for data_iter, fresh values for the rest."""
-    n = 97 + int(torch.randint(0, 31, (1,), generator=generator))
+    ids_features, ids_labels = labelled_by_id(generator)
     true_w = torch.tensor(TRUE_W)
     features, labels = synthetic_data(true_w, TRUE_B, settings["linreg_examples"], generator)
     return {
-        "data_iter.features": torch.randn(n, 3, generator=generator),
-        "data_iter.labels": torch.arange(n, dtype=torch.float32).reshape(-1, 1),
+        "data_iter.features": ids_features,
+        "data_iter.labels": ids_labels,
         "data_iter.batch_size": 10,
         "squared_loss.y_hat": torch.randn(13, 1, generator=generator),
         "squared_loss.y": torch.randn(13, 1, generator=generator),
@@ -95,64 +102,51 @@ def got_epochs(ctx: Context) -> dict:
         raise
 
 
-@CHECKS.add("data_iter", points=1)
-def yields_feature_label_pairs(ctx: Context) -> str:
-    features = ctx.inputs["data_iter.features"]
-    for number, (X, y) in enumerate(got_epochs(ctx)["column"][0]):
+def expect_pairs(batches: list, features: torch.Tensor) -> None:
+    for number, (X, y) in enumerate(batches):
         X = expect_tensor(X, f"X of batch {number}")
         y = expect_tensor(y, f"y of batch {number}")
         expect_shape(X, [(len(X), features.shape[1])], f"X of batch {number}")
         expect_shape(y, [(len(X), 1)], f"y of batch {number}")
-    return "Every batch is a pair (X, y) of tensors shaped (b, d) and (b, 1)."
 
 
-@CHECKS.add("data_iter", points=2)
-def covers_every_example_once_per_epoch(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
-    for epoch, batches in enumerate(got_epochs(ctx)["column"], start=1):
-        seen = sorted(i for batch in epoch_ids(batches, f"epoch {epoch}") for i in batch)
-        if seen != list(range(n)):
-            missing = sorted(set(range(n)) - set(seen))
-            repeated = len(seen) - len(set(seen))
-            raise Failed(
-                f"epoch {epoch} visited {len(seen)} examples of {n}: {len(missing)} missing, "
-                f"{repeated} repeated; every example must appear exactly once",
-                f"each of the {n} examples once", f"{len(seen)} examples, {len(missing)} missing",
-            )
-    return f"Each epoch visits all {n} examples exactly once."
+def expect_each_example_once(batches: list, n: int, what: str) -> None:
+    seen = sorted(i for batch in epoch_ids(batches, what) for i in batch)
+    if seen != list(range(n)):
+        missing = sorted(set(range(n)) - set(seen))
+        repeated = len(seen) - len(set(seen))
+        raise Failed(
+            f"{what} visited {len(seen)} examples of {n}: {len(missing)} missing, "
+            f"{repeated} repeated; every example must appear exactly once",
+            f"each of the {n} examples once", f"{len(seen)} examples, {len(missing)} missing",
+        )
 
 
-@CHECKS.add("data_iter", points=1)
-def keeps_the_last_partial_batch(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
-    size = int(ctx.inputs["data_iter.batch_size"])
-    sizes = [len(ids) for ids in epoch_ids(got_epochs(ctx)["column"][0], "epoch 1")]
+def expect_batch_sizes(batches: list, n: int, size: int) -> None:
+    sizes = [len(ids) for ids in epoch_ids(batches, "epoch 1")]
     expected = [size] * (n // size) + ([n % size] if n % size else [])
     if sizes != expected:
         raise Failed(f"batch sizes for n={n}, batch_size={size} are wrong; all batches hold "
                      "batch_size examples but the last, which keeps the remainder",
                      str(expected), str(sizes))
-    return f"Batches of {size} with the last {n % size} examples kept."
 
 
-@CHECKS.add("data_iter", points=1)
-def shuffles_every_epoch(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
-    orders = [[i for ids in epoch_ids(batches, "epoch") for i in ids]
-              for batches in got_epochs(ctx)["column"]]
+def epoch_order(batches: list) -> list[int]:
+    return [i for ids in epoch_ids(batches, "epoch") for i in ids]
+
+
+def expect_shuffled(epochs: list[list], n: int) -> None:
+    orders = [epoch_order(batches) for batches in epochs]
     if orders[0] == list(range(n)):
         raise Failed("the examples come in their original order: shuffle the indices",
                      "a random order", str(orders[0][:12]) + " …")
     if orders[0] == orders[1]:
         raise Failed("two epochs came in the same order: shuffle on every call",
                      "a fresh order each epoch", "the same order twice")
-    return "The order is shuffled afresh every epoch."
 
 
-@CHECKS.add("data_iter", points=1)
-def keeps_features_and_labels_aligned(ctx: Context) -> str:
-    features = ctx.inputs["data_iter.features"]
-    for batches in got_epochs(ctx)["column"]:
+def expect_aligned(epochs: list[list], features: torch.Tensor) -> None:
+    for batches in epochs:
         for number, (X, y) in enumerate(batches):
             ids = expect_tensor(y, "y").reshape(-1).long()
             X = expect_tensor(X, "X")
@@ -162,6 +156,39 @@ def keeps_features_and_labels_aligned(ctx: Context) -> str:
                              "yielded with them: index features and labels with the same "
                              "indices", "X == features[idx] and y == labels[idx]",
                              describe(X))
+
+
+@CHECKS.add("data_iter", points=1)
+def yields_feature_label_pairs(ctx: Context) -> str:
+    expect_pairs(got_epochs(ctx)["column"][0], ctx.inputs["data_iter.features"])
+    return "Every batch is a pair (X, y) of tensors shaped (b, d) and (b, 1)."
+
+
+@CHECKS.add("data_iter", points=2)
+def covers_every_example_once_per_epoch(ctx: Context) -> str:
+    n = len(ctx.inputs["data_iter.features"])
+    for epoch, batches in enumerate(got_epochs(ctx)["column"], start=1):
+        expect_each_example_once(batches, n, f"epoch {epoch}")
+    return f"Each epoch visits all {n} examples exactly once."
+
+
+@CHECKS.add("data_iter", points=1)
+def keeps_the_last_partial_batch(ctx: Context) -> str:
+    n = len(ctx.inputs["data_iter.features"])
+    size = int(ctx.inputs["data_iter.batch_size"])
+    expect_batch_sizes(got_epochs(ctx)["column"][0], n, size)
+    return f"Batches of {size} with the last {n % size} examples kept."
+
+
+@CHECKS.add("data_iter", points=1)
+def shuffles_every_epoch(ctx: Context) -> str:
+    expect_shuffled(got_epochs(ctx)["column"], len(ctx.inputs["data_iter.features"]))
+    return "The order is shuffled afresh every epoch."
+
+
+@CHECKS.add("data_iter", points=1)
+def keeps_features_and_labels_aligned(ctx: Context) -> str:
+    expect_aligned(got_epochs(ctx)["column"], ctx.inputs["data_iter.features"])
     return "Every X row is yielded with its own label."
 
 

@@ -193,13 +193,19 @@ def cross_entropy_gradient_matches(ctx: Context) -> str:
 
 # --- accuracy ----------------------------------------------------------------------------
 
-def as_fraction(ctx: Context, value, n: int, what: str) -> float:
-    """The returned accuracy as a fraction, accepting a 0-d tensor or a count of hits."""
+def as_number(ctx: Context, value, what: str) -> float:
+    """The returned accuracy as a number, accepting a one-element tensor."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         ctx.accept("a one-element tensor instead of a Python float")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Failed(f"{what} must be a number", "a float in [0, 1]", describe(value))
+    return value
+
+
+def as_fraction(ctx: Context, value, n: int, what: str) -> float:
+    """The returned accuracy as a fraction, accepting a 0-d tensor or a count of hits."""
+    value = as_number(ctx, value, what)
     if 1 < value <= n and float(value).is_integer():
         ctx.accept("the count of correct predictions instead of the fraction, as d2l's "
                    "accuracy returns")
@@ -274,16 +280,22 @@ def epoch_observed(ctx: Context) -> dict:
     return ctx.got("epoch.collect")
 
 
+def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str) -> str:
+    """One epoch's test accuracy against the reference run's, less the allowed margin."""
+    got = trained_accuracy(ctx, observed, "the trained")
+    wanted = trained_accuracy(ctx, reference, "the reference")
+    threshold = wanted - ctx.settings["softmax_accuracy_margin"]
+    if not got >= threshold:
+        raise Failed(f"after one epoch {how} the test accuracy is {got:.3f}, below "
+                     f"{threshold:.3f} (reference {wanted:.3f})", f"≥ {threshold:.3f}",
+                     f"{got:.3f}")
+    return f"Test accuracy {got:.3f} after one epoch (reference {wanted:.3f})."
+
+
 @CHECKS.add("softmax_training", points=3)
 def reaches_the_test_accuracy(ctx: Context) -> str:
-    got = trained_accuracy(ctx, epoch_observed(ctx), "the trained")
-    reference = trained_accuracy(ctx, ctx.want("epoch.collect"), "the reference")
-    threshold = reference - ctx.settings["softmax_accuracy_margin"]
-    if not got >= threshold:
-        raise Failed(f"after one epoch with your functions the test accuracy is {got:.3f}, "
-                     f"below {threshold:.3f} (reference {reference:.3f})",
-                     f"≥ {threshold:.3f}", f"{got:.3f}")
-    return f"Test accuracy {got:.3f} after one epoch (reference {reference:.3f})."
+    return expect_test_accuracy(ctx, epoch_observed(ctx), ctx.want("epoch.collect"),
+                                "with your functions")
 
 
 @CHECKS.add("softmax_training", points=2)

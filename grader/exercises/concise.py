@@ -1,0 +1,364 @@
+"""Grader side of the concise implementations (seeds 000, 002 and 004): load_array, linear
+regression with nn.Sequential, init_weights for net.apply, evaluate_accuracy and one
+Fashion-MNIST epoch of train_epoch. The modules are built by the probes; losses and the
+test accuracy are computed here from the parameters they return.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from grader.checks import (
+    Context,
+    Failed,
+    Registry,
+    describe,
+    expect_finite,
+    expect_shape,
+    expect_tensor,
+    max_difference,
+)
+from grader.data import as_float
+from grader.exercises.linreg import (
+    TRUE_B,
+    TRUE_W,
+    epoch_order,
+    expect_aligned,
+    expect_batch_sizes,
+    expect_each_example_once,
+    expect_pairs,
+    expect_shuffled,
+    labelled_by_id,
+    synthetic_data,
+)
+from grader.exercises.softmax import as_number, expect_test_accuracy
+from grader.probing import ProbeStep
+
+NOTEBOOK = "linear_networks"
+PROBES = "grader.exercises.concise_probes"
+PROBE_STEPS = (ProbeStep(), ProbeStep("EPOCH_STEPS", long=True))
+CHECKS = Registry()
+HINTS = {"init_weights.": [
+    ("has no attribute 'weight'", "net.apply calls init_weights on every module, nn.Flatten "
+                                  "included: initialise only nn.Linear modules "
+                                  "(isinstance(m, nn.Linear))"),
+]}
+INIT_STD = 0.01
+EVAL_EXAMPLES = 200
+EVAL_BATCH = 64
+EVAL_HITS_PER_BATCH = 16
+
+
+def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+    ids_features, ids_labels = labelled_by_id(generator)
+    features, labels = synthetic_data(torch.tensor(TRUE_W), TRUE_B, settings["linreg_examples"],
+                                      generator)
+    return {
+        "load_array.features": ids_features,
+        "load_array.labels": ids_labels,
+        "load_array.batch_size": 10,
+        "concise_linreg.features": features,
+        "concise_linreg.labels": labels,
+        "concise_linreg.lr": settings["linreg_lr"],
+        "concise_linreg.batch_size": settings["linreg_batch_size"],
+        "concise_linreg.epochs": settings["linreg_epochs"],
+        **evaluation_inputs(generator),
+        "concise_softmax.W0": torch.normal(0, INIT_STD, (10, 784), generator=generator),
+        "concise_softmax.order_seed": int(torch.randint(0, 2**31 - 1, (1,),
+                                                        generator=generator)),
+        "concise_softmax.batch_size": settings["softmax_batch_size"],
+        "concise_softmax.lr": settings["softmax_lr"],
+    }
+
+
+def evaluation_inputs(generator: torch.Generator) -> dict:
+    """Images (uint8, as Fashion-MNIST's) and weights whose eval-mode predictions are right
+    for the first 16 examples of each full batch and for the whole smaller last batch, so
+    that averaging per-batch accuracies gives another number than counting."""
+    images = torch.randint(0, 256, (EVAL_EXAMPLES, 28, 28), dtype=torch.uint8,
+                           generator=generator)
+    W = torch.randn(10, 784, generator=generator) * 0.05
+    b = torch.zeros(10)
+    predicted = (as_float(images).flatten(1) @ W.T + b).argmax(dim=1)
+    ids = torch.arange(EVAL_EXAMPLES)
+    hit = (ids % EVAL_BATCH < EVAL_HITS_PER_BATCH) | (ids >= EVAL_EXAMPLES // EVAL_BATCH
+                                                      * EVAL_BATCH)
+    return {"evaluate_accuracy.images": images, "evaluate_accuracy.W": W,
+            "evaluate_accuracy.b": b,
+            "evaluate_accuracy.y": torch.where(hit, predicted, (predicted + 1) % 10),
+            "evaluate_accuracy.batch_size": EVAL_BATCH}
+
+
+# --- load_array --------------------------------------------------------------------------
+
+def loader_epochs(ctx: Context) -> dict:
+    return ctx.got("load_array.epochs")
+
+
+@CHECKS.add("load_array", points=1)
+def returns_a_data_loader(ctx: Context) -> str:
+    if not loader_epochs(ctx)["is_loader"]:
+        raise Failed("load_array must return a torch.utils.data.DataLoader over a "
+                     "TensorDataset", "a DataLoader", "another iterable")
+    return "A DataLoader."
+
+
+@CHECKS.add("load_array", points=2)
+def covers_every_example_once_per_epoch(ctx: Context) -> str:
+    n = len(ctx.inputs["load_array.features"])
+    observed = loader_epochs(ctx)
+    for number, batches in enumerate([*observed["train"], observed["eval"]], start=1):
+        expect_pairs(batches, ctx.inputs["load_array.features"])
+        expect_each_example_once(batches, n, f"epoch {number}")
+    return f"Each epoch visits all {n} examples exactly once, as (X, y) pairs."
+
+
+@CHECKS.add("load_array", points=1)
+def keeps_the_last_partial_batch(ctx: Context) -> str:
+    n = len(ctx.inputs["load_array.features"])
+    size = int(ctx.inputs["load_array.batch_size"])
+    expect_batch_sizes(loader_epochs(ctx)["train"][0], n, size)
+    return f"Batches of {size}, the last {n % size} examples kept (drop_last=False)."
+
+
+@CHECKS.add("load_array", points=1)
+def shuffles_when_training(ctx: Context) -> str:
+    try:
+        expect_shuffled(loader_epochs(ctx)["train"], len(ctx.inputs["load_array.features"]))
+    except Failed as failure:
+        failure.message += " — with is_train=True the DataLoader must shuffle: shuffle=is_train"
+        raise
+    return "With is_train=True every epoch comes in a fresh order."
+
+
+@CHECKS.add("load_array", points=1)
+def keeps_the_order_for_evaluation(ctx: Context) -> str:
+    n = len(ctx.inputs["load_array.features"])
+    order = epoch_order(loader_epochs(ctx)["eval"])
+    if order != list(range(n)):
+        raise Failed("with is_train=False the examples must come in the order given, so that "
+                     "evaluation is reproducible: pass shuffle=is_train", "the given order",
+                     str(order[:12]) + " …")
+    return "With is_train=False the order is kept."
+
+
+@CHECKS.add("load_array", points=1)
+def keeps_features_and_labels_aligned(ctx: Context) -> str:
+    observed = loader_epochs(ctx)
+    expect_aligned([*observed["train"], observed["eval"]], ctx.inputs["load_array.features"])
+    return "Every X row comes with its own label."
+
+
+# --- concise linear regression -----------------------------------------------------------
+
+def linear_parameters(observed: dict, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of the returned nn.Sequential(nn.Linear(2, 1))."""
+    params = observed["parameters"]
+    if not isinstance(params, list):
+        raise Failed(f"{what}: train_linreg_concise must return the net, an nn.Module",
+                     "nn.Sequential(nn.Linear(2, 1))", describe(params))
+    if not observed["sequential"] or len(params) != 2:
+        raise Failed(f"{what}: the net must be nn.Sequential(nn.Linear(2, 1)), one weight and "
+                     "one bias", "nn.Sequential(nn.Linear(2, 1))",
+                     f"{len(params)} parameter tensors")
+    weight, bias = (expect_tensor(p, f"{what} parameter") for p in params)
+    expect_shape(weight, [(1, 2)], f"{what} weight")
+    expect_shape(bias, [(1,)], f"{what} bias")
+    return weight, bias
+
+
+def fit(ctx: Context, observed: dict, what: str) -> tuple[float, float]:
+    """The MSE on the training data and the error in w, computed here."""
+    weight, bias = linear_parameters(observed, what)
+    X, y = ctx.inputs["concise_linreg.features"], ctx.inputs["concise_linreg.labels"]
+    mse = float(((X @ weight.reshape(2, 1).float() + bias.float() - y) ** 2).mean())
+    return mse, max_difference(weight.reshape(-1), torch.tensor(TRUE_W))
+
+
+@CHECKS.add("concise_linreg_training", points=1)
+def builds_one_linear_layer(ctx: Context) -> str:
+    linear_parameters(ctx.got("concise_linreg.initial"), "the initial net")
+    return "nn.Sequential(nn.Linear(2, 1)): a (1, 2) weight and a (1,) bias."
+
+
+@CHECKS.add("concise_linreg_training", points=1)
+def initialises_small_weights_and_zero_bias(ctx: Context) -> str:
+    weight, bias = linear_parameters(ctx.got("concise_linreg.initial"), "the initial net")
+    if bool(bias.any()):
+        raise Failed("the initial bias is not 0: set it with net[0].bias.data.fill_(0)", "0",
+                     describe(bias))
+    largest, limit = float(weight.abs().max()), 5 * INIT_STD
+    if not largest <= limit:
+        raise Failed(f"an initial weight is {largest:.3g}, far outside normal(0, {INIT_STD}): "
+                     f"draw them with net[0].weight.data.normal_(0, {INIT_STD})",
+                     f"|w| ≤ {limit:g}", describe(weight))
+    return f"Weights drawn near 0 (std {INIT_STD}), bias 0."
+
+
+@CHECKS.add("concise_linreg_training", points=2)
+def reaches_the_reference_mse(ctx: Context) -> str:
+    mse, _ = fit(ctx, ctx.got("concise_linreg.trained"), "the trained net")
+    reference, _ = fit(ctx, ctx.want("concise_linreg.trained"), "the reference net")
+    limit = reference * ctx.settings["linreg_loss_margin"]
+    epochs = int(ctx.inputs["concise_linreg.epochs"])
+    if not mse <= 100 * limit:
+        raise Failed(f"training diverged: after {epochs} epochs the MSE is {mse:.3g}; zero the "
+                     "gradients before every backward() (trainer.zero_grad()), or they add up "
+                     "from batch to batch", f"≤ {limit:.3g}", f"{mse:.3g}")
+    if not mse <= limit:
+        raise Failed(f"after {epochs} epochs the MSE is {mse:.3g}, above {limit:.3g} "
+                     f"({ctx.settings['linreg_loss_margin']:g}× the reference's "
+                     f"{reference:.3g})", f"≤ {limit:.3g}", f"{mse:.3g}")
+    return f"MSE {mse:.3g} (reference {reference:.3g}, limit {limit:.3g})."
+
+
+@CHECKS.add("concise_linreg_training", points=1)
+def recovers_the_true_weights(ctx: Context) -> str:
+    _, error = fit(ctx, ctx.got("concise_linreg.trained"), "the trained net")
+    _, ref_error = fit(ctx, ctx.want("concise_linreg.trained"), "the reference net")
+    limit = max(ref_error * 2, ctx.settings["linreg_weight_tolerance"])
+    if not error <= limit:
+        raise Failed(f"the trained weight is off the true [2, -3.4] by {error:.3g}, more than "
+                     f"{limit:.3g}", f"≤ {limit:.3g}", f"{error:.3g}")
+    return f"|w - true_w| = {error:.2g} (reference {ref_error:.2g}, limit {limit:.2g})."
+
+
+# --- init_weights ------------------------------------------------------------------------
+
+def applied(ctx: Context) -> dict:
+    return ctx.got("init_weights.applied")
+
+
+@CHECKS.add("init_weights", points=2)
+def draws_linear_weights_from_normal(ctx: Context) -> str:
+    weight = expect_tensor(applied(ctx)["weight"], "the Linear's weight")
+    expect_shape(weight, [(10, 784)], "the Linear's weight")
+    expect_finite(weight, "the Linear's weight")
+    mean, std = float(weight.mean()), float(weight.std())
+    tolerance = ctx.settings["init_std_tolerance"]
+    if abs(std / INIT_STD - 1) <= tolerance and abs(mean) <= tolerance * INIT_STD:
+        return f"Mean {mean:.2g}, standard deviation {std:.3g}: normal(0, {INIT_STD})."
+    got = f"mean {mean:.3g}, std {std:.3g}"
+    if abs(std - 1) <= tolerance:
+        raise Failed(f"the weights have standard deviation 1, not {INIT_STD}: "
+                     f"nn.init.normal_(m.weight, {INIT_STD}) sets the mean and keeps std 1; "
+                     f"pass std={INIT_STD} by name", f"mean 0, std {INIT_STD}", got)
+    if float(weight.abs().max()) <= 1 / 28 and abs(std - 1 / 28 / 3**0.5) <= tolerance / 28:
+        raise Failed("the weights still hold nn.Linear's default (uniform) initialisation: "
+                     f"redraw the weight of each nn.Linear with nn.init.normal_(m.weight, "
+                     f"std={INIT_STD})", f"mean 0, std {INIT_STD}", got)
+    raise Failed(f"the weights have {got}; init_weights must draw them from normal(0, "
+                 f"{INIT_STD}): nn.init.normal_(m.weight, std={INIT_STD})",
+                 f"mean 0, std {INIT_STD}", got)
+
+
+@CHECKS.add("init_weights", points=1)
+def leaves_the_bias_and_other_modules_alone(ctx: Context) -> str:
+    observed = applied(ctx)
+    bias = expect_tensor(observed["bias"], "the Linear's bias")
+    if not torch.equal(bias, expect_tensor(observed["bias_before"], "the bias before")):
+        raise Failed("init_weights changed the Linear's bias: redraw only its weight",
+                     describe(observed["bias_before"]), describe(bias))
+    weight, norm_bias = (expect_tensor(p, "the LayerNorm's parameters") for p in observed["norm"])
+    if not (torch.equal(weight, torch.ones(10)) and torch.equal(norm_bias, torch.zeros(10))):
+        raise Failed("init_weights changed a LayerNorm: initialise only nn.Linear modules "
+                     "(isinstance(m, nn.Linear)), not every module with a weight",
+                     "LayerNorm weight 1, bias 0", describe(weight))
+    return "The bias and the other modules are left as they were."
+
+
+# --- evaluate_accuracy -------------------------------------------------------------------
+
+def accuracies_here(ctx: Context) -> tuple[float, float]:
+    """The eval-mode accuracy, and the mean of the per-batch accuracies, computed here."""
+    X, y = as_float(ctx.inputs["evaluate_accuracy.images"]), ctx.inputs["evaluate_accuracy.y"]
+    W, b = ctx.inputs["evaluate_accuracy.W"], ctx.inputs["evaluate_accuracy.b"]
+    hits = ((X.flatten(1) @ W.T + b).argmax(dim=1) == y).float()
+    per_batch = [float(part.mean()) for part in hits.split(EVAL_BATCH)]
+    return float(hits.mean()), sum(per_batch) / len(per_batch)
+
+
+def forward_passes(ctx: Context) -> list[list[bool]]:
+    seen = ctx.got("evaluate_accuracy.call")["seen"]
+    if not seen:
+        raise Failed("evaluate_accuracy never called net on a batch", None, None)
+    return seen
+
+
+@CHECKS.add("evaluate_accuracy", points=2)
+def matches_the_accuracy_computed_here(ctx: Context) -> str:
+    got = as_number(ctx, ctx.got("evaluate_accuracy.call")["value"], "evaluate_accuracy")
+    want, averaged = accuracies_here(ctx)
+    if abs(got - want) <= 1e-6:
+        return f"Accuracy {got:.4f}, counted over every example."
+    if abs(got - averaged) <= 1e-6:
+        raise Failed("the per-batch accuracies were averaged: the last batch is smaller, so "
+                     "count the correct predictions over all batches and divide by the number "
+                     "of examples", f"{want:.4f}", f"{got:.4f}")
+    if any(training for training, _ in forward_passes(ctx)):
+        raise Failed(f"the accuracy is {got:.4f}, not {want:.4f}: the net ran in training "
+                     "mode, with dropout on; call net.eval() first", f"{want:.4f}",
+                     f"{got:.4f}")
+    raise Failed(f"the accuracy is {got:.4f}, not {want:.4f}", f"{want:.4f}", f"{got:.4f}")
+
+
+@CHECKS.add("evaluate_accuracy", points=1)
+def runs_in_eval_mode(ctx: Context) -> str:
+    if any(training for training, _ in forward_passes(ctx)):
+        raise Failed("the net ran in training mode (dropout on): call net.eval() before the "
+                     "loop", "net.training == False", "net.training == True")
+    return "The net runs in evaluation mode."
+
+
+@CHECKS.add("evaluate_accuracy", points=1)
+def runs_without_gradients(ctx: Context) -> str:
+    if any(recording for _, recording in forward_passes(ctx)):
+        raise Failed("autograd recorded the evaluation: wrap the loop in torch.no_grad(), "
+                     "evaluation needs no gradients", "torch.is_grad_enabled() == False",
+                     "True")
+    return "No autograd graph is recorded."
+
+
+# --- concise softmax regression ----------------------------------------------------------
+
+def epoch(ctx: Context) -> dict:
+    return ctx.got("concise_softmax.epoch")
+
+
+@CHECKS.add("concise_softmax_training", points=3)
+def reaches_the_test_accuracy(ctx: Context) -> str:
+    return expect_test_accuracy(ctx, epoch(ctx), ctx.want("concise_softmax.epoch"),
+                                "of train_epoch")
+
+
+@CHECKS.add("concise_softmax_training", points=1)
+def steps_once_per_batch(ctx: Context) -> str:
+    observed = epoch(ctx)
+    steps, batches = observed["steps"], observed["batches"]
+    if steps == 0:
+        raise Failed("updater.step() was never called: the parameters never change",
+                     f"{batches} steps", "0")
+    if steps != batches:
+        raise Failed(f"{steps} optimizer steps for {batches} batches: call updater.step() "
+                     "once per batch, inside the loop", f"{batches}", f"{steps}")
+    return f"One step per batch ({steps})."
+
+
+@CHECKS.add("concise_softmax_training", points=1)
+def zeroes_the_gradients(ctx: Context) -> str:
+    observed = epoch(ctx)
+    if observed["carried"]:
+        raise Failed(f"at {observed['carried']} of {observed['steps']} steps the gradient "
+                     "still held earlier batches' gradients: call updater.zero_grad() before "
+                     "backward() for every batch", "0", f"{observed['carried']}")
+    return "Every step uses its own batch's gradient only."
+
+
+@CHECKS.add("concise_softmax_training", points=1)
+def trains_in_training_mode(ctx: Context) -> str:
+    observed = epoch(ctx)
+    if observed["eval_passes"]:
+        raise Failed(f"{observed['eval_passes']} of {observed['passes']} forward passes ran "
+                     "in evaluation mode: call net.train() first, since evaluate_accuracy "
+                     "leaves the net in eval mode", "net.train()", "net.eval()")
+    return "The net trains in training mode."
