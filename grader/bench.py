@@ -36,7 +36,7 @@ from torchvision import datasets, transforms
 from grader.batch import grade_folder
 from grader.config import Settings
 from grader.data import FILES, as_float, find_data_dir, find_file, load_fashion_mnist
-from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize
+from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.paths import REFERENCE
 from grader.reference import reference_functions
 
@@ -213,20 +213,13 @@ def initial_parameters(device: str) -> tuple[torch.Tensor, torch.Tensor]:
 def train_epoch(batches: Batches, W: torch.Tensor, b: torch.Tensor, functions: dict,
                 device: str, lr: float = LR) -> dict:
     """The loop of softmax_probes.train_batches, over any batches, moved to `device`."""
-    softmax, cross_entropy, accuracy = (
-        functions[n] for n in ("softmax", "cross_entropy", "accuracy"))
+    steps = tuple(functions[n] for n in ("softmax", "cross_entropy", "accuracy"))
     losses, accuracies = [], []
     for X, y in batches:
         X, y = X.to(device).reshape(len(y), -1), y.to(device)
-        y_hat = softmax(X @ W + b)
-        loss = cross_entropy(y_hat, y)
-        loss.sum().backward()
-        with torch.no_grad():
-            for param in (W, b):
-                param -= lr * param.grad / len(y)
-                param.grad.zero_()
-        losses.append(loss.detach().mean())
-        accuracies.append(accuracy(y_hat.detach(), y))
+        loss, hits = training_step(steps, W, b, X, y, lr)
+        losses.append(loss)
+        accuracies.append(hits)
     return {"losses": losses, "accuracies": accuracies}
 
 

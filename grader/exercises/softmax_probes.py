@@ -67,8 +67,7 @@ def accuracy_ties(probe: Probe):
 
 def train_batches(probe: Probe, W, b, limit: int | None = None) -> dict:
     """The from-scratch training loop of the tutorial, with the student's three functions."""
-    softmax, cross_entropy, accuracy = (
-        probe.student(n) for n in ("softmax", "cross_entropy", "accuracy"))
+    functions = tuple(probe.student(n) for n in ("softmax", "cross_entropy", "accuracy"))
     state = probe.state
     X_all, y_all, order = state["X"], state["y"], state["order"]
     batch_size, lr = int(probe.inputs["epoch.batch_size"]), float(probe.inputs["epoch.lr"])
@@ -76,17 +75,23 @@ def train_batches(probe: Probe, W, b, limit: int | None = None) -> dict:
     starts = range(0, len(order), batch_size)
     for start in list(starts)[:limit]:
         index = order[start : start + batch_size]
-        X, y = X_all[index], y_all[index]
-        y_hat = softmax(X @ W + b)
-        loss = cross_entropy(y_hat, y)
-        loss.sum().backward()
-        with torch.no_grad():
-            for param in (W, b):
-                param -= lr * param.grad / len(y)
-                param.grad.zero_()
-        losses.append(loss.detach().mean())
-        accuracies.append(accuracy(y_hat.detach(), y))
+        loss, hits = training_step(functions, W, b, X_all[index], y_all[index], lr)
+        losses.append(loss)
+        accuracies.append(hits)
     return {"losses": losses, "accuracies": accuracies}
+
+
+def training_step(functions: tuple, W, b, X, y, lr: float) -> tuple:
+    """One minibatch of the tutorial's loop: forward, summed loss, backward, SGD step."""
+    softmax, cross_entropy, accuracy = functions
+    y_hat = softmax(X @ W + b)
+    loss = cross_entropy(y_hat, y)
+    loss.sum().backward()
+    with torch.no_grad():
+        for param in (W, b):
+            param -= lr * param.grad / len(y)
+            param.grad.zero_()
+    return loss.detach().mean(), accuracy(y_hat.detach(), y)
 
 
 def initial_parameters(probe: Probe) -> tuple[torch.Tensor, torch.Tensor]:
