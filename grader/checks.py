@@ -140,6 +140,9 @@ def describe(value: Any) -> str:
 
 
 def expect_tensor(value: Any, what: str) -> torch.Tensor:
+    if isinstance(value, dict) and value.get("__kind__") == "too_large":
+        raise Failed(f"{what} is a tensor too large to check (shape {value.get('shape')}): "
+                     "return only what the contract asks for", None, describe(value))
     if not isinstance(value, torch.Tensor):
         raise Failed(f"{what} must be a torch.Tensor", "a torch.Tensor", describe(value))
     return value

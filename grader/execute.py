@@ -20,6 +20,7 @@ from grader.results import CellRecord
 
 MAX_OUTPUT_CHARS = 2_000_000
 MAX_SOURCE_CHARS = 4_000
+PING_SECONDS = 10
 SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
 
 
@@ -123,9 +124,12 @@ class KernelRun:
         self.client.timeout = max(1, int(limit))
         try:
             self.client.execute_cell(cell, index)
-        except DeadKernelError:
-            self.dead = ("the kernel died: it crashed, exited, or hit a resource limit "
-                         "(memory, CPU time, processes or file size)")
+            if self.last_error and self.last_error.startswith("CellTimeout"):
+                self.expect_responsive()
+        except DeadKernelError as error:
+            self.dead = str(error) if str(error) != "Kernel died" else (
+                "the kernel died: it crashed, exited, or hit a resource limit "
+                "(memory, CPU time, processes or file size)")
             if index < self.student_cells:
                 self.errors.append(CellRecord(index, str(cell.source)[:MAX_SOURCE_CHARS],
                                               "DeadKernel: " + self.dead, ""))
@@ -133,6 +137,18 @@ class KernelRun:
         if self.dead:
             return Outcome(self.dead, elapsed)
         return Outcome(self.last_error, elapsed)
+
+    def expect_responsive(self) -> None:
+        """After a timeout the kernel was interrupted; one that ignores it is killed, or every
+        later cell would wait out its own timeout too."""
+        self.notebook.cells.append(nbformat.v4.new_code_cell("None"))
+        self.client.timeout = PING_SECONDS
+        saved = self.last_error
+        self.client.execute_cell(self.notebook.cells[-1], len(self.notebook.cells) - 1)
+        if self.last_error and self.last_error.startswith("CellTimeout"):
+            self.kernel.close()
+            raise DeadKernelError("the kernel ignored the interrupt after a timeout")
+        self.last_error = saved
 
     def run_notebook(self) -> None:
         """Every code cell in order, going on past failures until the kernel is gone or the

@@ -29,12 +29,16 @@ from grader.sandbox import prepare_workdir
 from grader.submissions import Submission, match_notebooks
 
 OPEN_PROBE = (
+    # A failed cell's traceback (sys.last_*) can pin gigabytes: free them before probing.
+    "import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
+    "gc.collect()\n"
     "import grader.probing as _grader_probing\n"
     "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, "
     "{output!r}, {timeout!r})"
 )
 RUN_STEP = "_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, {timeout!r})"
 GRACE_SECONDS = 15.0
+SECRET = "secret."
 
 
 class NotebookUnreadable(Exception):
@@ -52,7 +56,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
                                  f"{type(error).__name__}: {str(error)[:300]}") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise NotebookUnreadable(f"{path.name} has no cells")
-    for cell in notebook.cells:
+    for number, cell in enumerate(notebook.cells, start=1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("source"), str):
+            raise NotebookUnreadable(f"{path.name}: cell {number} has no text as its source")
         cell.setdefault("metadata", {})
         if cell.get("cell_type") == "code":
             cell.setdefault("outputs", [])
@@ -115,7 +121,8 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
         probe_dir = Path(tempfile.mkdtemp(dir=kernel.workdir, prefix=".grader-"))
         prepare_workdir(probe_dir, settings.sandbox)
         inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
-        torch.save(inputs, inputs_path)
+        # What the checks alone need (the true weights, say) never enters the kernel.
+        torch.save({k: v for k, v in inputs.items() if not k.startswith(SECRET)}, inputs_path)
         opened = run.run_code(OPEN_PROBE.format(
             inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
             GRACE_SECONDS + 30)
@@ -167,7 +174,14 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
         return
     inputs = build_inputs(modules, settings, notebook)
     started = time.perf_counter()
-    observations, seconds = observe(notebook, modules, inputs, settings, result, kernels.take())
+    try:
+        observations, seconds = observe(notebook, modules, inputs, settings, result,
+                                        kernels.take())
+    except RuntimeError as error:  # the kernel died before it ran a line of the notebook
+        result.notes.append(f"The kernel could not start: {error}")
+        result.tests.extend(fail_all(modules, settings, f"not graded: the kernel could not "
+                                                        f"start ({error})"))
+        return
     result.execution_seconds += time.perf_counter() - started
     reference = reference_probe(name, modules, settings)
     reference_seconds = time_reference(reference, modules, settings)

@@ -8,8 +8,11 @@ submission, in a work folder of its own, so students stay isolated from each oth
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -18,6 +21,8 @@ from jupyter_core.utils import run_sync
 from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
 WARM_IMPORTS = ("import torch", "import grader.data")
+# Offsets of the kernels' uids: distinct between the workers (pid) and within one (count).
+_UIDS = itertools.count(1 + (os.getpid() % 1000) * 1000)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -26,6 +31,15 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     prefix: list[str] = []
     on_connection_file = None
+
+    @property
+    def kernel_spec(self):
+        """Interrupt by message: a SIGINT to the process group would also hit bwrap, its
+        leader, and bwrap dies of it, taking the kernel along."""
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
@@ -38,6 +52,9 @@ class LaunchedKernel:
     """A kernel process already started (and booting) in its own work folder."""
 
     def __init__(self, sandbox: SandboxSettings, gpu: bool):
+        # A uid per kernel: the process cap counts per uid, so one student's fork bomb
+        # cannot starve the kernels of the others.
+        sandbox = replace(sandbox, uid=sandbox.uid + next(_UIDS))
         self.workdir = Path(tempfile.mkdtemp(prefix="grade-"))
         prepare_workdir(self.workdir, sandbox)
         # IPC sockets are files in the work folder: no TCP port is opened, and they keep

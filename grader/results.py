@@ -7,6 +7,7 @@ class summary read only these types and never the notebook or the kernel.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -100,6 +101,10 @@ class Result:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        for curve in data["curves"]:
+            for values in (curve["y"], curve["reference_y"], *curve["series"].values()):
+                if values is not None:
+                    finite_only(values)
         data["score"] = self.score
         data["max_score"] = self.max_score
         if self.timing is not None:
@@ -123,12 +128,20 @@ class Result:
         )
 
 
+def finite_only(values: list) -> None:
+    """NaN and inf (a diverging student) have no JSON form: they become None, in place."""
+    for index, value in enumerate(values):
+        if isinstance(value, float) and not math.isfinite(value):
+            values[index] = None
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so an interrupted run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # Lone surrogates (from a student's strings) cannot be UTF-8: escape, never crash.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -66,8 +66,7 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "sgd.batch_size": 8,
         "train.features": features,
         "train.labels": labels,
-        "train.true_w": true_w,
-        "train.true_b": TRUE_B,
+        "secret.true_w": true_w,
         "train.w0": torch.normal(0, 0.01, (2, 1), generator=generator),
         "train.lr": settings["linreg_lr"],
         "train.batch_size": settings["linreg_batch_size"],
@@ -344,7 +343,7 @@ def training_losses(ctx: Context, snapshots: list, what: str) -> tuple[list[floa
         w = expect_tensor(snapshot[0], f"{what} w").reshape(2, 1)
         b = expect_tensor(snapshot[1], f"{what} b").reshape(1)
         losses.append(float(((features @ w + b - labels) ** 2 / 2).mean()))
-    error = max_difference(w.reshape(-1), ctx.inputs["train.true_w"])
+    error = max_difference(w.reshape(-1), ctx.inputs["secret.true_w"])
     return losses, error
 
 

@@ -127,7 +127,8 @@ def keeps_shape_and_dtype(ctx: Context) -> str:
 
 @CHECKS.add("softmax", points=1)
 def leaves_its_input_unchanged(ctx: Context) -> str:
-    if not ctx.got("softmax.values")["input_unchanged"]:
+    after = expect_tensor(ctx.got("softmax.values")["input_after"], "X after softmax(X)")
+    if not torch.equal(after, ctx.inputs["softmax.X"]):
         raise Failed("softmax modified X in place (e.g. X.exp_() or X -= …): return a new "
                      "tensor", "X untouched", "X changed")
     return "X is left untouched."
