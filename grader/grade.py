@@ -58,7 +58,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise NotebookUnreadable(f"{path.name} has no cells")
     for number, cell in enumerate(notebook.cells, start=1):
         if not isinstance(cell, dict) or not isinstance(cell.get("source"), str):
-            raise NotebookUnreadable(f"{path.name}: cell {number} has no text as its source")
+            raise NotebookUnreadable(f"{path.name} is not a readable notebook: cell {number} "
+                                     "has no text as its source")
         cell.setdefault("metadata", {})
         if cell.get("cell_type") == "code":
             cell.setdefault("outputs", [])
@@ -119,7 +120,7 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
         probe_dir = Path(tempfile.mkdtemp(dir=kernel.workdir, prefix=".grader-"))
-        prepare_workdir(probe_dir, settings.sandbox)
+        prepare_workdir(probe_dir, kernel.sandbox)
         inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
         # What the checks alone need (the true weights, say) never enters the kernel.
         torch.save({k: v for k, v in inputs.items() if not k.startswith(SECRET)}, inputs_path)

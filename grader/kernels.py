@@ -54,7 +54,7 @@ class LaunchedKernel:
     def __init__(self, sandbox: SandboxSettings, gpu: bool):
         # A uid per kernel: the process cap counts per uid, so one student's fork bomb
         # cannot starve the kernels of the others.
-        sandbox = replace(sandbox, uid=sandbox.uid + next(_UIDS))
+        self.sandbox = sandbox = replace(sandbox, uid=sandbox.uid + next(_UIDS))
         self.workdir = Path(tempfile.mkdtemp(prefix="grade-"))
         prepare_workdir(self.workdir, sandbox)
         # IPC sockets are files in the work folder: no TCP port is opened, and they keep

@@ -10,16 +10,21 @@ softmax training cut to one epoch of large batches (only the notebook's own demo
 grader trains with its own settings), which keeps each case cheap. Cases that must earn
 nothing start from the blank exercises/ notebook instead. A few are raw bytes.
 
-Expected outcomes, checked by tests/test_hostile.py on the grader's Result:
-  passes  the tests that must pass, by exercise ("softmax") or full name
-          ("softmax.rows_sum_to_one"); "*" means all. Every other test must fail,
-  may     except these, which may go either way (where the grader's verdict on them is
-          honest either way, e.g. the timed epoch of a broken but fast softmax),
+Expected outcomes, checked by tests/test_hostile.py on the grader's Result. Each test is
+looked up by its full name ("softmax.rows_sum_to_one"), then its exercise ("softmax"), then
+"*" (every test), the first hit deciding:
+  fails   it must fail,
+  passes  it must pass,
+  may     it may go either way (where either verdict is honest: the timed epoch of a
+          broken but fast softmax, or exercises probed after the kernel died),
+  and a test that none of them names must fail. So passes=["*"], fails=["softmax"] reads
+  "the honest score is everything but softmax", and stays true as exercises are added.
   words   each must appear (case-insensitive) in the report: notes, cell errors, test
           messages; "a | b" accepts either,
   xfail   set where the current grader does not yet do the right thing: the reason,
   needs_bwrap  the case is only harmless inside the bubblewrap sandbox,
-  alone   graded in a batch of its own (it would disturb concurrent neighbours),
+  separate  graded apart from the main batch, beside a neighbour started mid-bomb (the
+          fork bomb: it would make the main batch's outcome depend on timing),
   max_seconds  the grading of this case must not take longer (wedged kernels).
 """
 
@@ -40,19 +45,25 @@ MANIFEST = HERE / "manifest.json"
 REPO = HERE.parent.parent
 SOLUTION = REPO / "reference" / "linear_networks.ipynb"
 BLANK = REPO / "exercises" / "linear_networks.ipynb"
-DEMO_EPOCHS = ("lr, batch_size, num_epochs = 0.1, 256, 3",
-               "lr, batch_size, num_epochs = 0.1, 6000, 1")
-CANARY = "/tmp/dl-grader-hostile-canary"  # the symlink case aims the grader's writes here
+# The notebook's own demo trainings, cut to one epoch of large batches.
+DEMO_CUTS = [("lr, batch_size, num_epochs = 0.1, 256, 3",
+              "lr, batch_size, num_epochs = 0.1, 6000, 1"),
+             ("batches(data.train_images, data.train_labels, 256, True, generator)",
+              "batches(data.train_images, data.train_labels, 6000, True, generator)")]
 
-LINREG = ["data_iter", "squared_loss", "sgd", "linreg_training"]
-SOFTMAX = ["softmax", "cross_entropy", "accuracy", "softmax_training"]
-QUIZ = ["quiz"]
+SOFTMAX = ["softmax", "softmax_training"]  # softmax and what trains with it
+QUIZ = ["quiz"]  # read from the notebook's text: it needs no kernel
 ALL = ["*"]
 
 # Grader problems found while building the corpus (see the xfail reasons).
-INTERRUPT_KILLS = ("grader problem: nbclient interrupts a timed-out cell with SIGINT to the "
-                   "kernel's process group, which holds the sandbox's sh and bwrap; they die "
-                   "and take the kernel with them, so every cell timeout ends grading")
+SHARED_UID = ("grader problem: every kernel runs under the same uid, and RLIMIT_NPROC counts "
+              "processes per uid, so a fork bomb uses up the process cap of every other "
+              "kernel: a neighbour's kernel that starts meanwhile dies at boot and "
+              "grade_submission raises (a grader fault, the neighbour's result is lost)")
+CRASH = "grader problem: an exception reaches grade_folder's faults and the result is lost: "
+INTERRUPT_KILLS = ("grader problem: a timed-out cell is interrupted with SIGINT to the kernel's "
+                   "process group, whose leader is the sandbox's bwrap; bwrap dies of it and "
+                   "takes the kernel along, so every cell timeout ends grading")
 
 
 @dataclass
@@ -61,16 +72,17 @@ class Case:
     what: str
     build: Callable[[], bytes | nbformat.NotebookNode] = field(repr=False)
     passes: list[str] = field(default_factory=list)
+    fails: list[str] = field(default_factory=list)
     may: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     xfail: str | None = None
     needs_bwrap: bool = False
-    alone: bool = False
+    separate: bool = False
     max_seconds: float | None = None
 
     @property
     def outcome(self) -> str:
-        if self.passes == ALL:
+        if self.passes == ALL and not self.fails:
             return "full score"
         if not self.passes and not self.may:
             return "zero"
@@ -89,9 +101,11 @@ def code(source: str) -> str:
 
 def solution() -> nbformat.NotebookNode:
     notebook = nbformat.read(SOLUTION, as_version=4)
-    demo = [c for c in notebook.cells if DEMO_EPOCHS[0] in c.source]
-    assert len(demo) == 1, "the solution's demo training cell changed: update DEMO_EPOCHS"
-    demo[0].source = demo[0].source.replace(*DEMO_EPOCHS)
+    assert any(DEMO_CUTS[0][0] in c.source for c in notebook.cells), \
+        "the solution's demo training changed: update DEMO_CUTS"
+    for cell in notebook.cells:
+        for old, new in DEMO_CUTS:
+            cell.source = cell.source.replace(old, new)
     return notebook
 
 
@@ -106,11 +120,18 @@ def setup_index(notebook: nbformat.NotebookNode) -> int:
     raise AssertionError("no cell tagged setup")
 
 
+def new_cell(source: str) -> nbformat.NotebookNode:
+    """A code cell with a fixed id, so that regenerating the corpus changes no file."""
+    cell = nbformat.v4.new_code_cell(code(source))
+    cell.id = "hostile-cell"
+    return cell
+
+
 def after_setup(source: str, base: Callable[[], nbformat.NotebookNode] = solution):
     """The base notebook with one more code cell right after its setup cell."""
     def build() -> nbformat.NotebookNode:
         notebook = base()
-        notebook.cells.insert(setup_index(notebook) + 1, nbformat.v4.new_code_cell(code(source)))
+        notebook.cells.insert(setup_index(notebook) + 1, new_cell(source))
         return notebook
     return build
 
@@ -120,7 +141,7 @@ def at_end(source: str, base: Callable[[], nbformat.NotebookNode] = solution):
     def build() -> nbformat.NotebookNode:
         notebook = base()
         last = max(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
-        notebook.cells.insert(last + 1, nbformat.v4.new_code_cell(code(source)))
+        notebook.cells.insert(last + 1, new_cell(source))
         return notebook
     return build
 
@@ -218,7 +239,8 @@ def _forged(key):
         return lambda probe: None
     if key == "epoch.collect":
         import glob
-        for path in glob.glob("/work/**/grader/public/*.pt", recursive=True):
+        import os
+        for path in glob.glob(os.path.join(os.path.dirname(probing.__file__), "public", "*.pt")):
             public = torch.load(path, weights_only=True)
             reference = public["reference"]["epoch.collect"]["value"]
             return lambda probe: reference
@@ -234,7 +256,6 @@ probing.Probe.record = record
 
 READ_REFERENCE = """
 import glob
-import os
 
 from grader import paths
 
@@ -244,7 +265,7 @@ for root in ["/work", "/root", "/home", "/srv", "/opt", "/usr/src", "/tmp"]:
 stolen = None
 for path in candidates:
     try:
-        stolen = nbformat_text = open(path).read()
+        stolen = open(path).read()
         break
     except OSError as error:
         last_error = error
@@ -368,19 +389,6 @@ for path in glob.glob(os.path.expanduser("~/.*")) + glob.glob(os.path.expanduser
 print(os.listdir(os.path.expanduser("~")))
 """
 
-SYMLINK_PROBE_DIR = f"""
-import glob
-import os
-import shutil
-
-# Swap the grader's probe folder for a link out of the work folder: a grader that follows
-# it writes its inputs, and reads its observations, wherever the link points.
-for folder in glob.glob(".grader-*"):
-    shutil.rmtree(folder)
-    os.symlink({CANARY!r}, folder)
-print(os.listdir("."))
-"""
-
 SURROGATE_ERROR = """
 raise ValueError("bad bytes from a file: \\udcff\\udcfe and a NUL \\x00")
 """
@@ -413,7 +421,6 @@ def markdown_only() -> nbformat.NotebookNode:
 
 # --- the cases -----------------------------------------------------------------------------
 
-ALL_BUT_SOFTMAX = [*LINREG, "cross_entropy", "accuracy", *QUIZ]
 DIED = "kernel died"
 NOT_READABLE = "not a readable notebook"
 
@@ -443,58 +450,58 @@ CASES = [
          words=["defines no function named 'softmax'"]),
     Case("syntax_error", "softmax's cell does not parse",
          replacing("softmax", "def softmax(X)\n    return X.exp() / X.exp().sum(1)\n"),
-         passes=ALL_BUT_SOFTMAX, words=["SyntaxError", "defines no function named 'softmax'"]),
+         passes=ALL, fails=SOFTMAX,
+         words=["SyntaxError", "defines no function named 'softmax'"]),
     Case("blank_left", "softmax left as the exercise gave it",
          replacing("softmax", "def softmax(X):\n    raise NotImplementedError()\n"),
-         passes=ALL_BUT_SOFTMAX, words=["not implemented"]),
+         passes=ALL, fails=SOFTMAX, words=["not implemented"]),
     Case("renamed_function", "cross_entropy renamed to cross_entropy_loss",
          replacing("cross_entropy", "def cross_entropy_loss(y_hat, y):\n"
                    "    return -torch.log(y_hat[range(len(y_hat)), y])\n"),
-         passes=[*LINREG, "softmax", "accuracy", *QUIZ],
+         passes=ALL, fails=["cross_entropy", "softmax_training"],
          words=["defines no function named 'cross_entropy'"]),
     Case("wrong_signature", "squared_loss takes one argument instead of two",
          replacing("squared_loss", "def squared_loss(y_hat):\n    return y_hat ** 2 / 2\n"),
-         passes=["data_iter", "sgd", *SOFTMAX, *QUIZ], words=["positional argument"]),
+         passes=ALL, fails=["squared_loss", "linreg_training"], words=["positional argument"]),
     Case("wrong_type", "accuracy returns a string",
          replacing("accuracy", "def accuracy(y_hat, y):\n"
                    "    return str(float((y_hat.argmax(1) == y.reshape(-1)).float().mean()))\n"),
-         passes=[*LINREG, "softmax", "cross_entropy", "softmax_training", *QUIZ],
-         words=["must be a number"]),
+         passes=ALL, fails=["accuracy"], words=["must be a number"]),
     Case("wrong_shape", "softmax returns its result transposed",
          replacing("softmax", SOFTMAX_OK + "\n\n_softmax = softmax\n\n\n"
                    "def softmax(X):\n    return _softmax(X).T\n"),
-         passes=ALL_BUT_SOFTMAX, words=["has shape"]),
+         passes=[*ALL, "softmax.leaves_its_input_unchanged"], fails=SOFTMAX,
+         words=["has shape"]),
     Case("returns_nan", "squared_loss returns NaN of the right shape",
          replacing("squared_loss", "def squared_loss(y_hat, y):\n"
                    "    return y_hat * float('nan')\n"),
-         passes=["data_iter", "sgd", *SOFTMAX, *QUIZ, "squared_loss.returns_per_example_losses"],
-         words=["NaN"]),
+         passes=[*ALL, "squared_loss.returns_per_example_losses"],
+         fails=["squared_loss", "linreg_training"], words=["NaN"]),
     Case("huge_tensor", "softmax returns a 2 GB tensor",
          replacing("softmax", "def softmax(X):\n    return torch.ones(2**29)\n"),
-         passes=ALL_BUT_SOFTMAX, words=["too large"]),
-    Case("recursion", "softmax calls itself forever",
-         replacing("softmax", "def softmax(X):\n    return softmax(X)\n"),
-         passes=ALL_BUT_SOFTMAX, words=["RecursionError"]),
+         passes=ALL, fails=SOFTMAX, words=["too large | can't allocate memory"]),
+    Case("huge_view", "softmax returns a 2 GB tensor that is a view of one number (expand)",
+         replacing("softmax", "def softmax(X):\n    return torch.zeros(1).expand(2**29)\n"),
+         passes=[*ALL, "softmax.leaves_its_input_unchanged"], fails=SOFTMAX,
+         words=["too large"]),
     Case("sys_exit_in_blank", "accuracy calls sys.exit()",
          replacing("accuracy", "import sys\n\n\ndef accuracy(y_hat, y):\n    sys.exit(1)\n"),
-         passes=[*LINREG, "softmax", "cross_entropy", *QUIZ], words=["SystemExit"]),
+         passes=ALL, fails=["accuracy", "softmax_training"], words=["SystemExit"]),
     Case("surrogate_in_probe", "accuracy raises an error whose text is not valid Unicode",
          replacing("accuracy", SURROGATE_IN_PROBE),
-         passes=[*LINREG, "softmax", "cross_entropy", *QUIZ], words=["undecodable"]),
+         passes=ALL, fails=["accuracy", "softmax_training"], words=["undecodable"]),
     # Code that never ends, or ends the kernel.
     Case("infinite_loop_top", "`while True: pass` at top level", after_setup("while True:\n"
-         "    pass\n"), passes=ALL, words=["ran longer than"], xfail=INTERRUPT_KILLS),
+         "    pass\n"), passes=ALL, words=["ran longer than"]),
     Case("infinite_loop_in_blank", "softmax loops forever",
          replacing("softmax", "def softmax(X):\n    while True:\n        pass\n"),
-         passes=ALL_BUT_SOFTMAX, words=["did not return within"], xfail=INTERRUPT_KILLS),
+         passes=ALL, fails=SOFTMAX, words=["did not return within"]),
     Case("sleep_forever", "time.sleep(10**6) at top level",
          after_setup("import time\n\ntime.sleep(10**6)\n"), passes=ALL,
-         words=["ran longer than"], xfail=INTERRUPT_KILLS),
+         words=["ran longer than"]),
     Case("blocks_signals_in_blank", "softmax blocks SIGALRM and SIGINT, then sleeps forever",
-         replacing("softmax", BLOCK_SIGNALS), passes=ALL_BUT_SOFTMAX,
-         words=["ran longer than | did not return within"], max_seconds=240,
-         xfail=INTERRUPT_KILLS + "; once interrupts work, a kernel that ignores them must be "
-         "killed, not waited on for every probe step"),
+         replacing("softmax", BLOCK_SIGNALS), passes=ALL, fails=SOFTMAX,
+         words=["ran longer than | did not return within"], max_seconds=240),
     Case("sys_exit", "sys.exit() at top level", after_setup("import sys\n\nsys.exit()\n"),
          passes=ALL, words=["SystemExit"]),
     Case("os_exit", "os._exit(0) at top level", after_setup("import os\n\nos._exit(0)\n"),
@@ -509,9 +516,13 @@ CASES = [
          "ctypes.string_at(0)\n"), passes=QUIZ, words=[DIED]),
     Case("kernel_dies_mid_grading", "softmax kills the kernel on the grader's float64 probe",
          replacing("softmax", KILL_MID_GRADING),
-         passes=[*LINREG, *QUIZ, "softmax.values_match_the_reference", "softmax.rows_sum_to_one",
+         # Probes that ran before the death keep their verdicts; the ones after it fail.
+         passes=["data_iter", "squared_loss", "sgd", "linreg_training", *QUIZ,
+                 "softmax.values_match_the_reference", "softmax.rows_sum_to_one",
                  "softmax.stays_finite_on_large_inputs", "softmax.leaves_its_input_unchanged"],
-         words=[DIED, "kernel stopped before this probe"]),
+         fails=["softmax.keeps_shape_and_dtype", "softmax.softmax_gradient_matches",
+                "cross_entropy", "accuracy", "softmax_training"],
+         may=ALL, words=[DIED, "kernel stopped before this probe"]),
     # Resources.
     Case("memory_bomb", "a top-level loop that allocates until it cannot",
          after_setup("hog = []\nwhile True:\n    hog.append(bytearray(2**26))\n"),
@@ -519,11 +530,11 @@ CASES = [
     Case("memory_bomb_in_blank", "softmax allocates until it cannot",
          replacing("softmax", "def softmax(X):\n    hog = []\n    while True:\n"
                    "        hog.append(bytearray(2**26))\n"),
-         passes=ALL_BUT_SOFTMAX, words=["MemoryError"]),
+         passes=ALL, fails=SOFTMAX, words=["MemoryError"]),
     Case("fork_bomb", "while True: os.fork() (refuses to run without a process cap)",
          after_setup(FORK_BOMB), passes=QUIZ, may=["*"],
          words=["ran longer than | kernel died | BlockingIOError"], needs_bwrap=True,
-         alone=True),
+         separate=True),
     Case("huge_file", "writes a file until the file-size limit stops it",
          after_setup("with open('big.bin', 'wb') as handle:\n    while True:\n"
                      "        handle.write(bytes(2**20))\n"),
@@ -558,14 +569,12 @@ CASES = [
          passes=ALL, words=["Network is unreachable"], needs_bwrap=True),
     Case("patch_allclose", "torch.allclose = lambda *a, **k: True and similar patches, "
          "with softmax returning its input", replacing("softmax", PATCH_ALLCLOSE),
-         passes=[*LINREG, "cross_entropy", "accuracy", *QUIZ,
-                 "softmax.leaves_its_input_unchanged"],
+         passes=[*ALL, "softmax.leaves_its_input_unchanged"],
+         fails=["softmax", "softmax_training.reaches_the_test_accuracy"],
          may=["softmax_training.epoch_is_fast_enough"], words=["differs from the reference"]),
     Case("patch_equal", "torch.equal patched to hide that softmax overwrites its input",
          replacing("softmax", PATCH_EQUAL),
-         passes=[*LINREG, "cross_entropy", "accuracy", "softmax_training", *QUIZ,
-                 "softmax.values_match_the_reference", "softmax.rows_sum_to_one",
-                 "softmax.stays_finite_on_large_inputs", "softmax.keeps_shape_and_dtype"],
+         passes=ALL, fails=["softmax.leaves_its_input_unchanged"],
          may=["softmax.softmax_gradient_matches"], words=["modified X in place"]),
     Case("pip_install", "%pip install d2l, then imports it",
          after_setup("%pip install d2l\nimport d2l\n"), passes=ALL,
@@ -573,10 +582,8 @@ CASES = [
     Case("shell_lines", "`!` shell lines poking around the system",
          after_setup("!id\n!ls / /work /root\n!cat /etc/hostname\n!ls ~\n"), passes=ALL,
          needs_bwrap=True),
-    Case("wipe_workdir", "deletes everything in its work folder, the grader's files included",
-         at_end(WIPE_WORKDIR), passes=QUIZ, may=["*"], words=["probe"]),
-    Case("symlink_probe_dir", "replaces the grader's probe folder with a symlink out of the "
-         "sandbox", at_end(SYMLINK_PROBE_DIR), passes=QUIZ, may=["*"], words=["probe"]),
+    Case("wipe_workdir", "deletes everything in its work folder: kernel connection file, "
+         "sockets, IPython's folder", at_end(WIPE_WORKDIR), passes=ALL),
 ]
 
 
