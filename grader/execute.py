@@ -143,10 +143,10 @@ class KernelRun:
         later cell would wait out its own timeout too."""
         self.notebook.cells.append(nbformat.v4.new_code_cell("None"))
         self.client.timeout = PING_SECONDS
-        saved = self.last_error
+        saved, self.last_error = self.last_error, None
         self.client.execute_cell(self.notebook.cells[-1], len(self.notebook.cells) - 1)
         if self.last_error and self.last_error.startswith("CellTimeout"):
-            self.kernel.close()
+            self.kernel.kill()
             raise DeadKernelError("the kernel ignored the interrupt after a timeout")
         self.last_error = saved
 

@@ -20,7 +20,9 @@ from jupyter_core.utils import run_sync
 
 from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
-WARM_IMPORTS = ("import torch", "import grader.data")
+# torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
+# memory bomb must not leave that lazy import half done for the probes that follow.
+WARM_IMPORTS = ("import torch", "import torch._dynamo", "import grader.data")
 # Offsets of the kernels' uids: distinct between the workers (pid) and within one (count).
 _UIDS = itertools.count(1 + (os.getpid() % 1000) * 1000)
 
@@ -68,15 +70,18 @@ class LaunchedKernel:
         run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir),
                                            extra_arguments=warm)
 
-    def close(self) -> None:
+    def kill(self) -> None:
         """Kill the kernel (and its sandbox, which takes every process in it along)."""
         try:
             if self.manager.has_kernel:
                 run_sync(self.manager.shutdown_kernel)(now=True)
         except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
             pass
-        finally:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def close(self) -> None:
+        """Kill the kernel and remove its work folder."""
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class KernelPool:
