@@ -8,6 +8,7 @@ again only if its content, the grader version or the settings changed.
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import traceback
 from collections.abc import Callable, Iterator
@@ -99,8 +100,11 @@ def run_all(pending: list[Submission], settings: Settings, out: Path,
             kernels.close()
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    # Spawned, not forked: a fork of a process whose torch thread pools already ran can hang
+    # in its first parallel op (seen: a worker stuck in torch.multinomial).
     with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                             initargs=(threads, settings)) as pool:
+                             initargs=(threads, settings),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(grade_and_save, s, settings, out): s for s in pending}
         for future in as_completed(futures):
             try:
