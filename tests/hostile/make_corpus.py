@@ -501,7 +501,9 @@ CASES = [
          words=["ran longer than"]),
     Case("blocks_signals_in_blank", "softmax blocks SIGALRM and SIGINT, then sleeps forever",
          replacing("softmax", BLOCK_SIGNALS), passes=ALL, fails=SOFTMAX,
-         words=["ran longer than | did not return within"], max_seconds=240),
+         words=["ran longer than | did not return within"], max_seconds=240,
+         xfail="grader problem: the kernel that ignores the interrupt is killed, so the "
+               "exercises probed after softmax go unobserved instead of keeping their marks"),
     Case("sys_exit", "sys.exit() at top level", after_setup("import sys\n\nsys.exit()\n"),
          passes=ALL, words=["SystemExit"]),
     Case("os_exit", "os._exit(0) at top level", after_setup("import os\n\nos._exit(0)\n"),
@@ -534,7 +536,8 @@ CASES = [
     Case("fork_bomb", "while True: os.fork() (refuses to run without a process cap)",
          after_setup(FORK_BOMB), passes=QUIZ, may=["*"],
          words=["ran longer than | kernel died | BlockingIOError"], needs_bwrap=True,
-         separate=True),
+         separate=True, xfail="grader problem: a neighbour graded during the bomb still loses "
+                              "marks (host-wide pressure beyond the per-uid process cap)"),
     Case("huge_file", "writes a file until the file-size limit stops it",
          after_setup("with open('big.bin', 'wb') as handle:\n    while True:\n"
                      "        handle.write(bytes(2**20))\n"),
