@@ -14,6 +14,7 @@ cell (not anything the notebook printed) says whether it was stopped.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import socket
 import time
@@ -203,7 +204,9 @@ def fork_bomb(batch, tmp_path_factory) -> ForkBomb:
     shutil.copy(make_corpus.CORPUS / "fork_bomb.ipynb", folder)
     neighbour_path = write_notebook(make_corpus.solution(), root / "neighbour" / "neighbour.ipynb")
     neighbour, neighbour_fault, seen = None, None, 0
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    # Spawned, not forked: a child forked after this process used torch's thread pools can hang.
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         bombing = pool.submit(grade_folder, folder, out, SETTINGS, 1)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not bombing.done():
