@@ -74,6 +74,18 @@ class Context:
             raise RuntimeError(f"reference probe {key} failed: {entry['message']}")
         return entry["value"]
 
+    def expect_implemented(self, functions: Sequence[str]) -> None:
+        """Training marks are for training with the student's functions: one still blank (or
+        missing) in its own probes voids them, whatever the training probe reported, since
+        the probe code in the kernel is the student's to patch."""
+        blank = sorted({key.split(".")[0] for key, entry in self.student.items()
+                        if key.split(".")[0] in functions and entry and not entry["ok"]
+                        and entry["error"] in ("NotImplementedError", "Missing")})
+        if blank:
+            pronoun = "it" if len(blank) == 1 else "them"
+            raise Failed(f"the training uses {', '.join(blank)}, not implemented yet: "
+                         f"implement {pronoun} first")
+
     def accept(self, note: str) -> None:
         """Record an equivalent form the check accepted, for the feedback."""
         self.notes.append(note)
@@ -86,6 +98,7 @@ class Check:
     points: float
     run: Callable[[Context], str]
     hidden: bool = False
+    uses: tuple[str, ...] = ()  # functions that must be implemented for this check to pass
 
     @property
     def full_name(self) -> str:
@@ -95,6 +108,7 @@ class Check:
         """Run the check; a hostile value that trips it up fails the test, never the grader."""
         context.notes = []
         try:
+            context.expect_implemented(self.uses)
             message = self.run(context)
         except Failed as failure:
             return self.result(False, failure.message, failure.expected, failure.got)
@@ -117,9 +131,10 @@ class Check:
 class Registry(list):
     """The checks of one module, in the order they are declared."""
 
-    def add(self, exercise: str, points: float, hidden: bool = False):
+    def add(self, exercise: str, points: float, hidden: bool = False,
+            uses: tuple[str, ...] = ()):
         def register(function: Callable[[Context], str]) -> Callable[[Context], str]:
-            self.append(Check(exercise, function.__name__, points, function, hidden))
+            self.append(Check(exercise, function.__name__, points, function, hidden, uses))
             return function
 
         return register

@@ -63,6 +63,7 @@ class KernelRun:
         self.errors: list[CellRecord] = []
         self.last_error: str | None = None
         self.dead: str | None = None
+        self.stopped_cell: int | None = None  # the notebook cell the kernel died in
         self.client = CappedClient(
             notebook,
             km=kernel.manager,
@@ -131,6 +132,7 @@ class KernelRun:
                 "the kernel died: it crashed, exited, or hit a resource limit "
                 "(memory, CPU time, processes or file size)")
             if index < self.student_cells:
+                self.stopped_cell = index
                 self.errors.append(CellRecord(index, str(cell.source)[:MAX_SOURCE_CHARS],
                                               "DeadKernel: " + self.dead, ""))
         elapsed = time.monotonic() - started

@@ -6,8 +6,11 @@ The reference side runs the same probes on the solution's functions in this proc
 
 from __future__ import annotations
 
+import copy
+import importlib
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -21,9 +24,9 @@ from grader.exercises import configured, hints_for, modules_for, notebooks
 from grader.kernels import KernelPool, LaunchedKernel
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
-from grader.probing import Probe, ProbeStep, run_table
+from grader.probing import Probe, ProbeStep, failure, run_table
 from grader.reference import reference_functions
-from grader.results import Result, TestResult, Timing
+from grader.results import CellRecord, Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import prepare_workdir
 from grader.submissions import Submission, match_notebooks
@@ -38,6 +41,7 @@ OPEN_PROBE = (
 )
 RUN_STEP = "_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, {timeout!r})"
 GRACE_SECONDS = 15.0
+MAX_RESTARTS = 2  # fresh kernels after probes that stop one; each reruns the whole notebook
 SECRET = "secret."
 
 
@@ -113,10 +117,46 @@ def time_reference(probe: Probe, modules: list, settings: Settings) -> float | N
     return seconds
 
 
-def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
-            result: Result, kernel: LaunchedKernel) -> tuple[dict, float | None]:
-    """Run the notebook and the probes in a fresh kernel; return what came back."""
-    seconds = None
+@dataclass
+class StepWork:
+    """One probe step with its keys spelled out, so a rerun can start after any of them."""
+
+    module: str
+    step: ProbeStep
+    keys: list[str]
+
+
+@dataclass
+class KernelProbing:
+    """What one kernel gave back, and where it stopped if something killed it: in a notebook
+    cell (`stopped_cell`) or in a probe (`died_probing` says why)."""
+
+    observations: dict
+    seconds: float | None
+    errors: list[CellRecord]
+    notes: list[str]
+    stopped_cell: int | None
+    died_probing: str | None
+
+
+def planned_work(modules: list) -> list[StepWork]:
+    work = []
+    for module, step in probe_steps(modules):
+        table = getattr(importlib.import_module(module), step.table)
+        work.append(StepWork(module, step, [k for k in table
+                                            if step.keys is None or k in step.keys]))
+    return work
+
+
+def left_to_run(work: list[StepWork], observed: dict) -> list[StepWork]:
+    left = [replace(w, keys=[k for k in w.keys if k not in observed]) for w in work]
+    return [w for w in left if w.keys]
+
+
+def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
+                    settings: Settings, kernel: LaunchedKernel) -> KernelProbing:
+    """Run the notebook and then the probes of `work` in one fresh kernel."""
+    seconds, notes = None, []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
         probe_dir = Path(tempfile.mkdtemp(dir=kernel.workdir, prefix=".grader-"))
@@ -128,28 +168,93 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
             inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
             GRACE_SECONDS + 30)
         if opened.error:
-            result.notes.append(f"The grader could not start its probes: {opened.error}")
+            notes.append(f"The grader could not start its probes: {opened.error}")
         overhead = run.run_code("None", GRACE_SECONDS).seconds
-        for module, step in probe_steps(modules):
-            timeout = step_timeout(step, settings)
-            count = len(step.keys) if step.keys else 10
+        for item in work:
+            timeout = step_timeout(item.step, settings)
             outcome = run.run_code(
-                RUN_STEP.format(module=module, table=step.table,
-                                keys=step.keys and list(step.keys), timeout=timeout),
-                timeout * count + GRACE_SECONDS)
-            if step.timed and outcome.error is None:
+                RUN_STEP.format(module=item.module, table=item.step.table, keys=item.keys,
+                                timeout=timeout),
+                timeout * len(item.keys) + GRACE_SECONDS)
+            if item.step.timed and outcome.error is None:
                 seconds = max(outcome.seconds - overhead, 1e-6)
-        result.errors.extend(run.errors)
         if run.dead:
-            result.notes.append(f"Grading stopped early: {run.dead}.")
+            notes.append(f"Grading stopped early: {run.dead}.")
         if run.client.output_dropped:
-            result.notes.append("The notebook printed more output than the grader keeps; "
-                                "the rest was dropped.")
+            notes.append("The notebook printed more output than the grader keeps; "
+                         "the rest was dropped.")
         try:
             observations = load_observations(output)
         except BadObservations as error:
-            result.notes.append(f"Nothing the notebook returned could be used: {error}")
+            notes.append(f"Nothing the notebook returned could be used: {error}")
             observations = {}
+    died_probing = run.dead if run.dead and not opened.error else None
+    return KernelProbing(observations, seconds, run.errors, notes, run.stopped_cell,
+                         died_probing)
+
+
+def without_cells(notebook: nbformat.NotebookNode, skipped: set[int]) -> nbformat.NotebookNode:
+    """A copy to run again, the cells that stopped the kernel left out (indices kept)."""
+    copy_ = copy.deepcopy(notebook)
+    for index in skipped:
+        copy_.cells[index].source = "# not run again: this cell stopped the kernel"
+    return copy_
+
+
+def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict:
+    """The probe that stopped the kernel fails, and so do the other probes of its function
+    and those that call it (`uses`): run again, they would most likely stop the fresh kernel
+    too."""
+    function = culprit.split(".")[0]
+    return {key: failure("KernelStopped", f"the kernel stopped while running this probe: {why}"
+                         if key == culprit else f"not run: the probe {culprit} stopped the kernel")
+            for item in work for key in item.keys
+            if key.split(".")[0] == function or function in uses.get(key, ())}
+
+
+def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
+            result: Result, kernels: KernelPool) -> tuple[dict, float | None]:
+    """Run the notebook and the probes in a fresh kernel; return what came back.
+
+    A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
+    rerun in a fresh kernel, as a cell that times out is passed over; a probe that does so
+    fails with the probes that depend on its function, and a fresh kernel runs the rest. At
+    most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
+    """
+    work, observations, seconds, skipped = planned_work(modules), {}, None, set()
+    uses = {key: functions for m in modules for key, functions in
+            getattr(m, "PROBE_USES", {}).items()}
+    for attempt in range(MAX_RESTARTS + 1):
+        try:
+            run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, settings,
+                                  kernels.take())
+        except RuntimeError as error:
+            if attempt == 0:
+                raise
+            result.notes.append(f"The fresh kernel could not start: {error}")
+            break
+        known = {error.index for error in result.errors}
+        result.errors.extend(e for e in run.errors if e.index not in known)
+        result.notes.extend(run.notes)
+        observations.update(run.observations)
+        seconds = seconds if seconds is not None else run.seconds
+        work = left_to_run(work, observations)
+        if not work or attempt == MAX_RESTARTS:
+            break
+        if run.stopped_cell is not None:
+            skipped.add(run.stopped_cell)
+            result.notes.append(f"Cell {run.stopped_cell} stopped the kernel; the grader ran "
+                                f"the notebook again in a fresh kernel without it.")
+        elif run.died_probing:
+            culprit = work[0].keys[0]
+            observations.update(stopped_by(culprit, work, run.died_probing, uses))
+            work = left_to_run(work, observations)
+            if not work:
+                break
+            result.notes.append(f"The probe {culprit} stopped the kernel; the grader ran the "
+                                f"notebook again in a fresh kernel for the probes after it.")
+        else:
+            break
     return observations, seconds
 
 
@@ -176,8 +281,7 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
     inputs = build_inputs(modules, settings, notebook)
     started = time.perf_counter()
     try:
-        observations, seconds = observe(notebook, modules, inputs, settings, result,
-                                        kernels.take())
+        observations, seconds = observe(notebook, modules, inputs, settings, result, kernels)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
         result.notes.append(f"The kernel could not start: {error}")
         result.tests.extend(fail_all(modules, settings, f"not graded: the kernel could not "

@@ -18,6 +18,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from grader import cgroups
+from grader.cgroups import KernelGroup
 from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
@@ -64,19 +66,26 @@ class LaunchedKernel:
         self.manager = SandboxedKernelManager(
             kernel_name="python3", transport="ipc", ip=str(self.workdir / "kernel"),
             connection_file=str(self.workdir / "kernel.json"))
-        self.manager.prefix = kernel_prefix(self.workdir, sandbox, gpu)
+        # A control group of its own, where the machine allows: everything the kernel
+        # forks shares its caps, and closing it kills every process in it.
+        self.group = KernelGroup(f"grader-{os.getpid()}-{sandbox.uid}", sandbox.memory_mb,
+                                 sandbox.max_processes) if cgroups.available() else None
+        enter = self.group.enter_command() if self.group else []
+        self.manager.prefix = [*enter, *kernel_prefix(self.workdir, sandbox, gpu)]
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
         run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir),
                                            extra_arguments=warm)
 
     def kill(self) -> None:
-        """Kill the kernel (and its sandbox, which takes every process in it along)."""
+        """Kill the kernel, its sandbox and, with a control group, every process in it."""
         try:
             if self.manager.has_kernel:
                 run_sync(self.manager.shutdown_kernel)(now=True)
         except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
             pass
+        if self.group is not None:
+            self.group.close()
 
     def close(self) -> None:
         """Kill the kernel and remove its work folder."""

@@ -19,6 +19,7 @@ import torch
 from grader.checks import Context
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
+from grader.exercises.softmax import shareable
 from grader.grade import build_inputs, probe_steps, reference_probe, step_timeout
 from grader.probing import Probe, run_table
 
@@ -38,7 +39,7 @@ def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Setti
     probe = reference_probe(notebook, modules, settings)
     return {
         "inputs": build_inputs(modules, settings, solution),
-        "reference": probe.observations,
+        "reference": shareable(probe.observations),
         "settings": settings.as_dict(),
         "hidden": list(settings.hidden),
     }

@@ -36,9 +36,10 @@ from grader.sandbox import SandboxSettings, bwrap_works, drops_privileges
 
 CASES = json.loads(make_corpus.MANIFEST.read_text(encoding="utf-8"))
 CASE = {case["name"]: case for case in CASES}
-# A uid of its own: RLIMIT_NPROC counts processes per uid, so the fork bomb must not use up
-# the process cap of kernels that other test runs on this machine start as nobody.
-UID = 63_999
+# A uid base of its own: each kernel runs as this base plus an offset below KERNEL_UIDS, far
+# from the kernels that other tests start, so counting this range counts this file's kernels.
+UID = 3_000_000
+KERNEL_UIDS = 2_000_000
 SANDBOX = SandboxSettings(memory_mb=4096, cpu_seconds=120, max_file_mb=64, max_processes=256,
                           uid=UID)
 # Small limits keep the corpus cheap; the timed epoch is generous on a shared two-core box.
@@ -179,14 +180,15 @@ def batch(tmp_path_factory) -> Batch:
     return Batch(folder, out, results, dict(report.faults), seconds, cases, probe_cells, port)
 
 
-def processes_of(uid: int) -> int:
+def kernel_processes() -> int:
+    """Processes running under one of this file's kernel uids."""
     count = 0
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            if f"\nUid:\t{uid}\t" in status.read_text():
-                count += 1
-        except OSError:
+            uid = int(status.read_text().split("\nUid:\t", 1)[1].split("\t", 1)[0])
+        except (OSError, IndexError, ValueError):
             continue
+        count += UID < uid < UID + KERNEL_UIDS
     return count
 
 
@@ -210,7 +212,7 @@ def fork_bomb(batch, tmp_path_factory) -> ForkBomb:
         bombing = pool.submit(grade_folder, folder, out, SETTINGS, 1)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not bombing.done():
-            seen = max(seen, processes_of(UID))
+            seen = max(seen, kernel_processes())
             if seen >= SANDBOX.max_processes // 2:
                 break
             time.sleep(0.2)
@@ -361,4 +363,4 @@ def test_the_limits_bite(batch):
         # each kernel runs under a uid of its own, above the configured base
         reported = (probe_error(batch, "uid") or "").rpartition("uid=")[2]
         assert reported.isdigit() and int(reported) > UID
-        assert processes_of(UID) == 0, "kernels outlived their submissions"
+        assert kernel_processes() == 0, "kernels outlived their submissions"

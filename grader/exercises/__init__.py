@@ -2,7 +2,8 @@
 
 Adding an exercise adds a module here; the pipeline reads only these attributes:
 NOTEBOOK (which assignment notebook it lives in), CHECKS, make_inputs(generator, settings,
-notebook), and optionally PROBES (the kernel-side module), PROBE_STEPS and curves(context).
+notebook), and optionally PROBES (the kernel-side module), PROBE_STEPS, PROBE_USES (probe
+keys that call functions besides their own) and curves(context).
 """
 
 from __future__ import annotations

@@ -20,14 +20,14 @@ from grader.checks import (
 )
 from grader.data import as_float
 from grader.exercises.linreg import (
-    TRUE_B,
-    TRUE_W,
+    describe_truth,
     epoch_order,
     expect_aligned,
     expect_batch_sizes,
     expect_each_example_once,
     expect_pairs,
     expect_shuffled,
+    hidden_truth,
     labelled_by_id,
     synthetic_data,
 )
@@ -51,14 +51,15 @@ EVAL_HITS_PER_BATCH = 16
 
 def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
     ids_features, ids_labels = labelled_by_id(generator)
-    features, labels = synthetic_data(torch.tensor(TRUE_W), TRUE_B, settings["linreg_examples"],
-                                      generator)
+    true_w, true_b = hidden_truth(generator)
+    features, labels = synthetic_data(true_w, true_b, settings["linreg_examples"], generator)
     return {
         "load_array.features": ids_features,
         "load_array.labels": ids_labels,
         "load_array.batch_size": 10,
         "concise_linreg.features": features,
         "concise_linreg.labels": labels,
+        "secret.concise_linreg.true_w": true_w,
         "concise_linreg.lr": settings["linreg_lr"],
         "concise_linreg.batch_size": settings["linreg_batch_size"],
         "concise_linreg.epochs": settings["linreg_epochs"],
@@ -172,7 +173,7 @@ def fit(ctx: Context, observed: dict, what: str) -> tuple[float, float]:
     weight, bias = linear_parameters(observed, what)
     X, y = ctx.inputs["concise_linreg.features"], ctx.inputs["concise_linreg.labels"]
     mse = float(((X @ weight.reshape(2, 1).float() + bias.float() - y) ** 2).mean())
-    return mse, max_difference(weight.reshape(-1), torch.tensor(TRUE_W))
+    return mse, max_difference(weight.reshape(-1), ctx.inputs["secret.concise_linreg.true_w"])
 
 
 @CHECKS.add("concise_linreg_training", points=1)
@@ -218,8 +219,9 @@ def recovers_the_true_weights(ctx: Context) -> str:
     _, ref_error = fit(ctx, ctx.want("concise_linreg.trained"), "the reference net")
     limit = max(ref_error * 2, ctx.settings["linreg_weight_tolerance"])
     if not error <= limit:
-        raise Failed(f"the trained weight is off the true [2, -3.4] by {error:.3g}, more than "
-                     f"{limit:.3g}", f"≤ {limit:.3g}", f"{error:.3g}")
+        raise Failed(f"the trained weight is off the hidden data's true w "
+                     f"{describe_truth(ctx.inputs['secret.concise_linreg.true_w'])} by "
+                     f"{error:.3g}, more than {limit:.3g}", f"≤ {limit:.3g}", f"{error:.3g}")
     return f"|w - true_w| = {error:.2g} (reference {ref_error:.2g}, limit {limit:.2g})."
 
 

@@ -27,17 +27,29 @@ NOTEBOOK = "linear_networks"
 PROBES = "grader.exercises.linreg_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
+TRAINING_USES = ("data_iter", "squared_loss", "sgd")
+PROBE_USES = {"linreg.train": TRAINING_USES}  # probes that call more than their own function
 NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
            "param.data), so autograd does not record the step")
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
-TRUE_W = (2.0, -3.4)
-TRUE_B = 4.2
+
+
+def hidden_truth(generator: torch.Generator) -> tuple[torch.Tensor, float]:
+    """Weights and bias drawn from the grading seed, as large as the notebook's [2, -3.4] and
+    4.2: a training result cannot be written down in advance, only trained."""
+    w = (torch.rand(2, generator=generator) * 8 - 4).round(decimals=1)
+    b = round(float(torch.rand(1, generator=generator)) * 10 - 5, 1)
+    return w, b
 
 
 def synthetic_data(w: torch.Tensor, b: float, n: int, generator: torch.Generator):
     X = torch.normal(0, 1, (n, len(w)), generator=generator)
     y = X @ w + b + torch.normal(0, 0.01, (n,), generator=generator)
     return X, y.reshape(-1, 1)
+
+
+def describe_truth(w: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in w.tolist()) + "]"
 
 
 def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +62,8 @@ def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tens
 def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
     """Hidden inputs: an odd-sized dataset for data_iter, fresh values for the rest."""
     ids_features, ids_labels = labelled_by_id(generator)
-    true_w = torch.tensor(TRUE_W)
-    features, labels = synthetic_data(true_w, TRUE_B, settings["linreg_examples"], generator)
+    true_w, true_b = hidden_truth(generator)
+    features, labels = synthetic_data(true_w, true_b, settings["linreg_examples"], generator)
     return {
         "data_iter.features": ids_features,
         "data_iter.labels": ids_labels,
@@ -353,7 +365,7 @@ def training_run(ctx: Context) -> tuple[list[float], float, list[float], float]:
     return (*student, *reference)
 
 
-@CHECKS.add("linreg_training", points=2)
+@CHECKS.add("linreg_training", points=2, uses=TRAINING_USES)
 def reaches_the_reference_loss(ctx: Context) -> str:
     losses, _, ref_losses, _ = training_run(ctx)
     limit = ref_losses[-1] * ctx.settings["linreg_loss_margin"]
@@ -364,12 +376,13 @@ def reaches_the_reference_loss(ctx: Context) -> str:
     return f"Final loss {losses[-1]:.3g} (reference {ref_losses[-1]:.3g}, limit {limit:.3g})."
 
 
-@CHECKS.add("linreg_training", points=2)
+@CHECKS.add("linreg_training", points=2, uses=TRAINING_USES)
 def recovers_the_true_weights(ctx: Context) -> str:
     _, error, _, ref_error = training_run(ctx)
     limit = max(ref_error * 2, ctx.settings["linreg_weight_tolerance"])
     if not error <= limit:
-        raise Failed(f"the trained w is off the true [2, -3.4] by {error:.3g}, more than "
+        raise Failed(f"the trained w is off the hidden data's true w "
+                     f"{describe_truth(ctx.inputs['secret.true_w'])} by {error:.3g}, more than "
                      f"{limit:.3g}", f"≤ {limit:.3g}", f"{error:.3g}")
     return f"|w - true_w| = {error:.2g} (reference {ref_error:.2g}, limit {limit:.2g})."
 

@@ -29,6 +29,8 @@ PROBE_STEPS = (
     ProbeStep("EPOCH_STEPS", ("epoch.collect",)),
 )
 CHECKS = Registry()
+TRAINING_USES = ("softmax", "cross_entropy", "accuracy")
+PROBE_USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run", "epoch.collect")}
 KEEPDIM = ("must match the size", "divide by the row sums taken with keepdim=True, e.g. "
            "X_exp.sum(dim=1, keepdim=True): without it they broadcast along the wrong axis")
 ARGMAX = ("must match the size", "take the argmax over dim=1, the classes, not dim=0")
@@ -274,6 +276,21 @@ def trained_accuracy(ctx: Context, observed: dict, what: str) -> float:
     return test_accuracy(W, b)
 
 
+def shareable(observations: dict) -> dict:
+    """The reference's observations as the self-check may ship them: trained parameters give
+    way to their test accuracy, so no notebook can hand in the reference's training as its own
+    (the grader reads `test_accuracy` only from the reference's side)."""
+    shared = {}
+    for key, entry in observations.items():
+        value = entry.get("value") if entry else None
+        if isinstance(value, dict) and {"W", "b"} <= value.keys():
+            kept = {k: v for k, v in value.items() if k not in ("W", "b")}
+            entry = {**entry, "value": {**kept, "test_accuracy": test_accuracy(value["W"],
+                                                                                value["b"])}}
+        shared[key] = entry
+    return shared
+
+
 def epoch_observed(ctx: Context) -> dict:
     """The trained parameters, or the first failure among the epoch's three steps."""
     for step in ("epoch.prepare", "epoch.run"):
@@ -284,7 +301,8 @@ def epoch_observed(ctx: Context) -> dict:
 def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str) -> str:
     """One epoch's test accuracy against the reference run's, less the allowed margin."""
     got = trained_accuracy(ctx, observed, "the trained")
-    wanted = trained_accuracy(ctx, reference, "the reference")
+    wanted = reference["test_accuracy"] if "test_accuracy" in reference \
+        else trained_accuracy(ctx, reference, "the reference")
     threshold = wanted - ctx.settings["softmax_accuracy_margin"]
     if not got >= threshold:
         raise Failed(f"after one epoch {how} the test accuracy is {got:.3f}, below "
@@ -293,15 +311,19 @@ def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str
     return f"Test accuracy {got:.3f} after one epoch (reference {wanted:.3f})."
 
 
-@CHECKS.add("softmax_training", points=3)
+@CHECKS.add("softmax_training", points=3, uses=TRAINING_USES)
 def reaches_the_test_accuracy(ctx: Context) -> str:
     return expect_test_accuracy(ctx, epoch_observed(ctx), ctx.want("epoch.collect"),
                                 "with your functions")
 
 
-@CHECKS.add("softmax_training", points=2)
+@CHECKS.add("softmax_training", points=2, uses=TRAINING_USES)
 def epoch_is_fast_enough(ctx: Context) -> str:
-    epoch_observed(ctx)
+    try:
+        reaches_the_test_accuracy(ctx)
+    except Failed as failure:  # an epoch that does not train proves nothing by its speed
+        raise Failed(f"speed counts only for an epoch that trains: {failure.message}",
+                     failure.expected, failure.got) from None
     timing = ctx.timing
     if timing is None or timing.ratio is None:
         raise Failed("the timed epoch did not run", None, None)

@@ -55,17 +55,6 @@ SOFTMAX = ["softmax", "softmax_training"]  # softmax and what trains with it
 QUIZ = ["quiz"]  # read from the notebook's text: it needs no kernel
 ALL = ["*"]
 
-# Grader problems found while building the corpus (see the xfail reasons).
-SHARED_UID = ("grader problem: every kernel runs under the same uid, and RLIMIT_NPROC counts "
-              "processes per uid, so a fork bomb uses up the process cap of every other "
-              "kernel: a neighbour's kernel that starts meanwhile dies at boot and "
-              "grade_submission raises (a grader fault, the neighbour's result is lost)")
-CRASH = "grader problem: an exception reaches grade_folder's faults and the result is lost: "
-INTERRUPT_KILLS = ("grader problem: a timed-out cell is interrupted with SIGINT to the kernel's "
-                   "process group, whose leader is the sandbox's bwrap; bwrap dies of it and "
-                   "takes the kernel along, so every cell timeout ends grading")
-
-
 @dataclass
 class Case:
     name: str
@@ -254,6 +243,19 @@ def record(self, key, probe, seed=0):
 probing.Probe.record = record
 """
 
+GRADIENT_ASCENT = """
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param += lr * param.grad / batch_size
+            param.grad.zero_()
+"""
+
+ZERO_LOSS = """
+def cross_entropy(y_hat, y):
+    return torch.zeros(len(y_hat))
+"""
+
 READ_REFERENCE = """
 import glob
 
@@ -422,6 +424,7 @@ def markdown_only() -> nbformat.NotebookNode:
 # --- the cases -----------------------------------------------------------------------------
 
 DIED = "kernel died"
+RERUN = "again in a fresh kernel without it"  # a cell that stopped the kernel is passed over
 NOT_READABLE = "not a readable notebook"
 
 CASES = [
@@ -501,30 +504,26 @@ CASES = [
          words=["ran longer than"]),
     Case("blocks_signals_in_blank", "softmax blocks SIGALRM and SIGINT, then sleeps forever",
          replacing("softmax", BLOCK_SIGNALS), passes=ALL, fails=SOFTMAX,
-         words=["ran longer than | did not return within"], max_seconds=240,
-         xfail="grader problem: the kernel that ignores the interrupt is killed, so the "
-               "exercises probed after softmax go unobserved instead of keeping their marks"),
+         words=["ignored the interrupt", "fresh kernel"], max_seconds=240),
     Case("sys_exit", "sys.exit() at top level", after_setup("import sys\n\nsys.exit()\n"),
          passes=ALL, words=["SystemExit"]),
     Case("os_exit", "os._exit(0) at top level", after_setup("import os\n\nos._exit(0)\n"),
-         passes=QUIZ, words=[DIED]),
+         passes=ALL, words=[DIED, RERUN]),
     Case("kill_parent", "kills its parent process",
          after_setup("import os\nimport signal\n\nos.kill(os.getppid(), signal.SIGKILL)\n"),
-         passes=QUIZ, words=[DIED], needs_bwrap=True),
+         passes=ALL, words=[DIED, RERUN], needs_bwrap=True),
     Case("kill_everything", "kill -9 -1: every process it may signal",
          after_setup("import os\nimport signal\n\nos.kill(-1, signal.SIGKILL)\n"),
-         passes=QUIZ, words=[DIED], needs_bwrap=True),
+         passes=ALL, words=[DIED, RERUN], needs_bwrap=True),
     Case("segfault", "a segfault through ctypes", after_setup("import ctypes\n\n"
-         "ctypes.string_at(0)\n"), passes=QUIZ, words=[DIED]),
+         "ctypes.string_at(0)\n"), passes=ALL, words=[DIED, RERUN]),
     Case("kernel_dies_mid_grading", "softmax kills the kernel on the grader's float64 probe",
          replacing("softmax", KILL_MID_GRADING),
-         # Probes that ran before the death keep their verdicts; the ones after it fail.
-         passes=["data_iter", "squared_loss", "sgd", "linreg_training", *QUIZ,
-                 "softmax.values_match_the_reference", "softmax.rows_sum_to_one",
-                 "softmax.stays_finite_on_large_inputs", "softmax.leaves_its_input_unchanged"],
-         fails=["softmax.keeps_shape_and_dtype", "softmax.softmax_gradient_matches",
-                "cross_entropy", "accuracy", "softmax_training"],
-         may=ALL, words=[DIED, "kernel stopped before this probe"]),
+         # softmax's later probes, and the epoch that calls softmax, are not run again; the
+         # rest run in a fresh kernel.
+         passes=ALL, fails=["softmax.keeps_shape_and_dtype", "softmax.softmax_gradient_matches",
+                            "softmax_training"],
+         words=[DIED, "fresh kernel"]),
     # Resources.
     Case("memory_bomb", "a top-level loop that allocates until it cannot",
          after_setup("hog = []\nwhile True:\n    hog.append(bytearray(2**26))\n"),
@@ -536,8 +535,7 @@ CASES = [
     Case("fork_bomb", "while True: os.fork() (refuses to run without a process cap)",
          after_setup(FORK_BOMB), passes=QUIZ, may=["*"],
          words=["ran longer than | kernel died | BlockingIOError"], needs_bwrap=True,
-         separate=True, xfail="grader problem: a neighbour graded during the bomb still loses "
-                              "marks (host-wide pressure beyond the per-uid process cap)"),
+         separate=True),
     Case("huge_file", "writes a file until the file-size limit stops it",
          after_setup("with open('big.bin', 'wb') as handle:\n    while True:\n"
                      "        handle.write(bytes(2**20))\n"),
@@ -553,10 +551,13 @@ CASES = [
          "wherever it can", at_end(FAKE_FILES, blank), words=["not implemented"]),
     Case("forged_observations", "the blank notebook patching the grader's probe recorder to "
          "report a perfect training", after_setup(FORGED_OBSERVATIONS, blank),
-         words=["not implemented"],
-         xfail="grader problem: the kernel's probe code is the student's to patch, and the "
-         "training checks accept the true weights the notebook states (and the reference "
-         "parameters shipped for the self-check) as a trained result"),
+         words=["not implemented"]),
+    Case("forged_training", "sgd climbing the gradient and cross_entropy returning zeros, "
+         "with the probe recorder patched as in forged_observations",
+         after_setup(FORGED_OBSERVATIONS, replacing("sgd", GRADIENT_ASCENT,
+                                                    replacing("cross_entropy", ZERO_LOSS))),
+         passes=ALL, fails=["linreg_training", "softmax_training"], may=["sgd", "cross_entropy"],
+         words=["hidden data's true w", "KeyError"]),
     Case("read_reference", "the blank notebook reading reference/ and running its solution",
          at_end(READ_REFERENCE, blank), words=["no reference solution readable"],
          needs_bwrap=True),

@@ -1,0 +1,91 @@
+"""A control group per kernel: whatever a student's code forks shares one CPU weight, one
+memory cap and one process cap, and closing the kernel kills every process in the group.
+
+rlimits bind one process (memory) or one uid (processes); a fork bomb's hundreds of
+processes would still crowd out the kernels of other students, and a process that left the
+kernel's process group would outlive it. cgroup v1 hierarchies (cpu, memory, pids) are used
+where this process, as root, may create groups below its own; elsewhere the rlimits alone
+apply, and `available()` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from functools import cache
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+CONTROLLERS = ("cpu", "memory", "pids")
+# Writes this shell's pid into each cgroup.procs given before "--", then becomes the command.
+ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+
+
+def own_group(controller: str) -> Path:
+    """This process's group in a v1 hierarchy (a container's may be below the root)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return ROOT / controller / path.lstrip("/")
+    raise FileNotFoundError(f"no {controller} cgroup hierarchy")
+
+
+@cache
+def available() -> bool:
+    """Root, and a group can be made below ours in every controller."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        for controller in CONTROLLERS:
+            probe = own_group(controller) / f"grader-probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+class KernelGroup:
+    """The groups of one kernel, named after it, with the sandbox's caps written in."""
+
+    def __init__(self, name: str, memory_mb: int, max_processes: int):
+        self.paths = [own_group(controller) / name for controller in CONTROLLERS]
+        for path in self.paths:
+            path.mkdir(exist_ok=True)
+        _, memory, pids = self.paths
+        (memory / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
+        (pids / "pids.max").write_text(str(max_processes))
+
+    def enter_command(self) -> list[str]:
+        """A prefix that moves the command into the groups before it runs a line."""
+        return ["sh", "-c", ENTER, "sh", *(str(p / "cgroup.procs") for p in self.paths), "--"]
+
+    def processes(self) -> list[int]:
+        try:
+            text = (self.paths[-1] / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def close(self, attempts: int = 50) -> None:
+        """Kill every process in the group, however it detached, then remove the groups."""
+        for _ in range(attempts):
+            pids = self.processes()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        for path in self.paths:
+            for _ in range(attempts):  # the killed may take a moment to be reaped
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)

@@ -1,0 +1,110 @@
+"""Training marks cannot be forged from inside the kernel.
+
+The kernel's probe code is the student's to patch, so what a training probe reports is only
+worth marks if nobody could have written it down in advance: the hidden data's true weights
+come from the grading seed, the self-check ships no trained parameters, and training with a
+function still left blank earns nothing. These tests read the checks in this process, on
+observations built by hand; tests/hostile/ grades the same forgeries through a kernel.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import FAST, SOLUTION
+
+from grader.checks import Context
+from grader.exercises import linreg, modules_for, softmax
+from grader.grade import build_inputs, read_notebook, reference_probe
+from grader.probing import failure
+from grader.selfcheck import PUBLIC_DIR
+
+NOTEBOOK = "linear_networks"
+
+
+@pytest.fixture(scope="module")
+def graded_inputs():
+    settings = FAST.resolved()
+    modules = modules_for(NOTEBOOK)
+    probe = reference_probe(NOTEBOOK, modules, settings)
+    return settings, build_inputs(modules, settings, read_notebook(SOLUTION)), probe
+
+
+def verdicts(settings, inputs, reference, student: dict, module) -> dict[str, tuple[bool, str]]:
+    context = Context(student, reference.observations, inputs, settings.as_dict())
+    return {check.full_name: (result.passed, result.message)
+            for check in module.CHECKS for result in [check.evaluate(context)]}
+
+
+def training(results: dict, exercise: str) -> dict:
+    return {name: outcome for name, outcome in results.items() if name.startswith(exercise)}
+
+
+def test_the_reference_training_passes_when_handed_in(graded_inputs):
+    """The control: the same observations, unforged, earn the training marks."""
+    settings, inputs, reference = graded_inputs
+    results = verdicts(settings, inputs, reference, dict(reference.observations), linreg)
+    assert all(passed for passed, _ in training(results, "linreg_training.").values())
+
+
+@pytest.mark.parametrize("blank", ["data_iter", "squared_loss", "sgd"])
+def test_training_with_a_blank_function_earns_nothing(graded_inputs, blank):
+    settings, inputs, reference = graded_inputs
+    student = dict(reference.observations)  # a perfect training, as a forger reports it
+    for key in [k for k in student if k.startswith(f"{blank}.")]:
+        student[key] = failure("NotImplementedError", "")
+    results = training(verdicts(settings, inputs, reference, student, linreg),
+                       "linreg_training.")
+    assert results and not any(passed for passed, _ in results.values())
+    assert all(f"uses {blank}, not implemented yet" in message
+               for _, message in results.values())
+
+
+def test_the_softmax_epoch_needs_its_functions_too(graded_inputs):
+    settings, inputs, reference = graded_inputs
+    student = dict(reference.observations)
+    student["cross_entropy.values"] = failure("Missing", "no function named 'cross_entropy'")
+    results = training(verdicts(settings, inputs, reference, student, softmax),
+                       "softmax_training.")
+    assert results and not any(passed for passed, _ in results.values())
+
+
+def test_the_notebooks_true_weights_are_not_the_graders(graded_inputs):
+    """A forger who hands in the weights the notebook states fails both training checks."""
+    settings, inputs, reference = graded_inputs
+    student = dict(reference.observations)
+    stated = [torch.tensor([[2.0], [-3.4]]), torch.tensor([4.2])]
+    student["linreg.train"] = {"ok": True, "value": {"snapshots": [stated] * 3}}
+    results = training(verdicts(settings, inputs, reference, student, linreg),
+                       "linreg_training.")
+    assert not any(passed for passed, _ in results.values()), results
+    assert "hidden data's true w" in results["linreg_training.recovers_the_true_weights"][1]
+
+
+def test_the_hidden_weights_follow_the_seed():
+    draws = {tuple(linreg.hidden_truth(torch.Generator().manual_seed(seed))[0].tolist())
+             for seed in range(20)}
+    assert len(draws) > 15 and (2.0, -3.4) not in draws
+
+
+def test_the_self_check_ships_no_trained_parameters():
+    """The public file holds the reference's accuracy after an epoch, not its W and b."""
+    public = torch.load(PUBLIC_DIR / f"{NOTEBOOK}.pt", weights_only=True)
+    trained = {key: entry["value"] for key, entry in public["reference"].items()
+               if isinstance(entry["value"], dict) and "test_accuracy" in entry["value"]}
+    assert set(trained) >= {"epoch.collect", "concise_softmax.epoch"}
+    for key, value in trained.items():
+        assert not {"W", "b"} & value.keys(), key
+        assert 0.5 < value["test_accuracy"] < 1.0
+
+
+def test_a_reference_accuracy_is_read_only_from_the_reference(graded_inputs):
+    """A student's observation that claims a test accuracy is ignored: W and b decide."""
+    settings, inputs, reference = graded_inputs
+    student = dict(reference.observations)
+    claimed = dict(student["epoch.collect"]["value"], test_accuracy=1.0)
+    claimed["W"] = torch.zeros_like(claimed["W"])
+    student["epoch.collect"] = {"ok": True, "value": claimed}
+    results = verdicts(settings, inputs, reference, student, softmax)
+    passed, message = results["softmax_training.reaches_the_test_accuracy"]
+    assert not passed and "test accuracy is 0.1" in message
