@@ -36,6 +36,7 @@ from torchvision import datasets, transforms
 from grader.batch import grade_folder
 from grader.config import Settings
 from grader.data import FILES, as_float, find_data_dir, find_file, load_fashion_mnist
+from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.paths import REFERENCE
 from grader.reference import reference_functions
@@ -92,11 +93,13 @@ def make_copies(source: Path, folder: Path, copies: int) -> list[Path]:
 
 
 def execute_plain(paths: list[Path]) -> float:
-    """Seconds to execute the notebooks one after another with nbclient, nothing else."""
+    """Seconds to execute the notebooks one after another with nbclient, nothing else: the
+    same cells the grader runs (self-check cells are the student's, not the grader's)."""
     started = time.perf_counter()
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       skip_cells_with_tag=SELF_CHECK_TAG,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     return time.perf_counter() - started
 
