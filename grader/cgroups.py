@@ -57,6 +57,10 @@ class KernelGroup:
         (memory / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
         (pids / "pids.max").write_text(str(max_processes))
 
+    def set_cpu_weight(self, shares: int) -> None:
+        """cpu.shares: a kernel booting ahead of need yields the cores to the one at work."""
+        (self.paths[0] / "cpu.shares").write_text(str(shares))
+
     def enter_command(self) -> list[str]:
         """A prefix that moves the command into the groups before it runs a line."""
         return ["sh", "-c", ENTER, "sh", *(str(p / "cgroup.procs") for p in self.paths), "--"]

@@ -140,6 +140,7 @@ class KernelProbing:
 
 
 def planned_work(modules: list) -> list[StepWork]:
+    """Every probe step with its keys spelled out, in the order the kernel runs them."""
     work = []
     for module, step in probe_steps(modules):
         table = getattr(importlib.import_module(module), step.table)

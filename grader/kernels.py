@@ -25,6 +25,10 @@ from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, p
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
 # memory bomb must not leave that lazy import half done for the probes that follow.
 WARM_IMPORTS = ("import torch", "import torch._dynamo", "import grader.data")
+# cpu.shares of a kernel booting ahead of need and of the one being graded: a boot that
+# competed as an equal made the graded kernel's two-thread cells up to 4× slower.
+BACKGROUND_SHARES = 2
+FOREGROUND_SHARES = 1024
 # Offsets of the kernels' uids: distinct between the workers (pid) and within one (count).
 _UIDS = itertools.count(1 + (os.getpid() % 1000) * 1000)
 
@@ -55,7 +59,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 class LaunchedKernel:
     """A kernel process already started (and booting) in its own work folder."""
 
-    def __init__(self, sandbox: SandboxSettings, gpu: bool):
+    def __init__(self, sandbox: SandboxSettings, gpu: bool, background: bool = False):
         # A uid per kernel: the process cap counts per uid, so one student's fork bomb
         # cannot starve the kernels of the others.
         self.sandbox = sandbox = replace(sandbox, uid=sandbox.uid + next(_UIDS))
@@ -70,12 +74,19 @@ class LaunchedKernel:
         # forks shares its caps, and closing it kills every process in it.
         self.group = KernelGroup(f"grader-{os.getpid()}-{sandbox.uid}", sandbox.memory_mb,
                                  sandbox.max_processes) if cgroups.available() else None
+        if self.group and background:
+            self.group.set_cpu_weight(BACKGROUND_SHARES)
         enter = self.group.enter_command() if self.group else []
         self.manager.prefix = [*enter, *kernel_prefix(self.workdir, sandbox, gpu)]
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
         run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir),
                                            extra_arguments=warm)
+
+    def foreground(self) -> None:
+        """Full CPU weight again, now that this kernel is the one being graded."""
+        if self.group:
+            self.group.set_cpu_weight(FOREGROUND_SHARES)
 
     def kill(self) -> None:
         """Kill the kernel, its sandbox and, with a control group, every process in it."""
@@ -104,7 +115,9 @@ class KernelPool:
 
     def take(self) -> LaunchedKernel:
         kernel = self.next or LaunchedKernel(self.sandbox, self.gpu)
-        self.next = LaunchedKernel(self.sandbox, self.gpu) if self.ahead else None
+        kernel.foreground()
+        self.next = LaunchedKernel(self.sandbox, self.gpu, background=True) \
+            if self.ahead else None
         return kernel
 
     def close(self) -> None:

@@ -16,7 +16,12 @@ import pytest
 from grader import cgroups
 from grader.exercises import modules_for
 from grader.grade import StepWork, left_to_run, planned_work, stopped_by
-from grader.kernels import LaunchedKernel
+from grader.kernels import (
+    BACKGROUND_SHARES,
+    FOREGROUND_SHARES,
+    KernelPool,
+    LaunchedKernel,
+)
 from grader.probing import ProbeStep
 from grader.sandbox import SandboxSettings
 
@@ -54,6 +59,22 @@ def test_a_kernel_runs_in_its_own_groups_with_the_caps(tmp_path):
         kernel.close()
     assert not any(path.exists() for path in kernel.group.paths)
     assert not any(Path(f"/proc/{pid}").exists() for pid in kernel.group.processes())
+
+
+@needs_cgroups
+def test_a_kernel_booting_ahead_yields_the_cores_until_it_is_taken():
+    pool = KernelPool(SandboxSettings(), gpu=False)
+    try:
+        first = pool.take()
+        ahead = pool.next
+        shares = [int((k.group.paths[0] / "cpu.shares").read_text()) for k in (first, ahead)]
+        assert shares == [FOREGROUND_SHARES, BACKGROUND_SHARES]
+        first.close()
+        assert pool.take() is ahead
+        assert int((ahead.group.paths[0] / "cpu.shares").read_text()) == FOREGROUND_SHARES
+        ahead.close()
+    finally:
+        pool.close()
 
 
 @needs_cgroups
