@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import torch
 from pydantic import ConfigDict, Field
 
-from grader.data import ENV_VAR, DataNotFound, find_data_dir
+from grader.data import ENV_VAR, DataNotFound, find_data_dir, unpacked_dir
 from grader.paths import REPO_ROOT
 
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
@@ -96,11 +96,15 @@ def interpreter_paths() -> list[str]:
 
 
 def data_dir() -> Path | None:
-    """The Fashion-MNIST folder the grader uses; the kernel is pointed at the same one."""
+    """The Fashion-MNIST folder the kernels read: the grader's, inflated once if gzipped."""
     try:
-        return find_data_dir().resolve()
+        source = find_data_dir().resolve()
     except DataNotFound:
         return None
+    try:
+        return unpacked_dir(source)
+    except OSError:  # no writable cache: each kernel inflates the files itself
+        return source
 
 
 def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[str]:
@@ -119,8 +123,8 @@ def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[s
         command += ["--tmpfs", str(folder)]
     data = data_dir()
     visible = [*interpreter_paths(), str(REPO_ROOT / "grader"), *([str(data)] if data else [])]
-    for path in visible:
-        command += reopen(Path(path), hidden)
+    for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
+        command += reopen(Path(path), [*hidden, Path("/tmp")])
     if gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             command += ["--dev-bind", device, device]

@@ -91,3 +91,23 @@ def test_the_real_dataset_has_the_published_sizes():
     assert real.train_images.shape == (60_000, 28, 28)
     assert real.test_images.shape == (10_000, 28, 28)
     assert sorted(real.train_labels.unique().tolist()) == list(range(10))
+
+
+def test_gzipped_files_are_inflated_once_into_a_shared_cache(tmp_path):
+    written = fake_dataset(tmp_path / "gz", compress=True)
+    unpacked = data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+    assert unpacked.parent == tmp_path / "cache"
+    assert sorted(p.name for p in unpacked.iterdir()) == sorted(data.FILES.values())
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in unpacked.iterdir())
+    loaded = data.load_fashion_mnist.__wrapped__(unpacked)
+    for key, tensor in written.items():
+        assert torch.equal(getattr(loaded, key), tensor)
+    first = {p.name: p.stat().st_mtime_ns for p in unpacked.iterdir()}
+    assert data.unpacked_dir(tmp_path / "gz", tmp_path / "cache") == unpacked
+    assert {p.name: p.stat().st_mtime_ns for p in unpacked.iterdir()} == first
+
+
+def test_raw_files_are_used_where_they_are(tmp_path):
+    fake_dataset(tmp_path / "raw", compress=False)
+    assert data.unpacked_dir(tmp_path / "raw", tmp_path / "cache") == tmp_path / "raw"
+    assert not (tmp_path / "cache").exists()
