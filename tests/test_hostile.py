@@ -28,6 +28,7 @@ import pytest
 from conftest import grade_file, write_notebook
 from hostile import make_corpus
 
+from grader import cgroups
 from grader.batch import grade_folder
 from grader.config import Settings
 from grader.paths import REFERENCE
@@ -242,8 +243,17 @@ def case_verdict(case: dict, request) -> list[str]:
                    batch.out)
 
 
+def known_problem(case: dict) -> str | None:
+    """Why the grader may still fall short on this case here, if it may."""
+    if case["separate"] and not cgroups.available():
+        return ("without control groups (not root, or no cgroup v1 hierarchies here) the fork "
+                "bomb's processes compete with the neighbour's kernel as equals")
+    return case["xfail"] or None
+
+
 def case_param(case: dict):
-    marks_ = [pytest.mark.xfail(reason=case["xfail"], strict=False)] if case["xfail"] else []
+    reason = known_problem(case)
+    marks_ = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
     return pytest.param(case, id=case["name"], marks=marks_)
 
 
@@ -313,7 +323,7 @@ def test_summary_line(batch, request, solution_result):
     line = (f"{len(graded)} hostile, {len(graded) - len(unclear)} graded with a clear message, "
             f"{len(lost)} lost, {len(crashes)} grader crashes, good scores "
             + (f"changed ({', '.join(changed)})" if changed else "unchanged"))
-    known = sorted(name for name in unclear if CASE[name]["xfail"])
+    known = sorted(name for name in unclear if known_problem(CASE[name]))
     print(f"\n{line}")
     print(f"batch: {batch.seconds:.0f} s for {len(batch.results)} submissions, jobs=2"
           + (f"; fork bomb: {bomb.processes_seen} processes seen" if bomb else ""))
@@ -321,7 +331,8 @@ def test_summary_line(batch, request, solution_result):
         print(f"  known grader problem, {name}: {verdicts[name][0][:160]}")
     unexplained = sorted(unclear - set(known))
     crash_owners = {name.split("'")[0] for name in crashes}
-    unexplained_crashes = sorted(n for n in crash_owners if not CASE.get(n, {}).get("xfail"))
+    unexplained_crashes = sorted(n for n in crash_owners if n not in CASE
+                                 or not known_problem(CASE[n]))
     good_ok = not [name for name in changed if name in GOOD]
     details = {name: verdicts[name] for name in unexplained}
     assert not unexplained and not unexplained_crashes and good_ok, \
