@@ -46,6 +46,17 @@ def available() -> bool:
     return True
 
 
+def for_kernel(name: str, memory_mb: int, max_processes: int) -> KernelGroup | None:
+    """The kernel's groups, or None where they cannot be made (the rlimits still apply)."""
+    if not available():
+        return None
+    try:
+        return KernelGroup(name, memory_mb, max_processes)
+    except OSError:
+        KernelGroup.remove(name)
+        return None
+
+
 class KernelGroup:
     """The groups of one kernel, named after it, with the sandbox's caps written in."""
 
@@ -84,7 +95,12 @@ class KernelGroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
-        for path in self.paths:
+        self.remove(self.paths[0].name, attempts)
+
+    @staticmethod
+    def remove(name: str, attempts: int = 1) -> None:
+        for controller in CONTROLLERS:
+            path = own_group(controller) / name
             for _ in range(attempts):  # the killed may take a moment to be reaped
                 try:
                     path.rmdir()

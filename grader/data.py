@@ -113,7 +113,9 @@ def unpacked_dir(folder: Path, cache_root: Path | None = None) -> Path:
     root = cache_root or Path(tempfile.gettempdir()) / f"dl-grader-{os.geteuid()}"
     target = root / f"fashion-mnist-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
     target.mkdir(parents=True, exist_ok=True)
-    for made in (root, target):
+    for made in (root, target):  # a folder another user made in /tmp is not trusted
+        if made.lstat().st_uid != os.geteuid() or made.is_symlink():
+            raise PermissionError(f"{made} belongs to another user")
         made.chmod(0o755)
     for stem, source in zip(FILES.values(), sources, strict=True):
         out = target / stem

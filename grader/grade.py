@@ -234,7 +234,7 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
                 raise
             result.notes.append(f"The fresh kernel could not start: {error}")
             break
-        known = {error.index for error in result.errors}
+        known = {record.index for record in result.errors}
         result.errors.extend(e for e in run.errors if e.index not in known)
         result.notes.extend(run.notes)
         observations.update(run.observations)

@@ -19,7 +19,6 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from grader import cgroups
-from grader.cgroups import KernelGroup
 from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
 
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
@@ -72,8 +71,8 @@ class LaunchedKernel:
             connection_file=str(self.workdir / "kernel.json"))
         # A control group of its own, where the machine allows: everything the kernel
         # forks shares its caps, and closing it kills every process in it.
-        self.group = KernelGroup(f"grader-{os.getpid()}-{sandbox.uid}", sandbox.memory_mb,
-                                 sandbox.max_processes) if cgroups.available() else None
+        self.group = cgroups.for_kernel(f"grader-{os.getpid()}-{sandbox.uid}",
+                                        sandbox.memory_mb, sandbox.max_processes)
         if self.group and background:
             self.group.set_cpu_weight(BACKGROUND_SHARES)
         enter = self.group.enter_command() if self.group else []

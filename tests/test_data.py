@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 
 import pytest
@@ -111,3 +112,12 @@ def test_raw_files_are_used_where_they_are(tmp_path):
     fake_dataset(tmp_path / "raw", compress=False)
     assert data.unpacked_dir(tmp_path / "raw", tmp_path / "cache") == tmp_path / "raw"
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user owns needs root")
+def test_a_cache_folder_owned_by_another_user_is_not_used(tmp_path):
+    fake_dataset(tmp_path / "gz", compress=True)
+    (tmp_path / "cache").mkdir()
+    os.chown(tmp_path / "cache", 12345, 12345)
+    with pytest.raises(PermissionError, match="another user"):
+        data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
