@@ -128,15 +128,16 @@ class StepWork:
 
 @dataclass
 class KernelProbing:
-    """What one kernel gave back, and where it stopped if something killed it: in a notebook
-    cell (`stopped_cell`) or in a probe (`died_probing` says why)."""
+    """What one kernel gave back and, if something killed it (`dead` says how), where: in a
+    notebook cell (`stopped_cell`) or in a probe (`stopped_probing`)."""
 
     observations: dict
     seconds: float | None
     errors: list[CellRecord]
     notes: list[str]
+    dead: str | None
     stopped_cell: int | None
-    died_probing: str | None
+    stopped_probing: bool
 
 
 def planned_work(modules: list) -> list[StepWork]:
@@ -189,9 +190,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
         except BadObservations as error:
             notes.append(f"Nothing the notebook returned could be used: {error}")
             observations = {}
-    died_probing = run.dead if run.dead and not opened.error else None
-    return KernelProbing(observations, seconds, run.errors, notes, run.stopped_cell,
-                         died_probing)
+    return KernelProbing(observations, seconds, run.errors, notes, run.dead, run.stopped_cell,
+                         stopped_probing=bool(run.dead) and not opened.error)
 
 
 def without_cells(notebook: nbformat.NotebookNode, skipped: set[int]) -> nbformat.NotebookNode:
@@ -236,26 +236,24 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
             break
         known = {record.index for record in result.errors}
         result.errors.extend(e for e in run.errors if e.index not in known)
-        result.notes.extend(run.notes)
         observations.update(run.observations)
         seconds = seconds if seconds is not None else run.seconds
         work = left_to_run(work, observations)
-        if not work or attempt == MAX_RESTARTS:
-            break
-        if run.stopped_cell is not None:
+        rerun = None
+        if work and attempt < MAX_RESTARTS and run.stopped_cell is not None:
             skipped.add(run.stopped_cell)
-            result.notes.append(f"Cell {run.stopped_cell} stopped the kernel; the grader ran "
-                                f"the notebook again in a fresh kernel without it.")
-        elif run.died_probing:
+            rerun = (f"Cell {run.stopped_cell} stopped the kernel ({run.dead}); the grader ran "
+                     f"the notebook again in a fresh kernel without it.")
+        elif work and attempt < MAX_RESTARTS and run.stopped_probing:
             culprit = work[0].keys[0]
-            observations.update(stopped_by(culprit, work, run.died_probing, uses))
+            observations.update(stopped_by(culprit, work, run.dead, uses))
             work = left_to_run(work, observations)
-            if not work:
-                break
-            result.notes.append(f"The probe {culprit} stopped the kernel; the grader ran the "
-                                f"notebook again in a fresh kernel for the probes after it.")
-        else:
+            rerun = (f"The probe {culprit} stopped the kernel; the grader ran the notebook "
+                     f"again in a fresh kernel for the probes after it.") if work else None
+        if rerun is None:  # the last run's notes stand; a rerun's replace its predecessor's
+            result.notes.extend(run.notes)
             break
+        result.notes.append(rerun)
     return observations, seconds
 
 

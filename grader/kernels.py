@@ -23,7 +23,11 @@ from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, p
 
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
 # memory bomb must not leave that lazy import half done for the probes that follow.
-WARM_IMPORTS = ("import torch", "import torch._dynamo", "import grader.data")
+# PR_SET_PDEATHSIG (1): the kernel dies the moment its parent shell is killed, in the cell
+# that did it; ipykernel's own parent poller would end it a second later, in another cell,
+# and the rerun would pass over the wrong one.
+WARM_IMPORTS = ("import ctypes, signal; ctypes.CDLL(None).prctl(1, signal.SIGKILL)",
+                "import torch", "import torch._dynamo", "import grader.data")
 # cpu.shares of a kernel booting ahead of need and of the one being graded: a boot that
 # competed as an equal made the graded kernel's two-thread cells up to 4× slower.
 BACKGROUND_SHARES = 2
