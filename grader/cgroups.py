@@ -53,15 +53,32 @@ def for_kernel(name: str, memory_mb: int, max_processes: int) -> KernelGroup | N
     try:
         return KernelGroup(name, memory_mb, max_processes)
     except OSError:
-        KernelGroup.remove(name)
+        remove(group_paths(name))
         return None
+
+
+def group_paths(name: str) -> list[Path]:
+    """The kernel's group folder in each hierarchy, in CONTROLLERS order."""
+    return [own_group(controller) / name for controller in CONTROLLERS]
+
+
+def remove(paths: list[Path], attempts: int = 1) -> None:
+    for path in paths:
+        for _ in range(attempts):  # the killed may take a moment to be reaped
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
 
 
 class KernelGroup:
     """The groups of one kernel, named after it, with the sandbox's caps written in."""
 
     def __init__(self, name: str, memory_mb: int, max_processes: int):
-        self.paths = [own_group(controller) / name for controller in CONTROLLERS]
+        self.paths = group_paths(name)
         for path in self.paths:
             path.mkdir(exist_ok=True)
         _, memory, pids = self.paths
@@ -95,17 +112,4 @@ class KernelGroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
-        self.remove(self.paths[0].name, attempts)
-
-    @staticmethod
-    def remove(name: str, attempts: int = 1) -> None:
-        for controller in CONTROLLERS:
-            path = own_group(controller) / name
-            for _ in range(attempts):  # the killed may take a moment to be reaped
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove(self.paths, attempts)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from grader.probing import function_of
 from grader.results import TestResult, Timing
 
 HINTS = {
@@ -78,8 +79,8 @@ class Context:
         """Training marks are for training with the student's functions: one still blank (or
         missing) in its own probes voids them, whatever the training probe reported, since
         the probe code in the kernel is the student's to patch."""
-        blank = sorted({key.split(".")[0] for key, entry in self.student.items()
-                        if key.split(".")[0] in functions and entry and not entry["ok"]
+        blank = sorted({function_of(key) for key, entry in self.student.items()
+                        if function_of(key) in functions and entry and not entry["ok"]
                         and entry["error"] in ("NotImplementedError", "Missing")})
         if blank:
             pronoun = "it" if len(blank) == 1 else "them"

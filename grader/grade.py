@@ -24,7 +24,7 @@ from grader.exercises import configured, hints_for, modules_for, notebooks
 from grader.kernels import KernelPool, LaunchedKernel
 from grader.observations import BadObservations, load_observations
 from grader.paths import REFERENCE
-from grader.probing import Probe, ProbeStep, failure, run_table
+from grader.probing import Probe, ProbeStep, failure, function_of, run_table
 from grader.reference import reference_functions
 from grader.results import CellRecord, Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
@@ -41,7 +41,7 @@ OPEN_PROBE = (
 )
 RUN_STEP = "_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, {timeout!r})"
 GRACE_SECONDS = 15.0
-MAX_RESTARTS = 2  # fresh kernels after probes that stop one; each reruns the whole notebook
+MAX_RESTARTS = 2  # fresh kernels after a cell or probe stops one; each reruns the notebook
 SECRET = "secret."
 
 
@@ -206,11 +206,11 @@ def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict
     """The probe that stopped the kernel fails, and so do the other probes of its function
     and those that call it (`uses`): run again, they would most likely stop the fresh kernel
     too."""
-    function = culprit.split(".")[0]
+    function = function_of(culprit)
     return {key: failure("KernelStopped", f"the kernel stopped while running this probe: {why}"
                          if key == culprit else f"not run: the probe {culprit} stopped the kernel")
             for item in work for key in item.keys
-            if key.split(".")[0] == function or function in uses.get(key, ())}
+            if function_of(key) == function or function in uses.get(key, ())}
 
 
 def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,

@@ -180,6 +180,11 @@ def run_table(probe: Probe, module: str, table: str, keys: list[str] | None = No
         probe.timeout = previous
 
 
+def function_of(key: str) -> str:
+    """The student function a probe key belongs to: 'softmax.large' -> 'softmax'."""
+    return key.split(".")[0]
+
+
 def probe_seed(base: int, key: str) -> int:
     """A seed per probe, stable across runs and independent of the probes' order."""
     return (base + zlib.crc32(key.encode())) % 2**31
