@@ -11,7 +11,6 @@ Each grading batch runs in a fresh process, so its peak memory is the grading's 
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import os
@@ -35,7 +34,7 @@ from torchvision import datasets, transforms
 
 from grader.batch import grade_folder
 from grader.config import Settings
-from grader.data import FILES, as_float, find_data_dir, find_file, load_fashion_mnist
+from grader.data import FILES, as_float, find_data_dir, find_file, inflate, load_fashion_mnist
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.paths import REFERENCE
@@ -106,12 +105,14 @@ def warm_up_notebook(workdir: Path) -> Path:
 
 def execute_plain(paths: list[Path]) -> float:
     """Seconds to execute the notebooks one after another with nbclient, nothing else: the
-    same cells the grader runs (self-check cells are the student's, not the grader's)."""
+    same cells the grader runs (self-check cells are the student's, not the grader's), and
+    the kernel killed at the end as the grader kills its own (a graceful shutdown waits
+    about a second per notebook for torch's interpreter to exit)."""
     started = time.perf_counter()
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       skip_cells_with_tag=SELF_CHECK_TAG,
+                       skip_cells_with_tag=SELF_CHECK_TAG, shutdown_kernel="immediate",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     return time.perf_counter() - started
 
@@ -274,9 +275,7 @@ def torchvision_root(source: Path, root: Path) -> Path:
         path = find_file(source, stem)
         if path is None:
             raise FileNotFoundError(f"{source} lacks {stem}(.gz)")
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as src, open(raw / stem, "wb") as dst:
-            shutil.copyfileobj(src, dst)
+        inflate(path, raw / stem)
     return root
 
 

@@ -7,15 +7,15 @@ whole dataset is 55 MB of bytes, so it is parsed once, cached, and batches are s
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import torch
+
+from grader.cache import default_root, fingerprint, owned_folder, write_atomically
 
 ENV_VAR = "FASHION_MNIST_DIR"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -98,36 +98,40 @@ def read_idx(path: Path) -> torch.Tensor:
     return data.reshape(shape)
 
 
-def unpacked_dir(folder: Path, cache_root: Path | None = None) -> Path:
-    """`folder` with its gzipped files inflated once into a shared cache, so that every
-    kernel reads raw bytes instead of inflating 30 MB again; `folder` when none is gzipped.
+def data_stamp(sources: list[Path]) -> str:
+    """The files' paths, sizes and times: a new stamp when the data changes."""
+    return "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in sources)
 
-    The cache is named after the sources' paths, sizes and times, written atomically, and
-    readable by every uid (kernels run under their own)."""
+
+def data_files(folder: Path) -> list[Path]:
     sources = [find_file(folder, stem) for stem in FILES.values()]
     if None in sources:
         raise DataNotFound(f"{folder} lacks some of {', '.join(FILES.values())}")
+    return sources
+
+
+def unpacked_dir(folder: Path, cache_root: Path | None = None) -> Path:
+    """`folder` with its gzipped files inflated once into the cache, so that every kernel
+    reads raw bytes instead of inflating 30 MB again; `folder` when none is gzipped.
+
+    The copy is named after the sources' data_stamp and readable by every uid (kernels run
+    under their own)."""
+    sources = data_files(folder)
     if all(path.suffix != ".gz" for path in sources):
         return folder
-    stamp = "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in sources)
-    root = cache_root or Path(tempfile.gettempdir()) / f"dl-grader-{os.geteuid()}"
-    target = root / f"fashion-mnist-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
-    target.mkdir(parents=True, exist_ok=True)
-    for made in (root, target):  # a folder another user made in /tmp is not trusted
-        if made.lstat().st_uid != os.geteuid() or made.is_symlink():
-            raise PermissionError(f"{made} belongs to another user")
-        made.chmod(0o755)
+    root = owned_folder(cache_root or default_root(), 0o755)
+    target = owned_folder(root / f"fashion-mnist-{fingerprint(data_stamp(sources))}", 0o755)
     for stem, source in zip(FILES.values(), sources, strict=True):
-        out = target / stem
-        if out.is_file():
-            continue
-        partial = target / f".{stem}.{os.getpid()}.partial"
-        opener = gzip.open if source.suffix == ".gz" else open
-        with opener(source, "rb") as src, open(partial, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        partial.chmod(0o644)
-        os.replace(partial, out)
+        if not (target / stem).is_file():
+            write_atomically(target / stem, lambda partial, source=source:
+                             inflate(source, partial))
     return target
+
+
+def inflate(source: Path, target: Path) -> None:
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 @cache

@@ -17,8 +17,10 @@ import nbformat
 import torch
 
 from grader import __version__
+from grader.cache import private_entry, write_atomically
 from grader.checks import Check, Context
 from grader.config import Settings
+from grader.data import DataNotFound, data_files, data_stamp, find_data_dir
 from grader.execute import KernelRun
 from grader.exercises import configured, hints_for, modules_for, notebooks
 from grader.kernels import KernelPool, LaunchedKernel
@@ -28,7 +30,7 @@ from grader.probing import Probe, ProbeStep, failure, function_of, run_table
 from grader.reference import reference_functions
 from grader.results import CellRecord, Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
-from grader.sandbox import prepare_workdir
+from grader.sandbox import kernels_isolated, prepare_workdir
 from grader.submissions import Submission, match_notebooks
 
 OPEN_PROBE = (
@@ -91,19 +93,52 @@ _REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
 
 
 def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
-    """The reference run through the same probes, once per process and settings."""
+    """The reference run through the same probes: once per process and settings, its
+    observations kept on disk for the next process (the probes train models: seconds)."""
     key = (notebook, settings.digest())
     if key not in _REFERENCE_PROBES:
         solution = read_notebook(REFERENCE / f"{notebook}.ipynb")
         inputs = build_inputs(modules, settings, solution)
         probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
+        stored = stored_reference(notebook, settings)
+        observed = stored_observations(stored, modules)
         for module, step in probe_steps(modules):
-            run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+            if step.setup or not observed:
+                run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
         failed = [k for k, v in probe.observations.items() if not v["ok"]]
         if failed:
             raise RuntimeError(f"the reference failed its own probes: {failed}")
+        if stored and not observed:
+            write_atomically(stored, lambda path: torch.save(probe.observations, path), 0o600)
+        probe.observations = {**observed, **probe.observations}
         _REFERENCE_PROBES[key] = probe
     return _REFERENCE_PROBES[key]
+
+
+def stored_reference(notebook: str, settings: Settings) -> Path | None:
+    """Where the reference's observations are kept between runs; None where a kernel could
+    rewrite them (no sandbox, the grader's own uid) or no data or cache folder is found."""
+    if not kernels_isolated(settings.sandbox):
+        return None
+    try:
+        data = data_stamp(data_files(find_data_dir()))
+    except DataNotFound:
+        return None
+    return private_entry("reference", notebook, settings.digest(), data)
+
+
+def stored_observations(path: Path | None, modules: list) -> dict:
+    """The reference's observations from an earlier run, if every probe is there and
+    passed; {} otherwise."""
+    if path is None:
+        return {}
+    try:
+        observations = load_observations(path)
+    except BadObservations:
+        return {}
+    expected = {key for work in planned_work(modules) for key in work.keys}
+    complete = set(observations) == expected and all(v["ok"] for v in observations.values())
+    return observations if complete else {}
 
 
 def time_reference(probe: Probe, modules: list, settings: Settings) -> float | None:

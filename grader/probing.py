@@ -35,13 +35,15 @@ class ProbeStep:
     """One kernel cell's worth of probes: a table of a probe module, or some of its keys.
 
     `timed` steps are timed by the grader from outside the kernel; `long` ones get the
-    epoch time limit instead of the per-probe one.
+    epoch time limit instead of the per-probe one; `setup` ones leave state a timed step
+    needs, so the reference runs them even when its observations come from the cache.
     """
 
     table: str = "PROBES"
     keys: tuple[str, ...] | None = None
     timed: bool = False
     long: bool = False
+    setup: bool = False
 
 
 class ProbeTimeout(BaseException):

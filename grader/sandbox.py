@@ -69,6 +69,12 @@ def drops_privileges() -> bool:
     return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
+def kernels_isolated(settings: SandboxSettings) -> bool:
+    """Whether kernels are kept out of the grader's own files: by bwrap or by a uid of
+    their own."""
+    return use_bwrap(settings) or drops_privileges()
+
+
 def limits_command(settings: SandboxSettings) -> list[str]:
     command = [
         "prlimit",

@@ -24,7 +24,7 @@ NOTEBOOK = "linear_networks"
 PROBES = "grader.exercises.softmax_probes"
 PROBE_STEPS = (
     ProbeStep(),
-    ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True),
+    ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True, setup=True),
     ProbeStep("EPOCH_STEPS", ("epoch.run",), timed=True, long=True),
     ProbeStep("EPOCH_STEPS", ("epoch.collect",)),
 )

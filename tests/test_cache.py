@@ -1,0 +1,117 @@
+"""The reference's observations are computed once and read back from the cache alike; a
+cache entry that is damaged, incomplete or reachable by student code is not used."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAST
+
+from grader import cache, grade
+from grader.data import ENV_VAR
+from grader.exercises import modules_for
+
+NOTEBOOK = "linear_networks"
+SETTINGS = FAST.resolved()
+
+
+@pytest.fixture
+def steps_run(tmp_path, monkeypatch) -> list[str]:
+    """A fresh cache and process memo; the probe keys each reference_probe call ran."""
+    monkeypatch.setattr(cache, "default_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(grade, "_REFERENCE_PROBES", {})
+    ran: list[str] = []
+    run_table = grade.run_table
+
+    def counting(probe, module, table, keys=None, timeout=None):
+        ran.append(f"{table}:{','.join(keys or ['*'])}")
+        run_table(probe, module, table, keys, timeout)
+
+    monkeypatch.setattr(grade, "run_table", counting)
+    return ran
+
+
+def observe_reference(monkeypatch) -> grade.Probe:
+    monkeypatch.setattr(grade, "_REFERENCE_PROBES", {})
+    return grade.reference_probe(NOTEBOOK, modules_for(NOTEBOOK), SETTINGS)
+
+
+def alike(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(alike(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(alike(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def stored_path() -> Path:
+    path = grade.stored_reference(NOTEBOOK, SETTINGS)
+    assert path is not None
+    return path
+
+
+def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_run, monkeypatch):
+    fresh = observe_reference(monkeypatch)
+    assert stored_path().is_file()
+    assert stored_path().stat().st_mode & 0o777 == 0o600  # kernels may not read it
+    assert stored_path().parent.stat().st_mode & 0o777 == 0o700
+    steps_run.clear()
+    again = observe_reference(monkeypatch)
+    assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
+    assert alike(dict(again.observations), dict(fresh.observations))
+    assert grade.time_reference(again, modules_for(NOTEBOOK), SETTINGS) > 0
+
+
+@pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])
+def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, damage):
+    fresh = observe_reference(monkeypatch)
+    observations = dict(fresh.observations)
+    if damage == "garbage":
+        stored_path().write_bytes(b"not a torch file")
+    elif damage == "incomplete":
+        torch.save({"softmax.values": observations["softmax.values"]}, stored_path())
+    else:
+        observations["softmax.values"] = {"ok": False, "error": "E", "message": "",
+                                          "traceback": ""}
+        torch.save(observations, stored_path())
+    steps_run.clear()
+    again = observe_reference(monkeypatch)
+    assert "PROBES:*" in steps_run
+    assert alike(dict(again.observations), dict(fresh.observations))
+    assert grade.stored_observations(stored_path(), modules_for(NOTEBOOK))
+
+
+def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypatch, tmp_path):
+    first = stored_path()
+    other_seed = grade.stored_reference(NOTEBOOK, replace(SETTINGS, seed=SETTINGS.seed + 1))
+    assert other_seed not in (None, first)
+    copied = tmp_path / "data"
+    copied.mkdir()
+    for source in grade.data_files(grade.find_data_dir()):
+        shutil.copyfile(source, copied / source.name)
+    monkeypatch.setenv(ENV_VAR, str(copied))
+    assert grade.stored_reference(NOTEBOOK, SETTINGS) not in (None, first)
+
+
+def test_no_entry_where_student_code_could_rewrite_it(steps_run, monkeypatch):
+    monkeypatch.setattr(grade, "kernels_isolated", lambda sandbox: False)
+    assert grade.stored_reference(NOTEBOOK, SETTINGS) is None
+    assert observe_reference(monkeypatch).observations
+    assert not list(cache.default_root().rglob("*.pt"))
+
+
+def test_a_cache_folder_of_another_user_is_not_used(steps_run, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("making a folder another user owns needs root")
+    folder = cache.default_root() / "reference"
+    folder.mkdir(parents=True)
+    os.chown(folder, 12345, 12345)
+    assert grade.stored_reference(NOTEBOOK, SETTINGS) is None
+    assert observe_reference(monkeypatch).observations  # graded all the same
