@@ -124,7 +124,7 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
         data = data_stamp(data_files(find_data_dir()))
     except DataNotFound:
         return None
-    return private_entry("reference", notebook, settings.digest(), data)
+    return private_entry(f"reference-{notebook}", settings.digest(), data)
 
 
 def stored_observations(path: Path | None, modules: list) -> dict:

@@ -2,8 +2,8 @@
 
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
 one writable folder: its own work folder. The repository (reference solutions included,
-only the grader package stays visible), the submissions, the reports and home folders are
-hidden. prlimit caps memory, CPU time, file size and, under a dedicated uid, processes.
+only the grader package stays visible), the submissions, the reports, home folders and the
+grader's private cache (the reference's observations) are hidden. prlimit caps memory, CPU time, file size and, under a dedicated uid, processes.
 Without bwrap the limits still apply and every report says the kernel ran unsandboxed.
 """
 
@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 import torch
 from pydantic import ConfigDict, Field
 
+from grader.cache import private_root
 from grader.data import ENV_VAR, DataNotFound, find_data_dir, unpacked_dir
 from grader.paths import REPO_ROOT
 
@@ -123,7 +124,8 @@ def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[s
                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if settings.network and os.geteuid():
         command.append("--share-net")
-    hidden = [Path(h) for h in (*HIDDEN_ALWAYS, str(REPO_ROOT), *settings.hidden)
+    hidden = [Path(h) for h in (*HIDDEN_ALWAYS, str(REPO_ROOT), str(private_root()),
+                                *settings.hidden)
               if Path(h).is_dir()]
     for folder in hidden:
         command += ["--tmpfs", str(folder)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 import torch
 from conftest import FAST
 
-from grader import cache, grade
+from grader import cache, grade, sandbox
 from grader.data import ENV_VAR
 from grader.exercises import modules_for
 
@@ -110,8 +113,32 @@ def test_no_entry_where_student_code_could_rewrite_it(steps_run, monkeypatch):
 def test_a_cache_folder_of_another_user_is_not_used(steps_run, monkeypatch):
     if os.geteuid() != 0:
         pytest.skip("making a folder another user owns needs root")
-    folder = cache.default_root() / "reference"
+    folder = cache.private_root()
     folder.mkdir(parents=True)
     os.chown(folder, 12345, 12345)
     assert grade.stored_reference(NOTEBOOK, SETTINGS) is None
     assert observe_reference(monkeypatch).observations  # graded all the same
+
+
+@pytest.fixture
+def visible_folder() -> Iterator[Path]:
+    """A folder the sandbox shows read-only: not in /tmp nor in a tree it always hides."""
+    if not os.access("/var/cache", os.W_OK):
+        pytest.skip("needs a writable /var/cache")
+    folder = Path(tempfile.mkdtemp(dir="/var/cache", prefix="dl-grader-test-"))
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(not sandbox.bwrap_works(), reason="needs bubblewrap")
+def test_a_sandboxed_kernel_cannot_see_the_private_entries(visible_folder, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setattr(cache, "default_root", lambda: visible_folder)
+    entry = cache.private_entry("reference-secret")
+    entry.write_text("the expected outputs")
+    (visible_folder / "public").write_text("the data")
+    command = sandbox.bwrap_command(tmp_path, sandbox.SandboxSettings(), gpu=False)
+    seen = subprocess.run([*command, "cat", str(visible_folder / "public"), str(entry)],
+                          capture_output=True, text=True)
+    assert "the data" in seen.stdout  # the control: the folder itself is visible
+    assert "the expected outputs" not in seen.stdout and "No such file" in seen.stderr
