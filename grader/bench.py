@@ -34,7 +34,7 @@ from torchvision import datasets, transforms
 
 from grader.batch import grade_folder
 from grader.config import Settings
-from grader.data import FILES, as_float, find_data_dir, find_file, inflate, load_fashion_mnist
+from grader.data import as_float, data_files, find_data_dir, inflate, load_fashion_mnist
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.paths import REFERENCE
@@ -271,11 +271,8 @@ def torchvision_root(source: Path, root: Path) -> Path:
     un-gzipped, in root/FashionMNIST/raw/."""
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for stem in FILES.values():
-        path = find_file(source, stem)
-        if path is None:
-            raise FileNotFoundError(f"{source} lacks {stem}(.gz)")
-        inflate(path, raw / stem)
+    for path in data_files(source):
+        inflate(path, raw / path.name.removesuffix(".gz"))
     return root
 
 

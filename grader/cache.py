@@ -29,7 +29,7 @@ def default_root() -> Path:
 
 def owned_folder(path: Path, mode: int) -> Path:
     """`path`, made if missing, with `mode`; PermissionError if it is not this user's."""
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
     if path.lstat().st_uid != os.geteuid() or path.is_symlink():
         raise PermissionError(f"{path} belongs to another user")
     path.chmod(mode)

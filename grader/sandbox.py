@@ -3,8 +3,9 @@
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
 one writable folder: its own work folder. The repository (reference solutions included,
 only the grader package stays visible), the submissions, the reports, home folders and the
-grader's private cache (the reference's observations) are hidden. prlimit caps memory, CPU time, file size and, under a dedicated uid, processes.
-Without bwrap the limits still apply and every report says the kernel ran unsandboxed.
+grader's private cache (the reference's observations) are hidden. prlimit caps memory,
+CPU time, file size and, under a dedicated uid, processes. Without bwrap the limits still
+apply and every report says the kernel ran unsandboxed.
 """
 
 from __future__ import annotations
