@@ -107,7 +107,7 @@ def execute_plain(paths: list[Path]) -> float:
     """Seconds to execute the notebooks one after another with nbclient, nothing else: the
     same cells the grader runs (self-check cells are the student's, not the grader's), and
     the kernel killed at the end as the grader kills its own (a graceful shutdown waits
-    about a second per notebook for torch's interpreter to exit)."""
+    about two seconds a notebook for torch's interpreter to exit)."""
     started = time.perf_counter()
     for path in paths:
         notebook = nbformat.read(path, as_version=4)

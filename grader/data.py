@@ -104,6 +104,7 @@ def data_stamp(sources: list[Path]) -> str:
 
 
 def data_files(folder: Path) -> list[Path]:
+    """The four IDX files in `folder`, raw or gzipped; DataNotFound if one is missing."""
     sources = [find_file(folder, stem) for stem in FILES.values()]
     if None in sources:
         raise DataNotFound(f"{folder} lacks some of {', '.join(FILES.values())}")
