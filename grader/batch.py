@@ -92,6 +92,8 @@ def run_all(pending: list[Submission], settings: Settings, out: Path,
         kernels = kernel_pool(settings)
         try:
             for submission in pending:
+                # No kernel boots ahead of nothing: after the last, it would only take cycles.
+                kernels.ahead = submission is not pending[-1]
                 try:
                     yield submission, grade_and_save(submission, settings, out, kernels), None
                 except Exception:  # noqa: BLE001 - one grader fault must not sink the batch

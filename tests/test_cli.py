@@ -10,6 +10,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import BLANK, with_functions, write_notebook
 
+from grader import kernels
 from grader.cli import main
 
 NOT_DONE = "def softmax(X):\n    raise NotImplementedError()\n"
@@ -107,6 +108,24 @@ def test_a_second_run_reuses_results_and_force_regrades(graded):
     summary = json.loads(forced.stdout[forced.stdout.index("{"):])
     assert summary["graded"] == ["carol"]
     assert sorted(summary["students"]) == ["alice", "bob", "carol", "dave"]
+
+
+def test_no_kernel_boots_after_the_last_submission(graded, monkeypatch):
+    """One submission in, one kernel: none booting ahead for a submission that never comes."""
+    _, submissions, out = graded
+    launched = []
+
+    class Counted(kernels.LaunchedKernel):
+        def __init__(self, *args, **kwargs):
+            launched.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "LaunchedKernel", Counted)
+    result = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--force",
+                                       "--only", "alice", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout[result.stdout.index("{"):])["graded"] == ["alice"]
+    assert len(launched) == 1
 
 
 @pytest.mark.parametrize("arguments, words", [
