@@ -19,7 +19,13 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from grader import cgroups
-from grader.sandbox import SandboxSettings, kernel_environment, kernel_prefix, prepare_workdir
+from grader.sandbox import (
+    SandboxSettings,
+    data_dir,
+    kernel_environment,
+    kernel_prefix,
+    prepare_workdir,
+)
 
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
 # memory bomb must not leave that lazy import half done for the probes that follow.
@@ -80,10 +86,12 @@ class LaunchedKernel:
         if self.group and background:
             self.group.set_cpu_weight(BACKGROUND_SHARES)
         enter = self.group.enter_command() if self.group else []
-        self.manager.prefix = [*enter, *kernel_prefix(self.workdir, sandbox, gpu)]
+        # One lookup of the data folder, so the bind mount and the env var name the same.
+        data = data_dir()
+        self.manager.prefix = [*enter, *kernel_prefix(self.workdir, sandbox, gpu, data)]
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
-        run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir),
+        run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir, data),
                                            extra_arguments=warm)
 
     def foreground(self) -> None:

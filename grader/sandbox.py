@@ -115,7 +115,8 @@ def data_dir() -> Path | None:
         return source
 
 
-def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[str]:
+def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool,
+                  data: Path | None) -> list[str]:
     # As root, no user namespace: the kernel then drops to a real uid of its own.
     namespaces = ["--unshare-all"] if os.geteuid() else [
         "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
@@ -130,7 +131,6 @@ def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[s
               if Path(h).is_dir()]
     for folder in hidden:
         command += ["--tmpfs", str(folder)]
-    data = data_dir()
     visible = [*interpreter_paths(), str(REPO_ROOT / "grader"), *([str(data)] if data else [])]
     for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
         command += reopen(Path(path), [*hidden, Path("/tmp")])
@@ -151,13 +151,15 @@ def reopen(path: Path, hidden: list[Path]) -> list[str]:
     return [*arguments, "--ro-bind", str(path), str(path)]
 
 
-def kernel_prefix(workdir: Path, settings: SandboxSettings, gpu: bool) -> list[str]:
+def kernel_prefix(workdir: Path, settings: SandboxSettings, gpu: bool,
+                  data: Path | None) -> list[str]:
     """What goes before the kernel's own command line.
 
     The shell stays the kernel's parent: under a new pid namespace the kernel's parent would
-    otherwise be pid 1, and ipykernel takes that as its parent having died.
+    otherwise be pid 1, and ipykernel takes that as its parent having died. `data` is the
+    Fashion-MNIST folder (data_dir()) bound into the sandbox.
     """
-    cage = bwrap_command(workdir, settings, gpu) if use_bwrap(settings) else []
+    cage = bwrap_command(workdir, settings, gpu, data) if use_bwrap(settings) else []
     keep_parent = ["sh", "-c", '"$@"; true', "sh"]
     return [*cage, *limits_command(settings), *drop_command(settings), *keep_parent]
 
@@ -168,7 +170,7 @@ def prepare_workdir(workdir: Path, settings: SandboxSettings) -> None:
         os.chown(workdir, settings.uid, settings.uid)
 
 
-def kernel_environment(workdir: Path) -> dict[str, str]:
+def kernel_environment(workdir: Path, data: Path | None) -> dict[str, str]:
     """HOME and IPython's folders inside the work folder: the rest of the system is read-only."""
     env = dict(os.environ)
     env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
@@ -181,7 +183,6 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
     # As many threads as this grading worker has: kernels must not oversubscribe the cores.
     threads = str(torch.get_num_threads())
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    data = data_dir()
     if data:
         env[ENV_VAR] = str(data)
     return env

@@ -137,7 +137,8 @@ def test_a_sandboxed_kernel_cannot_see_the_private_entries(visible_folder, tmp_p
     entry = cache.private_entry("reference-secret")
     entry.write_text("the expected outputs")
     (visible_folder / "public").write_text("the data")
-    command = sandbox.bwrap_command(tmp_path, sandbox.SandboxSettings(), gpu=False)
+    command = sandbox.bwrap_command(tmp_path, sandbox.SandboxSettings(), gpu=False,
+                                    data=sandbox.data_dir())
     seen = subprocess.run([*command, "cat", str(visible_folder / "public"), str(entry)],
                           capture_output=True, text=True)
     assert "the data" in seen.stdout  # the control: the folder itself is visible
