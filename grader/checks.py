@@ -8,7 +8,6 @@ list of expectations.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,9 +35,9 @@ class Failed(Exception):
         self.got = got
 
 
-@dataclass(frozen=True)
-class Verdict:
-    message: str
+class ProbeFailed(Failed):
+    """The student's function raised, timed out or is missing: the message is the
+    student's own error, safe to show even for a hidden test."""
 
 
 @dataclass
@@ -52,20 +51,23 @@ class Context:
     timing: Timing | None = None
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    planned: frozenset[str] = frozenset()  # every probe key the grader asked for
 
     def got(self, key: str) -> Any:
         """The student's value for a probe, or Failed saying why there is none."""
         entry = self.student.get(key)
         if entry is None:
-            raise Failed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this probe)")
+            raise ProbeFailed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this "
+                              "probe or never returned it)")
         if not entry["ok"]:
             hints = [HINTS.get(entry["error"], "")] + [
                 hint for prefix, pairs in self.hints.items() if key.startswith(prefix)
                 for words, hint in pairs if words in entry["message"]]
             detail = f"{entry['error']}: {entry['message']}".strip(": ")
             explained = "; ".join(h for h in hints if h)
-            raise Failed(f"{key} failed — {detail}" + (f" ({explained})" if explained else ""),
-                         got=entry.get("traceback") or None)
+            raise ProbeFailed(f"{key} failed — {detail}"
+                              + (f" ({explained})" if explained else ""),
+                              got=entry.get("traceback") or None)
         return entry["value"]
 
     def want(self, key: str) -> Any:
@@ -75,17 +77,26 @@ class Context:
             raise RuntimeError(f"reference probe {key} failed: {entry['message']}")
         return entry["value"]
 
-    def expect_implemented(self, functions: Sequence[str]) -> None:
-        """Training marks are for training with the student's functions: one still blank (or
-        missing) in its own probes voids them, whatever the training probe reported, since
-        the probe code in the kernel is the student's to patch."""
-        blank = sorted({function_of(key) for key, entry in self.student.items()
-                        if function_of(key) in functions and entry and not entry["ok"]
-                        and entry["error"] in ("NotImplementedError", "Missing")})
-        if blank:
+    def expect_observed(self, functions: Sequence[str]) -> None:
+        """Training marks are for training with the student's functions: each of them must
+        have answered every probe the grader planned for it, whatever the training probe
+        reported, since the probe code in the kernel is the student's to patch. A probe
+        that is missing counts as much as one still blank."""
+        missing: dict[str, str] = {}
+        for function in functions:
+            keys = sorted(k for k in self.planned if function_of(k) == function)
+            for key in keys or [f"{function}.*"]:
+                entry = self.student.get(key)
+                if entry is None or not entry.get("ok"):
+                    missing.setdefault(function, entry["error"] if entry else "not observed")
+        if missing:
+            blank = sorted(missing)
             pronoun = "it" if len(blank) == 1 else "them"
-            raise Failed(f"the training uses {', '.join(blank)}, not implemented yet: "
-                         f"implement {pronoun} first")
+            if all(why in ("NotImplementedError", "Missing") for why in missing.values()):
+                raise Failed(f"the training uses {', '.join(blank)}, not implemented yet: "
+                             f"implement {pronoun} first")
+            raise Failed(f"the training uses {', '.join(blank)}, whose own probes did not "
+                         f"all return: fix {pronoun} first")
 
     def accept(self, note: str) -> None:
         """Record an equivalent form the check accepted, for the feedback."""
@@ -99,23 +110,42 @@ class Check:
     points: float
     run: Callable[[Context], str]
     hidden: bool = False
-    uses: tuple[str, ...] = ()  # functions that must be implemented for this check to pass
+    uses: tuple[str, ...] = ()  # functions whose probes must all have returned
+    # Checks (full names) that must pass for this one to count: what the kernel merely
+    # reports (a flag, a count) earns a mark only beside values the grader verified.
+    requires: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
         return f"{self.exercise}.{self.name}"
 
+    @property
+    def summary(self) -> str:
+        """What the check asks, in words: its docstring's first line, or its name."""
+        doc = (self.run.__doc__ or "").strip().splitlines()
+        return doc[0].rstrip(".") if doc else self.name.replace("_", " ")
+
     def evaluate(self, context: Context) -> TestResult:
-        """Run the check; a hostile value that trips it up fails the test, never the grader."""
+        """Run the check; a hostile value that trips it up fails the test, never the grader.
+
+        A hidden test says what failed but not the values behind it: its message would
+        otherwise hand out the reference's answers on the hidden inputs."""
         context.notes = []
         try:
-            context.expect_implemented(self.uses)
+            context.expect_observed(self.uses)
             message = self.run(context)
+        except ProbeFailed as failure:
+            return self.result(False, failure.message, *(
+                (None, None) if self.hidden else (failure.expected, failure.got)))
         except Failed as failure:
+            if self.hidden:
+                return self.result(False, f"{self.summary}: not met on the hidden inputs")
             return self.result(False, failure.message, failure.expected, failure.got)
         except Exception as error:  # noqa: BLE001 - malformed observations land here
             return self.result(False, f"could not check the value returned: "
-                                      f"{type(error).__name__}: {error}")
+                                      f"{type(error).__name__}: {str(error)[:300]}")
+        if self.hidden:
+            return self.result(True, f"{self.summary}: met on the hidden inputs.")
         if context.notes:
             message = f"{message} Accepted: {'; '.join(context.notes)}."
         return self.result(True, message)
@@ -129,13 +159,26 @@ class Check:
         )
 
 
+def evaluate_all(checks: Sequence[Check], context: Context) -> list[TestResult]:
+    """Every check's result, a check whose `requires` failed failing with it."""
+    results = {check.full_name: check.evaluate(context) for check in checks}
+    for check in checks:
+        failed = [name for name in check.requires if not results[name].passed]
+        if failed and results[check.full_name].passed:
+            results[check.full_name] = check.result(
+                False, f"counts only with {', '.join(failed)} passing: what the kernel "
+                       "reports here is not enough on its own")
+    return list(results.values())
+
+
 class Registry(list):
     """The checks of one module, in the order they are declared."""
 
     def add(self, exercise: str, points: float, hidden: bool = False,
-            uses: tuple[str, ...] = ()):
+            uses: tuple[str, ...] = (), requires: tuple[str, ...] = ()):
         def register(function: Callable[[Context], str]) -> Callable[[Context], str]:
-            self.append(Check(exercise, function.__name__, points, function, hidden, uses))
+            self.append(Check(exercise, function.__name__, points, function, hidden, uses,
+                              requires))
             return function
 
         return register
@@ -193,7 +236,3 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str,
             f"(tolerance rtol={rtol:g}, atol={atol:g})",
             describe(want), describe(got),
         )
-
-
-def close_enough(a: float, b: float, rtol: float = 1e-6) -> bool:
-    return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-9)

@@ -3,6 +3,8 @@
 Every failure of the student's code is recorded, never raised: a cell error, a cell that
 runs past its timeout (the kernel is interrupted and grading goes on), a kernel that dies,
 a notebook that runs past the total timeout. Callers see one small class, `KernelRun`.
+Observations come back on the kernel's channel, as display messages of the grader's own
+type sent while a grader cell runs; they go to `KernelRun.reader`, never into the notebook.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.kernels import LaunchedKernel
+from grader.observations import ObservationReader
+from grader.probing import OBSERVATION_MIME
 from grader.results import CellRecord
 
 MAX_OUTPUT_CHARS = 2_000_000
@@ -26,12 +30,20 @@ SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for gra
 
 class CappedClient(NotebookClient):
     """An nbclient that keeps at most MAX_OUTPUT_CHARS of output, so 100 MB of prints
-    cannot exhaust the grader's memory."""
+    cannot exhaust the grader's memory, and hands observations sent during the grader's
+    own cells (index `first_grader_cell` on) to `reader`."""
 
     output_chars = 0
     output_dropped = False
+    first_grader_cell = 0
+    reader: ObservationReader | None = None
 
     def output(self, outs, msg, display_id, cell_index):
+        data = msg.get("content", {}).get("data")
+        if isinstance(data, dict) and OBSERVATION_MIME in data:
+            if self.reader is not None and cell_index >= self.first_grader_cell:
+                self.reader.receive(data[OBSERVATION_MIME])
+            return None
         size = len(str(msg.get("content", "")))
         if self.output_chars + size > MAX_OUTPUT_CHARS:
             self.output_dropped = True
@@ -77,6 +89,8 @@ class KernelRun:
             resources={"metadata": {"path": str(kernel.workdir)}},
             on_cell_error=self.record_error,
         )
+        self.reader = self.client.reader = ObservationReader()
+        self.client.first_grader_cell = self.student_cells
         self.stack = ExitStack()
 
     def __enter__(self) -> KernelRun:
@@ -84,6 +98,9 @@ class KernelRun:
         try:
             # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
             self.stack.enter_context(self.client.setup_kernel(cleanup_kc=True))
+            # The kernel has bound its sockets: from now on it may run student code, so
+            # it may no longer rename what the grader connects to.
+            self.kernel.lock_channels()
         except BaseException:
             self.stack.close()
             raise
@@ -169,7 +186,12 @@ class KernelRun:
             if self.dead:
                 return
 
-    def run_code(self, source: str, timeout: float) -> Outcome:
-        """Run grader code in the student's kernel as one more cell."""
+    def run_code(self, source: str, timeout: float, expect: list[str] | None = None) -> Outcome:
+        """Run grader code in the student's kernel as one more cell, taking the observations
+        of the keys in `expect` that it sends back (and no others)."""
         self.notebook.cells.append(nbformat.v4.new_code_cell(source))
-        return self.execute(len(self.notebook.cells) - 1, timeout)
+        self.reader.expect(expect or [])
+        try:
+            return self.execute(len(self.notebook.cells) - 1, timeout)
+        finally:
+            self.reader.expect([])

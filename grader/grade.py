@@ -2,13 +2,20 @@
 
 notebook → execution (student kernel) → observations (plain data) → checks (here) → Result.
 The reference side runs the same probes on the solution's functions in this process.
+
+The kernel gets its inputs in the source of the grader's cells and hands observations back
+on its channel (grader/observations.py reads them within bounds); the grader writes nothing
+into, and reads nothing from, the kernel's folder. It gets no seed either: each probe's seed
+is derived from the grading seed by a one-way hash, so the hidden inputs and the secrets
+drawn with them cannot be recomputed in the kernel.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
-import tempfile
+import io
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,20 +24,20 @@ import nbformat
 import torch
 
 from grader import __version__
-from grader.cache import private_entry, write_atomically
-from grader.checks import Check, Context
+from grader.cache import load_verified, private_entry, store_verified
+from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
 from grader.data import DataNotFound, data_files, data_stamp, find_data_dir
 from grader.execute import KernelRun
 from grader.exercises import configured, hints_for, modules_for, notebooks
 from grader.kernels import KernelPool, LaunchedKernel
-from grader.observations import BadObservations, load_observations
+from grader.observations import BadObservations, load_bounded, validated
 from grader.paths import REFERENCE
-from grader.probing import Probe, ProbeStep, failure, function_of, run_table
+from grader.probing import PROBE_SEEDS, Probe, ProbeStep, encode, failure, function_of, run_table
 from grader.reference import reference_functions
 from grader.results import CellRecord, Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
-from grader.sandbox import kernels_isolated, prepare_workdir
+from grader.sandbox import kernels_isolated
 from grader.submissions import Submission, match_notebooks
 
 OPEN_PROBE = (
@@ -38,13 +45,14 @@ OPEN_PROBE = (
     "import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
     "gc.collect()\n"
     "import grader.probing as _grader_probing\n"
-    "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, "
-    "{output!r}, {timeout!r})"
+    "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, {timeout!r})"
 )
-RUN_STEP = "_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, {timeout!r})"
+RUN_STEP = ("_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, "
+            "{timeout!r}, {late!r})")
 GRACE_SECONDS = 15.0
 MAX_RESTARTS = 2  # fresh kernels after a cell or probe stops one; each reruns the notebook
 SECRET = "secret."
+MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
 
 
 class NotebookUnreadable(Exception):
@@ -72,13 +80,36 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+def derived_seed(seed: int, *parts: str) -> int:
+    """A seed drawn from the grading seed and `parts` by a one-way hash: knowing it tells
+    nothing of the grading seed."""
+    text = ":".join([str(seed), *parts]).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") % 2**31
+
+
 def build_inputs(modules: list, settings: Settings, notebook: nbformat.NotebookNode) -> dict:
-    """Hidden inputs from one recorded seed: the same for every submission and every run."""
+    """Hidden inputs from one recorded seed: the same for every submission and every run,
+    with a seed of its own for each probe."""
     generator = torch.Generator().manual_seed(settings.seed)
-    inputs: dict = {"seed": settings.seed}
+    inputs: dict = {}
     for module in modules:
         inputs.update(module.make_inputs(generator, settings.as_dict(), notebook))
+    inputs[PROBE_SEEDS] = {key: derived_seed(settings.seed, key)
+                           for work in planned_work(modules) for key in work.keys}
     return inputs
+
+
+def late_inputs(modules: list, settings: Settings, digest: str) -> dict[str, int]:
+    """The steps' late inputs for one submission: seeds the kernel cannot know before the
+    step that uses them, the same on every regrade of the same notebook."""
+    return {key: derived_seed(settings.seed, digest, key)
+            for _, step in probe_steps(modules) for key in step.late}
+
+
+def kernel_inputs(inputs: dict, late: dict) -> dict:
+    """What the kernel may see from the start: neither the checks' secrets (the true
+    weights, say) nor the late inputs."""
+    return {k: v for k, v in inputs.items() if not k.startswith(SECRET) and k not in late}
 
 
 def probe_steps(modules: list) -> list[tuple[str, ProbeStep]]:
@@ -109,7 +140,7 @@ def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
         if failed:
             raise RuntimeError(f"the reference failed its own probes: {failed}")
         if stored and not observed:
-            write_atomically(stored, lambda path: torch.save(probe.observations, path), 0o600)
+            store_verified(stored, plain_bytes(probe.observations))
         probe.observations = {**observed, **probe.observations}
         _REFERENCE_PROBES[key] = probe
     return _REFERENCE_PROBES[key]
@@ -127,29 +158,45 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
     return private_entry(f"reference-{notebook}", settings.digest(), data)
 
 
+def plain_bytes(value) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
 def stored_observations(path: Path | None, modules: list) -> dict:
-    """The reference's observations from an earlier run, if every probe is there and
-    passed; {} otherwise."""
-    if path is None:
+    """The reference's observations from an earlier run, if the entry is intact, every
+    probe is there and passed; {} otherwise."""
+    raw = load_verified(path, MAX_REFERENCE_BYTES) if path is not None else None
+    if raw is None:
         return {}
     try:
-        observations = load_observations(path)
+        loaded = load_bounded(raw, max_tensor_bytes=MAX_REFERENCE_BYTES)
     except BadObservations:
         return {}
+    if not isinstance(loaded, dict):
+        return {}
+    observations = {str(key): validated(entry) for key, entry in loaded.items()}
     expected = {key for work in planned_work(modules) for key in work.keys}
     complete = set(observations) == expected and all(v["ok"] for v in observations.values())
     return observations if complete else {}
 
 
-def time_reference(probe: Probe, modules: list, settings: Settings) -> float | None:
-    """Time the reference's timed steps now, beside the student's, in the same conditions."""
-    seconds = None
-    for module, step in probe_steps(modules):
-        if step.timed:
+def time_reference(probe: Probe, modules: list, settings: Settings,
+                   late: dict[str, int]) -> tuple[float | None, dict]:
+    """Run the reference's timed steps now, beside the student's, in the same conditions
+    and with the submission's late inputs; their seconds and observations."""
+    seconds, observed, kept = None, {}, dict(probe.observations)
+    probe.inputs.update(late)
+    for work in planned_work(modules):
+        if work.step.timed:
             started = time.perf_counter()
-            run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+            run_table(probe, work.module, work.step.table, work.keys,
+                      step_timeout(work.step, settings))
             seconds = time.perf_counter() - started
-    return seconds
+            observed.update({key: probe.observations[key] for key in work.keys})
+    probe.observations = kept
+    return seconds, observed
 
 
 @dataclass
@@ -191,42 +238,38 @@ def left_to_run(work: list[StepWork], observed: dict) -> list[StepWork]:
 
 
 def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
-                    settings: Settings, kernel: LaunchedKernel) -> KernelProbing:
-    """Run the notebook and then the probes of `work` in one fresh kernel."""
+                    late: dict[str, int], settings: Settings,
+                    kernel: LaunchedKernel) -> KernelProbing:
+    """Run the notebook and then the probes of `work` in one fresh kernel.
+
+    A timed step is timed from outside, as the whole cell: a hook the notebook set on
+    cells can only add to its time, and its observations count only if they come back
+    within that cell."""
     seconds, notes = None, []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
-        probe_dir = Path(tempfile.mkdtemp(dir=kernel.workdir, prefix=".grader-"))
-        prepare_workdir(probe_dir, kernel.sandbox)
-        inputs_path, output = probe_dir / "inputs.pt", probe_dir / "observations.pt"
-        # What the checks alone need (the true weights, say) never enters the kernel.
-        torch.save({k: v for k, v in inputs.items() if not k.startswith(SECRET)}, inputs_path)
-        opened = run.run_code(OPEN_PROBE.format(
-            inputs=str(inputs_path), output=str(output), timeout=settings.probe_timeout),
-            GRACE_SECONDS + 30)
+        opened = run.run_code(OPEN_PROBE.format(inputs=encode(kernel_inputs(inputs, late)),
+                                                timeout=settings.probe_timeout),
+                              GRACE_SECONDS + 30)
         if opened.error:
             notes.append(f"The grader could not start its probes: {opened.error}")
-        overhead = run.run_code("None", GRACE_SECONDS).seconds
         for item in work:
             timeout = step_timeout(item.step, settings)
+            step_late = {key: late[key] for key in item.step.late}
             outcome = run.run_code(
                 RUN_STEP.format(module=item.module, table=item.step.table, keys=item.keys,
-                                timeout=timeout),
-                timeout * len(item.keys) + GRACE_SECONDS)
+                                timeout=timeout, late=encode(step_late) if step_late else None),
+                timeout * len(item.keys) + GRACE_SECONDS, expect=item.keys)
             if item.step.timed and outcome.error is None:
-                seconds = max(outcome.seconds - overhead, 1e-6)
+                seconds = outcome.seconds
         if run.dead:
             notes.append(f"Grading stopped early: {run.dead}.")
         if run.client.output_dropped:
             notes.append("The notebook printed more output than the grader keeps; "
                          "the rest was dropped.")
-        try:
-            observations = load_observations(output)
-        except BadObservations as error:
-            notes.append(f"Nothing the notebook returned could be used: {error}")
-            observations = {}
-    return KernelProbing(observations, seconds, run.errors, notes, run.dead, run.stopped_cell,
-                         stopped_probing=bool(run.dead) and not opened.error)
+        notes.extend(dict.fromkeys(run.reader.problems))
+    return KernelProbing(run.reader.observations, seconds, run.errors, notes, run.dead,
+                         run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error)
 
 
 def without_cells(notebook: nbformat.NotebookNode, skipped: set[int]) -> nbformat.NotebookNode:
@@ -248,8 +291,9 @@ def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict
             if function_of(key) == function or function in uses.get(key, ())}
 
 
-def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settings: Settings,
-            result: Result, kernels: KernelPool) -> tuple[dict, float | None]:
+def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: dict[str, int],
+            settings: Settings, result: Result,
+            kernels: KernelPool) -> tuple[dict, float | None]:
     """Run the notebook and the probes in a fresh kernel; return what came back.
 
     A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
@@ -262,8 +306,8 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, settin
             getattr(m, "PROBE_USES", {}).items()}
     for attempt in range(MAX_RESTARTS + 1):
         try:
-            run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, settings,
-                                  kernels.take())
+            run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, late,
+                                  settings, kernels.take())
         except RuntimeError as error:
             if attempt == 0:
                 raise
@@ -300,6 +344,10 @@ def fail_all(modules: list, settings: Settings, message: str) -> list[TestResult
     return [check.result(False, message) for check in checks_of(modules, settings)]
 
 
+def timed_keys(modules: list) -> list[str]:
+    return [key for work in planned_work(modules) if work.step.timed for key in work.keys]
+
+
 def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result,
                    kernels: KernelPool) -> None:
     modules = modules_for(name)
@@ -313,9 +361,11 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
         result.tests.extend(fail_all(modules, settings, str(error)))
         return
     inputs = build_inputs(modules, settings, notebook)
+    late = late_inputs(modules, settings, result.digest)
     started = time.perf_counter()
     try:
-        observations, seconds = observe(notebook, modules, inputs, settings, result, kernels)
+        observations, seconds = observe(notebook, modules, inputs, late, settings, result,
+                                        kernels)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
         result.notes.append(f"The kernel could not start: {error}")
         result.tests.extend(fail_all(modules, settings, f"not graded: the kernel could not "
@@ -323,15 +373,18 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
         return
     result.execution_seconds += time.perf_counter() - started
     reference = reference_probe(name, modules, settings)
-    reference_seconds = time_reference(reference, modules, settings)
+    reference_seconds, timed_reference = time_reference(reference, modules, settings, late)
     timing = None
     if reference_seconds is not None:
-        timing = Timing(settings.device, seconds if observations.get("epoch.run", {}).get("ok")
-                        else None, reference_seconds, settings.max_epoch_ratio)
+        trained = all(observations.get(key, {}).get("ok") for key in timed_keys(modules))
+        timing = Timing(settings.device, seconds if trained else None, reference_seconds,
+                        settings.max_epoch_ratio)
         result.timing = timing
-    context = Context(observations, reference.observations, inputs, settings.as_dict(), timing,
-                      hints_for(modules))
-    result.tests.extend(check.evaluate(context) for check in checks_of(modules, settings))
+    planned = frozenset(key for work in planned_work(modules) for key in work.keys)
+    context = Context(observations, {**reference.observations, **timed_reference},
+                      {**inputs, **late}, settings.as_dict(), timing, hints_for(modules),
+                      planned=planned)
+    result.tests.extend(evaluate_all(checks_of(modules, settings), context))
     for module in modules:
         if hasattr(module, "curves"):
             result.curves.extend(module.curves(context))

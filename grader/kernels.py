@@ -4,27 +4,38 @@ Starting a kernel and importing torch in it costs seconds before any student cod
 A kernel is therefore launched with torch imported at boot, and `KernelPool` launches the
 next one while the current submission is graded. Every kernel serves exactly one
 submission, in a work folder of its own, so students stay isolated from each other.
+
+A kernel's folder belongs to the grader: inside it, `work/` is the kernel's (its HOME and
+current folder) and `ipc/` holds its channel's sockets and connection file, the kernel's
+only while it boots (it binds the sockets there), the grader's again before any student
+code runs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
 import tempfile
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from grader import cgroups
+from grader.cache import private_root
+from grader.observations import MAX_MESSAGE_CHARS
 from grader.sandbox import (
     SandboxSettings,
     data_dir,
     kernel_environment,
     kernel_prefix,
     prepare_workdir,
+    take_back,
 )
 
 # torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
@@ -38,8 +49,34 @@ WARM_IMPORTS = ("import ctypes, signal; ctypes.CDLL(None).prctl(1, signal.SIGKIL
 # competed as an equal made the graded kernel's two-thread cells up to 4× slower.
 BACKGROUND_SHARES = 2
 FOREGROUND_SHARES = 1024
-# Offsets of the kernels' uids: distinct between the workers (pid) and within one (count).
-_UIDS = itertools.count(1 + (os.getpid() % 1000) * 1000)
+# Kernels' uids: a block of UIDS_PER_BLOCK per grading process, held by a lock for its
+# life, so two workers never hand one uid to two kernels; within a block, in turn.
+UID_BLOCKS = 1000
+UIDS_PER_BLOCK = 1000
+_KERNELS = itertools.count()
+# The largest frame the grader accepts from a kernel: a larger one drops the connection
+# instead of filling the grader's memory (an observation is at most MAX_MESSAGE_CHARS).
+MAX_FRAME_BYTES = MAX_MESSAGE_CHARS + 2**20
+
+
+@cache
+def uid_block() -> int:
+    """The first uid block no other grading process holds (its lock dies with it)."""
+    folder = private_root() / "uid-blocks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for block in range(UID_BLOCKS):
+        handle = os.open(folder / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            continue
+        return block  # the descriptor stays open: the lock is held until this process ends
+    raise RuntimeError(f"all {UID_BLOCKS} blocks of kernel uids are in use")
+
+
+def next_uid(base: int) -> int:
+    return base + 1 + uid_block() * UIDS_PER_BLOCK + next(_KERNELS) % UIDS_PER_BLOCK
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -58,6 +95,12 @@ class SandboxedKernelManager(AsyncKernelManager):
             spec.interrupt_mode = "message"
         return spec
 
+    def client(self, **kwargs):
+        """A client whose sockets refuse oversized frames from the kernel."""
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        return client
+
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
         if self.on_connection_file is not None:
@@ -71,14 +114,18 @@ class LaunchedKernel:
     def __init__(self, sandbox: SandboxSettings, gpu: bool, background: bool = False):
         # A uid per kernel: the process cap counts per uid, so one student's fork bomb
         # cannot starve the kernels of the others.
-        self.sandbox = sandbox = replace(sandbox, uid=sandbox.uid + next(_UIDS))
-        self.workdir = Path(tempfile.mkdtemp(prefix="grade-"))
-        prepare_workdir(self.workdir, sandbox)
-        # IPC sockets are files in the work folder: no TCP port is opened, and they keep
-        # working inside a network namespace.
+        self.sandbox = sandbox = replace(sandbox, uid=next_uid(sandbox.uid))
+        self.folder = Path(tempfile.mkdtemp(prefix="grade-"))
+        self.folder.chmod(0o711)  # the kernel may pass through, not list or change it
+        self.workdir, self.ipc = self.folder / "work", self.folder / "ipc"
+        for path in (self.workdir, self.ipc):
+            path.mkdir(mode=0o700)
+            prepare_workdir(path, sandbox)
+        # IPC sockets are files: no TCP port is opened, and they keep working inside a
+        # network namespace.
         self.manager = SandboxedKernelManager(
-            kernel_name="python3", transport="ipc", ip=str(self.workdir / "kernel"),
-            connection_file=str(self.workdir / "kernel.json"))
+            kernel_name="python3", transport="ipc", ip=str(self.ipc / "kernel"),
+            connection_file=str(self.ipc / "kernel.json"))
         # A control group of its own, where the machine allows: everything the kernel
         # forks shares its caps, and closing it kills every process in it.
         self.group = cgroups.for_kernel(f"grader-{os.getpid()}-{sandbox.uid}",
@@ -88,11 +135,16 @@ class LaunchedKernel:
         enter = self.group.enter_command() if self.group else []
         # One lookup of the data folder, so the bind mount and the env var name the same.
         data = data_dir()
-        self.manager.prefix = [*enter, *kernel_prefix(self.workdir, sandbox, gpu, data)]
+        self.manager.prefix = [*enter, *kernel_prefix(self.folder, self.workdir, sandbox, gpu,
+                                                      data)]
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
         run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir, data),
                                            extra_arguments=warm)
+
+    def lock_channels(self) -> None:
+        """Once the kernel is up, its sockets' folder is the grader's (see the module)."""
+        take_back(self.ipc)
 
     def foreground(self) -> None:
         """Full CPU weight again, now that this kernel is the one being graded."""
@@ -110,9 +162,9 @@ class LaunchedKernel:
             self.group.close()
 
     def close(self) -> None:
-        """Kill the kernel and remove its work folder."""
+        """Kill the kernel and remove its folder."""
         self.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class KernelPool:

@@ -2,20 +2,24 @@
 
 This module runs in two places: inside the student's kernel (on the student's functions)
 and in the grader (on the reference functions), so both sides produce observations by the
-same code. It only records: every verdict is reached later, in the grader, on the saved file.
-What it saves holds tensors, numbers, strings, lists and dicts only, so the grader can read
-it with ``torch.load(weights_only=True)``.
+same code. It only records: every verdict is reached later, in the grader.
+
+Nothing crosses the boundary through files. The inputs arrive in the source of the
+grader's cell; each observation goes back as it is made, as a display message of its own
+MIME type on the kernel's channel, which the grader reads within bounds of size and
+parses as plain data only (grader/observations.py). It holds tensors, numbers, strings,
+lists and dicts only, so it loads with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
-import os
+import io
 import random
 import signal
 import threading
 import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +32,9 @@ MAX_ELEMENTS = 2_000_000
 MAX_ITEMS = 2_000
 MAX_TEXT = 2_000
 GRADER_DIR = str(Path(__file__).resolve().parent)
+OBSERVATION_MIME = "application/vnd.dl-grader.observation+base64"
+Publish = Callable[[str, dict], None]
+PROBE_SEEDS = "probe_seeds"  # the inputs' table of one seed per probe key
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class ProbeStep:
     `timed` steps are timed by the grader from outside the kernel; `long` ones get the
     epoch time limit instead of the per-probe one; `setup` ones leave state a timed step
     needs, so the reference runs them even when its observations come from the cache.
+    `late` inputs (integer seeds) are drawn per submission and reach the kernel only with
+    this step's cell: a timed step whose work depends on them cannot be run ahead.
     """
 
     table: str = "PROBES"
@@ -44,6 +53,7 @@ class ProbeStep:
     timed: bool = False
     long: bool = False
     setup: bool = False
+    late: tuple[str, ...] = ()
 
 
 class ProbeTimeout(BaseException):
@@ -107,12 +117,12 @@ class Probe:
         self,
         functions: dict[str, Any],
         inputs: dict[str, Any],
-        output: Path | None = None,
+        publish: Publish | None = None,
         timeout: float = 30.0,
     ):
         self.functions = functions
         self.inputs = inputs
-        self.output = output
+        self.publish = publish
         self.timeout = timeout
         self.observations: dict[str, Any] = {}
         self.state: dict[str, Any] = {}
@@ -126,7 +136,8 @@ class Probe:
         return function
 
     def record(self, key: str, probe: Callable[[Probe], Any], seed: int = 0) -> None:
-        """Run one probe with a time limit and keep its result or its error, then save."""
+        """Run one probe with a time limit, keep its result or its error, and send it at
+        once, so a kernel that dies later loses nothing observed."""
         seed_everything(seed)
         try:
             with time_limit(self.timeout):
@@ -139,15 +150,8 @@ class Probe:
         except BaseException as error:  # noqa: BLE001 - student code may raise anything
             entry = failure(type(error).__name__, str(error), student_traceback(error))
         self.observations[key] = entry
-        self.save()
-
-    def save(self) -> None:
-        """Write after every probe, so a kernel that dies later loses nothing observed."""
-        if self.output is None:
-            return
-        partial = self.output.with_name(self.output.name + ".partial")
-        torch.save(self.observations, partial)
-        os.replace(partial, self.output)
+        if self.publish is not None:
+            self.publish(key, entry)
 
 
 def student_traceback(error: BaseException) -> str:
@@ -162,22 +166,43 @@ def failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
     return {"ok": False, "error": error, "message": message[:MAX_TEXT], "traceback": trace[-4000:]}
 
 
-def open_probe(functions: dict[str, Any], inputs_path: str, output_path: str,
-               timeout: float) -> Probe:
-    """The kernel's entry point: the grader's inputs, read as plain data only."""
-    inputs = torch.load(inputs_path, map_location="cpu", weights_only=True)
-    return Probe(functions, inputs, Path(output_path), timeout)
+def encode(value: Any) -> str:
+    """Plain data as text for a cell's source or a display message."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_inputs(text: str) -> dict[str, Any]:
+    """The grader's inputs, read as plain data only."""
+    return torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu",
+                      weights_only=True)
+
+
+def publish_observation(key: str, entry: dict) -> None:
+    """Send one observation to the grader over the kernel's channel."""
+    from IPython.display import publish_display_data
+
+    publish_display_data({OBSERVATION_MIME: encode({key: entry})})
+
+
+def open_probe(functions: dict[str, Any], inputs: str, timeout: float) -> Probe:
+    """The kernel's entry point: the grader's inputs, from the cell that calls it."""
+    return Probe(functions, decode_inputs(inputs), publish_observation, timeout)
 
 
 def run_table(probe: Probe, module: str, table: str, keys: list[str] | None = None,
-              timeout: float | None = None) -> None:
-    """Record the probes of `module.table` (all, or `keys`), each under its own seed."""
+              timeout: float | None = None, late: str | None = None) -> None:
+    """Record the probes of `module.table` (all, or `keys`), each under its own seed;
+    `late` brings the inputs this step alone receives (encoded)."""
+    if late:
+        probe.inputs.update(decode_inputs(late))
     probes = getattr(importlib.import_module(module), table)
     previous, probe.timeout = probe.timeout, timeout or probe.timeout
     try:
         for key, function in probes.items():
             if keys is None or key in keys:
-                probe.record(key, function, seed=probe_seed(int(probe.inputs["seed"]), key))
+                probe.record(key, function, seed=int(probe.inputs[PROBE_SEEDS][key]))
     finally:
         probe.timeout = previous
 
@@ -185,8 +210,3 @@ def run_table(probe: Probe, module: str, table: str, keys: list[str] | None = No
 def function_of(key: str) -> str:
     """The student function a probe key belongs to: 'softmax.large' -> 'softmax'."""
     return key.split(".")[0]
-
-
-def probe_seed(base: int, key: str) -> int:
-    """A seed per probe, stable across runs and independent of the probes' order."""
-    return (base + zlib.crc32(key.encode())) % 2**31

@@ -2,8 +2,10 @@
 
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
 one writable folder: its own work folder. The repository (reference solutions included,
-only the grader package stays visible), the submissions, the reports, home folders and the
-grader's private cache (the reference's observations) are hidden. prlimit caps memory,
+only the grader package stays visible), the submissions and the reports (wherever they
+are: the batch adds them to `hidden`), home folders and the grader's private cache (the
+reference's observations) are hidden. Its environment is built from an allow-list, not
+copied from the grader's. prlimit caps memory,
 CPU time, file size and, under a dedicated uid, processes. Without bwrap the limits still
 apply and every report says the kernel ran unsandboxed.
 """
@@ -28,6 +30,10 @@ from grader.data import ENV_VAR, DataNotFound, find_data_dir, unpacked_dir
 from grader.paths import REPO_ROOT
 
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
+# What the kernel may inherit of the grader's environment: locale, paths to programs and
+# libraries, the GPUs it may use. Anything else (tokens, the grader's own settings) stays out.
+INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH",
+                 "CUDA_HOME", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,9 @@ def data_dir() -> Path | None:
         return source
 
 
-def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool,
+def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
                   data: Path | None) -> list[str]:
+    """`folder` is the kernel's own (its work folder and its channel's folder inside)."""
     # As root, no user namespace: the kernel then drops to a real uid of its own.
     namespaces = ["--unshare-all"] if os.geteuid() else [
         "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
@@ -129,15 +136,15 @@ def bwrap_command(workdir: Path, settings: SandboxSettings, gpu: bool,
     hidden = [Path(h) for h in (*HIDDEN_ALWAYS, str(REPO_ROOT), str(private_root()),
                                 *settings.hidden)
               if Path(h).is_dir()]
-    for folder in hidden:
-        command += ["--tmpfs", str(folder)]
+    for path in hidden:
+        command += ["--tmpfs", str(path)]
     visible = [*interpreter_paths(), str(REPO_ROOT / "grader"), *([str(data)] if data else [])]
     for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
         command += reopen(Path(path), [*hidden, Path("/tmp")])
     if gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             command += ["--dev-bind", device, device]
-    command += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+    command += ["--bind", str(folder), str(folder), "--chdir", str(workdir)]
     return command
 
 
@@ -151,7 +158,7 @@ def reopen(path: Path, hidden: list[Path]) -> list[str]:
     return [*arguments, "--ro-bind", str(path), str(path)]
 
 
-def kernel_prefix(workdir: Path, settings: SandboxSettings, gpu: bool,
+def kernel_prefix(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
                   data: Path | None) -> list[str]:
     """What goes before the kernel's own command line.
 
@@ -159,7 +166,7 @@ def kernel_prefix(workdir: Path, settings: SandboxSettings, gpu: bool,
     otherwise be pid 1, and ipykernel takes that as its parent having died. `data` is the
     Fashion-MNIST folder (data_dir()) bound into the sandbox.
     """
-    cage = bwrap_command(workdir, settings, gpu, data) if use_bwrap(settings) else []
+    cage = bwrap_command(folder, workdir, settings, gpu, data) if use_bwrap(settings) else []
     keep_parent = ["sh", "-c", '"$@"; true', "sh"]
     return [*cage, *limits_command(settings), *drop_command(settings), *keep_parent]
 
@@ -170,9 +177,18 @@ def prepare_workdir(workdir: Path, settings: SandboxSettings) -> None:
         os.chown(workdir, settings.uid, settings.uid)
 
 
+def take_back(folder: Path) -> None:
+    """Make `folder` the grader's again: the kernel can no longer add, rename or remove
+    what lies in it (a socket swapped for a link would send the grader elsewhere)."""
+    if drops_privileges():
+        os.chown(folder, 0, 0)
+        folder.chmod(0o755)
+
+
 def kernel_environment(workdir: Path, data: Path | None) -> dict[str, str]:
-    """HOME and IPython's folders inside the work folder: the rest of the system is read-only."""
-    env = dict(os.environ)
+    """An allow-list of the grader's environment, and HOME and IPython's folders inside the
+    work folder: the rest of the system is read-only."""
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
                MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
                PYTHONDONTWRITEBYTECODE="1",
