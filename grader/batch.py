@@ -24,6 +24,7 @@ from grader.grade import grade_submission
 from grader.kernels import KernelPool
 from grader.report import write_grades_csv, write_report, write_summary
 from grader.results import Result, load_result, save_result
+from grader.sandbox import hiding
 from grader.submissions import Submission, discover
 
 
@@ -68,7 +69,7 @@ def grade_and_save(submission: Submission, settings: Settings, out: Path,
     return result
 
 
-def start_worker(threads: int, settings: Settings) -> None:
+def start_worker(threads: int, settings: Settings, hidden: tuple[Path, ...]) -> None:
     """A grading worker: its share of the cores, and a kernel pool of its own.
 
     Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
@@ -77,19 +78,20 @@ def start_worker(threads: int, settings: Settings) -> None:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
-    _WORKER_KERNELS = kernel_pool(settings)
+    _WORKER_KERNELS = kernel_pool(settings, hidden)
     atexit.register(_WORKER_KERNELS.close)
 
 
-def kernel_pool(settings: Settings) -> KernelPool:
-    return KernelPool(settings.sandbox, gpu=settings.device.startswith("cuda"))
+def kernel_pool(settings: Settings, hidden: tuple[Path, ...]) -> KernelPool:
+    """Kernels that see neither the submissions nor the reports (`hidden`)."""
+    return KernelPool(hiding(settings.sandbox, *hidden), gpu=settings.device.startswith("cuda"))
 
 
-def run_all(pending: list[Submission], settings: Settings, out: Path,
-            jobs: int) -> Iterator[tuple[Submission, Result | None, str | None]]:
+def run_all(pending: list[Submission], settings: Settings, out: Path, jobs: int,
+            hidden: tuple[Path, ...]) -> Iterator[tuple[Submission, Result | None, str | None]]:
     """Yield (submission, result, fault) as each finishes; a fault is the grader's bug."""
     if jobs <= 1:
-        kernels = kernel_pool(settings)
+        kernels = kernel_pool(settings, hidden)
         try:
             for submission in pending:
                 # No kernel boots ahead of nothing: after the last, it would only take cycles.
@@ -105,7 +107,7 @@ def run_all(pending: list[Submission], settings: Settings, out: Path,
     # Spawned, not forked: a fork of a process whose torch thread pools already ran can hang
     # in its first parallel op (seen: a worker stuck in torch.multinomial).
     with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                             initargs=(threads, settings),
+                             initargs=(threads, settings, hidden),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(grade_and_save, s, settings, out): s for s in pending}
         for future in as_completed(futures):
@@ -154,7 +156,8 @@ def grade_folder(folder: Path, out: Path, settings: Settings, jobs: int = 1,
             report.reused.append(submission.student)
     unfinished = [s.student for s in pending]
     on_progress(0, len(pending), unfinished[:jobs])
-    for submission, result, fault in run_all(pending, settings, out, jobs):
+    out.mkdir(parents=True, exist_ok=True)  # made now, so the kernels' sandbox can hide it
+    for submission, result, fault in run_all(pending, settings, out, jobs, (folder, out)):
         if result is None:
             report.faults[submission.student] = fault or "unknown fault"
         else:

@@ -37,8 +37,8 @@ from grader.probing import PROBE_SEEDS, Probe, ProbeStep, encode, failure, funct
 from grader.reference import reference_functions
 from grader.results import CellRecord, Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
-from grader.sandbox import kernels_isolated
-from grader.submissions import Submission, match_notebooks
+from grader.sandbox import hiding, kernels_isolated
+from grader.submissions import Submission, UnsafeFile, match_notebooks, read_submitted
 
 OPEN_PROBE = (
     # A failed cell's traceback (sys.last_*) can pin gigabytes: free them before probing.
@@ -62,7 +62,9 @@ class NotebookUnreadable(Exception):
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook at `path` upgraded to nbformat 4, or a message saying what is wrong."""
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.reads(read_submitted(path).decode("utf-8"), as_version=4)
+    except UnsafeFile as error:
+        raise NotebookUnreadable(str(error)) from None
     except UnicodeDecodeError:
         raise NotebookUnreadable(f"{path.name} is not UTF-8 text") from None
     except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for bad files
@@ -413,8 +415,14 @@ def grade_submission(submission: Submission, settings: Settings,
     unsandboxed = describe_sandbox(settings.sandbox)
     if unsandboxed:
         result.notes.append(unsandboxed)
-    pool = kernels or KernelPool(settings.sandbox, settings.device.startswith("cuda"),
-                                 ahead=False)
+    if submission.refused:
+        result.notes.append(f"Not graded: {submission.refused}.")
+        for name in wanted:
+            result.tests.extend(fail_all(modules_for(name), settings,
+                                         f"not graded: {submission.refused}"))
+        return result
+    pool = kernels or KernelPool(hiding(settings.sandbox, submission.path.parent),
+                                 settings.device.startswith("cuda"), ahead=False)
     try:
         for name in wanted:
             grade_notebook(matched.get(name), name, settings, result, pool)

@@ -8,6 +8,7 @@ marked safe.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import statistics
@@ -47,6 +48,12 @@ def format_points(points: float) -> str:
     return f"{round(points, 2) + 0.0:.10g}"  # + 0.0 turns -0.0 into 0.0
 
 
+def seed_tag(seed: int) -> str:
+    """A seed as the report shows it: enough to tell two runs apart, useless for drawing the
+    hidden inputs again (the report goes to the student; results.json keeps the seed)."""
+    return "#" + hashlib.sha256(str(seed).encode()).hexdigest()[:10]
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -55,7 +62,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi)
+    env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi,
+                       seed_tag=seed_tag)
     return env
 
 

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -62,6 +62,13 @@ def bwrap_works() -> bool:
         return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def hiding(settings: SandboxSettings, *folders: Path) -> SandboxSettings:
+    """The sandbox with `folders` hidden from the kernels too (the submissions, the
+    reports: wherever they are on the disk)."""
+    extra = tuple(str(Path(folder).resolve()) for folder in folders)
+    return replace(settings, hidden=tuple(dict.fromkeys((*settings.hidden, *extra))))
 
 
 def use_bwrap(settings: SandboxSettings) -> bool:

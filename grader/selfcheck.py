@@ -1,7 +1,8 @@
 """Students' self-check: `check("softmax")` in the notebook runs that exercise's public tests.
 
 The public tests are the grader's own checks minus the hidden ones, run on public inputs
-(another seed than the grader's). The reference's answers to those inputs are shipped as
+(a seed drawn from the grader's by a one-way hash: the shipped file cannot give the grading
+seed away). The reference's answers to those inputs are shipped as
 plain data in grader/public/, written by `grade assign`, so the self-check needs neither
 the reference solutions nor a network. It runs in the student's own kernel: it is advice,
 the grade comes from the grader.
@@ -20,7 +21,7 @@ from grader.checks import Context
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
 from grader.exercises.softmax import shareable
-from grader.grade import build_inputs, probe_steps, reference_probe, step_timeout
+from grader.grade import build_inputs, derived_seed, probe_steps, reference_probe, step_timeout
 from grader.probing import Probe, run_table
 
 PUBLIC_DIR = Path(__file__).resolve().parent / "public"
@@ -28,7 +29,7 @@ GRADER_ONLY = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's re
 
 
 def public_settings(settings: Settings) -> Settings:
-    return replace(settings, seed=settings.seed + 1)
+    return replace(settings, seed=derived_seed(settings.seed, "public"))
 
 
 def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> dict:

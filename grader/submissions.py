@@ -1,19 +1,53 @@
 """Finding the submissions in a folder: a notebook per student, or a folder per student.
 
 Nothing is skipped silently: files that are not notebooks, empty folders and clashing
-names are reported as problems the CLI prints and the summary shows.
+names are reported as problems the CLI prints and the summary shows. A submission that is
+a link, or holds one, is refused: the grader runs as root and would follow it anywhere (to
+the reference solution, to a file only root may read). Files are read without following
+links, only if they are regular files, and only up to MAX_NOTEBOOK_BYTES.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+
+
+class UnsafeFile(OSError):
+    """A file the grader will not read: a link, not a regular file, or too large."""
+
+
+def read_submitted(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a submitted file, opened without following a link and checked on the
+    open descriptor (what was checked is what is read)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if os.path.islink(path):
+            raise UnsafeFile(f"{path.name} is a link: hand in the file itself") from None
+        raise UnsafeFile(f"{path.name} cannot be read: {error.strerror}") from None
+    with os.fdopen(handle, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFile(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:  # a hard link may name a file its submitter could not read
+            raise UnsafeFile(f"{path.name} is a hard link: hand in a copy of the file")
+        if info.st_size > max_bytes:
+            raise UnsafeFile(f"{path.name} is {info.st_size / 2**20:.0f} MiB, over the "
+                             f"{max_bytes / 2**20:.0f} MiB a notebook may be")
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UnsafeFile(f"{path.name} grew past {max_bytes / 2**20:.0f} MiB while read")
+    return data
 
 
 @dataclass
@@ -24,14 +58,16 @@ class Submission:
     path: Path
     notebooks: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    refused: str | None = None  # why nothing of it is graded (a link, say)
 
     def digest(self) -> str:
         """Content hash of the submitted notebooks, to tell whether a regrade is due."""
         hasher = hashlib.sha256()
+        hasher.update(str(self.refused).encode())
         for notebook in self.notebooks:
             hasher.update(notebook.name.encode())
             try:
-                hasher.update(notebook.read_bytes())
+                hasher.update(read_submitted(notebook))
             except OSError as error:
                 hasher.update(str(error).encode())
         return hasher.hexdigest()[:16]
@@ -52,9 +88,20 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.name in IGNORED_DIRS:
             continue
-        if entry.is_dir():
+        if entry.is_symlink():
+            submission = Submission(student_id(entry.stem if entry.suffix == ".ipynb"
+                                               else entry.name), entry)
+            submission.refused = (f"{entry.name} is a link, not the work itself: links are "
+                                  "refused; hand in the notebook file")
+        elif entry.is_dir():
             submission = Submission(student_id(entry.name), entry, notebooks_in(entry))
-            if not submission.notebooks:
+            links = links_in(entry)
+            if links:
+                submission.refused = (f"the folder {entry.name}/ holds links "
+                                      f"({', '.join(links[:3])}): links are refused; hand in "
+                                      "the files themselves")
+                submission.notebooks = []
+            elif not submission.notebooks:
                 submission.problems.append(f"the folder {entry.name}/ holds no notebook")
         elif entry.suffix == ".ipynb":
             submission = Submission(student_id(entry.stem), entry, [entry])
@@ -66,11 +113,22 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
 
 
 def notebooks_in(folder: Path) -> list[Path]:
+    """The notebooks below `folder`, not looking into linked folders."""
     found = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        if not IGNORED_DIRS & set(path.relative_to(folder).parts):
-            found.append(path)
-    return found
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        found.extend(Path(root) / name for name in files if name.endswith(".ipynb"))
+    return sorted(found)
+
+
+def links_in(folder: Path) -> list[str]:
+    """Links anywhere below `folder` (not followed), by their path inside it."""
+    links = []
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            if (Path(root) / name).is_symlink():
+                links.append(str((Path(root) / name).relative_to(folder)))
+    return sorted(links)
 
 
 def add_unique(submissions: dict[str, Submission], submission: Submission) -> None:
@@ -89,9 +147,9 @@ def add_unique(submissions: dict[str, Submission], submission: Submission) -> No
 def notebook_id(path: Path) -> str | None:
     """The assignment notebook a file claims to be, from metadata the assignment ships."""
     try:
-        metadata = json.loads(path.read_text(encoding="utf-8", errors="replace"))["metadata"]
-        return str(metadata["grader"]["notebook"])
-    except (OSError, ValueError, KeyError, TypeError):
+        text = read_submitted(path).decode("utf-8", errors="replace")
+        return str(json.loads(text)["metadata"]["grader"]["notebook"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from grader.report import (
     format_seconds,
     render_report,
     render_summary,
+    seed_tag,
     strip_ansi,
     write_grades_csv,
     write_report,
@@ -126,7 +128,17 @@ def test_report_shows_total_verdicts_and_points(perfect: Result, broken: Result)
     assert "fail" in _row(bad, "held_out_accuracy")["class"]
     assert "0.5 / 2" in _row(bad, "held_out_accuracy").get_text()
     assert "9.9.9" in good.get_text()
-    assert good.select_one("#seeds").get_text(" ", strip=True) == "Seeds: torch=0 , numpy=1"
+    assert good.select_one("#seeds").get_text(" ", strip=True) == \
+        f"Seeds: torch {seed_tag(0)} , numpy {seed_tag(1)}"
+
+
+def test_the_report_tags_seeds_without_giving_them_away(perfect: Result) -> None:
+    """Students read the report: with the grading seed they could draw the hidden inputs
+    and the secret weights again for their next submission."""
+    result = replace(perfect, seeds={"inputs": 20240817})
+    text = _soup(render_report(result)).select_one("#seeds").get_text()
+    assert "20240817" not in text
+    assert seed_tag(20240817) in text and seed_tag(20240817) != seed_tag(20240818)
 
 
 def test_report_groups_tests_by_exercise(perfect: Result) -> None:

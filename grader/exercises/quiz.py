@@ -1,4 +1,9 @@
-"""The multiple-choice quiz, read from the notebook's answer cell without running anything."""
+"""The multiple-choice quiz, read from the notebook's answer cell without running anything.
+
+The right answers are not written here: the package is readable from the students'
+sandbox, so the key is read, grader-side, from the reference notebook's answer cells,
+which the sandbox hides and which `grade assign` blanks in the student notebooks.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ import nbformat
 
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Context, Failed, Registry
+from grader.paths import REFERENCE
 
 NOTEBOOK = "linear_networks"
+KEY_NOTEBOOK = REFERENCE / f"{NOTEBOOK}.ipynb"
 CHECKS = Registry()
-QUESTIONS = {"softmax_shift": ("C", "ABCD")}
+CHOICES = {"softmax_shift": "ABCD"}
 ANSWER_TAG = "answer:"
 MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
 LETTER = re.compile(
@@ -40,19 +47,40 @@ def parse_choice(text: str, choices: str) -> str:
     return match[1].upper()
 
 
+def correct_choice(question: str) -> str:
+    """The letter KEY_NOTEBOOK answers `question` with, read at each check (a few ms) so
+    that what is marked is the reference as it stands.
+
+    Failed where the reference cannot be read: the self-check runs in the sandbox, which
+    hides it, and the quiz is marked by the grader alone. A reference without one valid
+    letter for `question` is an authoring error, raised as ValueError."""
+    try:
+        cells = answer_cells(nbformat.read(KEY_NOTEBOOK, as_version=4))
+    except OSError:
+        raise Failed("the quiz is marked by the grader, which holds the answers", None,
+                     None) from None
+    if question not in cells:
+        raise ValueError(f"the reference has no answer cell tagged {ANSWER_TAG}{question}")
+    try:
+        return parse_choice(cells[question], CHOICES[question])
+    except Failed as failure:
+        raise ValueError(f"the reference's answer to {question}: {failure.message}") from None
+
+
 def make_inputs(generator, settings: dict, notebook: nbformat.NotebookNode) -> dict:
     return {f"quiz.{key}": text for key, text in answer_cells(notebook).items()}
 
 
 @CHECKS.add("quiz", points=2)
 def softmax_shift_invariance(ctx: Context) -> str:
-    correct, choices = QUESTIONS["softmax_shift"]
     text = ctx.inputs.get("quiz.softmax_shift")
     if text is None:
         raise Failed("the answer cell is missing (a markdown cell tagged "
                      "answer:softmax_shift): restore it from the assignment", None, None)
-    chosen = parse_choice(text, choices)
+    chosen = parse_choice(text, CHOICES["softmax_shift"])
+    correct = correct_choice("softmax_shift")
     if chosen != correct:
         raise Failed(f"{chosen} is not right: softmax(x + c) = softmax(x), and "
                      "[100, 101, 102] - 102 = [-2, -1, 0]", None, chosen)
-    return "C: softmax is shift-invariant, softmax([100, 101, 102]) = softmax([-2, -1, 0])."
+    return (f"{correct}: softmax is shift-invariant, "
+            "softmax([100, 101, 102]) = softmax([-2, -1, 0]).")
