@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import torch
 
+from grader.assign import student_version
 from grader.checks import Context
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
@@ -33,13 +34,15 @@ def public_settings(settings: Settings) -> Settings:
 
 
 def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> dict:
-    """Public inputs and the reference's observations on them, for shipping."""
+    """Public inputs and the reference's observations on them, for shipping. Inputs read
+    from a notebook are read from the students' version of it: the solution's text holds
+    the answers (the quiz's key, say)."""
     settings = public_settings(settings).resolved()
     settings = replace(settings, device="cpu")
     modules = [m for m in MODULES if m.NOTEBOOK == notebook]
     probe = reference_probe(notebook, modules, settings)
     return {
-        "inputs": build_inputs(modules, settings, solution),
+        "inputs": build_inputs(modules, settings, student_version(solution)),
         "reference": shareable(probe.observations),
         "settings": settings.as_dict(),
         "hidden": list(settings.hidden),

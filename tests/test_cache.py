@@ -1,5 +1,6 @@
 """The reference's observations are computed once and read back from the cache alike; a
-cache entry that is damaged, incomplete or reachable by student code is not used."""
+cache entry that is damaged, incomplete or reachable by student code is not used, and
+load_verified gives back only what store_verified wrote, or None at once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,7 +71,9 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     again = observe_reference(monkeypatch)
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
-    assert grade.time_reference(again, modules_for(NOTEBOOK), SETTINGS) > 0
+    late = grade.late_inputs(modules_for(NOTEBOOK), SETTINGS, "a submission's digest")
+    seconds, _ = grade.time_reference(again, modules_for(NOTEBOOK), SETTINGS, late)
+    assert seconds > 0
 
 
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])
@@ -137,9 +141,96 @@ def test_a_sandboxed_kernel_cannot_see_the_private_entries(visible_folder, tmp_p
     entry = cache.private_entry("reference-secret")
     entry.write_text("the expected outputs")
     (visible_folder / "public").write_text("the data")
-    command = sandbox.bwrap_command(tmp_path, sandbox.SandboxSettings(), gpu=False,
+    command = sandbox.bwrap_command(tmp_path, tmp_path, sandbox.SandboxSettings(), gpu=False,
                                     data=sandbox.data_dir())
     seen = subprocess.run([*command, "cat", str(visible_folder / "public"), str(entry)],
                           capture_output=True, text=True)
     assert "the data" in seen.stdout  # the control: the folder itself is visible
     assert "the expected outputs" not in seen.stdout and "No such file" in seen.stderr
+
+
+PAYLOAD = b"the reference's observations" * 100
+
+
+def entry(tmp_path: Path) -> Path:
+    """An entry store_verified wrote, in a folder of the test's own."""
+    target = tmp_path / "entry"
+    cache.store_verified(target, PAYLOAD)
+    return target
+
+
+def test_an_entry_is_read_back_as_stored_and_only_this_user_may_read_it(tmp_path):
+    target = entry(tmp_path)
+    assert cache.load_verified(target, len(PAYLOAD)) == PAYLOAD
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no partial file left
+    cache.store_verified(target, b"", mode=0o644)
+    assert cache.load_verified(target, 0) == b""
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_storing_over_a_link_replaces_the_link_not_what_it_points_to(tmp_path):
+    (tmp_path / "elsewhere").write_bytes(b"kept")
+    (tmp_path / "entry").symlink_to(tmp_path / "elsewhere")
+    assert entry(tmp_path).is_file() and not entry(tmp_path).is_symlink()
+    assert (tmp_path / "elsewhere").read_bytes() == b"kept"
+
+
+def flip_last_byte(target: Path) -> None:
+    raw = bytearray(target.read_bytes())
+    raw[-1] ^= 1
+    target.write_bytes(bytes(raw))
+
+
+def link_to_a_good_entry(target: Path) -> None:
+    target.rename(target.with_name("good"))
+    target.symlink_to(target.with_name("good"))
+
+
+def fifo(target: Path) -> None:
+    target.unlink()
+    os.mkfifo(target)
+
+
+def given_away(target: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(target, 12345, 12345)
+
+
+def folder(target: Path) -> None:
+    target.unlink()
+    target.mkdir()
+
+
+ENTRY_DAMAGES: dict[str, Callable[[Path], None]] = {
+    "a changed byte": flip_last_byte,
+    "truncated": lambda target: os.truncate(target, target.stat().st_size - 1),
+    "cut inside the header": lambda target: os.truncate(target, 10),
+    "extended": lambda target: target.write_bytes(target.read_bytes() + b"!"),
+    "not written by store_verified": lambda target: target.write_bytes(PAYLOAD),
+    "empty": lambda target: target.write_bytes(b""),
+    "missing": Path.unlink,
+    "a link to a good entry": link_to_a_good_entry,
+    "a FIFO": fifo,
+    "a folder": folder,
+    "writable by others": lambda target: target.chmod(0o606),
+    "another user's": given_away,
+    "a gigabyte long": lambda target: os.truncate(target, 1 << 30),  # sparse: not read
+}
+
+
+@pytest.mark.timeout(10)  # opening a FIFO for reading waits for a writer: it must not
+@pytest.mark.parametrize("damage", ENTRY_DAMAGES)
+def test_a_bad_entry_reads_as_none_at_once(tmp_path, damage):
+    target = entry(tmp_path)
+    ENTRY_DAMAGES[damage](target)
+    started = time.perf_counter()
+    assert cache.load_verified(target, len(PAYLOAD)) is None
+    assert time.perf_counter() - started < 1
+
+
+def test_an_entry_over_the_caller_s_limit_reads_as_none(tmp_path):
+    target = entry(tmp_path)
+    assert cache.load_verified(target, len(PAYLOAD) - 1) is None
+    assert cache.load_verified(target, len(PAYLOAD)) == PAYLOAD

@@ -1,15 +1,23 @@
-"""The Fashion-MNIST loader: IDX parsing, the search order, and a clear error when missing."""
+"""The Fashion-MNIST loader: IDX parsing, the search order, a clear error when missing, and
+a cache of the inflated files that is checked on every use: a damaged copy is made again,
+never handed to the kernels."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import shutil
+import stat
 import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
-from grader import data
+from grader import cache, data
 
 
 def write_idx(path, tensor: torch.Tensor, compress: bool) -> None:
@@ -98,14 +106,14 @@ def test_gzipped_files_are_inflated_once_into_a_shared_cache(tmp_path):
     written = fake_dataset(tmp_path / "gz", compress=True)
     unpacked = data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
     assert unpacked.parent == tmp_path / "cache"
-    assert sorted(p.name for p in unpacked.iterdir()) == sorted(data.FILES.values())
-    assert all(p.stat().st_mode & 0o777 == 0o644 for p in unpacked.iterdir())
-    loaded = data.load_fashion_mnist.__wrapped__(unpacked)
-    for key, tensor in written.items():
-        assert torch.equal(getattr(loaded, key), tensor)
-    first = {p.name: p.stat().st_mtime_ns for p in unpacked.iterdir()}
+    assert sorted(p.name for p in unpacked.iterdir()) == sorted([*data.FILES.values(),
+                                                                 data.MANIFEST])
+    assert all((unpacked / stem).stat().st_mode & 0o777 == 0o644 for stem in data.FILES.values())
+    assert (unpacked / data.MANIFEST).stat().st_mode & 0o777 == 0o600  # the grader's alone
+    assert_holds(unpacked, written)
+    first = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()}
     assert data.unpacked_dir(tmp_path / "gz", tmp_path / "cache") == unpacked
-    assert {p.name: p.stat().st_mtime_ns for p in unpacked.iterdir()} == first
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()} == first
 
 
 def test_raw_files_are_used_where_they_are(tmp_path):
@@ -121,3 +129,167 @@ def test_a_cache_folder_owned_by_another_user_is_not_used(tmp_path):
     os.chown(tmp_path / "cache", 12345, 12345)
     with pytest.raises(PermissionError, match="another user"):
         data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+
+
+DAMAGED = "train-images-idx3-ubyte"
+
+
+def assert_holds(unpacked: Path, written: dict[str, torch.Tensor]) -> None:
+    """Every cached file is a regular file of ours that only we may write, and they parse
+    into what was written."""
+    for stem in data.FILES.values():
+        status = (unpacked / stem).lstat()
+        assert stat.S_ISREG(status.st_mode) and status.st_uid == os.geteuid()
+        assert stat.S_IMODE(status.st_mode) == 0o644
+    loaded = data.load_fashion_mnist.__wrapped__(unpacked)
+    for key, tensor in written.items():
+        assert torch.equal(getattr(loaded, key), tensor.long() if "labels" in key else tensor)
+
+
+def flipped(path: Path) -> bytes:
+    return bytes(b ^ 0xFF for b in path.read_bytes())
+
+
+def overwrite(path: Path, content: bytes) -> None:
+    """Write `content` over the file in place: the same inode, and here the same size."""
+    with open(path, "r+b") as handle:
+        handle.write(content)
+
+
+def other_bytes(path: Path) -> None:
+    """The same size and inode, every byte flipped: only the contents tell."""
+    overwrite(path, flipped(path))
+
+
+def link_to_a_good_copy(path: Path) -> None:
+    shutil.copyfile(path, path.with_name("elsewhere"))
+    path.unlink()
+    path.symlink_to(path.with_name("elsewhere"))
+
+
+def fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def another_users(path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(path, 12345, 12345)
+
+
+DAMAGES: dict[str, Callable[[Path], None]] = {
+    "other bytes of the same size": other_bytes,
+    "truncated": lambda path: os.truncate(path, path.stat().st_size // 2),
+    "missing": Path.unlink,
+    "a link, even to the right bytes": link_to_a_good_copy,
+    "a FIFO": fifo,
+    "writable by others": lambda path: path.chmod(0o666),
+    "another user's": another_users,
+}
+
+
+@pytest.fixture
+def cached(tmp_path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A gzipped dataset's copy in a test cache, and the tensors written to the dataset."""
+    written = fake_dataset(tmp_path / "gz", compress=True)
+    return data.unpacked_dir(tmp_path / "gz", tmp_path / "cache"), written
+
+
+def unpack_again(unpacked: Path) -> Path:
+    root = unpacked.parent.parent
+    return data.unpacked_dir(root / "gz", root / "cache")
+
+
+@pytest.mark.timeout(20)  # a FIFO opened for reading blocks until a writer comes: never
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_cached_file_is_inflated_again_before_it_is_used(cached, damage):
+    unpacked, written = cached
+    untouched = (unpacked / "train-labels-idx1-ubyte").stat().st_ino
+    DAMAGES[damage](unpacked / DAMAGED)
+    assert unpack_again(unpacked) == unpacked
+    assert_holds(unpacked, written)
+    assert (unpacked / "train-labels-idx1-ubyte").stat().st_ino == untouched  # only the bad one
+    assert unpack_again(unpacked) == unpacked
+
+
+def test_a_file_checked_by_its_stamp_is_read_in_full_again_once_it_changes(cached,
+                                                                             monkeypatch):
+    unpacked, written = cached
+    monkeypatch.setattr(data, "RACY_NS", 0)  # vouch for the file just written
+    digested = []
+
+    def counting(handle, limit, copy=None):
+        digested.append(copy is None)
+        return digest_of(handle, limit, copy)
+
+    digest_of = data.digest_of
+    monkeypatch.setattr(data, "digest_of", counting)
+    unpack_again(unpacked)
+    assert digested == [True] * 4  # the first check in this process reads every file
+    digested.clear()
+    unpack_again(unpacked)
+    assert digested == []  # then the stamps vouch for them
+    remembered, wrong = (unpacked / DAMAGED).stat().st_ctime_ns, flipped(unpacked / DAMAGED)
+    while (unpacked / DAMAGED).stat().st_ctime_ns == remembered:  # past the clock's tick
+        time.sleep(0.01)
+        overwrite(unpacked / DAMAGED, wrong)
+    unpack_again(unpacked)
+    assert digested == [True, False]  # read, found changed, inflated again
+    assert_holds(unpacked, written)
+
+
+def test_a_file_changed_close_to_its_check_is_not_vouched_for_by_its_stamp(cached,
+                                                                           monkeypatch):
+    unpacked, _ = cached
+    digested = []
+    digest_of = data.digest_of
+    monkeypatch.setattr(data, "digest_of",
+                        lambda *args: digested.append(1) or digest_of(*args))
+    unpack_again(unpacked)
+    unpack_again(unpacked)
+    assert len(digested) == 8  # inflated under RACY_NS ago: its times could yet stay the same
+
+
+def store_manifest(unpacked: Path, entries: object) -> None:
+    cache.store_verified(unpacked / data.MANIFEST, json.dumps(entries).encode())
+
+
+def recorded(unpacked: Path) -> dict:
+    return json.loads(cache.load_verified(unpacked / data.MANIFEST, data.MANIFEST_MAX_BYTES))
+
+
+MANIFEST_DAMAGES: dict[str, Callable[[Path], None]] = {
+    "garbage": lambda unpacked: (unpacked / data.MANIFEST).write_bytes(b"garbage"),
+    "missing": lambda unpacked: (unpacked / data.MANIFEST).unlink(),
+    "not the entries": lambda unpacked: store_manifest(unpacked, ["size", "sha256"]),
+    "a wrong digest": lambda unpacked: store_manifest(unpacked, {
+        **recorded(unpacked), DAMAGED: {**recorded(unpacked)[DAMAGED], "sha256": "0" * 64}}),
+    "a file left out": lambda unpacked: store_manifest(unpacked, {
+        k: v for k, v in recorded(unpacked).items() if k != DAMAGED}),
+}
+
+
+@pytest.mark.parametrize("damage", MANIFEST_DAMAGES)
+def test_a_damaged_manifest_has_the_files_inflated_again_and_is_written_anew(cached, damage):
+    unpacked, written = cached
+    good = recorded(unpacked)
+    before = (unpacked / DAMAGED).stat().st_ino
+    MANIFEST_DAMAGES[damage](unpacked)
+    unpack_again(unpacked)
+    assert (unpacked / DAMAGED).stat().st_ino != before  # not vouched for: made again
+    assert recorded(unpacked) == good
+    assert_holds(unpacked, written)
+
+
+@pytest.mark.parametrize("damage", ["a link", "a file"])
+def test_a_cache_folder_that_is_not_a_folder_of_ours_is_refused(tmp_path, damage):
+    fake_dataset(tmp_path / "gz", compress=True)
+    (tmp_path / "elsewhere").mkdir()
+    if damage == "a link":
+        (tmp_path / "cache").symlink_to(tmp_path / "elsewhere")
+    else:
+        (tmp_path / "cache").write_bytes(b"")
+    with pytest.raises(OSError):
+        data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+    assert not list((tmp_path / "elsewhere").iterdir())

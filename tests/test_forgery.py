@@ -92,7 +92,7 @@ def test_the_self_check_ships_no_trained_parameters():
     public = torch.load(PUBLIC_DIR / f"{NOTEBOOK}.pt", weights_only=True)
     trained = {key: entry["value"] for key, entry in public["reference"].items()
                if isinstance(entry["value"], dict) and "test_accuracy" in entry["value"]}
-    assert set(trained) >= {"epoch.collect", "concise_softmax.epoch"}
+    assert set(trained) >= {"epoch.run", "concise_softmax.epoch"}
     for key, value in trained.items():
         assert not {"W", "b"} & value.keys(), key
         assert 0.5 < value["test_accuracy"] < 1.0
@@ -102,9 +102,9 @@ def test_a_reference_accuracy_is_read_only_from_the_reference(graded_inputs):
     """A student's observation that claims a test accuracy is ignored: W and b decide."""
     settings, inputs, reference = graded_inputs
     student = dict(reference.observations)
-    claimed = dict(student["epoch.collect"]["value"], test_accuracy=1.0)
+    claimed = dict(student["epoch.run"]["value"], test_accuracy=1.0)
     claimed["W"] = torch.zeros_like(claimed["W"])
-    student["epoch.collect"] = {"ok": True, "value": claimed}
+    student["epoch.run"] = {"ok": True, "value": claimed}
     results = verdicts(settings, inputs, reference, student, softmax)
     passed, message = results["softmax_training.reaches_the_test_accuracy"]
     assert not passed and "test accuracy is 0.1" in message

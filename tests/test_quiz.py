@@ -1,7 +1,13 @@
 """The quiz is read from the answer cell as text, no kernel: one letter in the forms students
-write earns the points, more than one is rejected, and every failure says why."""
+write earns the points, more than one is rejected, and every failure says why. The key is
+the reference notebook's answer cell, read grader-side: the package, which students can
+read, holds none."""
 
 from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,6 +16,7 @@ from conftest import BLANK, with_functions
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Context
 from grader.exercises import quiz
+from grader.paths import REPO_ROOT
 from grader.results import TestResult
 
 (CHECK,) = [check for check in quiz.CHECKS if check.name == "softmax_shift_invariance"]
@@ -97,3 +104,86 @@ def test_a_notebook_without_the_tagged_cell_is_missing_the_answer():
     for cell in notebook.cells:
         cell.metadata.pop("tags", None)
     assert "answer cell is missing" in grade_notebook(notebook).message
+
+
+def reference_answer_cell() -> str:
+    return quiz.answer_cells(nbformat.read(quiz.KEY_NOTEBOOK, as_version=4))["softmax_shift"]
+
+
+def holds_the_key(path: Path) -> bool:
+    """Whether `path` holds the reference's answer cell, or the question's id next to the
+    right letter as a mapping would put them."""
+    raw, letter = path.read_bytes(), quiz.correct_choice("softmax_shift")
+    mapping = re.compile(rb"softmax_shift\W{1,8}" + letter.encode() + rb"\b", re.I)
+    return reference_answer_cell().encode() in raw or bool(mapping.search(raw))
+
+
+def grader_files(shipped_data: bool) -> list[Path]:
+    """The package's files, as a sandboxed kernel may read them (bytecode left aside: it is
+    compiled from these), with or without the data `grade assign` ships in grader/public."""
+    return [path for path in (REPO_ROOT / "grader").rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+            and (path.parent.name == "public") == shipped_data]
+
+
+def test_the_quiz_module_names_no_right_letter():
+    letter = quiz.correct_choice("softmax_shift")
+    tree = ast.parse(Path(quiz.__file__).read_text())
+    literals = {node.value.upper() for node in ast.walk(tree)
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert letter not in literals
+
+
+def test_no_grader_source_holds_the_quiz_key():
+    files = grader_files(shipped_data=False)
+    assert Path(quiz.__file__) in files
+    assert [path for path in files if holds_the_key(path)] == []
+
+
+def test_the_shipped_public_data_holds_no_quiz_key():
+    files = grader_files(shipped_data=True)
+    assert files
+    assert [path for path in files if holds_the_key(path)] == []
+
+
+def with_reference_answer(tmp_path: Path, answer: str) -> Path:
+    """A copy of the reference whose answer cell holds `answer`."""
+    notebook = nbformat.read(quiz.KEY_NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if f"{quiz.ANSWER_TAG}softmax_shift" in cell.metadata.get("tags", []):
+            cell.source = answer
+    path = tmp_path / f"reference-{len(list(tmp_path.iterdir()))}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.parametrize("letter", "ABCD")
+def test_the_letter_accepted_is_the_one_in_the_reference_answer_cell(tmp_path, monkeypatch,
+                                                                      letter):
+    key = with_reference_answer(tmp_path, f"### BEGIN ANSWER\n{letter}\n### END ANSWER")
+    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", key)
+    accepted = {choice for choice in "ABCD" if grade(choice).passed}
+    assert accepted == {letter}
+    assert grade(letter.lower()).message.startswith(f"{letter}: softmax is shift-invariant")
+
+
+@pytest.mark.parametrize("answer, problem", [
+    ("### BEGIN ANSWER\n### END ANSWER", "no answer given"),
+    ("### BEGIN ANSWER\nA or C\n### END ANSWER", "exactly one of"),
+])
+def test_a_reference_without_one_letter_is_an_authoring_error(tmp_path, monkeypatch, answer,
+                                                              problem):
+    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", with_reference_answer(tmp_path, answer))
+    result = grade("C")
+    assert not result.passed
+    assert result.message.startswith("could not check")
+    assert "the reference's answer" in result.message and problem in result.message
+
+
+def test_where_the_reference_is_hidden_the_quiz_says_the_grader_marks_it(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", tmp_path / "hidden by the sandbox.ipynb")
+    result = grade("C")
+    assert not result.passed
+    assert "marked by the grader" in result.message
+    assert grade("").message.startswith("no answer given")  # the student's cell comes first
