@@ -18,11 +18,11 @@ import nbformat
 import torch
 
 from grader.assign import student_version
-from grader.checks import Context
+from grader.checks import Context, evaluate_all
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
 from grader.exercises.softmax import shareable
-from grader.grade import build_inputs, derived_seed, probe_steps, reference_probe, step_timeout
+from grader.grade import build_inputs, derived_seed, planned_work, reference_probe, step_timeout
 from grader.probing import Probe, run_table
 
 PUBLIC_DIR = Path(__file__).resolve().parent / "public"
@@ -80,12 +80,15 @@ def run_check(exercise: str, functions: dict) -> list:
               if c.exercise == exercise and not c.hidden and c.full_name not in GRADER_ONLY]
     settings = Settings(**{k: v for k, v in public["settings"].items() if k != "sandbox"})
     probe = Probe(functions, public["inputs"], None, settings.probe_timeout)
-    for probes, step in probe_steps([module]):
-        if not step.long or exercise.endswith("_training"):
-            run_table(probe, probes, step.table, step.keys, step_timeout(step, settings))
+    planned: set[str] = set()
+    for work in planned_work([module]):
+        if not work.step.long or exercise.endswith("_training"):
+            run_table(probe, work.module, work.step.table, work.keys,
+                      step_timeout(work.step, settings))
+            planned.update(work.keys)
     context = Context(probe.observations, public["reference"], public["inputs"],
-                      settings.as_dict(), hints=hints_for([module]))
-    return [check.evaluate(context) for check in checks]
+                      settings.as_dict(), hints=hints_for([module]), planned=frozenset(planned))
+    return evaluate_all(checks, context)
 
 
 def check(exercise: str) -> None:

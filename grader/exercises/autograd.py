@@ -30,8 +30,10 @@ HINTS = {"training_loop.": [NO_GRAD]}
 T_C = [0.5, 14.0, 15.0, 28.0, 11.0, 8.0, 3.0, -4.0, 6.0, 13.0, 21.0]
 T_U = [35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4]
 SEED_START = (1.0, 0.0)
-SPLIT_CASES = [[11, 0.2], [1000, 0.2], [50, 0.3]]
-SPLIT_EDGES = [[4, 0.2], [10, 0.5], [1, 0.0]]
+# The split's sizes, (lowest n, highest n + 1, val_fraction): n is drawn from the grader's
+# generator, so that only a split of the hidden n passes.
+SPLIT_CASES = [(11, 41, 0.2), (900, 1101, 0.2), (50, 81, 0.3)]
+SPLIT_EDGES = [(2, 12, 0.2), (10, 30, 0.5), (1, 2, 0.0)]
 OTHER_EPOCHS = 500
 Slip = tuple[str, torch.Tensor]
 Slips = Callable[[torch.Tensor, torch.Tensor, float, float], list[Slip]]
@@ -48,8 +50,8 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "gradients.y": torch.tensor(T_C),
         "gradients.points": torch.cat([torch.tensor([SEED_START]), points]),
         "gradients.eps": settings["gradient_eps"],
-        "split.cases": SPLIT_CASES,
-        "split.edges": SPLIT_EDGES,
+        "split.cases": split_sizes(generator, SPLIT_CASES),
+        "split.edges": split_sizes(generator, SPLIT_EDGES),
         "split.seeds": torch.randint(0, 2**31 - 1, (2,), generator=generator).tolist(),
         "training.x": x,
         "training.y": torch.tensor(T_C),
@@ -62,6 +64,12 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "training_other.lr": settings["autograd_lr"],
         "training_other.epochs": OTHER_EPOCHS,
     }
+
+
+def split_sizes(generator: torch.Generator, ranges: list) -> list[list]:
+    """[n, val_fraction] pairs, each n drawn from its range."""
+    return [[int(torch.randint(low, high, (1,), generator=generator)), fraction]
+            for low, high, fraction in ranges]
 
 
 # --- gradients ---------------------------------------------------------------------------
@@ -132,7 +140,9 @@ def numerical(ctx: Context) -> Slips:
     return lambda x, y, w, b: numerical_slips(x, y, w, b, eps)
 
 
-@CHECKS.add("analytic_grad", points=2)
+# The seed's start and data are the tutorial's, the same for every grading: the value there
+# counts only beside the grader's own points.
+@CHECKS.add("analytic_grad", points=2, requires=("analytic_grad.matches_autograd_elsewhere",))
 def matches_autograd_at_the_start(ctx: Context) -> str:
     expect_gradients(ctx, "analytic_grad", slice(0, 1), analytic_slips, 1e-4)
     return "At w = 1, b = 0 the gradient by hand equals autograd's."
@@ -144,7 +154,8 @@ def matches_autograd_elsewhere(ctx: Context) -> str:
     return f"At {count} more (w, b) points the gradient by hand equals autograd's."
 
 
-@CHECKS.add("numerical_grad", points=2)
+@CHECKS.add("numerical_grad", points=2,
+            requires=("numerical_grad.matches_autograd_elsewhere_too",))
 def central_difference_matches_autograd(ctx: Context) -> str:
     atol = ctx.settings["gradient_atol"]
     expect_gradients(ctx, "numerical_grad", slice(0, 1), numerical(ctx), atol)
@@ -172,6 +183,22 @@ def split_parts(value, n: int) -> tuple[list[int], list[int]]:
             raise Failed(f"{what} must return int64 index tensors", "torch.int64",
                          str(part.dtype))
     return train.reshape(-1).tolist(), val.reshape(-1).tolist()
+
+
+def expect_indices(train: list[int], val: list[int], n: int) -> None:
+    """Each set holds distinct indices of range(n): the indices of this n, not another's."""
+    for part, name in ((train, "training"), (val, "validation")):
+        if len(set(part)) != len(part) or not set(part) <= set(range(n)):
+            raise Failed(f"for n = {n} the {name} set is not made of distinct indices of "
+                         "range(n): slice one torch.randperm(n)", f"distinct indices < {n}",
+                         str(part[:10]))
+
+
+def expect_validation_size(val: list[int], n: int, fraction: float) -> None:
+    if len(val) != int(fraction * n):
+        raise Failed(f"for n = {n} and val_fraction = {fraction:g} the validation set holds "
+                     f"{len(val)} indices, not int(val_fraction * n) = {int(fraction * n)}",
+                     f"{int(fraction * n)}", f"{len(val)}")
 
 
 def expect_sizes(train: list[int], val: list[int], n: int, fraction: float) -> None:
@@ -212,7 +239,9 @@ def split_cases(ctx: Context) -> list[tuple[int, float, list]]:
 @CHECKS.add("split_indices", points=1)
 def sizes_follow_the_fraction(ctx: Context) -> str:
     for n, fraction, runs in split_cases(ctx):
-        expect_sizes(*split_parts(runs[0], n), n, fraction)
+        train, val = split_parts(runs[0], n)
+        expect_sizes(train, val, n, fraction)
+        expect_indices(train, val, n)
     return "int(val_fraction * n) validation indices, the rest for training."
 
 
@@ -225,8 +254,11 @@ def covers_every_index_once(ctx: Context) -> str:
 
 @CHECKS.add("split_indices", points=1)
 def random_and_reproducible(ctx: Context) -> str:
-    for n, _, runs in split_cases(ctx):
+    for n, fraction, runs in split_cases(ctx):
         first, again, other = (split_parts(run, n) for run in runs)
+        for train, val in (first, again, other):
+            expect_indices(train, val, n)
+            expect_validation_size(val, n, fraction)
         if n >= 50 and first[1] + first[0] == list(range(n)):
             raise Failed(f"for n = {n} the indices come in order: shuffle them with "
                          "torch.randperm", "a random order", str(first[1][:10]))
@@ -275,7 +307,8 @@ def expect_reference_run(ctx: Context, key: str, prefix: str) -> str:
             f"(reference loss {want_loss:.4g}).")
 
 
-@CHECKS.add("autograd_training", points=2)
+# The seed's run is the same for every grading: it counts only beside a run on hidden data.
+@CHECKS.add("autograd_training", points=2, requires=("autograd_training.trains_on_other_data",))
 def reproduces_the_seed_run(ctx: Context) -> str:
     return expect_reference_run(ctx, "training_loop.seed_run", "training")
 
@@ -283,9 +316,9 @@ def reproduces_the_seed_run(ctx: Context) -> str:
 @CHECKS.add("autograd_training", points=1)
 def zeroes_the_gradient_every_step(ctx: Context) -> str:
     got = trained(ctx, "training_loop.two_steps", "[w, b] after 2 steps")
-    x, y = ctx.inputs["training.x"], ctx.inputs["training.y"]
-    lr = float(ctx.inputs["training.lr"])
-    start = ctx.inputs["training.start"].double()
+    x, y = ctx.inputs["training_other.x"], ctx.inputs["training_other.y"]
+    lr = float(ctx.inputs["training_other.lr"])
+    start = ctx.inputs["training_other.start"].double()
     first = autograd_gradient(x, y, *start.tolist())
     middle = start - lr * first
     second = autograd_gradient(x, y, *middle.tolist())

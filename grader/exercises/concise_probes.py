@@ -2,7 +2,7 @@
 init_weights, evaluate_accuracy and train_epoch on modules and data the grader builds.
 
 The modules are built here, by the grader's code, from the grader's inputs; what comes
-back is their parameters and a few counts, as plain data.
+back is their parameters, what they computed and a few counts, as plain data.
 """
 
 from __future__ import annotations
@@ -44,30 +44,53 @@ def linear_parameters(net) -> dict:
             else None}
 
 
-def train_linreg(probe: Probe, epochs: int) -> dict:
+def train_linreg(probe: Probe, epochs: int):
     dataset = TensorDataset(probe.inputs["concise_linreg.features"],
                             probe.inputs["concise_linreg.labels"])
     data_iter = DataLoader(dataset, int(probe.inputs["concise_linreg.batch_size"]), shuffle=True)
-    net = probe.student("train_linreg_concise")(data_iter, epochs,
-                                                float(probe.inputs["concise_linreg.lr"]))
-    return linear_parameters(net)
+    return probe.student("train_linreg_concise")(data_iter, epochs,
+                                                 float(probe.inputs["concise_linreg.lr"]))
 
 
 def linreg_initial(probe: Probe) -> dict:
-    return train_linreg(probe, 0)
+    """The untrained net's parameters, and what it computes on the grader's query batch."""
+    net = train_linreg(probe, 0)
+    outputs = None
+    if isinstance(net, nn.Module):
+        with torch.no_grad():
+            outputs = net(probe.inputs["concise_linreg.query"].clone())
+    return {**linear_parameters(net), "outputs": outputs}
 
 
 def linreg_trained(probe: Probe) -> dict:
-    return train_linreg(probe, int(probe.inputs["concise_linreg.epochs"]))
+    return linear_parameters(train_linreg(probe, int(probe.inputs["concise_linreg.epochs"])))
+
+
+INIT_KEYS = ("init_weights.weight", "init_weights.bias", "init_weights.norm_weight",
+             "init_weights.norm_bias")
 
 
 def init_weights_applied(probe: Probe) -> dict:
-    """net.apply(init_weights) on Flatten, Linear and LayerNorm; the Linear's bias kept aside."""
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.LayerNorm(10))
-    bias = net[1].bias.detach().clone()
+    """net.apply(init_weights) on Flatten, Linear and LayerNorm, every parameter holding the
+    grader's values beforehand."""
+    out_features, in_features = probe.inputs["init_weights.weight"].shape
+    net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, out_features),
+                        nn.LayerNorm(out_features))
+    with torch.no_grad():
+        for param, key in zip([*net[1].parameters(), *net[2].parameters()], INIT_KEYS,
+                              strict=True):
+            param.copy_(probe.inputs[key])
     net.apply(probe.student("init_weights"))
-    return {"weight": net[1].weight.detach(), "bias_before": bias,
-            "bias": net[1].bias.detach(), "norm": [p.detach() for p in net[2].parameters()]}
+    return {"weight": net[1].weight.detach(), "bias": net[1].bias.detach(),
+            "norm": [p.detach() for p in net[2].parameters()]}
+
+
+class ModeShift(nn.Module):
+    """Moves every prediction by one class while autograd records and by two in training
+    mode, as dropout would change them: the accuracy returned tells the grader the modes."""
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores.roll(int(torch.is_grad_enabled()) + 2 * int(self.training), dims=1)
 
 
 def watched(net: nn.Module) -> list:
@@ -78,32 +101,33 @@ def watched(net: nn.Module) -> list:
     return seen
 
 
-def evaluate_accuracy_call(probe: Probe) -> dict:
-    """A net with dropout, left in training mode, on batches whose last one is smaller."""
-    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(784, 10))
+def evaluate_accuracy_call(probe: Probe):
+    """A net left in training mode, on batches whose last one is smaller."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), ModeShift())
     with torch.no_grad():
-        net[2].weight.copy_(probe.inputs["evaluate_accuracy.W"])
-        net[2].bias.copy_(probe.inputs["evaluate_accuracy.b"])
+        net[1].weight.copy_(probe.inputs["evaluate_accuracy.W"])
+        net[1].bias.copy_(probe.inputs["evaluate_accuracy.b"])
     net.train()
-    seen = watched(net)
     X, y = as_float(probe.inputs["evaluate_accuracy.images"]), probe.inputs["evaluate_accuracy.y"]
     size = int(probe.inputs["evaluate_accuracy.batch_size"])
     data_iter = [(X[i : i + size], y[i : i + size]) for i in range(0, len(y), size)]
-    value = probe.student("evaluate_accuracy")(net, data_iter)
-    return {"value": value, "seen": seen}
+    return probe.student("evaluate_accuracy")(net, data_iter)
 
 
 def fashion_batches(probe: Probe):
     """One epoch of Fashion-MNIST batches sliced from the tensors in memory, in the grader's
-    order; the images are converted batch by batch."""
+    order; the images are converted batch by batch, the grader's blank pixels set to 0."""
     data = load_fashion_mnist()
     generator = torch.Generator().manual_seed(int(probe.inputs["concise_softmax.order_seed"]))
     order = torch.randperm(len(data.train_labels), generator=generator)
     size = int(probe.inputs["concise_softmax.batch_size"])
+    blank = probe.inputs["concise_softmax.blank_pixels"]
     for start in range(0, len(order), size):
         index = order[start : start + size]
         probe.state["batches"] += 1
-        yield as_float(data.train_images[index]), data.train_labels[index]
+        images = as_float(data.train_images[index])
+        images.view(len(index), -1)[:, blank] = 0
+        yield images, data.train_labels[index]
 
 
 def train_softmax_epoch(probe: Probe) -> dict:

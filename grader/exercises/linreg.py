@@ -32,6 +32,7 @@ PROBE_USES = {"linreg.train": TRAINING_USES}  # probes that call more than their
 NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
            "param.data), so autograd does not record the step")
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
+ID_BATCH_SIZE = 10  # the batch size of the traced datasets of data_iter and load_array
 
 
 def hidden_truth(generator: torch.Generator) -> tuple[torch.Tensor, float]:
@@ -53,10 +54,14 @@ def describe_truth(w: torch.Tensor) -> str:
 
 
 def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """An odd-sized dataset whose label i marks example i, so batches can be traced."""
-    n = 97 + int(torch.randint(0, 31, (1,), generator=generator))
+    """A dataset of n examples, n no multiple of ID_BATCH_SIZE so that the last batch is
+    partial, whose labels count up from a random start: label start + i marks example i, so
+    batches can be traced, and only this dataset's batches carry these labels."""
+    n = ID_BATCH_SIZE * int(torch.randint(10, 13, (1,), generator=generator)) \
+        + int(torch.randint(1, ID_BATCH_SIZE, (1,), generator=generator))
+    start = int(torch.randint(1_000, 1_000_000, (1,), generator=generator))
     return torch.randn(n, 3, generator=generator), \
-        torch.arange(n, dtype=torch.float32).reshape(-1, 1)
+        (start + torch.arange(n, dtype=torch.float32)).reshape(-1, 1)
 
 
 def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
@@ -67,13 +72,15 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
     return {
         "data_iter.features": ids_features,
         "data_iter.labels": ids_labels,
-        "data_iter.batch_size": 10,
+        "data_iter.batch_size": ID_BATCH_SIZE,
         "squared_loss.y_hat": torch.randn(13, 1, generator=generator),
         "squared_loss.y": torch.randn(13, 1, generator=generator),
         "sgd.w": torch.randn(3, 1, generator=generator),
         "sgd.b": torch.randn(1, generator=generator),
         "sgd.grad_w": torch.randn(3, 1, generator=generator),
         "sgd.grad_b": torch.randn(1, generator=generator),
+        "sgd.next_grad_w": torch.randn(3, 1, generator=generator),
+        "sgd.next_grad_b": torch.randn(1, generator=generator),
         "sgd.lr": 0.05,
         "sgd.batch_size": 8,
         "train.features": features,
@@ -88,8 +95,19 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
 
 # --- data_iter ---------------------------------------------------------------------------
 
-def epoch_ids(batches, what: str) -> list[list[int]]:
-    """The example ids in each batch, read back from the labels (label i marks example i)."""
+def example_ids(y: torch.Tensor, labels: torch.Tensor, what: str) -> list[int]:
+    """The examples a batch's labels mark (label start + i marks example i); a label that is
+    none of the dataset's fails, so only batches drawn from the hidden data can be traced."""
+    index = {value: i for i, value in enumerate(labels.reshape(-1).tolist())}
+    ids = [index.get(value, -1) for value in y.reshape(-1).tolist()]
+    if -1 in ids:
+        raise Failed(f"{what} holds labels that are not in the labels passed in: yield "
+                     "labels[idx] beside features[idx]", "labels of the data", describe(y))
+    return ids
+
+
+def epoch_ids(batches, labels: torch.Tensor, what: str) -> list[list[int]]:
+    """The example ids in each batch of an epoch, read back from the labels."""
     if not isinstance(batches, list) or not batches:
         raise Failed(f"{what} yielded no batches", "a non-empty sequence of (X, y)",
                      describe(batches))
@@ -99,8 +117,16 @@ def epoch_ids(batches, what: str) -> list[list[int]]:
             raise Failed(f"{what}: batch {number} is not a pair (X, y)", "(X, y)",
                          describe(batch))
         y = expect_tensor(batch[1], f"{what}: y of batch {number}")
-        ids.append([int(v) for v in y.reshape(-1).tolist()])
+        ids.append(example_ids(y, labels, f"{what}: y of batch {number}"))
     return ids
+
+
+def expect_epochs(epochs, count: int, what: str) -> list:
+    """The epochs the probe ran, as many as it asked for: no epochs would prove nothing."""
+    if not isinstance(epochs, list) or len(epochs) != count:
+        raise Failed(f"{what}: expected {count} epochs of batches", f"{count} epochs",
+                     describe(epochs))
+    return epochs
 
 
 def got_epochs(ctx: Context) -> dict:
@@ -113,16 +139,27 @@ def got_epochs(ctx: Context) -> dict:
         raise
 
 
-def expect_pairs(batches: list, features: torch.Tensor) -> None:
+def column_epochs(ctx: Context) -> list:
+    return expect_epochs(got_epochs(ctx)["column"], 2, "data_iter")
+
+
+def expect_pairs(batches: list, features: torch.Tensor, labels: torch.Tensor) -> None:
+    """(X, y) pairs shaped (b, d) and (b, 1), whose rows and labels are the data's own."""
+    rows = {tuple(row) for row in features.tolist()}
+    epoch_ids(batches, labels, "the epoch")
     for number, (X, y) in enumerate(batches):
         X = expect_tensor(X, f"X of batch {number}")
         y = expect_tensor(y, f"y of batch {number}")
         expect_shape(X, [(len(X), features.shape[1])], f"X of batch {number}")
         expect_shape(y, [(len(X), 1)], f"y of batch {number}")
+        if not all(tuple(row) in rows for row in X.tolist()):
+            raise Failed(f"the rows of X in batch {number} are not rows of the features "
+                         "passed in: yield features[idx]", "rows of features", describe(X))
 
 
-def expect_each_example_once(batches: list, n: int, what: str) -> None:
-    seen = sorted(i for batch in epoch_ids(batches, what) for i in batch)
+def expect_each_example_once(batches: list, labels: torch.Tensor, what: str) -> None:
+    n = len(labels)
+    seen = sorted(i for batch in epoch_ids(batches, labels, what) for i in batch)
     if seen != list(range(n)):
         missing = sorted(set(range(n)) - set(seen))
         repeated = len(seen) - len(set(seen))
@@ -133,8 +170,9 @@ def expect_each_example_once(batches: list, n: int, what: str) -> None:
         )
 
 
-def expect_batch_sizes(batches: list, n: int, size: int) -> None:
-    sizes = [len(ids) for ids in epoch_ids(batches, "epoch 1")]
+def expect_batch_sizes(batches: list, labels: torch.Tensor, size: int) -> None:
+    n = len(labels)
+    sizes = [len(ids) for ids in epoch_ids(batches, labels, "epoch 1")]
     expected = [size] * (n // size) + ([n % size] if n % size else [])
     if sizes != expected:
         raise Failed(f"batch sizes for n={n}, batch_size={size} are wrong; all batches hold "
@@ -142,13 +180,13 @@ def expect_batch_sizes(batches: list, n: int, size: int) -> None:
                      str(expected), str(sizes))
 
 
-def epoch_order(batches: list) -> list[int]:
-    return [i for ids in epoch_ids(batches, "epoch") for i in ids]
+def epoch_order(batches: list, labels: torch.Tensor) -> list[int]:
+    return [i for ids in epoch_ids(batches, labels, "epoch") for i in ids]
 
 
-def expect_shuffled(epochs: list[list], n: int) -> None:
-    orders = [epoch_order(batches) for batches in epochs]
-    if orders[0] == list(range(n)):
+def expect_shuffled(epochs: list[list], labels: torch.Tensor) -> None:
+    orders = [epoch_order(batches, labels) for batches in epochs]
+    if orders[0] == list(range(len(labels))):
         raise Failed("the examples come in their original order: shuffle the indices",
                      "a random order", str(orders[0][:12]) + " …")
     if orders[0] == orders[1]:
@@ -156,58 +194,62 @@ def expect_shuffled(epochs: list[list], n: int) -> None:
                      "a fresh order each epoch", "the same order twice")
 
 
-def expect_aligned(epochs: list[list], features: torch.Tensor) -> None:
-    for batches in epochs:
-        for number, (X, y) in enumerate(batches):
-            ids = expect_tensor(y, "y").reshape(-1).long()
-            X = expect_tensor(X, "X")
-            if ids.min() < 0 or ids.max() >= len(features) or X.shape != features[ids].shape \
-                    or not torch.equal(X, features[ids]):
+def expect_aligned(epochs: list[list], features: torch.Tensor, labels: torch.Tensor) -> None:
+    """Each batch's X holds the rows its labels mark; an epoch without batches fails."""
+    for epoch in epochs:
+        for number, ids in enumerate(epoch_ids(epoch, labels, "the epoch")):
+            X = expect_tensor(epoch[number][0], "X")
+            if X.shape != features[ids].shape or not torch.equal(X, features[ids]):
                 raise Failed(f"in batch {number} the rows of X do not belong to the labels y "
                              "yielded with them: index features and labels with the same "
                              "indices", "X == features[idx] and y == labels[idx]",
                              describe(X))
 
 
+def data_iter_data(ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
+    return ctx.inputs["data_iter.features"], ctx.inputs["data_iter.labels"]
+
+
 @CHECKS.add("data_iter", points=1)
 def yields_feature_label_pairs(ctx: Context) -> str:
-    expect_pairs(got_epochs(ctx)["column"][0], ctx.inputs["data_iter.features"])
+    expect_pairs(column_epochs(ctx)[0], *data_iter_data(ctx))
     return "Every batch is a pair (X, y) of tensors shaped (b, d) and (b, 1)."
 
 
 @CHECKS.add("data_iter", points=2)
 def covers_every_example_once_per_epoch(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
-    for epoch, batches in enumerate(got_epochs(ctx)["column"], start=1):
-        expect_each_example_once(batches, n, f"epoch {epoch}")
-    return f"Each epoch visits all {n} examples exactly once."
+    labels = ctx.inputs["data_iter.labels"]
+    for epoch, batches in enumerate(column_epochs(ctx), start=1):
+        expect_each_example_once(batches, labels, f"epoch {epoch}")
+    return f"Each epoch visits all {len(labels)} examples exactly once."
 
 
 @CHECKS.add("data_iter", points=1)
 def keeps_the_last_partial_batch(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
+    labels = ctx.inputs["data_iter.labels"]
     size = int(ctx.inputs["data_iter.batch_size"])
-    expect_batch_sizes(got_epochs(ctx)["column"][0], n, size)
-    return f"Batches of {size} with the last {n % size} examples kept."
+    expect_batch_sizes(column_epochs(ctx)[0], labels, size)
+    return f"Batches of {size} with the last {len(labels) % size} examples kept."
 
 
 @CHECKS.add("data_iter", points=1)
 def shuffles_every_epoch(ctx: Context) -> str:
-    expect_shuffled(got_epochs(ctx)["column"], len(ctx.inputs["data_iter.features"]))
+    expect_shuffled(column_epochs(ctx), ctx.inputs["data_iter.labels"])
     return "The order is shuffled afresh every epoch."
 
 
 @CHECKS.add("data_iter", points=1)
 def keeps_features_and_labels_aligned(ctx: Context) -> str:
-    expect_aligned(got_epochs(ctx)["column"], ctx.inputs["data_iter.features"])
+    expect_aligned(column_epochs(ctx), *data_iter_data(ctx))
     return "Every X row is yielded with its own label."
 
 
 @CHECKS.add("data_iter", points=1)
 def handles_flat_labels(ctx: Context) -> str:
-    n = len(ctx.inputs["data_iter.features"])
+    labels = ctx.inputs["data_iter.labels"]
+    n = len(labels)
     batches = got_epochs(ctx)["flat"]
-    seen = sorted(i for ids in epoch_ids(batches, "the (n,)-label epoch") for i in ids)
+    seen = sorted(i for ids in epoch_ids(batches, labels, "the (n,)-label epoch") for i in ids)
     for X, y in batches:
         expect_shape(expect_tensor(y, "y"), [(len(X),)], "y for labels of shape (n,)")
     if seen != list(range(n)):
@@ -234,9 +276,20 @@ def loss_output(ctx: Context, key: str) -> torch.Tensor:
     return out.reshape(-1)
 
 
+def expect_per_example(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
+    """Each loss belongs to its own example: taken in the order of the reference's losses,
+    the student's rise (or fall, where a sign is flipped) strictly, as neither a constant
+    nor the losses of other data do."""
+    steps = got.double().reshape(-1)[want.double().reshape(-1).argsort()].diff()
+    if not (bool((steps > 0).all()) or bool((steps < 0).all())):
+        raise Failed(f"{what} do not follow the examples: each must be computed from its own "
+                     "example's prediction and target", describe(want), describe(got))
+
+
 @CHECKS.add("squared_loss", points=1)
 def returns_per_example_losses(ctx: Context) -> str:
-    loss_output(ctx, "squared_loss.column")
+    expect_per_example(loss_output(ctx, "squared_loss.column"),
+                       ctx.want("squared_loss.column")["out"], "the losses")
     return "One loss per example."
 
 
@@ -277,31 +330,81 @@ def sgd_observed(ctx: Context) -> dict:
     return ctx.got("sgd.step")
 
 
+def sgd_inputs(ctx: Context, prefix: str) -> list[torch.Tensor]:
+    """The inputs for w and b under `prefix`: sgd.w and sgd.b, sgd.grad_w and sgd.grad_b…"""
+    return [ctx.inputs[f"sgd.{prefix}{name}"] for name in "wb"]
+
+
 def sgd_expected(ctx: Context, scale: float) -> list[torch.Tensor]:
     lr = float(ctx.inputs["sgd.lr"])
-    return [ctx.inputs[f"sgd.{n}"] - scale * lr * ctx.inputs[f"sgd.grad_{n}"] for n in "wb"]
+    return [p - scale * lr * g for p, g in zip(sgd_inputs(ctx, ""), sgd_inputs(ctx, "grad_"),
+                                               strict=True)]
+
+
+def updated_parameters(ctx: Context) -> list[torch.Tensor]:
+    params = sgd_observed(ctx)["params"]
+    if not isinstance(params, list) or len(params) != 2:
+        raise Failed("sgd.step did not return the two parameters", "[w, b]", describe(params))
+    for param, before, name in zip(params, sgd_inputs(ctx, ""), "wb", strict=True):
+        expect_shape(expect_tensor(param, f"the updated {name}"), [tuple(before.shape)],
+                     f"the updated {name}")
+    return params
+
+
+def expect_step_against_gradient(params: list, before: list, grads: list) -> None:
+    """The parameters moved by a positive multiple of their gradients, the same for all."""
+    step = torch.cat([(b.double() - p.double()).reshape(-1) for p, b in zip(params, before,
+                                                                             strict=True)])
+    grad = torch.cat([g.double().reshape(-1) for g in grads])
+    scale = float(step @ grad / (grad @ grad))
+    if not (scale > 0 and torch.allclose(step, scale * grad, rtol=1e-3, atol=1e-6)):
+        raise Failed("the parameters changed, but not by a step against their gradients: "
+                     "update each with param -= lr * param.grad / batch_size",
+                     "param - lr * grad / batch_size", describe(params[0]))
+
+
+def next_gradients(ctx: Context) -> list[torch.Tensor]:
+    """.grad after the probe's next backward pass, whose own gradient is sgd.next_grad_*:
+    present only while autograd still tracks the parameters as leaves."""
+    observed = sgd_observed(ctx)
+    after = observed["after"]
+    if not isinstance(after, list) or len(after) != 2:
+        raise Failed("sgd.step did not return the gradients of the next backward pass",
+                     "two gradients", describe(after))
+    if any(g is None for g in after):
+        if not all(observed["requires_grad"]):
+            raise Failed("sgd turned off requires_grad on the parameters: the next backward "
+                         "pass cannot reach them", "requires_grad=True", "requires_grad=False")
+        raise Failed("after sgd the parameters are no longer leaf tensors: the update was "
+                     "recorded by autograd; wrap it in `with torch.no_grad():`",
+                     "leaf tensors without grad_fn", "non-leaf tensors")
+    for grad, want, name in zip(after, sgd_inputs(ctx, "next_grad_"), "wb", strict=True):
+        expect_shape(expect_tensor(grad, f"the gradient of {name}"), [tuple(want.shape)],
+                     f"the gradient of {name}")
+    return after
 
 
 @CHECKS.add("sgd", points=1)
 def updates_parameters_in_place(ctx: Context) -> str:
-    observed = sgd_observed(ctx)
-    params = observed["params"]
-    before = [ctx.inputs["sgd.w"], ctx.inputs["sgd.b"]]
-    unchanged = all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
-    if unchanged and all(isinstance(g, torch.Tensor) and not g.any() for g in observed["grads"]):
-        raise Failed("the parameters did not change and their gradients are zero: the step "
-                     "used an already zeroed gradient; call param.grad.zero_() after the "
-                     "update, not before", "updated parameters", "unchanged parameters")
-    if unchanged:
+    params = updated_parameters(ctx)
+    before = sgd_inputs(ctx, "")
+    if all(torch.equal(p, b) for p, b in zip(params, before, strict=True)):
+        grads = sgd_observed(ctx)["grads"]
+        if all(isinstance(g, torch.Tensor) and not g.any() for g in grads):
+            raise Failed("the parameters did not change and their gradients are zero: the "
+                         "step used an already zeroed gradient; call param.grad.zero_() "
+                         "after the update, not before", "updated parameters",
+                         "unchanged parameters")
         raise Failed("the parameters passed in did not change: `param = param - …` makes a new "
                      "tensor; update in place with `param -= …` inside torch.no_grad()",
                      "updated parameters", "unchanged parameters")
+    expect_step_against_gradient(params, before, sgd_inputs(ctx, "grad_"))
     return "The tensors passed in are updated in place."
 
 
 @CHECKS.add("sgd", points=2)
 def divides_by_batch_size(ctx: Context) -> str:
-    params = [expect_tensor(p, "parameter") for p in sgd_observed(ctx)["params"]]
+    params = updated_parameters(ctx)
     undivided = sgd_expected(ctx, 1.0)
     if all(torch.allclose(p, u, rtol=1e-5, atol=1e-7) for p, u in zip(params, undivided,
                                                                       strict=True)):
@@ -316,31 +419,28 @@ def divides_by_batch_size(ctx: Context) -> str:
 
 @CHECKS.add("sgd", points=1)
 def builds_no_autograd_graph(ctx: Context) -> str:
-    observed = sgd_observed(ctx)
-    if not all(observed["leaf"]) or any(observed["graph"]):
-        raise Failed("after sgd the parameters are no longer leaf tensors: the update was "
-                     "recorded by autograd; wrap it in `with torch.no_grad():`",
-                     "leaf tensors without grad_fn", "non-leaf tensors")
-    if not all(observed["requires_grad"]):
-        raise Failed("sgd turned off requires_grad on the parameters", "requires_grad=True",
-                     "requires_grad=False")
+    left = [g if isinstance(g, torch.Tensor) else 0.0 for g in sgd_observed(ctx)["grads"]]
+    for got, kept, fresh, name in zip(next_gradients(ctx), left, sgd_inputs(ctx, "next_grad_"),
+                                      "wb", strict=True):
+        expect_close(got, fresh + kept, f"the gradient of {name} after the next backward pass",
+                     rtol=1e-6, atol=1e-7)
     return "The parameters stay leaves that require gradients."
 
 
 @CHECKS.add("sgd", points=1)
 def resets_or_keeps_gradients(ctx: Context) -> str:
-    grads = sgd_observed(ctx)["grads"]
-    originals = [ctx.inputs["sgd.grad_w"], ctx.inputs["sgd.grad_b"]]
-    if all(g is None for g in grads):
-        ctx.accept("gradients set to None, as optimizer.zero_grad() does")
-    elif all(isinstance(g, torch.Tensor) and not g.any() for g in grads):
-        pass
-    elif all(isinstance(g, torch.Tensor) and torch.equal(g, o)
-             for g, o in zip(grads, originals, strict=True)):
+    after = next_gradients(ctx)
+    fresh, originals = sgd_inputs(ctx, "next_grad_"), sgd_inputs(ctx, "grad_")
+    if all(torch.equal(a, f) for a, f in zip(after, fresh, strict=True)):
+        if all(g is None for g in sgd_observed(ctx)["grads"]):
+            ctx.accept("gradients set to None, as optimizer.zero_grad() does")
+    elif all(torch.allclose(a, f + o, rtol=1e-6, atol=1e-7)
+             for a, f, o in zip(after, fresh, originals, strict=True)):
         ctx.accept("gradients left for the caller to zero, as in seed 001's tutorial")
     else:
-        raise Failed("sgd changed the gradients to something other than zero",
-                     "zeroed (or untouched) gradients", describe(grads[0]))
+        raise Failed("sgd changed the gradients to something other than zero: the next "
+                     "backward pass added to what it left", "zeroed (or untouched) gradients",
+                     describe(sgd_observed(ctx)["grads"][0]))
     return "Gradients are handled correctly."
 
 

@@ -50,20 +50,32 @@ def squared_loss_flat(probe: Probe) -> dict:
     return squared_loss_call(probe, probe.inputs["squared_loss.y"].reshape(-1))
 
 
+def next_backward(param: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | None:
+    """.grad after one more backward pass, of sum(param * weights): weights added to what sgd
+    left there, or None where autograd no longer tracks the parameter as a leaf."""
+    if not (param.requires_grad and param.is_leaf):
+        return None
+    (param * weights).sum().backward()
+    return param.grad
+
+
 def sgd_step(probe: Probe) -> dict:
-    """One step on leaf tensors whose gradients the grader set by hand."""
+    """One step on leaf tensors whose gradients the grader set by hand, then the next backward
+    pass, whose gradients tell the grader what sgd left in .grad and whether autograd still
+    reaches the parameters. requires_grad only words the feedback."""
     params = [probe.inputs[f"sgd.{name}"].clone().requires_grad_(True) for name in ("w", "b")]
     for param, name in zip(params, ("w", "b"), strict=True):
         param.grad = probe.inputs[f"sgd.grad_{name}"].clone()
-    returned = probe.student("sgd")(params, float(probe.inputs["sgd.lr"]),
-                                    int(probe.inputs["sgd.batch_size"]))
+    probe.student("sgd")(params, float(probe.inputs["sgd.lr"]),
+                         int(probe.inputs["sgd.batch_size"]))
+    left = [None if param.grad is None else param.grad.detach().clone() for param in params]
+    requires_grad = [bool(param.requires_grad) for param in params]
     return {
-        "returned_none": returned is None,
-        "params": [param.detach() for param in params],
-        "grads": [param.grad for param in params],
-        "leaf": [bool(param.is_leaf) for param in params],
-        "requires_grad": [bool(param.requires_grad) for param in params],
-        "graph": [param.grad_fn is not None for param in params],
+        "params": [param.detach().clone() for param in params],
+        "grads": left,
+        "after": [next_backward(param, probe.inputs[f"sgd.next_grad_{name}"])
+                  for param, name in zip(params, ("w", "b"), strict=True)],
+        "requires_grad": requires_grad,
     }
 
 

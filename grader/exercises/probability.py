@@ -103,9 +103,22 @@ def expect_estimates(ctx: Context, key: str, what: str) -> torch.Tensor:
     return out
 
 
+def expect_rows_from_the_counts(counts: torch.Tensor, out: torch.Tensor) -> None:
+    """Each row is proportional to its group's counts, accumulated or alone: the row belongs
+    to its group of these counts, as neither a constant nor other rolls' rows do."""
+    for basis in (counts.double().cumsum(dim=0), counts.double()):
+        scale = out.double().sum(dim=1, keepdim=True) / basis.sum(dim=1, keepdim=True)
+        if bool((scale > 0).all()) and torch.allclose(out.double() / scale, basis, rtol=1e-4,
+                                                      atol=1e-3):
+            return
+    raise Failed("the rows do not follow the counts: row i must be the counts of the first i "
+                 "groups (counts.cumsum(dim=0)) divided by their total", None, describe(out))
+
+
 @CHECKS.add("estimate_probabilities", points=1)
 def returns_one_row_per_group(ctx: Context) -> str:
-    estimates_output(ctx, "estimate_probabilities.seeded")
+    out = estimates_output(ctx, "estimate_probabilities.seeded")
+    expect_rows_from_the_counts(ctx.inputs["dice.counts"], out)
     return "One row of estimates per group, one column per face."
 
 
@@ -117,6 +130,7 @@ def rows_sum_to_one(ctx: Context) -> str:
         name_the_slip(ctx.inputs["dice.counts"], out)
         raise Failed("the rows do not sum to 1: divide each row of the cumulative counts by "
                      "its own total", "rows summing to 1", describe(sums))
+    expect_rows_from_the_counts(ctx.inputs["dice.counts"], out)
     return "Every row is a probability distribution."
 
 
@@ -128,7 +142,8 @@ def estimates_match_the_reference(ctx: Context) -> str:
 
 @CHECKS.add("estimate_probabilities", points=2)
 def approaches_the_true_probabilities(ctx: Context) -> str:
-    out = estimates_output(ctx, "estimate_probabilities.many")
+    out = expect_estimates(ctx, "estimate_probabilities.many",
+                           f"the estimates over {len(ctx.inputs['dice.many'])} groups")
     tolerance = ctx.settings["dice_tolerance"]
     first, last = (max_difference(out[row], FAIR_DIE) for row in (0, -1))
     if not last <= tolerance:
@@ -148,7 +163,10 @@ def handles_integer_counts_and_other_dice(ctx: Context) -> str:
 
 @CHECKS.add("estimate_probabilities", points=1)
 def leaves_counts_unchanged(ctx: Context) -> str:
-    if not ctx.got("estimate_probabilities.seeded")["counts_unchanged"]:
+    after = expect_tensor(ctx.got("estimate_probabilities.seeded")["counts_after"],
+                          "counts after the call")
+    if after.shape != ctx.inputs["dice.counts"].shape \
+            or not torch.equal(after, ctx.inputs["dice.counts"].float()):
         raise Failed("estimate_probabilities modified counts in place (e.g. cumsum_): use "
                      "counts.cumsum(dim=0), which returns a new tensor", "counts untouched",
                      "counts changed")

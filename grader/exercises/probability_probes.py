@@ -11,13 +11,13 @@ from grader.probing import Probe
 
 
 def estimates(probe: Probe, counts: torch.Tensor) -> dict:
-    original = counts.clone()
-    out = probe.student("estimate_probabilities")(counts)
-    return {"out": out, "counts_unchanged": torch.equal(counts, original)}
+    return {"out": probe.student("estimate_probabilities")(counts)}
 
 
 def estimates_seeded(probe: Probe) -> dict:
-    return estimates(probe, probe.inputs["dice.counts"].float())
+    """The estimates, and the counts passed in as the call left them."""
+    counts = probe.inputs["dice.counts"].float()
+    return {**estimates(probe, counts), "counts_after": counts}
 
 
 def estimates_many_groups(probe: Probe) -> dict:

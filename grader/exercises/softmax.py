@@ -17,6 +17,7 @@ from grader.checks import (
     expect_tensor,
 )
 from grader.data import as_float, load_fashion_mnist
+from grader.exercises.linreg import expect_per_example
 from grader.probing import ProbeStep
 from grader.results import Curve
 
@@ -34,21 +35,24 @@ PROBE_USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run")}
 # equivalent forms of the three functions land within 1e-6 (relative), another batch order
 # 3e-2 away.
 SAME_TRAINING = 1e-3
+# The corners of the images, blank in nearly every Fashion-MNIST image already: blanked in
+# every batch of an epoch, their weights keep the grader's W0 and training barely changes.
+BLANK_PIXELS = [row * 28 + column for row in (0, 1, 2, 25, 26, 27)
+                for column in (0, 1, 2, 25, 26, 27)]
 KEEPDIM = ("must match the size", "divide by the row sums taken with keepdim=True, e.g. "
            "X_exp.sum(dim=1, keepdim=True): without it they broadcast along the wrong axis")
 ARGMAX = ("must match the size", "take the argmax over dim=1, the classes, not dim=0")
 HINTS = {"softmax.": [KEEPDIM], "accuracy.": [ARGMAX], "epoch.": [KEEPDIM]}
 LARGE_ROWS = [[1000.0, 1010.0, 1020.0], [100.0, 101.0, 102.0], [-2.0, -1.0, 0.0],
               [0.0, 0.0, 0.0]]
+# Rows with tied maxima, ahead of the generator's own: torch.argmax takes the first maximal
+# class, so the accuracy of these four is 0.75 where a tie counted for every class gives 1.
+TIED_ROWS = [[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.5, 0.0, 0.5]]
+TIED_LABELS = [0, 1, 0, 2]
 
 
 def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
     y_hat = torch.softmax(torch.randn(32, 10, generator=generator) * 2, dim=1)
-    acc_y_hat = torch.randn(50, 10, generator=generator)
-    acc_y = torch.randint(0, 10, (50,), generator=generator)
-    predicted = acc_y_hat.argmax(dim=1)
-    acc_y[:7] = predicted[:7]
-    acc_y[-1] = (predicted[-1] + 1) % 10
     offsets = torch.randint(500, 3000, (4, 1), generator=generator).float()
     large = torch.cat([torch.tensor(LARGE_ROWS),
                        torch.randn(4, 3, generator=generator) * 5 + offsets])
@@ -60,17 +64,35 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "softmax.grad_R": torch.randn(16, 10, generator=generator),
         "cross_entropy.y_hat": y_hat,
         "cross_entropy.y": torch.randint(0, 10, (32,), generator=generator),
-        "accuracy.y_hat": acc_y_hat,
-        "accuracy.y": acc_y,
-        "accuracy.ties_y_hat": torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0],
-                                             [3.0, 3.0, 3.0], [0.5, 0.0, 0.5]]),
-        "accuracy.ties_y": torch.tensor([0, 1, 0, 2]),
+        **accuracy_inputs(generator),
         "epoch.W0": torch.normal(0, 0.01, (784, 10), generator=generator),
+        "epoch.blank_pixels": torch.tensor(BLANK_PIXELS),
         # Stands in for the grader's own: grading draws one per submission (late_inputs).
         "epoch.order_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=generator)),
         "epoch.batch_size": settings["softmax_batch_size"],
         "epoch.lr": settings["softmax_lr"],
         "epoch.device": settings["device"],
+    }
+
+
+def accuracy_inputs(generator: torch.Generator) -> dict:
+    """Scores and labels with a drawn number of hits, so that the accuracy itself is hidden,
+    and rows of small integers, full of tied maxima, after the four of TIED_ROWS."""
+    n = int(torch.randint(40, 81, (1,), generator=generator))
+    y_hat = torch.randn(n, 10, generator=generator)
+    predicted = y_hat.argmax(dim=1)
+    hits = int(torch.randint(n // 5, 4 * n // 5 + 1, (1,), generator=generator))
+    hit = torch.zeros(n, dtype=torch.bool)
+    hit[torch.randperm(n, generator=generator)[:hits]] = True
+    missed = (predicted + torch.randint(1, 10, (n,), generator=generator)) % 10
+    tied = int(torch.randint(16, 33, (1,), generator=generator))
+    return {
+        "accuracy.y_hat": y_hat,
+        "accuracy.y": torch.where(hit, predicted, missed),
+        "accuracy.ties_y_hat": torch.cat([torch.tensor(TIED_ROWS), torch.randint(
+            0, 3, (tied, 3), generator=generator).float()]),
+        "accuracy.ties_y": torch.cat([torch.tensor(TIED_LABELS),
+                                      torch.randint(0, 3, (tied,), generator=generator)]),
     }
 
 
@@ -95,6 +117,16 @@ def values_match_the_reference(ctx: Context) -> str:
     return "softmax(X) matches the reference within rtol 1e-5, atol 1e-6."
 
 
+def expect_ranked_like(out: torch.Tensor, X: torch.Tensor) -> None:
+    """Each row ranks the classes as its row of X does: softmax keeps the order of the
+    scores, which neither a constant nor the rows of another X do."""
+    steps = out.double().gather(1, X.argsort(dim=1)).diff(dim=1)
+    if bool((steps < 0).any()) or not torch.equal(out.argmax(dim=1), X.argmax(dim=1)):
+        raise Failed("the rows of softmax(X) do not rank the classes as the rows of X do: "
+                     "the largest score must get the largest probability",
+                     "the order of X in every row", describe(out))
+
+
 @CHECKS.add("softmax", points=1)
 def rows_sum_to_one(ctx: Context) -> str:
     X = ctx.inputs["softmax.X"]
@@ -103,7 +135,8 @@ def rows_sum_to_one(ctx: Context) -> str:
     if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5) or bool((out < 0).any()):
         raise Failed("the rows of softmax(X) are not probability distributions",
                      "non-negative rows summing to 1", describe(sums))
-    return "Every row is a probability distribution."
+    expect_ranked_like(out, X)
+    return "Every row is a probability distribution over X's classes, in X's order."
 
 
 @CHECKS.add("softmax", points=2)
@@ -171,7 +204,8 @@ def cross_entropy_output(ctx: Context) -> torch.Tensor:
 
 @CHECKS.add("cross_entropy", points=1)
 def returns_per_example_cross_entropy(ctx: Context) -> str:
-    cross_entropy_output(ctx)
+    expect_per_example(cross_entropy_output(ctx), ctx.want("cross_entropy.values")["out"],
+                       "the losses")
     return "One loss per example."
 
 
@@ -226,11 +260,14 @@ def expect_accuracy(ctx: Context, key: str, n: int, what: str) -> float:
 
 def expect_accuracy_value(ctx: Context, value, key: str, n: int, what: str) -> float:
     got = as_fraction(ctx, value, n, what)
-    want = float(ctx.want(key))
+    expect_same_accuracy(got, float(ctx.want(key)), what)
+    return got
+
+
+def expect_same_accuracy(got: float, want: float, what: str) -> None:
     if abs(got - want) > 1e-6:
         raise Failed(f"{what} is {got:.4g}, the reference gives {want:.4g}", f"{want:.4g}",
                      f"{got:.4g}")
-    return got
 
 
 @CHECKS.add("accuracy", points=2)
@@ -254,10 +291,23 @@ def handles_labels_of_shape_n_by_1(ctx: Context) -> str:
     return "Labels of shape (n, 1) are handled."
 
 
+def every_maximum_counted(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """The accuracy where a tie counts as a hit for each of its maximal classes."""
+    maximal = y_hat == y_hat.max(dim=1, keepdim=True).values
+    return float(maximal[torch.arange(len(y)), y].double().mean())
+
+
 @CHECKS.add("accuracy", points=1)
 def breaks_ties_like_argmax(ctx: Context) -> str:
-    n = len(ctx.inputs["accuracy.ties_y"])
-    expect_accuracy(ctx, "accuracy.ties", n, "accuracy on rows with tied maxima")
+    y_hat, y = ctx.inputs["accuracy.ties_y_hat"], ctx.inputs["accuracy.ties_y"]
+    what = "accuracy on rows with tied maxima"
+    got = as_fraction(ctx, ctx.got("accuracy.ties"), len(y), what)
+    want = float(ctx.want("accuracy.ties"))
+    if abs(got - want) > 1e-6 and abs(got - every_maximum_counted(y_hat, y)) <= 1e-6:
+        raise Failed(f"{what}: a tie counted as a hit for every maximal class; compare y with "
+                     f"torch.argmax, which takes the first (on the rows {TIED_ROWS} with "
+                     f"labels {TIED_LABELS}: 0.75, not 1)", f"{want:.4g}", f"{got:.4g}")
+    expect_same_accuracy(got, want, what)
     return "Ties go to the first maximal class, as torch.argmax does."
 
 
@@ -315,6 +365,20 @@ def expect_same_training(ctx: Context) -> None:
                      f"≤ {SAME_TRAINING:g}", f"{distance:.2g}")
 
 
+def expect_started_from(observed: dict, W0: torch.Tensor, blank: torch.Tensor,
+                        trainer: str) -> None:
+    """The pixels blanked in every batch get no gradient, so their weights end as they began:
+    the model trained is the one handed over, from the grader's hidden W0, not weights
+    trained elsewhere (or on other inputs)."""
+    W = expect_tensor(observed["W"], "the trained W")
+    expect_shape(W, [(784, 10)], "the trained W")
+    if not torch.equal(W[blank], W0[blank]):
+        raise Failed("the weights of pixels that are 0 in every batch changed, so the model "
+                     f"was not trained from the weights it was given: {trainer} must train "
+                     "the parameters passed in, without re-initialising them",
+                     "their initial values", describe(W[blank]))
+
+
 def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str) -> str:
     """One epoch's test accuracy against the reference run's, less the allowed margin."""
     got = trained_accuracy(ctx, observed, "the trained")
@@ -330,8 +394,10 @@ def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str
 
 @CHECKS.add("softmax_training", points=3, uses=TRAINING_USES)
 def reaches_the_test_accuracy(ctx: Context) -> str:
-    return expect_test_accuracy(ctx, epoch_observed(ctx), ctx.want("epoch.run"),
-                                "with your functions")
+    observed = epoch_observed(ctx)
+    expect_started_from(observed, ctx.inputs["epoch.W0"], ctx.inputs["epoch.blank_pixels"],
+                        "the training loop")
+    return expect_test_accuracy(ctx, observed, ctx.want("epoch.run"), "with your functions")
 
 
 @CHECKS.add("softmax_training", points=2, uses=TRAINING_USES)

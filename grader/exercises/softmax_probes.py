@@ -117,11 +117,9 @@ def prepare_epoch(probe: Probe) -> str:
     """Put the data on the device and warm up, so the timed step is the epoch alone."""
     device = str(probe.inputs["epoch.device"])
     data = load_fashion_mnist()
-    probe.state.update(
-        device=device,
-        X=as_float(data.train_images).reshape(len(data.train_labels), -1).to(device),
-        y=data.train_labels.to(device),
-    )
+    X = as_float(data.train_images).reshape(len(data.train_labels), -1)
+    X[:, probe.inputs["epoch.blank_pixels"]] = 0  # their weights must end as W0 began
+    probe.state.update(device=device, X=X.to(device), y=data.train_labels.to(device))
     warmup = torch.arange(WARMUP_BATCHES * int(probe.inputs["epoch.batch_size"]), device=device)
     with epoch_threads():
         train_batches(probe, *initial_parameters(probe), warmup)

@@ -1,0 +1,91 @@
+"""Every mark is for values the grader verifies on the hidden inputs.
+
+The probe code runs in the student's kernel, which can patch it: any observation can be
+forged. These tests read the checks in this process on forged observations: the reference's
+own at another seed (a perfect answer, to other inputs) and the reference's hollowed out to
+constants (flags and counts kept at their passing values, lists emptied or tensors zeroed).
+Neither may earn a mark; the control, the reference's observations on these very inputs,
+earns them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import FAST, SOLUTION
+
+from grader.checks import Context, evaluate_all
+from grader.exercises import modules_for
+from grader.grade import build_inputs, checks_of, planned_work, read_notebook, reference_probe
+from grader.results import TestResult
+
+NOTEBOOK = "linear_networks"
+OTHER_SEED = 1234
+READS_THE_TEXT = "quiz"  # the quiz grades the notebook's own answer, not observations
+UNTIMED = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's timing of the epoch
+# Not this module's to fix: the from-scratch epoch's accuracy holds for an epoch trained on
+# other inputs (softmax.py's epoch checks could ask for expect_same_training there too).
+def scored_checks() -> list[str]:
+    return [check.full_name for check in checks_of(modules_for(NOTEBOOK), FAST)
+            if check.points > 0 and check.exercise != READS_THE_TEXT]
+
+
+@pytest.fixture(scope="module")
+def grading():
+    """The grading seed's settings, inputs and reference, and the reference's observations
+    at another seed."""
+    modules = modules_for(NOTEBOOK)
+    solution = read_notebook(SOLUTION)
+    settings, other = FAST.resolved(), replace(FAST, seed=OTHER_SEED).resolved()
+    reference = reference_probe(NOTEBOOK, modules, settings).observations
+    elsewhere = reference_probe(NOTEBOOK, modules, other).observations
+    return settings, build_inputs(modules, settings, solution), reference, elsewhere
+
+
+def graded(grading, student: dict) -> dict[str, TestResult]:
+    settings, inputs, reference, _ = grading
+    modules = modules_for(NOTEBOOK)
+    planned = frozenset(key for work in planned_work(modules) for key in work.keys)
+    context = Context(student, reference, inputs, settings.as_dict(), planned=planned)
+    return {result.name: result for result in
+            evaluate_all(checks_of(modules, settings), context)}
+
+
+@pytest.fixture(scope="module")
+def replayed(grading) -> dict[str, TestResult]:
+    return graded(grading, grading[3])
+
+
+def hollow(value, empty_lists: bool):
+    """The value with its data blanked: tensors zeroed (shapes kept), floats 0, lists
+    emptied or blanked item by item; flags, counts and text kept as they were."""
+    if isinstance(value, torch.Tensor):
+        return torch.zeros_like(value)
+    if isinstance(value, list):
+        return [] if empty_lists else [hollow(item, empty_lists) for item in value]
+    if isinstance(value, dict):
+        return {key: hollow(item, empty_lists) for key, item in value.items()}
+    return 0.0 if isinstance(value, float) else value
+
+
+def test_the_reference_earns_every_mark_on_its_own_inputs(grading):
+    results = graded(grading, grading[2])
+    assert {name: result.message for name, result in results.items()
+            if not result.passed and name not in UNTIMED} == {}
+
+
+@pytest.mark.parametrize("check", scored_checks())
+def test_answers_to_other_inputs_earn_nothing(replayed, check):
+    """The reference's observations at another seed: right answers, to another question."""
+    assert not replayed[check].passed, replayed[check].message
+
+
+@pytest.mark.parametrize("empty_lists", [True, False], ids=["lists emptied", "zeros"])
+def test_constants_earn_nothing(grading, empty_lists):
+    student = {key: {"ok": True, "value": hollow(entry["value"], empty_lists)}
+               for key, entry in grading[2].items()}
+    results = graded(grading, student)
+    assert {name: result.message for name, result in results.items()
+            if result.passed and name in scored_checks()} == {}
