@@ -60,14 +60,6 @@ def assign(source_dir: Path, target_dir: Path) -> list[Path]:
     return written
 
 
-def ship_public_tests(source_dir: Path, settings) -> list[Path]:
-    """The reference's answers to the public inputs, for the students' self-check."""
-    from grader.selfcheck import write_public
-
-    return [write_public(path.stem, nbformat.read(path, as_version=4), settings)
-            for path in sorted(source_dir.glob("*.ipynb"))]
-
-
 def render(notebook: nbformat.NotebookNode) -> str:
     """The notebook's canonical text, so regenerating is byte-for-byte stable."""
     return nbformat.writes(notebook) + "\n"

@@ -34,9 +34,10 @@ from torchvision import datasets, transforms
 
 from grader.batch import grade_folder
 from grader.config import Settings
-from grader.data import as_float, data_files, find_data_dir, inflate, load_fashion_mnist
+from grader.datacache import inflate
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
+from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
 from grader.paths import REFERENCE
 from grader.reference import reference_functions
 
@@ -96,7 +97,7 @@ def warm_up_notebook(workdir: Path) -> Path:
     timed runs start from the same warm cache without running a whole notebook."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(
-        "import torch, torchvision\nfrom grader.data import load_fashion_mnist\n"
+        "import torch, torchvision\nfrom grader.kernel.data import load_fashion_mnist\n"
         "load_fashion_mnist()")]
     path = workdir / "warm-up.ipynb"
     nbformat.write(notebook, path)

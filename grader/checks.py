@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from grader.probing import function_of
+from grader.kernel.probing import function_of
 from grader.results import TestResult, Timing
 
 HINTS = {

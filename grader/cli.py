@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.assign import assign, ship_public_tests
+from grader.assign import assign
 from grader.batch import BatchReport, grade_folder
 from grader.config import DEFAULT_CONFIG, load_settings
-from grader.data import DataNotFound, find_data_dir
 from grader.exercises import all_test_names
+from grader.kernel.data import DataNotFound, find_data_dir
 from grader.paths import EXERCISES, REFERENCE
+from grader.public import ship_public_tests
 
 console = Console(stderr=True)
 

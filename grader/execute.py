@@ -17,9 +17,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from grader.kernel.probing import OBSERVATION_MIME
 from grader.kernels import LaunchedKernel
 from grader.observations import ObservationReader
-from grader.probing import OBSERVATION_MIME
 from grader.results import CellRecord
 
 MAX_OUTPUT_CHARS = 2_000_000

@@ -44,7 +44,7 @@ from grader.sandbox import (
 # that did it; ipykernel's own parent poller would end it a second later, in another cell,
 # and the rerun would pass over the wrong one.
 WARM_IMPORTS = ("import ctypes, signal; ctypes.CDLL(None).prctl(1, signal.SIGKILL)",
-                "import torch", "import torch._dynamo", "import grader.data")
+                "import torch", "import torch._dynamo", "import grader.kernel.data")
 # cpu.shares of a kernel booting ahead of need and of the one being graded: a boot that
 # competed as an equal made the graded kernel's two-thread cells up to 4× slower.
 BACKGROUND_SHARES = 2

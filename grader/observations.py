@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from grader.probing import failure
+from grader.kernel.probing import failure
 
 MAX_MESSAGE_CHARS = 48 * 2**20  # one observation, base64
 MAX_TOTAL_BYTES = 160 * 2**20  # everything one kernel may hand back

@@ -1,20 +1,36 @@
-"""The reference functions, taken from the solution notebooks in reference/.
+"""The reference side: the solution notebook's functions and what the same probes observe
+on them, in the grader's own process (trusted code).
 
 The solution notebook is the single source of the reference: its cells tagged ``setup``
-and ``solution`` are run here, in the grader's own process (trusted code), once.
+and ``solution`` are run here, once. Their observations take seconds (the probes train
+models), so they are kept on disk between processes, behind a digest, where no kernel can
+write; only a timed step runs again per submission, beside the student's, on that
+submission's late inputs.
 """
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from grader.cache import load_verified, private_entry, store_verified
+from grader.config import Settings
+from grader.datacache import data_stamp
+from grader.inputs import build_inputs
+from grader.kernel.data import DataNotFound, data_files, find_data_dir
+from grader.kernel.probing import Probe, run_table, to_bytes
+from grader.notebook import read_notebook
+from grader.observations import BadObservations, load_bounded, validated
 from grader.paths import REFERENCE
+from grader.plan import planned_keys, planned_work, probe_steps, step_timeout
+from grader.sandbox import kernels_isolated
 
 REFERENCE_TAGS = {"setup", "solution"}
+MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
 
 
 @cache
@@ -27,3 +43,72 @@ def reference_functions(notebook: str, folder: Path = REFERENCE) -> dict[str, An
         if cell.cell_type == "code" and REFERENCE_TAGS & set(cell.metadata.get("tags", [])):
             exec(compile(cell.source, f"{path}:cell", "exec"), namespace)  # noqa: S102
     return namespace
+
+
+_REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
+
+def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
+    """The reference run through the same probes: once per process and settings, its
+    observations kept on disk for the next process (the probes train models: seconds)."""
+    key = (notebook, settings.digest())
+    if key not in _REFERENCE_PROBES:
+        solution = read_notebook(REFERENCE / f"{notebook}.ipynb")
+        inputs = build_inputs(modules, settings, solution)
+        probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
+        stored = stored_reference(notebook, settings)
+        observed = stored_observations(stored, modules)
+        for module, step in probe_steps(modules):
+            if step.setup or not observed:
+                run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+        failed = [k for k, v in probe.observations.items() if not v["ok"]]
+        if failed:
+            raise RuntimeError(f"the reference failed its own probes: {failed}")
+        if stored and not observed:
+            store_verified(stored, to_bytes(probe.observations))
+        probe.observations = {**observed, **probe.observations}
+        _REFERENCE_PROBES[key] = probe
+    return _REFERENCE_PROBES[key]
+
+def stored_reference(notebook: str, settings: Settings) -> Path | None:
+    """Where the reference's observations are kept between runs; None where a kernel could
+    rewrite them (no sandbox, the grader's own uid) or no data or cache folder is found."""
+    if not kernels_isolated(settings.sandbox):
+        return None
+    try:
+        data = data_stamp(data_files(find_data_dir()))
+    except DataNotFound:
+        return None
+    return private_entry(f"reference-{notebook}", settings.digest(), data)
+
+def stored_observations(path: Path | None, modules: list) -> dict:
+    """The reference's observations from an earlier run, if the entry is intact, every
+    probe is there and passed; {} otherwise."""
+    raw = load_verified(path, MAX_REFERENCE_BYTES) if path is not None else None
+    if raw is None:
+        return {}
+    try:
+        loaded = load_bounded(raw, max_tensor_bytes=MAX_REFERENCE_BYTES)
+    except BadObservations:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    observations = {str(key): validated(entry) for key, entry in loaded.items()}
+    complete = set(observations) == planned_keys(modules) and all(
+        v["ok"] for v in observations.values())
+    return observations if complete else {}
+
+def time_reference(probe: Probe, modules: list, settings: Settings,
+                   late: dict[str, int]) -> tuple[float | None, dict]:
+    """Run the reference's timed steps now, beside the student's, in the same conditions
+    and with the submission's late inputs; their seconds and observations."""
+    seconds, observed, kept = None, {}, dict(probe.observations)
+    probe.inputs.update(late)
+    for work in planned_work(modules):
+        if work.step.timed:
+            started = time.perf_counter()
+            run_table(probe, work.module, work.step.table, work.keys,
+                      step_timeout(work.step, settings))
+            seconds = time.perf_counter() - started
+            observed.update({key: probe.observations[key] for key in work.keys})
+    probe.observations = kept
+    return seconds, observed

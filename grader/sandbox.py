@@ -26,7 +26,8 @@ import torch
 from pydantic import ConfigDict, Field
 
 from grader.cache import private_root
-from grader.data import ENV_VAR, DataNotFound, find_data_dir, unpacked_dir
+from grader.datacache import unpacked_dir
+from grader.kernel.data import ENV_VAR, DataNotFound, find_data_dir
 from grader.paths import REPO_ROOT
 
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")

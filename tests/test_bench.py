@@ -28,7 +28,7 @@ from grader.bench import (
     train_epoch,
     write_json,
 )
-from grader.data import FILES
+from grader.kernel.data import FILES
 from grader.reference import reference_functions
 
 

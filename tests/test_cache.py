@@ -17,9 +17,10 @@ import pytest
 import torch
 from conftest import FAST
 
-from grader import cache, grade, sandbox
-from grader.data import ENV_VAR
+from grader import cache, reference, sandbox
 from grader.exercises import modules_for
+from grader.inputs import late_inputs
+from grader.kernel.data import ENV_VAR, data_files, find_data_dir
 
 NOTEBOOK = "linear_networks"
 SETTINGS = FAST.resolved()
@@ -29,21 +30,21 @@ SETTINGS = FAST.resolved()
 def steps_run(tmp_path, monkeypatch) -> list[str]:
     """A fresh cache and process memo; the probe keys each reference_probe call ran."""
     monkeypatch.setattr(cache, "default_root", lambda: tmp_path / "cache")
-    monkeypatch.setattr(grade, "_REFERENCE_PROBES", {})
+    monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
     ran: list[str] = []
-    run_table = grade.run_table
+    run_table = reference.run_table
 
     def counting(probe, module, table, keys=None, timeout=None):
         ran.append(f"{table}:{','.join(keys or ['*'])}")
         run_table(probe, module, table, keys, timeout)
 
-    monkeypatch.setattr(grade, "run_table", counting)
+    monkeypatch.setattr(reference, "run_table", counting)
     return ran
 
 
-def observe_reference(monkeypatch) -> grade.Probe:
-    monkeypatch.setattr(grade, "_REFERENCE_PROBES", {})
-    return grade.reference_probe(NOTEBOOK, modules_for(NOTEBOOK), SETTINGS)
+def observe_reference(monkeypatch) -> reference.Probe:
+    monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
+    return reference.reference_probe(NOTEBOOK, modules_for(NOTEBOOK), SETTINGS)
 
 
 def alike(a, b) -> bool:
@@ -57,7 +58,7 @@ def alike(a, b) -> bool:
 
 
 def stored_path() -> Path:
-    path = grade.stored_reference(NOTEBOOK, SETTINGS)
+    path = reference.stored_reference(NOTEBOOK, SETTINGS)
     assert path is not None
     return path
 
@@ -71,8 +72,8 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     again = observe_reference(monkeypatch)
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
-    late = grade.late_inputs(modules_for(NOTEBOOK), SETTINGS, "a submission's digest")
-    seconds, _ = grade.time_reference(again, modules_for(NOTEBOOK), SETTINGS, late)
+    late = late_inputs(modules_for(NOTEBOOK), SETTINGS, "a submission's digest")
+    seconds, _ = reference.time_reference(again, modules_for(NOTEBOOK), SETTINGS, late)
     assert seconds > 0
 
 
@@ -92,24 +93,24 @@ def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, 
     again = observe_reference(monkeypatch)
     assert "PROBES:*" in steps_run
     assert alike(dict(again.observations), dict(fresh.observations))
-    assert grade.stored_observations(stored_path(), modules_for(NOTEBOOK))
+    assert reference.stored_observations(stored_path(), modules_for(NOTEBOOK))
 
 
 def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypatch, tmp_path):
     first = stored_path()
-    other_seed = grade.stored_reference(NOTEBOOK, replace(SETTINGS, seed=SETTINGS.seed + 1))
+    other_seed = reference.stored_reference(NOTEBOOK, replace(SETTINGS, seed=SETTINGS.seed + 1))
     assert other_seed not in (None, first)
     copied = tmp_path / "data"
     copied.mkdir()
-    for source in grade.data_files(grade.find_data_dir()):
+    for source in data_files(find_data_dir()):
         shutil.copyfile(source, copied / source.name)
     monkeypatch.setenv(ENV_VAR, str(copied))
-    assert grade.stored_reference(NOTEBOOK, SETTINGS) not in (None, first)
+    assert reference.stored_reference(NOTEBOOK, SETTINGS) not in (None, first)
 
 
 def test_no_entry_where_student_code_could_rewrite_it(steps_run, monkeypatch):
-    monkeypatch.setattr(grade, "kernels_isolated", lambda sandbox: False)
-    assert grade.stored_reference(NOTEBOOK, SETTINGS) is None
+    monkeypatch.setattr(reference, "kernels_isolated", lambda sandbox: False)
+    assert reference.stored_reference(NOTEBOOK, SETTINGS) is None
     assert observe_reference(monkeypatch).observations
     assert not list(cache.default_root().rglob("*.pt"))
 
@@ -120,7 +121,7 @@ def test_a_cache_folder_of_another_user_is_not_used(steps_run, monkeypatch):
     folder = cache.private_root()
     folder.mkdir(parents=True)
     os.chown(folder, 12345, 12345)
-    assert grade.stored_reference(NOTEBOOK, SETTINGS) is None
+    assert reference.stored_reference(NOTEBOOK, SETTINGS) is None
     assert observe_reference(monkeypatch).observations  # graded all the same
 
 

@@ -15,9 +15,12 @@ from conftest import FAST, SOLUTION
 
 from grader.checks import Context, evaluate_all
 from grader.exercises import linreg, modules_for, softmax
-from grader.grade import build_inputs, planned_work, read_notebook, reference_probe
-from grader.probing import failure
-from grader.selfcheck import PUBLIC_DIR
+from grader.inputs import build_inputs
+from grader.kernel.probing import failure
+from grader.notebook import read_notebook
+from grader.paths import PUBLIC_DIR
+from grader.plan import planned_work
+from grader.reference import reference_probe
 
 NOTEBOOK = "linear_networks"
 

@@ -15,14 +15,14 @@ import pytest
 
 from grader import cgroups
 from grader.exercises import modules_for
-from grader.grade import StepWork, left_to_run, planned_work, stopped_by
+from grader.kernel.probing import ProbeStep
 from grader.kernels import (
     BACKGROUND_SHARES,
     FOREGROUND_SHARES,
     KernelPool,
     LaunchedKernel,
 )
-from grader.probing import ProbeStep
+from grader.plan import StepWork, left_to_run, planned_work, stopped_by
 from grader.sandbox import SandboxSettings
 
 needs_cgroups = pytest.mark.skipif(not cgroups.available(),

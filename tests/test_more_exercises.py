@@ -25,9 +25,9 @@ from conftest import (
 )
 
 from grader.exercises import autograd, concise, probability
+from grader.kernel.selfcheck import run_check
 from grader.reference import reference_functions
 from grader.results import Result
-from grader.selfcheck import run_check
 
 NEW_MODULES = (probability, autograd, concise)
 NEW_CHECKS = {check.full_name for module in NEW_MODULES for check in module.CHECKS}

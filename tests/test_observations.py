@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from grader.kernel.probing import Probe, encode, plain
 from grader.observations import BadObservations, ObservationReader, decode
-from grader.probing import Probe, encode, plain
 
 
 class Sneaky:

@@ -6,15 +6,16 @@ import nbformat
 import torch
 from conftest import SOLUTION, with_functions
 
-import grader.selfcheck as selfcheck
+import grader.kernel.selfcheck as selfcheck
 from grader.config import DEFAULT_CONFIG, load_settings
 from grader.execute import KernelRun
 from grader.exercises import all_test_names, modules_for
-from grader.grade import build_inputs
+from grader.inputs import build_inputs
+from grader.kernel.selfcheck import check, run_check
 from grader.kernels import LaunchedKernel
+from grader.paths import PUBLIC_DIR
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
-from grader.selfcheck import PUBLIC_DIR, check, run_check
 
 NO_KEEPDIM = "def softmax(X):\n    e = torch.exp(X - X.max(dim=1, keepdim=True).values)\n" \
              "    return e / e.sum(dim=1)\n"

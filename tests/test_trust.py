@@ -17,11 +17,12 @@ import nbformat
 import pytest
 from conftest import FAST, SOLUTION, write_notebook
 
-from grader import grade
+from grader import inputs as grade_inputs
 from grader.batch import grade_folder
 from grader.checks import Check, Context, Failed
 from grader.exercises import modules_for
-from grader.probing import PROBE_SEEDS
+from grader.kernel.probing import PROBE_SEEDS
+from grader.notebook import read_notebook
 from grader.sandbox import bwrap_works
 from grader.submissions import UnsafeFile, discover, read_submitted
 
@@ -36,12 +37,12 @@ def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
     secret true weights again; with a late input it could run the timed epoch ahead."""
     settings = FAST.resolved()
     modules = modules_for(NOTEBOOK)
-    inputs = grade.build_inputs(modules, settings, grade.read_notebook(SOLUTION))
-    late = grade.late_inputs(modules, settings, "digest-of-a-submission")
-    given = grade.kernel_inputs(inputs, late)
+    inputs = grade_inputs.build_inputs(modules, settings, read_notebook(SOLUTION))
+    late = grade_inputs.late_inputs(modules, settings, "digest-of-a-submission")
+    given = grade_inputs.kernel_inputs(inputs, late)
     assert late and not set(late) & set(given)
-    assert not [key for key in given if key.startswith(grade.SECRET)]
-    assert [key for key in inputs if key.startswith(grade.SECRET)]
+    assert not [key for key in given if key.startswith(grade_inputs.SECRET)]
+    assert [key for key in inputs if key.startswith(grade_inputs.SECRET)]
     assert "seed" not in given
     assert settings.seed not in given[PROBE_SEEDS].values()
     assert len(set(given[PROBE_SEEDS].values())) == len(given[PROBE_SEEDS])
@@ -49,10 +50,10 @@ def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
 
 def test_late_inputs_are_fixed_per_submission_and_differ_between_them():
     settings, modules = FAST.resolved(), modules_for(NOTEBOOK)
-    one = grade.late_inputs(modules, settings, "a")
-    assert one == grade.late_inputs(modules, settings, "a")
-    assert one != grade.late_inputs(modules, settings, "b")
-    assert one != grade.late_inputs(modules, replace(settings, seed=settings.seed + 1), "a")
+    one = grade_inputs.late_inputs(modules, settings, "a")
+    assert one == grade_inputs.late_inputs(modules, settings, "a")
+    assert one != grade_inputs.late_inputs(modules, settings, "b")
+    assert one != grade_inputs.late_inputs(modules, replace(settings, seed=settings.seed + 1), "a")
 
 
 # --- hidden tests keep their values ------------------------------------------------------

@@ -18,7 +18,11 @@ from conftest import FAST, SOLUTION
 
 from grader.checks import Context, evaluate_all
 from grader.exercises import modules_for
-from grader.grade import build_inputs, checks_of, planned_work, read_notebook, reference_probe
+from grader.grade import checks_of
+from grader.inputs import build_inputs
+from grader.notebook import read_notebook
+from grader.plan import planned_work
+from grader.reference import reference_probe
 from grader.results import TestResult
 
 NOTEBOOK = "linear_networks"

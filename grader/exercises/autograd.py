@@ -20,7 +20,7 @@ from grader.checks import (
     max_difference,
 )
 from grader.exercises.linreg import NO_GRAD
-from grader.probing import ProbeStep
+from grader.kernel.probing import ProbeStep
 
 NOTEBOOK = "linear_networks"
 PROBES = "grader.exercises.autograd_probes"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.probing import Probe
+from grader.kernel.probing import Probe
 
 
 def gradients(probe: Probe, name: str, *extra) -> list:

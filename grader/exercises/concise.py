@@ -18,7 +18,6 @@ from grader.checks import (
     expect_tensor,
     max_difference,
 )
-from grader.data import as_float
 from grader.exercises.linreg import (
     ID_BATCH_SIZE,
     describe_truth,
@@ -39,7 +38,8 @@ from grader.exercises.softmax import (
     expect_started_from,
     expect_test_accuracy,
 )
-from grader.probing import ProbeStep
+from grader.kernel.data import as_float
+from grader.kernel.probing import ProbeStep
 
 NOTEBOOK = "linear_networks"
 PROBES = "grader.exercises.concise_probes"

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader.data import as_float, load_fashion_mnist
 from grader.exercises.linreg_probes import MAX_BATCHES
-from grader.probing import Probe
+from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.probing import Probe
 
 
 def loader_epoch(loader) -> list:

@@ -20,7 +20,7 @@ from grader.checks import (
     expect_tensor,
     max_difference,
 )
-from grader.probing import ProbeStep
+from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
 NOTEBOOK = "linear_networks"

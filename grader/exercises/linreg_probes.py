@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.probing import Probe
+from grader.kernel.probing import Probe
 
 MAX_BATCHES = 500
 

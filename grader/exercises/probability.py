@@ -19,7 +19,7 @@ from grader.checks import (
     max_difference,
 )
 from grader.exercises.softmax import finite_values
-from grader.probing import ProbeStep
+from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
 NOTEBOOK = "linear_networks"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.probing import Probe
+from grader.kernel.probing import Probe
 
 
 def estimates(probe: Probe, counts: torch.Tensor) -> dict:

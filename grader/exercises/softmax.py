@@ -16,9 +16,9 @@ from grader.checks import (
     expect_shape,
     expect_tensor,
 )
-from grader.data import as_float, load_fashion_mnist
 from grader.exercises.linreg import expect_per_example
-from grader.probing import ProbeStep
+from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
 NOTEBOOK = "linear_networks"

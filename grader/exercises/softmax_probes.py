@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import torch
 
-from grader.data import as_float, load_fashion_mnist
-from grader.probing import Probe
+from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.probing import Probe
 
 WARMUP_BATCHES = 3
 # One CPU thread for the timed epoch, student's and reference's alike: on a loaded 2-core

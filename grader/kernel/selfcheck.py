@@ -2,58 +2,26 @@
 
 The public tests are the grader's own checks minus the hidden ones, run on public inputs
 (a seed drawn from the grader's by a one-way hash: the shipped file cannot give the grading
-seed away). The reference's answers to those inputs are shipped as
-plain data in grader/public/, written by `grade assign`, so the self-check needs neither
-the reference solutions nor a network. It runs in the student's own kernel: it is advice,
-the grade comes from the grader.
+seed away). The reference's answers to those inputs are shipped as plain data in
+grader/public/, written by `grade assign` (grader/public.py), so the self-check needs
+neither the reference solutions nor a network. It runs in the student's own kernel: it is
+advice, the grade comes from the grader.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
-from pathlib import Path
 
-import nbformat
 import torch
 
-from grader.assign import student_version
 from grader.checks import Context, evaluate_all
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
-from grader.exercises.softmax import shareable
-from grader.grade import build_inputs, derived_seed, planned_work, reference_probe, step_timeout
-from grader.probing import Probe, run_table
+from grader.kernel.probing import Probe, run_table
+from grader.paths import PUBLIC_DIR
+from grader.plan import planned_work, step_timeout
 
-PUBLIC_DIR = Path(__file__).resolve().parent / "public"
 GRADER_ONLY = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's reference timing
-
-
-def public_settings(settings: Settings) -> Settings:
-    return replace(settings, seed=derived_seed(settings.seed, "public"))
-
-
-def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> dict:
-    """Public inputs and the reference's observations on them, for shipping. Inputs read
-    from a notebook are read from the students' version of it: the solution's text holds
-    the answers (the quiz's key, say)."""
-    settings = public_settings(settings).resolved()
-    settings = replace(settings, device="cpu")
-    modules = [m for m in MODULES if m.NOTEBOOK == notebook]
-    probe = reference_probe(notebook, modules, settings)
-    return {
-        "inputs": build_inputs(modules, settings, student_version(solution)),
-        "reference": shareable(probe.observations),
-        "settings": settings.as_dict(),
-        "hidden": list(settings.hidden),
-    }
-
-
-def write_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> Path:
-    PUBLIC_DIR.mkdir(exist_ok=True)
-    path = PUBLIC_DIR / f"{notebook}.pt"
-    torch.save(build_public(notebook, solution, settings), path)
-    return path
 
 
 def caller_namespace() -> dict:

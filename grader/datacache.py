@@ -1,8 +1,5 @@
-"""Fashion-MNIST from its IDX files, parsed once into uint8 tensors.
-
-Decoding image by image through torchvision's PIL path costs seconds per epoch; the
-whole dataset is 55 MB of bytes, so it is parsed once, cached, and batches are sliced.
-"""
+"""The grader's copy of Fashion-MNIST inflated from its gzip files, for every kernel to read
+raw, verified against a manifest of sizes and digests whenever it is used."""
 
 from __future__ import annotations
 
@@ -11,12 +8,9 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 from time import time_ns
 from typing import BinaryIO
-
-import torch
 
 from grader.cache import (
     create_file,
@@ -28,21 +22,8 @@ from grader.cache import (
     store_verified,
     write_atomically,
 )
+from grader.kernel.data import FILES, data_files
 
-ENV_VAR = "FASHION_MNIST_DIR"
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-TORCHVISION_ROOTS = (Path("data"), Path("../data"), Path.home() / ".torchvision")
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-LABELS = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-)
-IDX_DTYPES = {0x08: torch.uint8}
 MANIFEST = "manifest"
 MANIFEST_MAX_BYTES = 4096
 CHUNK = 1 << 20
@@ -53,82 +34,9 @@ MAX_INFLATED = 1 << 28  # Fashion-MNIST's largest file is 47 MB
 RACY_NS = 1_000_000_000
 
 
-class DataNotFound(FileNotFoundError):
-    """Raised with every place searched, so the fix is obvious."""
-
-
-@dataclass(frozen=True)
-class FashionMNIST:
-    """Both splits as uint8 images (n, 28, 28) and int64 labels (n,)."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-
-
-def candidate_dirs() -> list[Path]:
-    """Where to look, in order: the env var, torchvision's layouts, then Debian's package."""
-    dirs = []
-    if os.environ.get(ENV_VAR):
-        dirs.append(Path(os.environ[ENV_VAR]))
-    for root in TORCHVISION_ROOTS:
-        dirs.append(root / "FashionMNIST" / "raw")
-    dirs.append(DEBIAN_DIR)
-    return dirs
-
-
-def find_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem, f"{stem}.gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def find_data_dir() -> Path:
-    """The first folder holding all four files, raw or gzipped."""
-    searched = candidate_dirs()
-    for folder in searched:
-        if all(find_file(folder, stem) for stem in FILES.values()):
-            return folder
-    places = "\n  ".join(str(p) for p in searched)
-    raise DataNotFound(
-        f"Fashion-MNIST not found. Searched:\n  {places}\n"
-        f"Set {ENV_VAR} to a folder with the four IDX files, or install the Debian "
-        "package dataset-fashion-mnist."
-    )
-
-
-def read_idx(path: Path) -> torch.Tensor:
-    """Parse one IDX file (optionally gzipped) into a tensor."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = 1
-    for size in shape:
-        expected *= size
-    if len(raw) - header != expected:
-        raise ValueError(f"{path}: header says {shape}, file holds {len(raw) - header} bytes")
-    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8)
-    return data.reshape(shape)
-
-
 def data_stamp(sources: list[Path]) -> str:
     """The files' paths, sizes and times: a new stamp when the data changes."""
     return "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in sources)
-
-
-def data_files(folder: Path) -> list[Path]:
-    """The four IDX files in `folder`, raw or gzipped; DataNotFound if one is missing."""
-    sources = [find_file(folder, stem) for stem in FILES.values()]
-    if None in sources:
-        raise DataNotFound(f"{folder} lacks some of {', '.join(FILES.values())}")
-    return sources
 
 
 @dataclass(frozen=True)
@@ -242,41 +150,3 @@ def inflate(source: Path, target: Path) -> Entry:
     if written.size > MAX_INFLATED:
         raise OSError(f"{source} inflates to more than {MAX_INFLATED} bytes")
     return written
-
-
-@cache
-def load_fashion_mnist(folder: Path | None = None) -> FashionMNIST:
-    """Both splits, parsed once per process."""
-    folder = folder or find_data_dir()
-    tensors = {}
-    for key, stem in FILES.items():
-        path = find_file(folder, stem)
-        if path is None:
-            raise DataNotFound(f"{folder} lacks {stem}(.gz)")
-        tensors[key] = read_idx(path)
-    for split in ("train", "test"):
-        tensors[f"{split}_labels"] = tensors[f"{split}_labels"].long()
-    return FashionMNIST(**tensors)
-
-
-def as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels to float32 in [0, 1], shaped (n, 1, 28, 28) as ToTensor gives them."""
-    return images.to(torch.float32).div_(255).unsqueeze(1)
-
-
-def batches(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = False,
-    generator: torch.Generator | None = None,
-):
-    """Yield (X, y) slices of tensors already in memory; X is float in [0, 1]."""
-    n = len(labels)
-    order = torch.randperm(n, generator=generator) if shuffle else None
-    for start in range(0, n, batch_size):
-        if order is None:
-            index = slice(start, start + batch_size)
-        else:
-            index = order[start : start + batch_size]
-        yield as_float(images[index]), labels[index]

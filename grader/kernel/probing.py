@@ -31,7 +31,7 @@ import torch
 MAX_ELEMENTS = 2_000_000
 MAX_ITEMS = 2_000
 MAX_TEXT = 2_000
-GRADER_DIR = str(Path(__file__).resolve().parent)
+GRADER_DIR = str(Path(__file__).resolve().parent.parent)
 OBSERVATION_MIME = "application/vnd.dl-grader.observation+base64"
 Publish = Callable[[str, dict], None]
 PROBE_SEEDS = "probe_seeds"  # the inputs' table of one seed per probe key
@@ -166,11 +166,15 @@ def failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
     return {"ok": False, "error": error, "message": message[:MAX_TEXT], "traceback": trace[-4000:]}
 
 
-def encode(value: Any) -> str:
-    """Plain data as text for a cell's source or a display message."""
+def to_bytes(value: Any) -> bytes:
     buffer = io.BytesIO()
     torch.save(value, buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def encode(value: Any) -> str:
+    """Plain data as text for a cell's source or a display message."""
+    return base64.b64encode(to_bytes(value)).decode("ascii")
 
 
 def decode_inputs(text: str) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""Running one notebook and the probes in fresh kernels, and what comes back.
+
+The kernel gets its inputs in the source of the grader's cells and hands observations back
+on its channel (grader/observations.py reads them within bounds); the grader writes nothing
+into, and reads nothing from, the kernel's folder. A cell or a probe that stops the kernel
+is passed over in a fresh one, at most MAX_RESTARTS times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nbformat
+
+from grader.config import Settings
+from grader.execute import KernelRun
+from grader.inputs import kernel_inputs
+from grader.kernel.probing import encode
+from grader.kernels import KernelPool, LaunchedKernel
+from grader.notebook import without_cells
+from grader.plan import StepWork, left_to_run, planned_work, step_timeout, stopped_by
+from grader.results import CellRecord, Result
+
+OPEN_PROBE = (
+    # A failed cell's traceback (sys.last_*) can pin gigabytes: free them before probing.
+    "import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
+    "gc.collect()\n"
+    "import grader.kernel.probing as _grader_probing\n"
+    "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, {timeout!r})"
+)
+RUN_STEP = ("_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, "
+            "{timeout!r}, {late!r})")
+GRACE_SECONDS = 15.0
+MAX_RESTARTS = 2  # fresh kernels after a cell or probe stops one; each reruns the notebook
+
+
+@dataclass
+class KernelProbing:
+    """What one kernel gave back and, if something killed it (`dead` says how), where: in a
+    notebook cell (`stopped_cell`) or in a probe (`stopped_probing`)."""
+
+    observations: dict
+    seconds: float | None
+    errors: list[CellRecord]
+    notes: list[str]
+    dead: str | None
+    stopped_cell: int | None
+    stopped_probing: bool
+
+def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
+                    late: dict[str, int], settings: Settings,
+                    kernel: LaunchedKernel) -> KernelProbing:
+    """Run the notebook and then the probes of `work` in one fresh kernel.
+
+    A timed step is timed from outside, as the whole cell: a hook the notebook set on
+    cells can only add to its time, and its observations count only if they come back
+    within that cell."""
+    seconds, notes = None, []
+    with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
+        run.run_notebook()
+        opened = run.run_code(OPEN_PROBE.format(inputs=encode(kernel_inputs(inputs, late)),
+                                                timeout=settings.probe_timeout),
+                              GRACE_SECONDS + 30)
+        if opened.error:
+            notes.append(f"The grader could not start its probes: {opened.error}")
+        for item in work:
+            timeout = step_timeout(item.step, settings)
+            step_late = {key: late[key] for key in item.step.late}
+            outcome = run.run_code(
+                RUN_STEP.format(module=item.module, table=item.step.table, keys=item.keys,
+                                timeout=timeout, late=encode(step_late) if step_late else None),
+                timeout * len(item.keys) + GRACE_SECONDS, expect=item.keys)
+            if item.step.timed and outcome.error is None:
+                seconds = outcome.seconds
+        if run.dead:
+            notes.append(f"Grading stopped early: {run.dead}.")
+        if run.client.output_dropped:
+            notes.append("The notebook printed more output than the grader keeps; "
+                         "the rest was dropped.")
+        notes.extend(dict.fromkeys(run.reader.problems))
+    return KernelProbing(run.reader.observations, seconds, run.errors, notes, run.dead,
+                         run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error)
+
+def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: dict[str, int],
+            settings: Settings, result: Result,
+            kernels: KernelPool) -> tuple[dict, float | None]:
+    """Run the notebook and the probes in a fresh kernel; return what came back.
+
+    A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
+    rerun in a fresh kernel, as a cell that times out is passed over; a probe that does so
+    fails with the probes that depend on its function, and a fresh kernel runs the rest. At
+    most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
+    """
+    work, observations, seconds, skipped = planned_work(modules), {}, None, set()
+    uses = {key: functions for m in modules for key, functions in
+            getattr(m, "PROBE_USES", {}).items()}
+    for attempt in range(MAX_RESTARTS + 1):
+        try:
+            run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, late,
+                                  settings, kernels.take())
+        except RuntimeError as error:
+            if attempt == 0:
+                raise
+            result.notes.append(f"The fresh kernel could not start: {error}")
+            break
+        known = {record.index for record in result.errors}
+        result.errors.extend(e for e in run.errors if e.index not in known)
+        observations.update(run.observations)
+        seconds = seconds if seconds is not None else run.seconds
+        work = left_to_run(work, observations)
+        rerun = None
+        if work and attempt < MAX_RESTARTS and run.stopped_cell is not None:
+            skipped.add(run.stopped_cell)
+            rerun = (f"Cell {run.stopped_cell} stopped the kernel ({run.dead}); the grader ran "
+                     f"the notebook again in a fresh kernel without it.")
+        elif work and attempt < MAX_RESTARTS and run.stopped_probing:
+            culprit = work[0].keys[0]
+            observations.update(stopped_by(culprit, work, run.dead, uses))
+            work = left_to_run(work, observations)
+            rerun = (f"The probe {culprit} stopped the kernel; the grader ran the notebook "
+                     f"again in a fresh kernel for the probes after it.") if work else None
+        if rerun is None:  # the last run's notes stand; a rerun's replace its predecessor's
+            result.notes.extend(run.notes)
+            break
+        result.notes.append(rerun)
+    return observations, seconds
