@@ -32,13 +32,13 @@ from nbclient import NotebookClient
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
+from grader import course
 from grader.batch import grade_folder
 from grader.config import Settings
 from grader.datacache import inflate
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
-from grader.paths import REFERENCE
 from grader.reference import reference_functions
 
 NOTEBOOK = "linear_networks"
@@ -209,7 +209,7 @@ def worker(spec: dict) -> None:
 def bench_batch(copies: int, device: str, workdir: Path) -> dict:
     """Plain execution, then grading at jobs 1 and jobs 2, of the same `copies` notebooks."""
     folder = workdir / "submissions"
-    paths = make_copies(REFERENCE / f"{NOTEBOOK}.ipynb", folder, copies)
+    paths = make_copies(course.current().reference / f"{NOTEBOOK}.ipynb", folder, copies)
     execute_plain([warm_up_notebook(workdir)])  # not timed: disk cache and kernel start
     plain = execute_plain(paths)
     return {

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from grader import course
 from grader.assign import assign
 from grader.batch import BatchReport, grade_folder
-from grader.config import DEFAULT_CONFIG, load_settings
+from grader.config import load_settings
 from grader.exercises import all_test_names
 from grader.kernel.data import DataNotFound, find_data_dir
-from grader.paths import EXERCISES, REFERENCE
 from grader.public import ship_public_tests
 
 console = Console(stderr=True)
@@ -26,11 +26,24 @@ console = Console(stderr=True)
 
 @click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
 @click.version_option(package_name="dl-grader")
-def main() -> None:
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="The course folder (default: the current folder if it is a "
+                                 "course, else the bundled course).")
+def main(course_dir: Path | None) -> None:
     """Autograder for Dive-into-Deep-Learning PyTorch notebooks.
 
-    `grade SUBMISSIONS/` grades every notebook in a folder (same as `grade run`).
+    `grade SUBMISSIONS/` grades every notebook in a folder (same as `grade run`);
+    `grade init DIR` starts a course of your own from the bundled one.
     """
+    if course_dir is not None:
+        try:
+            course.use(course_dir)
+        except course.NotACourse as error:
+            raise click.UsageError(str(error)) from None
+
+
+def config_or_default(config: Path | None) -> Path:
+    return config or course.current().default_config
 
 
 @main.command()
@@ -44,15 +57,16 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Where the timed epoch runs (default: the config's, auto).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=DEFAULT_CONFIG, show_default=True, help="The assignment's settings.")
+              default=None, help="The assignment's settings (default: the course's "
+                                 "assignments/default.toml).")
 @click.option("--force", is_flag=True, help="Regrade submissions already graded.")
 @click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
-        config: Path, force: bool, only: tuple[str, ...], as_json: bool) -> None:
+        config: Path | None, force: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Grade every submission in FOLDER: a notebook per student or a folder per student."""
     try:
-        settings = load_settings(config, all_test_names())
+        settings = load_settings(config_or_default(config), all_test_names())
         if device is not None:
             settings = replace(settings, device=device)
         if timeout is not None:
@@ -117,18 +131,29 @@ def summary_json(report: BatchReport, out: Path) -> dict:
 
 
 @main.command(name="assign")
-@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=REFERENCE, show_default=True, help="Solution notebooks.")
-@click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=EXERCISES,
-              show_default=True, help="Where the student notebooks go.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=DEFAULT_CONFIG, show_default=True,
-              help="The assignment's settings (which tests are hidden from the self-check).")
-def assign_command(source: Path, target: Path, config: Path) -> None:
-    """Build the student notebooks and the public tests of their self-check."""
+              default=None, help="The assignment's settings (which tests are hidden from the "
+                                 "self-check; default: the course's assignments/default.toml).")
+def assign_command(config: Path | None) -> None:
+    """Build the course's student notebooks (exercises/) from its solutions (reference/),
+    and the public tests of their self-check (public/)."""
     try:
-        settings = load_settings(config, all_test_names())
+        settings = load_settings(config_or_default(config), all_test_names())
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    for path in [*assign(source, target), *ship_public_tests(source, settings)]:
+    current = course.current()
+    for path in [*assign(current.reference, current.exercises),
+                 *ship_public_tests(current.reference, settings)]:
         click.echo(f"wrote {path}")
+
+
+@main.command(name="init")
+@click.argument("folder", type=click.Path(path_type=Path))
+def init_command(folder: Path) -> None:
+    """Start a course in FOLDER from the bundled one: edit it, never the package."""
+    try:
+        made = course.init(folder)
+    except course.NotACourse as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"a course in {made.root}: edit reference/ and assignments/, then "
+               f"`grade assign` and `grade SUBMISSIONS/` from inside it")

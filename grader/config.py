@@ -1,8 +1,8 @@
 """Grading settings: every number that decides a score, in one place, recorded in results.
 
-An assignment's settings live in a TOML file (defaults: assignments/default.toml), checked
-on load by pydantic, so a typo or an out-of-range value is a clear error, never a silent
-default.
+An assignment's settings live in a TOML file (defaults: the course's
+assignments/default.toml), checked on load by pydantic, so a typo or an out-of-range value
+is a clear error, never a silent default.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from typing import Annotated, Literal
 import torch
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from grader.paths import REPO_ROOT
 from grader.sandbox import SandboxSettings
 
-DEFAULT_CONFIG = REPO_ROOT / "assignments" / "default.toml"
 Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 

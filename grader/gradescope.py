@@ -12,7 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from grader.config import DEFAULT_CONFIG, load_settings
+from grader import course
+from grader.config import load_settings
 from grader.exercises import all_test_names
 from grader.grade import grade_submission
 from grader.report import render_report
@@ -71,9 +72,9 @@ def run(root: Path, config: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/autograder"))
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--config", type=Path, default=None)
     arguments = parser.parse_args()
-    data = run(arguments.root, arguments.config)
+    data = run(arguments.root, arguments.config or course.current().default_config)
     print(f"score {data['score']:g} over {len(data['tests'])} tests")
 
 

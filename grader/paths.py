@@ -1,9 +1,7 @@
-"""Where the grader finds its own files: the repository it is installed from (editable)."""
+"""Where the grader finds its own files: inside the package, so that a wheel works from any
+folder. The course's files are found through grader.course."""
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = REPO_ROOT / "templates"
-REFERENCE = REPO_ROOT / "reference"
-EXERCISES = REPO_ROOT / "exercises"
-PUBLIC_DIR = Path(__file__).resolve().parent / "public"  # the self-check's data
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATES = PACKAGE / "templates"

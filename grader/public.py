@@ -10,12 +10,12 @@ from pathlib import Path
 import nbformat
 import torch
 
+from grader import course
 from grader.assign import student_version
 from grader.config import Settings
 from grader.exercises import MODULES
 from grader.exercises.softmax import shareable
 from grader.inputs import build_inputs, derived_seed
-from grader.paths import PUBLIC_DIR
 from grader.reference import reference_probe
 
 
@@ -40,8 +40,9 @@ def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Setti
 
 
 def write_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> Path:
-    PUBLIC_DIR.mkdir(exist_ok=True)
-    path = PUBLIC_DIR / f"{notebook}.pt"
+    folder = course.current().public
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{notebook}.pt"
     torch.save(build_public(notebook, solution, settings), path)
     return path
 

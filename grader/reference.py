@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 
+from grader import course
 from grader.cache import load_verified, private_entry, store_verified
 from grader.config import Settings
 from grader.datacache import data_stamp
@@ -25,7 +26,6 @@ from grader.kernel.data import DataNotFound, data_files, find_data_dir
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.notebook import read_notebook
 from grader.observations import BadObservations, load_bounded, validated
-from grader.paths import REFERENCE
 from grader.plan import planned_keys, planned_work, probe_steps, step_timeout
 from grader.sandbox import kernels_isolated
 
@@ -34,9 +34,9 @@ MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between r
 
 
 @cache
-def reference_functions(notebook: str, folder: Path = REFERENCE) -> dict[str, Any]:
-    """Namespace after running the tagged cells of reference/<notebook>.ipynb."""
-    path = folder / f"{notebook}.ipynb"
+def reference_functions(notebook: str, folder: Path | None = None) -> dict[str, Any]:
+    """Namespace after running the tagged cells of the course's reference/<notebook>.ipynb."""
+    path = (folder or course.current().reference) / f"{notebook}.ipynb"
     solution = nbformat.read(path, as_version=4)
     namespace: dict[str, Any] = {"__name__": f"reference.{notebook}"}
     for cell in solution.cells:
@@ -52,7 +52,7 @@ def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
     observations kept on disk for the next process (the probes train models: seconds)."""
     key = (notebook, settings.digest())
     if key not in _REFERENCE_PROBES:
-        solution = read_notebook(REFERENCE / f"{notebook}.ipynb")
+        solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
         inputs = build_inputs(modules, settings, solution)
         probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
         stored = stored_reference(notebook, settings)

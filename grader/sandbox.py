@@ -25,10 +25,11 @@ from typing import Annotated, Literal
 import torch
 from pydantic import ConfigDict, Field
 
+from grader import course
 from grader.cache import private_root
 from grader.datacache import unpacked_dir
 from grader.kernel.data import ENV_VAR, DataNotFound, find_data_dir
-from grader.paths import REPO_ROOT
+from grader.paths import PACKAGE
 
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
 # What the kernel may inherit of the grader's environment: locale, paths to programs and
@@ -141,19 +142,34 @@ def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if settings.network and os.geteuid():
         command.append("--share-net")
-    hidden = [Path(h) for h in (*HIDDEN_ALWAYS, str(REPO_ROOT), str(private_root()),
+    hidden = [Path(h) for h in (*HIDDEN_ALWAYS, *source_checkout(), str(private_root()),
                                 *settings.hidden)
               if Path(h).is_dir()]
     for path in hidden:
         command += ["--tmpfs", str(path)]
-    visible = [*interpreter_paths(), str(REPO_ROOT / "grader"), *([str(data)] if data else [])]
+    visible = [*interpreter_paths(), str(PACKAGE), *([str(data)] if data else [])]
     for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
         command += reopen(Path(path), [*hidden, Path("/tmp")])
+    for path in course_secrets():  # hidden again inside the folders just made visible
+        command += ["--tmpfs", str(path)]
     if gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             command += ["--dev-bind", device, device]
     command += ["--bind", str(folder), str(folder), "--chdir", str(workdir)]
     return command
+
+
+def source_checkout() -> list[str]:
+    """The repository the package is installed from in editable mode (its tests and notes
+    are no kernel's business); nothing for a wheel in site-packages."""
+    root = PACKAGE.parent
+    return [str(root)] if (root / "pyproject.toml").is_file() else []
+
+
+def course_secrets() -> list[Path]:
+    """The solutions and settings of the course in use and of the bundled one."""
+    folders = [*course.current().secrets, *course.BUNDLED.secrets]
+    return [path for path in dict.fromkeys(p.resolve() for p in folders) if path.is_dir()]
 
 
 def reopen(path: Path, hidden: list[Path]) -> list[str]:

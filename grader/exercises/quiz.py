@@ -8,21 +8,26 @@ which the sandbox hides and which `grade assign` blanks in the student notebooks
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
 
+from grader import course
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Context, Failed, Registry
-from grader.paths import REFERENCE
 
 NOTEBOOK = "linear_networks"
-KEY_NOTEBOOK = REFERENCE / f"{NOTEBOOK}.ipynb"
 CHECKS = Registry()
 CHOICES = {"softmax_shift": "ABCD"}
 ANSWER_TAG = "answer:"
 MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
 LETTER = re.compile(
     r"^\W*(?:(?:my|the)?\s*answer\s*(?:is)?\s*[:=]?\s*)?\(?([a-z])\)?[.!]?\W*$", re.I)
+
+
+def key_notebook() -> Path:
+    """The solution notebook of the course in use, the only place the answers are kept."""
+    return course.current().reference / f"{NOTEBOOK}.ipynb"
 
 
 def answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
@@ -48,14 +53,14 @@ def parse_choice(text: str, choices: str) -> str:
 
 
 def correct_choice(question: str) -> str:
-    """The letter KEY_NOTEBOOK answers `question` with, read at each check (a few ms) so
+    """The letter key_notebook() answers `question` with, read at each check (a few ms) so
     that what is marked is the reference as it stands.
 
     Failed where the reference cannot be read: the self-check runs in the sandbox, which
     hides it, and the quiz is marked by the grader alone. A reference without one valid
     letter for `question` is an authoring error, raised as ValueError."""
     try:
-        cells = answer_cells(nbformat.read(KEY_NOTEBOOK, as_version=4))
+        cells = answer_cells(nbformat.read(key_notebook(), as_version=4))
     except OSError:
         raise Failed("the quiz is marked by the grader, which holds the answers", None,
                      None) from None

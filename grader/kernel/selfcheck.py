@@ -3,7 +3,7 @@
 The public tests are the grader's own checks minus the hidden ones, run on public inputs
 (a seed drawn from the grader's by a one-way hash: the shipped file cannot give the grading
 seed away). The reference's answers to those inputs are shipped as plain data in
-grader/public/, written by `grade assign` (grader/public.py), so the self-check needs
+the course's public/ folder, written by `grade assign` (grader/public.py), so the self-check needs
 neither the reference solutions nor a network. It runs in the student's own kernel: it is
 advice, the grade comes from the grader.
 """
@@ -14,11 +14,11 @@ import inspect
 
 import torch
 
+from grader import course
 from grader.checks import Context, evaluate_all
 from grader.config import Settings
 from grader.exercises import MODULES, configured, hints_for
 from grader.kernel.probing import Probe, run_table
-from grader.paths import PUBLIC_DIR
 from grader.plan import planned_work, step_timeout
 
 GRADER_ONLY = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's reference timing
@@ -43,7 +43,7 @@ def module_of(exercise: str):
 def run_check(exercise: str, functions: dict) -> list:
     """The public test results of one exercise on `functions`."""
     module = module_of(exercise)
-    public = torch.load(PUBLIC_DIR / f"{module.NOTEBOOK}.pt", weights_only=True)
+    public = torch.load(course.current().public / f"{module.NOTEBOOK}.pt", weights_only=True)
     checks = [c for c in configured(module, {}, tuple(public["hidden"]))
               if c.exercise == exercise and not c.hidden and c.full_name not in GRADER_ONLY]
     settings = Settings(**{k: v for k, v in public["settings"].items() if k != "sandbox"})

@@ -1,0 +1,87 @@
+"""A course: the folder an instructor edits, never the package.
+
+A course holds `reference/` (solution notebooks: the single source of the reference
+functions, the quiz answers and the student notebooks), `exercises/` (the student
+notebooks `grade assign` writes), `assignments/` (the settings files) and `public/` (the
+self-check's data). The package bundles one, this project's seed course; `grade init DIR`
+copies it as a starting point and `grade --course DIR` grades with another. Which course is
+in use travels in the environment, so the grading workers a batch spawns use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VAR = "DL_GRADER_COURSE"
+PARTS = ("reference", "exercises", "assignments", "public")
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference"
+
+    @property
+    def exercises(self) -> Path:
+        return self.root / "exercises"
+
+    @property
+    def assignments(self) -> Path:
+        return self.root / "assignments"
+
+    @property
+    def public(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def default_config(self) -> Path:
+        return self.assignments / "default.toml"
+
+    @property
+    def secrets(self) -> list[Path]:
+        """What no kernel may read: the solutions and the settings (the grading seed)."""
+        return [self.reference, self.assignments]
+
+
+BUNDLED = Course(Path(__file__).resolve().parent / "course")
+
+
+class NotACourse(ValueError):
+    """A folder that lacks what a course holds."""
+
+
+def is_course(folder: Path) -> bool:
+    return (folder / "reference").is_dir() and (folder / "assignments").is_dir()
+
+
+def current() -> Course:
+    """The course named by use(), else the current folder if it is one, else the bundled."""
+    named = os.environ.get(ENV_VAR)
+    if named:
+        return Course(Path(named))
+    here = Path.cwd()
+    return Course(here.resolve()) if is_course(here) else BUNDLED
+
+
+def use(folder: Path) -> Course:
+    """Grade with the course in `folder` from now on, in this process and those it starts."""
+    if not is_course(folder):
+        raise NotACourse(f"{folder} is not a course: it needs reference/ and assignments/ "
+                         "(`grade init DIR` makes one)")
+    os.environ[ENV_VAR] = str(folder.resolve())
+    return current()
+
+
+def init(target: Path) -> Course:
+    """A copy of the bundled course in `target`, to edit."""
+    if target.exists() and any(target.iterdir()):
+        raise NotACourse(f"{target} exists and is not empty: choose a new folder")
+    for part in PARTS:
+        shutil.copytree(getattr(BUNDLED, part), target / part)
+    return Course(target.resolve())
