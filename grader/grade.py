@@ -40,10 +40,11 @@ from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import hiding, kernels_isolated
 from grader.submissions import Submission, UnsafeFile, match_notebooks, read_submitted
 
+# A failed cell's traceback (sys.last_*) can pin gigabytes: freed in a cell of its own, as
+# the next one's source (the inputs, a megabyte) is compiled before any of its lines run.
+FREE_MEMORY = ("import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
+               "gc.collect()")
 OPEN_PROBE = (
-    # A failed cell's traceback (sys.last_*) can pin gigabytes: free them before probing.
-    "import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
-    "gc.collect()\n"
     "import grader.probing as _grader_probing\n"
     "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, {timeout!r})"
 )
@@ -250,6 +251,7 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     seconds, notes = None, []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
+        run.run_code(FREE_MEMORY, GRACE_SECONDS)
         opened = run.run_code(OPEN_PROBE.format(inputs=encode(kernel_inputs(inputs, late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)
