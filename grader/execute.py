@@ -26,6 +26,8 @@ MAX_OUTPUT_CHARS = 2_000_000
 MAX_SOURCE_CHARS = 4_000
 PING_SECONDS = 10
 SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
+# How jupyter_client's errors for a message whose signature does not verify begin.
+FORGED_MESSAGE = ("Invalid Signature", "Duplicate Signature")
 
 
 class CappedClient(NotebookClient):
@@ -145,17 +147,27 @@ class KernelRun:
             if self.last_error and self.last_error.startswith("CellTimeout"):
                 self.expect_responsive()
         except DeadKernelError as error:
-            self.dead = str(error) if str(error) != "Kernel died" else (
+            self.stop(index, str(error) if str(error) != "Kernel died" else (
                 "the kernel died: it crashed, exited, or hit a resource limit "
-                "(memory, CPU time, processes or file size)")
-            if index < self.student_cells:
-                self.stopped_cell = index
-                self.errors.append(CellRecord(index, str(cell.source)[:MAX_SOURCE_CHARS],
-                                              "DeadKernel: " + self.dead, ""))
+                "(memory, CPU time, processes or file size)"))
+        except ValueError as error:  # jupyter_client's verdict on a message's signature
+            if not str(error).startswith(FORGED_MESSAGE):
+                raise
+            self.kernel.kill()
+            self.stop(index, "the kernel sent a message the grader could not authenticate "
+                             "(forged, replayed or cut short as it died), and was stopped")
         elapsed = time.monotonic() - started
         if self.dead:
             return Outcome(self.dead, elapsed)
         return Outcome(self.last_error, elapsed)
+
+    def stop(self, index: int, why: str) -> None:
+        """The kernel is gone: say why, and in which notebook cell if it was one."""
+        self.dead = why
+        if index < self.student_cells:
+            self.stopped_cell = index
+            self.errors.append(CellRecord(index, str(self.notebook.cells[index].source)[
+                :MAX_SOURCE_CHARS], "DeadKernel: " + why, ""))
 
     def expect_responsive(self) -> None:
         """After a timeout the kernel was interrupted; one that ignores it is killed, or every

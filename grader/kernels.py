@@ -28,7 +28,6 @@ from jupyter_core.utils import run_sync
 
 from grader import cgroups
 from grader.cache import private_root
-from grader.observations import MAX_MESSAGE_CHARS
 from grader.sandbox import (
     SandboxSettings,
     data_dir,
@@ -54,9 +53,12 @@ FOREGROUND_SHARES = 1024
 UID_BLOCKS = 1000
 UIDS_PER_BLOCK = 1000
 _KERNELS = itertools.count()
-# The largest frame the grader accepts from a kernel: a larger one drops the connection
-# instead of filling the grader's memory (an observation is at most MAX_MESSAGE_CHARS).
-MAX_FRAME_BYTES = MAX_MESSAGE_CHARS + 2**20
+# The largest frame the grader accepts from a kernel: a larger one drops the connection for
+# good (libzmq ends the session) instead of filling the grader's memory. Far above what
+# the grader keeps (an observation is at most MAX_MESSAGE_CHARS, printed output 2 MB), as
+# ipykernel sends a burst of prints as one message: 100 MB printed at once must still
+# leave the probes after it their channel.
+MAX_FRAME_BYTES = 512 * 2**20
 
 
 @cache

@@ -21,10 +21,11 @@ from grader.notebook import without_cells
 from grader.plan import StepWork, left_to_run, planned_work, step_timeout, stopped_by
 from grader.results import CellRecord, Result
 
+# A failed cell's traceback (sys.last_*) can pin gigabytes: freed in a cell of its own, as
+# the next one's source (the inputs, a megabyte) is compiled before any of its lines run.
+FREE_MEMORY = ("import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
+               "gc.collect()")
 OPEN_PROBE = (
-    # A failed cell's traceback (sys.last_*) can pin gigabytes: free them before probing.
-    "import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
-    "gc.collect()\n"
     "import grader.kernel.probing as _grader_probing\n"
     "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, {timeout!r})"
 )
@@ -58,6 +59,7 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     seconds, notes = None, []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
+        run.run_code(FREE_MEMORY, GRACE_SECONDS)
         opened = run.run_code(OPEN_PROBE.format(inputs=encode(kernel_inputs(inputs, late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)

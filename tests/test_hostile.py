@@ -9,18 +9,27 @@ problems not fixed yet; the summary line counts them honestly.
 Where bubblewrap works, a notebook of probes checks the sandbox from the inside: each of its
 cells tries something the sandbox must stop, and the error the grader recorded for that
 cell (not anything the notebook printed) says whether it was stopped.
+
+Outside the kernels, nothing may change: the cases that plant links aim them at canary
+folders on the host (a fixed one and one of this run's) and at the Fashion-MNIST cache,
+which a kernel cannot reach but a grader following a link would; their digests, and those
+of the submissions, are taken before the batch and compared after it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import socket
+import stat
+import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -31,9 +40,10 @@ from hostile import make_corpus
 from grader import cgroups
 from grader.batch import grade_folder
 from grader.config import Settings
-from grader.paths import REFERENCE
+from grader.data import DataNotFound, find_data_dir
+from grader.paths import REFERENCE, REPO_ROOT
 from grader.results import Result
-from grader.sandbox import SandboxSettings, bwrap_works, drops_privileges
+from grader.sandbox import SandboxSettings, bwrap_works, data_dir, drops_privileges
 
 CASES = json.loads(make_corpus.MANIFEST.read_text(encoding="utf-8"))
 CASE = {case["name"]: case for case in CASES}
@@ -49,6 +59,12 @@ SETTINGS = Settings(cell_timeout=20, total_timeout=90, probe_timeout=5, epoch_ti
 MAX_SECONDS = 180  # per submission, unless its case says otherwise
 GOOD = ("good_1", "good_2")
 PROBE = "sandbox_probe"
+# Files a grader that wrote through a kernel's link would overwrite, or add to.
+CANARY_FILES = {"secret.txt": b"the grader must never write here\n",
+                "inputs.pt": b"not the grader's inputs\n",
+                "nested/observations.pt": b"not the kernel's observations\n"}
+Snapshot = dict[str, tuple]
+TMP = Path(tempfile.gettempdir())  # where kernels' folders are made
 
 
 @dataclass
@@ -61,6 +77,20 @@ class Batch:
     cases: list[dict]
     probe_cells: dict[str, int] = field(default_factory=dict)
     listener_port: int = 0
+    canaries: list[Path] = field(default_factory=list)
+    data: list[Path] = field(default_factory=list)
+    before: Snapshot = field(default_factory=dict)
+    after: Snapshot = field(default_factory=dict)
+    kernel_owned: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Apart:
+    """Cases graded in a batch of their own (another epoch-time ratio)."""
+
+    out: Path
+    results: dict[str, Result]
+    faults: dict[str, str]
 
 
 @dataclass
@@ -149,7 +179,92 @@ def probe_error(batch: Batch, cell: str) -> str | None:
     return errors[0] if errors else None
 
 
+# --- what lies outside the kernels' folders -----------------------------------------------
+
+def make_canary(folder: Path) -> Path:
+    """A folder of known files where a grader following a kernel's link would write."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    for name, data in CANARY_FILES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def aimed(source: Path, target: Path, canaries: list[Path]) -> None:
+    """Copy a corpus notebook, its links aimed at every canary of this run."""
+    data = source.read_bytes().replace(make_corpus.CANARY_LINE.encode(),
+                                       f"CANARIES = {[str(c) for c in canaries]!r}".encode())
+    target.write_bytes(data)
+
+
+def data_folders() -> list[Path]:
+    """The Fashion-MNIST files: the folder found and the inflated cache the kernels read."""
+    try:
+        found = [find_data_dir().resolve()]
+    except DataNotFound:
+        return []
+    return list(dict.fromkeys([*found, *filter(None, [data_dir()])]))
+
+
+def entry(path: Path) -> tuple:
+    """What a path is: kind, owner, mode and, for a file, its sha256 (a link: its target)."""
+    status = path.lstat()
+    if stat.S_ISREG(status.st_mode):
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+    else:
+        content = os.readlink(path) if stat.S_ISLNK(status.st_mode) else ""
+    return stat.S_IFMT(status.st_mode), status.st_uid, stat.S_IMODE(status.st_mode), content
+
+
+def snapshot(roots: list[Path]) -> Snapshot:
+    """Every entry under `roots`, links not followed."""
+    entries: Snapshot = {}
+    for root in roots:
+        if not os.path.lexists(root):
+            entries[str(root)] = ("missing",)
+            continue
+        entries[str(root)] = entry(root)
+        for folder, names, files in os.walk(root):
+            for name in [*names, *files]:
+                entries[os.path.join(folder, name)] = entry(Path(folder, name))
+    return entries
+
+
+def kernel_owned(path: Path, depth: int) -> list[str]:
+    """Entries from `path` down `depth` levels that belong to one of this file's kernel uids,
+    the kernels' own folders (TMP/grade-*) aside: a grader that chowned through a link would
+    have left one."""
+    if path.parent == TMP and path.name.startswith("grade-"):
+        return []
+    try:
+        if UID < path.lstat().st_uid < UID + KERNEL_UIDS:
+            return [str(path)]
+        if depth == 0 or path.is_symlink() or not path.is_dir():
+            return []
+        return [found for child in path.iterdir() for found in kernel_owned(child, depth - 1)]
+    except OSError:  # other processes' entries come and go
+        return []
+
+
+def outside_roots(batch: Batch) -> list[Path]:
+    return [*batch.canaries, *batch.data, batch.folder]
+
+
+def changed(batch: Batch, roots: list[Path]) -> list[str]:
+    """Paths under `roots` whose entry differs between before and after the batch."""
+    prefixes = tuple(str(root) for root in roots)
+    paths = {p for p in (*batch.before, *batch.after) if p.startswith(prefixes)}
+    return sorted(p for p in paths if batch.before.get(p) != batch.after.get(p))
+
+
 # --- grading ---------------------------------------------------------------------------------
+
+def graded_in_main_batch(case: dict) -> bool:
+    return not case["separate"] and not case["max_epoch_ratio"] \
+        and (bwrap_works() or not case["needs_bwrap"])
+
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Batch:
@@ -157,9 +272,11 @@ def batch(tmp_path_factory) -> Batch:
     root = tmp_path_factory.mktemp("hostile")
     folder, out = root / "submissions", root / "graded"
     folder.mkdir()
-    cases = [c for c in CASES if not c["separate"] and (bwrap_works() or not c["needs_bwrap"])]
+    canaries = [make_canary(Path(make_corpus.CANARY)), make_canary(root / "canary")]
+    cases = [c for c in CASES if graded_in_main_batch(c)]
     for case in cases:
-        shutil.copy(make_corpus.CORPUS / f"{case['name']}.ipynb", folder)
+        aimed(make_corpus.CORPUS / f"{case['name']}.ipynb", folder / f"{case['name']}.ipynb",
+              canaries)
     for name in GOOD:
         write_notebook(make_corpus.solution(), folder / f"{name}.ipynb")
     listener = socket.create_server(("127.0.0.1", 0))
@@ -169,16 +286,39 @@ def batch(tmp_path_factory) -> Batch:
         notebook, probe_cells = probe_notebook(REFERENCE / "linear_networks.ipynb",
                                                folder / f"{GOOD[0]}.ipynb", port)
         write_notebook(notebook, folder / f"{PROBE}.ipynb")
+    data = data_folders()
+    before = snapshot([*canaries, *data, folder])
     try:
         started = time.monotonic()
         report = grade_folder(folder, out, SETTINGS, jobs=2)
         seconds = time.monotonic() - started
     finally:
         listener.close()
+    after = snapshot([*canaries, *data, folder])
+    owned = [found for path, depth in [(TMP, 3), *((d, 3) for d in data), (root, 9),
+                                       *((REPO_ROOT / n, 9) for n in ("grader", "reference"))]
+             for found in kernel_owned(path, depth)]
     results = {result.student: result for result in report.results}
     print(f"\nhostile batch: {len(results)} results, {len(report.faults)} faults, "
           f"{seconds:.0f} s")
-    return Batch(folder, out, results, dict(report.faults), seconds, cases, probe_cells, port)
+    return Batch(folder, out, results, dict(report.faults), seconds, cases, probe_cells, port,
+                 canaries, data, before, after, owned)
+
+
+@pytest.fixture(scope="module")
+def apart(tmp_path_factory) -> dict[float, Apart]:
+    """The cases with an epoch-time ratio of their own, one batch per ratio."""
+    batches = {}
+    for ratio in sorted({c["max_epoch_ratio"] for c in CASES if c["max_epoch_ratio"]}):
+        root = tmp_path_factory.mktemp(f"ratio-{ratio:g}")
+        folder, out = root / "submissions", root / "graded"
+        folder.mkdir()
+        for case in CASES:
+            if case["max_epoch_ratio"] == ratio:
+                shutil.copy(make_corpus.CORPUS / f"{case['name']}.ipynb", folder)
+        report = grade_folder(folder, out, replace(SETTINGS, max_epoch_ratio=ratio), jobs=2)
+        batches[ratio] = Apart(out, {r.student: r for r in report.results}, dict(report.faults))
+    return batches
 
 
 def kernel_processes() -> int:
@@ -227,6 +367,10 @@ def fork_bomb(batch, tmp_path_factory) -> ForkBomb:
 
 
 def case_verdict(case: dict, request) -> list[str]:
+    if case["max_epoch_ratio"]:
+        graded: Apart = request.getfixturevalue("apart")[case["max_epoch_ratio"]]
+        return verdict(case, graded.results.get(case["name"]), graded.faults.get(case["name"]),
+                       graded.out)
     if case["separate"]:
         bomb: ForkBomb = request.getfixturevalue("fork_bomb")
         problems = verdict(case, bomb.results.get(case["name"]), bomb.faults.get(case["name"]),
@@ -308,6 +452,9 @@ def test_summary_line(batch, request, solution_result):
     unclear = {name for name, problems in verdicts.items() if problems}
     lost = [name for name, problems in verdicts.items() if any("lost" in p for p in problems)]
     crashes = dict(batch.faults)
+    if any(case["max_epoch_ratio"] for case in graded):
+        for graded_apart in request.getfixturevalue("apart").values():
+            crashes.update(graded_apart.faults)
     bomb = None
     if any(case["separate"] for case in graded):
         bomb = request.getfixturevalue("fork_bomb")
@@ -337,6 +484,27 @@ def test_summary_line(batch, request, solution_result):
     details = {name: verdicts[name] for name in unexplained}
     assert not unexplained and not unexplained_crashes and good_ok, \
         f"{line}; unexplained: {details}; crashes: {unexplained_crashes}"
+
+
+# --- outside the kernels' folders, nothing changed ------------------------------------------
+
+def test_the_canaries_are_untouched(batch):
+    """The links planted by swap_kernel_folder and fifo_and_links point here."""
+    assert all((canary / "secret.txt").exists() for canary in batch.canaries)
+    assert changed(batch, batch.canaries) == []
+
+
+def test_the_data_cache_is_untouched(batch):
+    """Their links also point at the Fashion-MNIST files the kernels read."""
+    assert batch.data, "no Fashion-MNIST data: the batch cannot have trained"
+    assert changed(batch, batch.data) == []
+
+
+def test_nothing_outside_the_kernel_folders_changed(batch):
+    """Not the canaries, the data or the submissions, and nothing on the host belongs to a
+    kernel's uid (as a chown through a link would leave it)."""
+    assert changed(batch, outside_roots(batch)) == []
+    assert batch.kernel_owned == []
 
 
 # --- the sandbox, seen from inside a graded notebook ---------------------------------------
