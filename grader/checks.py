@@ -35,6 +35,20 @@ class Failed(Exception):
         self.got = got
 
 
+class GraderFault(Exception):
+    """A check asked the grader's own data for what it lacks: the grader's bug, to stop on
+    (exit 2), never a student's failed test."""
+
+
+class GraderTable(dict):
+    """The inputs, the settings, the reference's observations: what the grader made, where a
+    missing key is a GraderFault (a student's values stay plain dicts)."""
+
+    def __missing__(self, key: str):
+        raise GraderFault(f"a check asked for {key!r}, which the grader never made: a typo in "
+                          "the exercise's checks or its inputs")
+
+
 class ProbeFailed(Failed):
     """The student's function raised, timed out or is missing: the message is the
     student's own error, safe to show even for a hidden test."""
@@ -52,6 +66,11 @@ class Context:
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     planned: frozenset[str] = frozenset()  # every probe key the grader asked for
+
+    def __post_init__(self) -> None:
+        self.reference = GraderTable(self.reference)
+        self.inputs = GraderTable(self.inputs)
+        self.settings = GraderTable(self.settings)
 
     def got(self, key: str) -> Any:
         """The student's value for a probe, or Failed saying why there is none."""
@@ -74,7 +93,7 @@ class Context:
         """The reference's value; its absence is a grader fault, not the student's."""
         entry = self.reference[key]
         if not entry["ok"]:
-            raise RuntimeError(f"reference probe {key} failed: {entry['message']}")
+            raise GraderFault(f"the reference failed its own probe {key}: {entry['message']}")
         return entry["value"]
 
     def expect_observed(self, functions: Sequence[str]) -> None:
@@ -134,6 +153,8 @@ class Check:
         try:
             context.expect_observed(self.uses)
             message = self.run(context)
+        except GraderFault:
+            raise
         except ProbeFailed as failure:
             return self.result(False, failure.message, *(
                 (None, None) if self.hidden else (failure.expected, failure.got)))

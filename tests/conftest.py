@@ -11,13 +11,13 @@ import nbformat
 import pytest
 
 from grader.config import Settings
+from grader.course import BUNDLED
 from grader.grade import grade_submission
-from grader.paths import EXERCISES, REFERENCE
 from grader.results import Result
 from grader.submissions import Submission
 
-SOLUTION = REFERENCE / "linear_networks.ipynb"
-BLANK = EXERCISES / "linear_networks.ipynb"
+SOLUTION = BUNDLED.reference / "linear_networks.ipynb"
+BLANK = BUNDLED.exercises / "linear_networks.ipynb"
 FAST = Settings(cell_timeout=60, total_timeout=180, probe_timeout=20, epoch_timeout=60)
 # The timed epoch is compared with the reference's on this machine; on a shared two-core
 # box the ratio swings several-fold, so tests of bugs allow it to be generous.

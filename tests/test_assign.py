@@ -5,20 +5,20 @@ from __future__ import annotations
 import nbformat
 
 from grader.assign import assign, render, strip_solutions, student_version
-from grader.paths import EXERCISES, REFERENCE
+from grader.course import BUNDLED
 
 
 def test_committed_student_notebooks_match_their_solutions():
-    solutions = sorted(REFERENCE.glob("*.ipynb"))
+    solutions = sorted(BUNDLED.reference.glob("*.ipynb"))
     assert solutions
     for path in solutions:
         expected = render(student_version(nbformat.read(path, as_version=4)))
-        committed = (EXERCISES / path.name).read_text(encoding="utf-8")
+        committed = (BUNDLED.exercises / path.name).read_text(encoding="utf-8")
         assert committed == expected, f"{path.name} drifted: run `grade assign`"
 
 
 def test_assign_is_idempotent(tmp_path):
-    first = [p.read_text() for p in assign(REFERENCE, tmp_path / "a")]
+    first = [p.read_text() for p in assign(BUNDLED.reference, tmp_path / "a")]
     again = [p.read_text() for p in assign(tmp_path / "a", tmp_path / "b")]
     assert first == again
 
@@ -31,7 +31,7 @@ def test_solution_blocks_become_not_implemented_at_their_indent():
 
 
 def test_student_notebooks_hold_no_solution_answer_or_output():
-    for path in EXERCISES.glob("*.ipynb"):
+    for path in BUNDLED.exercises.glob("*.ipynb"):
         notebook = nbformat.read(path, as_version=4)
         text = path.read_text()
         assert "BEGIN SOLUTION" not in text and "BEGIN ANSWER" not in text

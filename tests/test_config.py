@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
-from grader.exercises import all_test_names, configured, linreg
+from grader.config import ConfigError, Settings, load_settings
+from grader.course import BUNDLED
+from grader.exercises import MODULES, all_test_names, configured, linreg
 
 
 def write(tmp_path, text: str):
@@ -14,10 +15,26 @@ def write(tmp_path, text: str):
     return path
 
 
-def test_the_shipped_defaults_load_and_hide_some_tests():
-    settings = load_settings(DEFAULT_CONFIG, all_test_names())
+def test_the_shipped_defaults_load():
+    settings = load_settings(BUNDLED.default_config, all_test_names())
     assert settings.seed == Settings().seed
-    assert settings.hidden and set(settings.hidden) <= all_test_names()
+    assert set(settings.hidden) <= all_test_names()
+
+
+def hidden_tests(settings: Settings) -> set[str]:
+    return {check.full_name for module in MODULES
+            for check in configured(module, settings.points, settings.hidden) if check.hidden}
+
+
+def test_hidden_tests_stay_hidden_when_the_file_names_none(tmp_path):
+    """The exercises declare which tests are hidden: an assignment file that leaves `hidden`
+    out must not make them public (their values would show in feedback and self-check)."""
+    declared = hidden_tests(load_settings(write(tmp_path, "seed = 3"), all_test_names()))
+    assert "linreg_training.recovers_the_true_weights" not in declared
+    assert {"data_iter.handles_flat_labels", "softmax.softmax_gradient_matches"} <= declared
+    more = load_settings(write(tmp_path, "hidden = ['softmax.rows_sum_to_one']"),
+                         all_test_names())
+    assert hidden_tests(more) == declared | {"softmax.rows_sum_to_one"}
 
 
 @pytest.mark.parametrize("text, words", [

@@ -14,11 +14,11 @@ import torch
 from conftest import FAST, SOLUTION
 
 from grader.checks import Context, evaluate_all
+from grader.course import BUNDLED
 from grader.exercises import linreg, modules_for, softmax
 from grader.inputs import build_inputs
 from grader.kernel.probing import failure
 from grader.notebook import read_notebook
-from grader.paths import PUBLIC_DIR
 from grader.plan import planned_work
 from grader.reference import reference_probe
 
@@ -94,7 +94,7 @@ def test_the_hidden_weights_follow_the_seed():
 
 def test_the_self_check_ships_no_trained_parameters():
     """The public file holds the reference's accuracy after an epoch, not its W and b."""
-    public = torch.load(PUBLIC_DIR / f"{NOTEBOOK}.pt", weights_only=True)
+    public = torch.load(BUNDLED.public / f"{NOTEBOOK}.pt", weights_only=True)
     trained = {key: entry["value"] for key, entry in public["reference"].items()
                if isinstance(entry["value"], dict) and "test_accuracy" in entry["value"]}
     assert set(trained) >= {"epoch.run", "concise_softmax.epoch"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.paths import REFERENCE
+from grader.course import BUNDLED
 
 # The usual idioms, and the imports that give each name its usual meaning.
 IDIOMS = {
@@ -82,7 +82,7 @@ def clashes(notebook: nbformat.NotebookNode) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(BUNDLED.reference.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_no_given_cell_rebinds_a_name_students_use(path: Path):
     assert clashes(nbformat.read(path, as_version=4)) == []
 

@@ -10,10 +10,10 @@ import subprocess
 import pytest
 from conftest import with_functions, write_notebook
 
-from grader.config import DEFAULT_CONFIG
-from grader.paths import REPO_ROOT
+from grader.course import BUNDLED
+from grader.paths import PACKAGE
 
-ENTRY = REPO_ROOT / "autograder" / "run_autograder"
+ENTRY = PACKAGE.parent / "autograder" / "run_autograder"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def autograded(tmp_path_factory):
     write_notebook(with_functions({"accuracy": "def accuracy(y_hat, y):\n    return 0.5\n"}),
                    root / "submission" / "homework" / "my_notebook.ipynb")
     config = root / "assignment.toml"
-    config.write_text(DEFAULT_CONFIG.read_text().replace("total_timeout = 600.0",
+    config.write_text(BUNDLED.default_config.read_text().replace("total_timeout = 600.0",
                                                          "total_timeout = 240.0"))
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), GRADER_CONFIG=str(config))
     completed = subprocess.run([str(ENTRY)], env=env, capture_output=True, text=True,

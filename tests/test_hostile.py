@@ -40,8 +40,9 @@ from hostile import make_corpus
 from grader import cgroups
 from grader.batch import grade_folder
 from grader.config import Settings
-from grader.data import DataNotFound, find_data_dir
-from grader.paths import REFERENCE, REPO_ROOT
+from grader.course import BUNDLED
+from grader.kernel.data import DataNotFound, find_data_dir
+from grader.paths import PACKAGE
 from grader.results import Result
 from grader.sandbox import SandboxSettings, bwrap_works, data_dir, drops_privileges
 
@@ -283,7 +284,7 @@ def batch(tmp_path_factory) -> Batch:
     port = listener.getsockname()[1]
     probe_cells = {}
     if bwrap_works():
-        notebook, probe_cells = probe_notebook(REFERENCE / "linear_networks.ipynb",
+        notebook, probe_cells = probe_notebook(BUNDLED.reference / "linear_networks.ipynb",
                                                folder / f"{GOOD[0]}.ipynb", port)
         write_notebook(notebook, folder / f"{PROBE}.ipynb")
     data = data_folders()
@@ -296,7 +297,7 @@ def batch(tmp_path_factory) -> Batch:
         listener.close()
     after = snapshot([*canaries, *data, folder])
     owned = [found for path, depth in [(TMP, 3), *((d, 3) for d in data), (root, 9),
-                                       *((REPO_ROOT / n, 9) for n in ("grader", "reference"))]
+                                       (PACKAGE, 9)]
              for found in kernel_owned(path, depth)]
     results = {result.student: result for result in report.results}
     print(f"\nhostile batch: {len(results)} results, {len(report.faults)} faults, "
@@ -514,7 +515,7 @@ needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap does not 
 
 @needs_bwrap
 def test_the_reference_is_invisible(batch):
-    assert (REFERENCE / "linear_networks.ipynb").exists()
+    assert (BUNDLED.reference / "linear_networks.ipynb").exists()
     assert "FileNotFoundError" in (probe_error(batch, "reference") or "no error")
 
 

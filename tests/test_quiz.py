@@ -15,8 +15,9 @@ from conftest import BLANK, with_functions
 
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Context
+from grader.course import BUNDLED
 from grader.exercises import quiz
-from grader.paths import REPO_ROOT
+from grader.paths import PACKAGE
 from grader.results import TestResult
 
 (CHECK,) = [check for check in quiz.CHECKS if check.name == "softmax_shift_invariance"]
@@ -107,7 +108,7 @@ def test_a_notebook_without_the_tagged_cell_is_missing_the_answer():
 
 
 def reference_answer_cell() -> str:
-    return quiz.answer_cells(nbformat.read(quiz.KEY_NOTEBOOK, as_version=4))["softmax_shift"]
+    return quiz.answer_cells(nbformat.read(quiz.key_notebook(), as_version=4))["softmax_shift"]
 
 
 def holds_the_key(path: Path) -> bool:
@@ -120,9 +121,12 @@ def holds_the_key(path: Path) -> bool:
 
 def grader_files(shipped_data: bool) -> list[Path]:
     """The package's files, as a sandboxed kernel may read them (bytecode left aside: it is
-    compiled from these), with or without the data `grade assign` ships in grader/public."""
-    return [path for path in (REPO_ROOT / "grader").rglob("*")
+    compiled from these; the course's solutions and settings: the sandbox hides them), with
+    or without the data `grade assign` ships in the course's public/."""
+    hidden = [folder.resolve() for folder in BUNDLED.secrets]
+    return [path for path in PACKAGE.rglob("*")
             if path.is_file() and "__pycache__" not in path.parts
+            and not any(path.is_relative_to(folder) for folder in hidden)
             and (path.parent.name == "public") == shipped_data]
 
 
@@ -148,7 +152,7 @@ def test_the_shipped_public_data_holds_no_quiz_key():
 
 def with_reference_answer(tmp_path: Path, answer: str) -> Path:
     """A copy of the reference whose answer cell holds `answer`."""
-    notebook = nbformat.read(quiz.KEY_NOTEBOOK, as_version=4)
+    notebook = nbformat.read(quiz.key_notebook(), as_version=4)
     for cell in notebook.cells:
         if f"{quiz.ANSWER_TAG}softmax_shift" in cell.metadata.get("tags", []):
             cell.source = answer
@@ -161,7 +165,7 @@ def with_reference_answer(tmp_path: Path, answer: str) -> Path:
 def test_the_letter_accepted_is_the_one_in_the_reference_answer_cell(tmp_path, monkeypatch,
                                                                       letter):
     key = with_reference_answer(tmp_path, f"### BEGIN ANSWER\n{letter}\n### END ANSWER")
-    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", key)
+    monkeypatch.setattr(quiz, "key_notebook", lambda: key)
     accepted = {choice for choice in "ABCD" if grade(choice).passed}
     assert accepted == {letter}
     assert grade(letter.lower()).message.startswith(f"{letter}: softmax is shift-invariant")
@@ -173,7 +177,8 @@ def test_the_letter_accepted_is_the_one_in_the_reference_answer_cell(tmp_path, m
 ])
 def test_a_reference_without_one_letter_is_an_authoring_error(tmp_path, monkeypatch, answer,
                                                               problem):
-    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", with_reference_answer(tmp_path, answer))
+    key = with_reference_answer(tmp_path, answer)
+    monkeypatch.setattr(quiz, "key_notebook", lambda: key)
     result = grade("C")
     assert not result.passed
     assert result.message.startswith("could not check")
@@ -182,7 +187,7 @@ def test_a_reference_without_one_letter_is_an_authoring_error(tmp_path, monkeypa
 
 def test_where_the_reference_is_hidden_the_quiz_says_the_grader_marks_it(tmp_path,
                                                                            monkeypatch):
-    monkeypatch.setattr(quiz, "KEY_NOTEBOOK", tmp_path / "hidden by the sandbox.ipynb")
+    monkeypatch.setattr(quiz, "key_notebook", lambda: tmp_path / "hidden by the sandbox.ipynb")
     result = grade("C")
     assert not result.passed
     assert "marked by the grader" in result.message

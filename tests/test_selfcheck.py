@@ -7,13 +7,13 @@ import torch
 from conftest import SOLUTION, with_functions
 
 import grader.kernel.selfcheck as selfcheck
-from grader.config import DEFAULT_CONFIG, load_settings
+from grader.config import load_settings
+from grader.course import BUNDLED
 from grader.execute import KernelRun
 from grader.exercises import all_test_names, modules_for
 from grader.inputs import build_inputs
 from grader.kernel.selfcheck import check, run_check
 from grader.kernels import LaunchedKernel
-from grader.paths import PUBLIC_DIR
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
 
@@ -30,8 +30,8 @@ def test_the_reference_passes_every_public_test():
 
 
 def test_hidden_tests_are_not_run_and_public_inputs_differ_from_hidden_ones():
-    settings = load_settings(DEFAULT_CONFIG, all_test_names())
-    public = torch.load(PUBLIC_DIR / "linear_networks.pt", weights_only=True)
+    settings = load_settings(BUNDLED.default_config, all_test_names())
+    public = torch.load(BUNDLED.public / "linear_networks.pt", weights_only=True)
     assert public["hidden"] == list(settings.hidden)
     names = {r.name for r in run_check("accuracy", reference_functions("linear_networks"))}
     assert names and not names & set(settings.hidden)

@@ -148,7 +148,7 @@ def matches_autograd_at_the_start(ctx: Context) -> str:
     return "At w = 1, b = 0 the gradient by hand equals autograd's."
 
 
-@CHECKS.add("analytic_grad", points=1)
+@CHECKS.add("analytic_grad", points=1, hidden=True)
 def matches_autograd_elsewhere(ctx: Context) -> str:
     count = expect_gradients(ctx, "analytic_grad", slice(1, None), analytic_slips, 1e-4)
     return f"At {count} more (w, b) points the gradient by hand equals autograd's."
@@ -162,7 +162,7 @@ def central_difference_matches_autograd(ctx: Context) -> str:
     return f"At w = 1, b = 0 the central difference is within {atol:g} of autograd."
 
 
-@CHECKS.add("numerical_grad", points=1)
+@CHECKS.add("numerical_grad", points=1, hidden=True)
 def matches_autograd_elsewhere_too(ctx: Context) -> str:
     atol = ctx.settings["gradient_atol"]
     count = expect_gradients(ctx, "numerical_grad", slice(1, None), numerical(ctx), atol)
@@ -273,7 +273,7 @@ def random_and_reproducible(ctx: Context) -> str:
     return "Shuffled by torch.randperm: the same seed gives the same split."
 
 
-@CHECKS.add("split_indices", points=1)
+@CHECKS.add("split_indices", points=1, hidden=True)
 def handles_small_sets(ctx: Context) -> str:
     for (n, fraction), value in zip(ctx.inputs["split.edges"], ctx.got("split_indices.edges"),
                                     strict=True):
@@ -330,6 +330,6 @@ def zeroes_the_gradient_every_step(ctx: Context) -> str:
     return "Two steps give exactly two plain gradient-descent steps."
 
 
-@CHECKS.add("autograd_training", points=1)
+@CHECKS.add("autograd_training", points=1, hidden=True)
 def trains_on_other_data(ctx: Context) -> str:
     return expect_reference_run(ctx, "training_loop.other_data", "training_other")

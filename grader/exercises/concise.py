@@ -183,7 +183,7 @@ def keeps_the_order_for_evaluation(ctx: Context) -> str:
     return "With is_train=False the order is kept."
 
 
-@CHECKS.add("load_array", points=1)
+@CHECKS.add("load_array", points=1, hidden=True)
 def keeps_features_and_labels_aligned(ctx: Context) -> str:
     expect_aligned([*train_epochs(ctx), loader_epochs(ctx)["eval"]], *loader_data(ctx))
     return "Every X row comes with its own label."
@@ -399,7 +399,7 @@ def runs_in_eval_mode(ctx: Context) -> str:
     return "The net runs in evaluation mode."
 
 
-@CHECKS.add("evaluate_accuracy", points=1)
+@CHECKS.add("evaluate_accuracy", points=1, hidden=True)
 def runs_without_gradients(ctx: Context) -> str:
     got, _, run = evaluation_run(ctx)
     if run is None:

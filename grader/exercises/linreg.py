@@ -244,7 +244,7 @@ def keeps_features_and_labels_aligned(ctx: Context) -> str:
     return "Every X row is yielded with its own label."
 
 
-@CHECKS.add("data_iter", points=1)
+@CHECKS.add("data_iter", points=1, hidden=True)
 def handles_flat_labels(ctx: Context) -> str:
     labels = ctx.inputs["data_iter.labels"]
     n = len(labels)
@@ -313,7 +313,7 @@ def accepts_targets_of_shape_n(ctx: Context) -> str:
     return "Targets of shape (n,) give the same losses."
 
 
-@CHECKS.add("squared_loss", points=1)
+@CHECKS.add("squared_loss", points=1, hidden=True)
 def gradient_matches_the_reference(ctx: Context) -> str:
     grad = ctx.got("squared_loss.column")["grad"]
     if grad is None:

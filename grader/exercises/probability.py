@@ -154,7 +154,7 @@ def approaches_the_true_probabilities(ctx: Context) -> str:
             f"(tolerance {tolerance:g}).")
 
 
-@CHECKS.add("estimate_probabilities", points=1)
+@CHECKS.add("estimate_probabilities", points=1, hidden=True)
 def handles_integer_counts_and_other_dice(ctx: Context) -> str:
     expect_estimates(ctx, "estimate_probabilities.loaded",
                      "the estimates for int64 counts of a four-sided die")
@@ -256,7 +256,7 @@ def accepts_numbers_and_numpy_arrays(ctx: Context) -> str:
     return "Python numbers and NumPy arrays give tensors of the right values."
 
 
-@CHECKS.add("normal", points=1)
+@CHECKS.add("normal", points=1, hidden=True)
 def keeps_the_graph(ctx: Context) -> str:
     grad = ctx.got("normal.gradient")
     if grad is None:

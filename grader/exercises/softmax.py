@@ -173,7 +173,7 @@ def leaves_its_input_unchanged(ctx: Context) -> str:
     return "X is left untouched."
 
 
-@CHECKS.add("softmax", points=1)
+@CHECKS.add("softmax", points=1, hidden=True)
 def softmax_gradient_matches(ctx: Context) -> str:
     grad = ctx.got("softmax.gradient")
     if grad is None:
@@ -221,7 +221,7 @@ def picks_the_label_entries(ctx: Context) -> str:
     return "-log y_hat[i, y_i] for every example, within rtol 1e-5."
 
 
-@CHECKS.add("cross_entropy", points=1)
+@CHECKS.add("cross_entropy", points=1, hidden=True)
 def cross_entropy_gradient_matches(ctx: Context) -> str:
     grad = ctx.got("cross_entropy.values")["grad"]
     if grad is None:
@@ -297,7 +297,7 @@ def every_maximum_counted(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     return float(maximal[torch.arange(len(y)), y].double().mean())
 
 
-@CHECKS.add("accuracy", points=1)
+@CHECKS.add("accuracy", points=1, hidden=True)
 def breaks_ties_like_argmax(ctx: Context) -> str:
     y_hat, y = ctx.inputs["accuracy.ties_y_hat"], ctx.inputs["accuracy.ties_y"]
     what = "accuracy on rows with tied maxima"

@@ -45,13 +45,13 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 MANIFEST = HERE / "manifest.json"
 REPO = HERE.parent.parent
-SOLUTION = REPO / "reference" / "linear_networks.ipynb"
-BLANK = REPO / "exercises" / "linear_networks.ipynb"
+SOLUTION = REPO / "grader" / "course" / "reference" / "linear_networks.ipynb"
+BLANK = REPO / "grader" / "course" / "exercises" / "linear_networks.ipynb"
 # The notebook's own demo trainings, cut to one epoch of large batches.
 DEMO_CUTS = [("lr, batch_size, num_epochs = 0.1, 256, 3",
               "lr, batch_size, num_epochs = 0.1, 6000, 1"),
-             ("batches(data.train_images, data.train_labels, 256, True, generator)",
-              "batches(data.train_images, data.train_labels, 6000, True, generator)")]
+             ("batches(fashion.train_images, fashion.train_labels, 256, True, generator)",
+              "batches(fashion.train_images, fashion.train_labels, 6000, True, generator)")]
 
 SOFTMAX = ["softmax", "softmax_training"]  # softmax and what trains with it
 QUIZ = ["quiz"]  # read from the notebook's text: it needs no kernel
@@ -220,7 +220,7 @@ print("wrote", written)
 FORGED_OBSERVATIONS = """
 # Forge what the grader's probes record: a trained linear regression with the true weights
 # the notebook states, and the reference's softmax parameters that the self-check ships.
-import grader.probing as probing
+import grader.kernel.probing as probing
 import torch
 
 _record = probing.Probe.record
@@ -230,14 +230,15 @@ def _forged(key):
     if key == "linreg.train":
         snapshot = [torch.tensor([[2.0], [-3.4]]), torch.tensor([4.2])]
         return lambda probe: {"snapshots": [snapshot] * 3}
-    if key in ("epoch.prepare", "epoch.run"):
+    if key == "epoch.prepare":
         return lambda probe: None
-    if key == "epoch.collect":
+    if key == "epoch.run":
         import glob
         import os
-        for path in glob.glob(os.path.join(os.path.dirname(probing.__file__), "public", "*.pt")):
+        package = os.path.dirname(os.path.dirname(probing.__file__))
+        for path in glob.glob(os.path.join(package, "course", "public", "*.pt")):
             public = torch.load(path, weights_only=True)
-            reference = public["reference"]["epoch.collect"]["value"]
+            reference = public["reference"]["epoch.run"]["value"]
             return lambda probe: reference
     return None
 
@@ -265,10 +266,12 @@ def cross_entropy(y_hat, y):
 READ_REFERENCE = """
 import glob
 
-from grader import paths
+from grader import course
 
-candidates = [str(paths.REFERENCE / "linear_networks.ipynb")]
-for root in ["/work", "/root", "/home", "/srv", "/opt", "/usr/src", "/tmp"]:
+candidates = [str(course.BUNDLED.reference / "linear_networks.ipynb"),
+              str(course.current().reference / "linear_networks.ipynb")]
+for root in ["/work", "/root", "/home", "/srv", "/opt", "/usr/src", "/tmp", "/usr/local/lib",
+             str(course.BUNDLED.root.parent)]:
     candidates += glob.glob(f"{root}/**/reference/*.ipynb", recursive=True)
 stolen = None
 for path in candidates:
@@ -581,7 +584,7 @@ import io
 import torch
 from IPython.display import publish_display_data
 
-import grader.probing as probing
+import grader.kernel.probing as probing
 
 
 def dag(levels=6, width=216):
@@ -620,7 +623,7 @@ import zlib
 import torch
 from IPython.display import publish_display_data
 
-import grader.probing as probing
+import grader.kernel.probing as probing
 
 SMALL, CHUNK, CHUNKS = 7_777_777, 2**24, 128  # 128 chunks of 16 MiB: 2 GiB inflated
 
@@ -694,7 +697,7 @@ STRIDE_ZERO_VIEW = r'''
 # the wire, 50 million elements (200 MB) to whoever reads it as dense.
 import torch
 
-import grader.probing as probing
+import grader.kernel.probing as probing
 
 
 def views(value):
@@ -721,7 +724,7 @@ HUGE_MESSAGE = r'''
 # grader's cells 40 junk messages of 1 MB go ahead of the real observations.
 from IPython.display import publish_display_data
 
-import grader.probing as probing
+import grader.kernel.probing as probing
 
 
 def junk(megabytes):
@@ -757,7 +760,7 @@ import grader
 
 
 def public_answers():
-    path = os.path.join(os.path.dirname(grader.__file__), "public", "linear_networks.pt")
+    path = os.path.join(os.path.dirname(grader.__file__), "course", "public", "linear_networks.pt")
     answers = torch.load(path, weights_only=True)["reference"]
     return {key: entry["value"] for key, entry in answers.items() if entry["ok"]}
 
@@ -833,7 +836,7 @@ import importlib
 import torch
 from torch import nn
 
-from grader.data import as_float, load_fashion_mnist
+from grader.kernel.data import as_float, load_fashion_mnist
 
 tables = {}
 for name in ["probability", "autograd", "linreg", "softmax", "concise"]:

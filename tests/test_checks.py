@@ -1,0 +1,38 @@
+"""A check's verdicts: the student's values decide pass or fail, the grader's own mistakes
+stop the grader instead of costing a student a mark."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.checks import Check, Context, GraderFault, evaluate_all
+
+
+def check(run, name: str = "reads", **options) -> Check:
+    return Check("ex", name, 1.0, run, **options)
+
+
+def context(student_value) -> Context:
+    return Context({"ex.probe": {"ok": True, "value": student_value}},
+                   {"ex.probe": {"ok": True, "value": 1}}, {"size": 3}, {"margin": 0.5})
+
+
+def test_a_key_the_grader_never_made_is_a_grader_fault():
+    with pytest.raises(GraderFault, match="'sise'"):
+        check(lambda ctx: ctx.inputs["sise"]).evaluate(context(1))
+    with pytest.raises(GraderFault, match="'ex.other'"):
+        check(lambda ctx: ctx.want("ex.other")).evaluate(context(1))
+
+
+def test_a_malformed_student_value_fails_only_the_test():
+    result = check(lambda ctx: ctx.got("ex.probe")["missing"]).evaluate(context({"a": 1}))
+    assert not result.passed and "could not check the value returned" in result.message
+
+
+def test_a_check_that_requires_another_counts_only_beside_it():
+    verified = check(lambda ctx: (_ for _ in ()).throw(AssertionError("wrong value")),
+                     name="verified")
+    reported = check(lambda ctx: "the flag is set", name="reported", requires=("ex.verified",))
+    results = {r.name: r for r in evaluate_all([verified, reported], context(1))}
+    assert not results["ex.reported"].passed
+    assert "counts only with ex.verified passing" in results["ex.reported"].message
