@@ -62,7 +62,7 @@ class Context:
     reference: dict[str, dict]
     inputs: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
-    timing: Timing | None = None
+    timings: dict[str, Timing] = field(default_factory=dict)  # by timed step
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     planned: frozenset[str] = frozenset()  # every probe key the grader asked for

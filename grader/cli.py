@@ -20,6 +20,7 @@ from grader.config import load_settings
 from grader.exercises import all_test_names
 from grader.kernel.data import DataNotFound, find_data_dir
 from grader.public import ship_public_tests
+from grader.results import Result
 
 console = Console(stderr=True)
 
@@ -103,12 +104,11 @@ def print_summary(report: BatchReport, out: Path) -> None:
     table.add_column("student")
     table.add_column("score", justify="right")
     table.add_column("failed tests", justify="right")
-    table.add_column("epoch ratio", justify="right")
+    table.add_column("timed steps", justify="right")
     for result in report.results:
-        ratio = result.timing.ratio if result.timing else None
         table.add_row(result.student, f"{result.score:g} / {result.max_score:g}",
                       str(sum(not t.passed for t in result.tests)),
-                      "-" if ratio is None else f"{ratio:.2f}×")
+                      timing_summary(result))
     console.print(table)
     for problem in report.problems:
         console.print(f"[yellow]note:[/yellow] {problem}")
@@ -116,6 +116,12 @@ def print_summary(report: BatchReport, out: Path) -> None:
         console.print(f"[red]grader fault grading {student}:[/red]\n{fault}")
     console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}; "
                   f"reports in {out}/ (summary.html, grades.csv)")
+
+
+def timing_summary(result: Result) -> str:
+    """Each timed step's ratio to the reference, by name."""
+    return ", ".join(f"{t.step} " + ("-" if t.ratio is None else f"{t.ratio:.2f}×")
+                     for t in result.timings) or "-"
 
 
 def summary_json(report: BatchReport, out: Path) -> dict:

@@ -17,7 +17,7 @@ from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
 from grader.notebook import NotebookUnreadable, read_notebook
 from grader.observe import observe
-from grader.plan import planned_keys, timed_keys
+from grader.plan import StepWork, planned_keys, timed_work
 from grader.reference import reference_probe, time_reference
 from grader.results import Result, TestResult, Timing
 from grader.sandbox import describe as describe_sandbox
@@ -28,8 +28,18 @@ from grader.submissions import Submission, match_notebooks
 def checks_of(modules: list, settings: Settings) -> list[Check]:
     return [c for m in modules for c in configured(m, settings.points, settings.hidden)]
 
+
 def fail_all(modules: list, settings: Settings, message: str) -> list[TestResult]:
     return [check.result(False, message) for check in checks_of(modules, settings)]
+
+
+def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
+              reference_seconds: dict[str, float], settings: Settings) -> Timing:
+    """A timed step's figures; the student's count only if the step's probes returned."""
+    returned = all(observations.get(key, {}).get("ok") for key in work.keys)
+    return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
+                  reference_seconds[work.name], settings.max_epoch_ratio)
+
 
 def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result,
                    kernels: KernelPool) -> None:
@@ -57,19 +67,17 @@ def grade_notebook(path: Path | None, name: str, settings: Settings, result: Res
     result.execution_seconds += time.perf_counter() - started
     reference = reference_probe(name, modules, settings)
     reference_seconds, timed_reference = time_reference(reference, modules, settings, late)
-    timing = None
-    if reference_seconds is not None:
-        trained = all(observations.get(key, {}).get("ok") for key in timed_keys(modules))
-        timing = Timing(settings.device, seconds if trained else None, reference_seconds,
-                        settings.max_epoch_ratio)
-        result.timing = timing
+    timings = [timing_of(work, observations, seconds, reference_seconds, settings)
+               for work in timed_work(modules)]
+    result.timings.extend(timings)
     context = Context(observations, {**reference.observations, **timed_reference},
-                      {**inputs, **late}, settings.as_dict(), timing, hints_for(modules),
-                      planned=planned_keys(modules))
+                      {**inputs, **late}, settings.as_dict(), {t.step: t for t in timings},
+                      hints_for(modules), planned=planned_keys(modules))
     result.tests.extend(evaluate_all(checks_of(modules, settings), context))
     for module in modules:
         if hasattr(module, "curves"):
             result.curves.extend(module.curves(context))
+
 
 def grade_submission(submission: Submission, settings: Settings,
                      kernels: KernelPool | None = None) -> Result:

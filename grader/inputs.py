@@ -25,6 +25,7 @@ def derived_seed(seed: int, *parts: str) -> int:
     text = ":".join([str(seed), *parts]).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") % 2**31
 
+
 def build_inputs(modules: list, settings: Settings, notebook: nbformat.NotebookNode) -> dict:
     """Hidden inputs from one recorded seed: the same for every submission and every run,
     with a seed of its own for each probe."""
@@ -36,11 +37,13 @@ def build_inputs(modules: list, settings: Settings, notebook: nbformat.NotebookN
                            for work in planned_work(modules) for key in work.keys}
     return inputs
 
+
 def late_inputs(modules: list, settings: Settings, digest: str) -> dict[str, int]:
     """The steps' late inputs for one submission: seeds the kernel cannot know before the
     step that uses them, the same on every regrade of the same notebook."""
     return {key: derived_seed(settings.seed, digest, key)
             for _, step in probe_steps(modules) for key in step.late}
+
 
 def kernel_inputs(inputs: dict, late: dict) -> dict:
     """What the kernel may see from the start: neither the checks' secrets (the true

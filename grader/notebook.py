@@ -14,6 +14,7 @@ from grader.submissions import UnsafeFile, read_submitted
 class NotebookUnreadable(Exception):
     """The submitted file is not a notebook the grader can run."""
 
+
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook at `path` upgraded to nbformat 4, or a message saying what is wrong."""
     try:
@@ -35,6 +36,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         if cell.get("cell_type") == "code":
             cell.setdefault("outputs", [])
     return notebook
+
 
 def without_cells(notebook: nbformat.NotebookNode, skipped: set[int]) -> nbformat.NotebookNode:
     """A copy to run again, the cells that stopped the kernel left out (indices kept)."""

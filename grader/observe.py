@@ -41,12 +41,13 @@ class KernelProbing:
     notebook cell (`stopped_cell`) or in a probe (`stopped_probing`)."""
 
     observations: dict
-    seconds: float | None
+    seconds: dict[str, float]  # by timed step
     errors: list[CellRecord]
     notes: list[str]
     dead: str | None
     stopped_cell: int | None
     stopped_probing: bool
+
 
 def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
                     late: dict[str, int], settings: Settings,
@@ -56,7 +57,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     A timed step is timed from outside, as the whole cell: a hook the notebook set on
     cells can only add to its time, and its observations count only if they come back
     within that cell."""
-    seconds, notes = None, []
+    seconds: dict[str, float] = {}
+    notes: list[str] = []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
         run.run_code(FREE_MEMORY, GRACE_SECONDS)
@@ -73,7 +75,7 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                                 timeout=timeout, late=encode(step_late) if step_late else None),
                 timeout * len(item.keys) + GRACE_SECONDS, expect=item.keys)
             if item.step.timed and outcome.error is None:
-                seconds = outcome.seconds
+                seconds[item.name] = outcome.seconds
         if run.dead:
             notes.append(f"Grading stopped early: {run.dead}.")
         if run.client.output_dropped:
@@ -83,9 +85,10 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     return KernelProbing(run.reader.observations, seconds, run.errors, notes, run.dead,
                          run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error)
 
+
 def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: dict[str, int],
             settings: Settings, result: Result,
-            kernels: KernelPool) -> tuple[dict, float | None]:
+            kernels: KernelPool) -> tuple[dict, dict[str, float]]:
     """Run the notebook and the probes in a fresh kernel; return what came back.
 
     A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
@@ -93,7 +96,7 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: 
     fails with the probes that depend on its function, and a fresh kernel runs the rest. At
     most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
     """
-    work, observations, seconds, skipped = planned_work(modules), {}, None, set()
+    work, observations, seconds, skipped = planned_work(modules), {}, {}, set()
     uses = {key: functions for m in modules for key, functions in
             getattr(m, "PROBE_USES", {}).items()}
     for attempt in range(MAX_RESTARTS + 1):
@@ -108,7 +111,7 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: 
         known = {record.index for record in result.errors}
         result.errors.extend(e for e in run.errors if e.index not in known)
         observations.update(run.observations)
-        seconds = seconds if seconds is not None else run.seconds
+        seconds = {**run.seconds, **seconds}  # a step timed in an earlier kernel stands
         work = left_to_run(work, observations)
         rerun = None
         if work and attempt < MAX_RESTARTS and run.stopped_cell is not None:

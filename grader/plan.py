@@ -13,8 +13,10 @@ from grader.kernel.probing import ProbeStep, failure, function_of
 def probe_steps(modules: list) -> list[tuple[str, ProbeStep]]:
     return [(m.PROBES, step) for m in modules if hasattr(m, "PROBES") for step in m.PROBE_STEPS]
 
+
 def step_timeout(step: ProbeStep, settings: Settings) -> float:
     return settings.epoch_timeout if step.long else settings.probe_timeout
+
 
 @dataclass
 class StepWork:
@@ -23,6 +25,12 @@ class StepWork:
     module: str
     step: ProbeStep
     keys: list[str]
+
+    @property
+    def name(self) -> str:
+        """The step as reports name it: its probe keys."""
+        return "+".join(self.keys)
+
 
 def planned_work(modules: list) -> list[StepWork]:
     """Every probe step with its keys spelled out, in the order the kernel runs them."""
@@ -33,9 +41,11 @@ def planned_work(modules: list) -> list[StepWork]:
                                             if step.keys is None or k in step.keys]))
     return work
 
+
 def left_to_run(work: list[StepWork], observed: dict) -> list[StepWork]:
     left = [replace(w, keys=[k for k in w.keys if k not in observed]) for w in work]
     return [w for w in left if w.keys]
+
 
 def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict:
     """The probe that stopped the kernel fails, and so do the other probes of its function
@@ -52,5 +62,5 @@ def planned_keys(modules: list) -> frozenset[str]:
     return frozenset(key for work in planned_work(modules) for key in work.keys)
 
 
-def timed_keys(modules: list) -> list[str]:
-    return [key for work in planned_work(modules) if work.step.timed for key in work.keys]
+def timed_work(modules: list) -> list[StepWork]:
+    return [work for work in planned_work(modules) if work.step.timed]

@@ -26,7 +26,7 @@ from grader.kernel.data import DataNotFound, data_files, find_data_dir
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.notebook import read_notebook
 from grader.observations import BadObservations, load_bounded, validated
-from grader.plan import planned_keys, planned_work, probe_steps, step_timeout
+from grader.plan import planned_keys, probe_steps, step_timeout, timed_work
 from grader.sandbox import kernels_isolated
 
 REFERENCE_TAGS = {"setup", "solution"}
@@ -46,6 +46,7 @@ def reference_functions(notebook: str, folder: Path | None = None) -> dict[str, 
 
 
 _REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
+
 
 def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
     """The reference run through the same probes: once per process and settings, its
@@ -69,6 +70,7 @@ def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
         _REFERENCE_PROBES[key] = probe
     return _REFERENCE_PROBES[key]
 
+
 def stored_reference(notebook: str, settings: Settings) -> Path | None:
     """Where the reference's observations are kept between runs; None where a kernel could
     rewrite them (no sandbox, the grader's own uid) or no data or cache folder is found."""
@@ -79,6 +81,7 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
     except DataNotFound:
         return None
     return private_entry(f"reference-{notebook}", settings.digest(), data)
+
 
 def stored_observations(path: Path | None, modules: list) -> dict:
     """The reference's observations from an earlier run, if the entry is intact, every
@@ -97,18 +100,18 @@ def stored_observations(path: Path | None, modules: list) -> dict:
         v["ok"] for v in observations.values())
     return observations if complete else {}
 
+
 def time_reference(probe: Probe, modules: list, settings: Settings,
-                   late: dict[str, int]) -> tuple[float | None, dict]:
+                   late: dict[str, int]) -> tuple[dict[str, float], dict]:
     """Run the reference's timed steps now, beside the student's, in the same conditions
-    and with the submission's late inputs; their seconds and observations."""
-    seconds, observed, kept = None, {}, dict(probe.observations)
+    and with the submission's late inputs; their seconds by step, and their observations."""
+    seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
-    for work in planned_work(modules):
-        if work.step.timed:
-            started = time.perf_counter()
-            run_table(probe, work.module, work.step.table, work.keys,
-                      step_timeout(work.step, settings))
-            seconds = time.perf_counter() - started
-            observed.update({key: probe.observations[key] for key in work.keys})
+    for work in timed_work(modules):
+        started = time.perf_counter()
+        run_table(probe, work.module, work.step.table, work.keys,
+                  step_timeout(work.step, settings))
+        seconds[work.name] = time.perf_counter() - started
+        observed.update({key: probe.observations[key] for key in work.keys})
     probe.observations = kept
     return seconds, observed

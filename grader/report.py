@@ -101,19 +101,21 @@ def write_report(result: Result, folder: Path) -> Path:
 def write_grades_csv(results: list[Result], path: Path) -> None:
     """One row per student for the gradebook; a test a student lacks is an empty cell."""
     names = _test_names(results)
+    steps = list(dict.fromkeys(t.step for result in results for t in result.timings))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "score", "max_score", *names, "timing_ratio"])
+    writer.writerow(["student", "score", "max_score", *names,
+                     *(f"{step} ratio" for step in steps)])
     for result in sorted(results, key=lambda r: r.student):
         points = {test.name: format_points(test.points) for test in result.tests}
-        ratio = result.timing.ratio if result.timing is not None else None
+        ratios = {t.step: t.ratio for t in result.timings}
         writer.writerow(
             [
                 result.student,
                 format_points(result.score),
                 format_points(result.max_score),
                 *(points.get(name, "") for name in names),
-                "" if ratio is None else round(ratio, 3),
+                *("" if ratios.get(step) is None else round(ratios[step], 3) for step in steps),
             ]
         )
     write_atomically(path, buffer.getvalue())

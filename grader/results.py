@@ -43,8 +43,10 @@ class CellRecord:
 
 @dataclass
 class Timing:
-    """The timed Fashion-MNIST epoch beside the reference epoch from the same run."""
+    """One timed step of an exercise (named by its probe keys) beside the reference's same
+    step, timed in the same run."""
 
+    step: str
     device: str
     student_seconds: float | None
     reference_seconds: float
@@ -85,7 +87,7 @@ class Result:
     config_digest: str
     tests: list[TestResult] = field(default_factory=list)
     errors: list[CellRecord] = field(default_factory=list)
-    timing: Timing | None = None
+    timings: list[Timing] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
     seeds: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -107,8 +109,8 @@ class Result:
                     finite_only(values)
         data["score"] = self.score
         data["max_score"] = self.max_score
-        if self.timing is not None:
-            data["timing"]["ratio"] = self.timing.ratio
+        for timing, saved in zip(self.timings, data["timings"], strict=True):
+            saved["ratio"] = timing.ratio
         return data
 
     @classmethod
@@ -116,14 +118,13 @@ class Result:
         data = dict(data)
         data.pop("score", None)
         data.pop("max_score", None)
-        timing = data.pop("timing", None)
-        if timing is not None:
-            timing = {k: v for k, v in timing.items() if k != "ratio"}
+        timings = [{k: v for k, v in timing.items() if k != "ratio"}
+                   for timing in data.pop("timings", [])]
         return cls(
             tests=[TestResult(**t) for t in data.pop("tests", [])],
             errors=[CellRecord(**c) for c in data.pop("errors", [])],
             curves=[Curve(**c) for c in data.pop("curves", [])],
-            timing=Timing(**timing) if timing else None,
+            timings=[Timing(**timing) for timing in timings],
             **data,
         )
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import cache, data
+from grader import cache, datacache
+from grader.kernel import data
 
 
 def write_idx(path, tensor: torch.Tensor, compress: bool) -> None:
@@ -104,21 +105,21 @@ def test_the_real_dataset_has_the_published_sizes():
 
 def test_gzipped_files_are_inflated_once_into_a_shared_cache(tmp_path):
     written = fake_dataset(tmp_path / "gz", compress=True)
-    unpacked = data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+    unpacked = datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
     assert unpacked.parent == tmp_path / "cache"
     assert sorted(p.name for p in unpacked.iterdir()) == sorted([*data.FILES.values(),
-                                                                 data.MANIFEST])
+                                                                 datacache.MANIFEST])
     assert all((unpacked / stem).stat().st_mode & 0o777 == 0o644 for stem in data.FILES.values())
-    assert (unpacked / data.MANIFEST).stat().st_mode & 0o777 == 0o600  # the grader's alone
+    assert (unpacked / datacache.MANIFEST).stat().st_mode & 0o777 == 0o600  # the grader's alone
     assert_holds(unpacked, written)
     first = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()}
-    assert data.unpacked_dir(tmp_path / "gz", tmp_path / "cache") == unpacked
+    assert datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache") == unpacked
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()} == first
 
 
 def test_raw_files_are_used_where_they_are(tmp_path):
     fake_dataset(tmp_path / "raw", compress=False)
-    assert data.unpacked_dir(tmp_path / "raw", tmp_path / "cache") == tmp_path / "raw"
+    assert datacache.unpacked_dir(tmp_path / "raw", tmp_path / "cache") == tmp_path / "raw"
     assert not (tmp_path / "cache").exists()
 
 
@@ -128,7 +129,7 @@ def test_a_cache_folder_owned_by_another_user_is_not_used(tmp_path):
     (tmp_path / "cache").mkdir()
     os.chown(tmp_path / "cache", 12345, 12345)
     with pytest.raises(PermissionError, match="another user"):
-        data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+        datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
 
 
 DAMAGED = "train-images-idx3-ubyte"
@@ -193,12 +194,12 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
 def cached(tmp_path) -> tuple[Path, dict[str, torch.Tensor]]:
     """A gzipped dataset's copy in a test cache, and the tensors written to the dataset."""
     written = fake_dataset(tmp_path / "gz", compress=True)
-    return data.unpacked_dir(tmp_path / "gz", tmp_path / "cache"), written
+    return datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache"), written
 
 
 def unpack_again(unpacked: Path) -> Path:
     root = unpacked.parent.parent
-    return data.unpacked_dir(root / "gz", root / "cache")
+    return datacache.unpacked_dir(root / "gz", root / "cache")
 
 
 @pytest.mark.timeout(20)  # a FIFO opened for reading blocks until a writer comes: never
@@ -216,15 +217,15 @@ def test_a_damaged_cached_file_is_inflated_again_before_it_is_used(cached, damag
 def test_a_file_checked_by_its_stamp_is_read_in_full_again_once_it_changes(cached,
                                                                              monkeypatch):
     unpacked, written = cached
-    monkeypatch.setattr(data, "RACY_NS", 0)  # vouch for the file just written
+    monkeypatch.setattr(datacache, "RACY_NS", 0)  # vouch for the file just written
     digested = []
 
     def counting(handle, limit, copy=None):
         digested.append(copy is None)
         return digest_of(handle, limit, copy)
 
-    digest_of = data.digest_of
-    monkeypatch.setattr(data, "digest_of", counting)
+    digest_of = datacache.digest_of
+    monkeypatch.setattr(datacache, "digest_of", counting)
     unpack_again(unpacked)
     assert digested == [True] * 4  # the first check in this process reads every file
     digested.clear()
@@ -243,8 +244,8 @@ def test_a_file_changed_close_to_its_check_is_not_vouched_for_by_its_stamp(cache
                                                                            monkeypatch):
     unpacked, _ = cached
     digested = []
-    digest_of = data.digest_of
-    monkeypatch.setattr(data, "digest_of",
+    digest_of = datacache.digest_of
+    monkeypatch.setattr(datacache, "digest_of",
                         lambda *args: digested.append(1) or digest_of(*args))
     unpack_again(unpacked)
     unpack_again(unpacked)
@@ -252,16 +253,17 @@ def test_a_file_changed_close_to_its_check_is_not_vouched_for_by_its_stamp(cache
 
 
 def store_manifest(unpacked: Path, entries: object) -> None:
-    cache.store_verified(unpacked / data.MANIFEST, json.dumps(entries).encode())
+    cache.store_verified(unpacked / datacache.MANIFEST, json.dumps(entries).encode())
 
 
 def recorded(unpacked: Path) -> dict:
-    return json.loads(cache.load_verified(unpacked / data.MANIFEST, data.MANIFEST_MAX_BYTES))
+    return json.loads(cache.load_verified(unpacked / datacache.MANIFEST,
+                                          datacache.MANIFEST_MAX_BYTES))
 
 
 MANIFEST_DAMAGES: dict[str, Callable[[Path], None]] = {
-    "garbage": lambda unpacked: (unpacked / data.MANIFEST).write_bytes(b"garbage"),
-    "missing": lambda unpacked: (unpacked / data.MANIFEST).unlink(),
+    "garbage": lambda unpacked: (unpacked / datacache.MANIFEST).write_bytes(b"garbage"),
+    "missing": lambda unpacked: (unpacked / datacache.MANIFEST).unlink(),
     "not the entries": lambda unpacked: store_manifest(unpacked, ["size", "sha256"]),
     "a wrong digest": lambda unpacked: store_manifest(unpacked, {
         **recorded(unpacked), DAMAGED: {**recorded(unpacked)[DAMAGED], "sha256": "0" * 64}}),
@@ -291,5 +293,5 @@ def test_a_cache_folder_that_is_not_a_folder_of_ours_is_refused(tmp_path, damage
     else:
         (tmp_path / "cache").write_bytes(b"")
     with pytest.raises(OSError):
-        data.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+        datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
     assert not list((tmp_path / "elsewhere").iterdir())

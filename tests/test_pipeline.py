@@ -34,9 +34,9 @@ def test_every_exercise_is_graded(solution_result):
                          "init_weights", "evaluate_accuracy", "concise_softmax_training"}
 
 
-def test_the_timed_epoch_names_its_device_and_the_reference(solution_result):
-    timing = solution_result.timing
-    assert timing.device == "cpu"
+def test_each_timed_step_names_itself_its_device_and_the_reference(solution_result):
+    [timing] = solution_result.timings
+    assert timing.step == "epoch.run" and timing.device == "cpu"
     assert timing.student_seconds > 0 and timing.reference_seconds > 0
     assert timing.max_ratio == FAST.max_epoch_ratio
 

@@ -68,7 +68,8 @@ def perfect() -> Result:
             _test("softmax_rows_sum_to_one", "softmax", 2.0, 2.0, expected="1.0", got="1.0"),
             _test("cross_entropy_value", "loss", 1.0),
         ],
-        timing=Timing("NVIDIA H100", student_seconds=12.3, reference_seconds=6.0, max_ratio=3.0),
+        timings=[Timing("epoch.run", "NVIDIA H100", student_seconds=12.3, reference_seconds=6.0,
+                        max_ratio=3.0)],
         curves=[Curve("loss", "epoch", "loss", [1, 2, 3], [0.9, 0.6, 0.4], [0.8, 0.5, 0.35])],
         seeds={"torch": 0, "numpy": 1},
     )
@@ -102,7 +103,8 @@ def broken() -> Result:
             ),
         ],
         errors=[CellRecord(3, f"1/0  # {HOSTILE}", "ZeroDivisionError: 1/0", ANSI_TRACEBACK)],
-        timing=Timing("NVIDIA H100", student_seconds=None, reference_seconds=6.0, max_ratio=3.0),
+        timings=[Timing("epoch.run", "NVIDIA H100", student_seconds=None, reference_seconds=6.0,
+                        max_ratio=3.0)],
         curves=[Curve("loss", "epoch", "loss", [1, 2, 3], [2.3, None, None])],
         notes=["sandbox: network access was blocked"],
     )
@@ -205,24 +207,31 @@ def test_timing_shows_ratio_against_allowed(perfect: Result, broken: Result) -> 
     timed = _soup(render_report(perfect)).select_one("#timing")
     untimed = _soup(render_report(broken)).select_one("#timing")
 
-    ratio = timed.select_one("#timing-ratio").get_text(" ", strip=True)
+    ratio = timed.select_one("[data-step='epoch.run'] .timing-ratio").get_text(" ", strip=True)
     assert "2.05×" in ratio and "3.00×" in ratio
-    assert timed.select_one("#timing-ratio .badge.pass") is not None
+    assert timed.select_one(".timing-ratio .badge.pass") is not None
     assert "12.3 s" in timed.get_text() and "6.00 s" in timed.get_text()
     assert "not measured" in untimed.get_text()
-    assert "not available" in untimed.select_one("#timing-ratio").get_text()
+    assert "not available" in untimed.select_one(".timing-ratio").get_text()
+
+
+def test_every_timed_step_has_its_row(perfect: Result) -> None:
+    perfect.timings.append(Timing("mlp.epoch", "cpu", 1.0, 2.0, 3.0))
+    rows = _soup(render_report(perfect)).select("#timing [data-step]")
+    assert [row["data-step"] for row in rows] == ["epoch.run", "mlp.epoch"]
+    assert "0.50×" in rows[1].get_text()
 
 
 def test_timing_over_limit_is_flagged(perfect: Result) -> None:
-    perfect.timing.student_seconds = 30.0
-    ratio = _soup(render_report(perfect)).select_one("#timing-ratio")
+    perfect.timings[0].student_seconds = 30.0
+    ratio = _soup(render_report(perfect)).select_one(".timing-ratio")
 
     assert "5.00×" in ratio.get_text()
     assert ratio.select_one(".badge.fail") is not None
 
 
 def test_notes_and_missing_timing(broken: Result, perfect: Result) -> None:
-    perfect.timing = None
+    perfect.timings = []
     assert _soup(render_report(perfect)).select_one("#timing") is None
     assert _soup(render_report(perfect)).select_one("#notes") is None
     notes = _soup(render_report(broken)).select_one("#notes")
@@ -301,8 +310,8 @@ def test_summary_stats_charts_and_table(perfect: Result, broken: Result) -> None
     rows = soup.select("#students tbody tr")
     assert [row["data-student"] for row in rows] == ["alice", "bob", "carol"]
     cells = {row["data-student"]: [td.get_text() for td in row.find_all("td")] for row in rows}
-    assert cells["alice"] == ["alice", "3", "3", "2.05×", "0"]
-    assert cells["bob"] == ["bob", "0.5", "4", "—", "2"]
+    assert cells["alice"] == ["alice", "3", "3", "epoch.run 2.05×", "0"]
+    assert cells["bob"] == ["bob", "0.5", "4", "epoch.run —", "2"]
     assert cells["carol"] == ["carol", "2", "2", "—", "0"]
     assert rows[0].a["href"] == "alice/report.html"
 
@@ -340,16 +349,16 @@ def test_grades_csv(tmp_path: Path, perfect: Result, broken: Result) -> None:
         "softmax_rows_sum_to_one",
         "held_out_accuracy",
         "cross_entropy_value",
-        "timing_ratio",
+        "epoch.run ratio",
     ]
     alice, bob = rows
     assert (alice["student"], float(alice["score"]), float(alice["max_score"])) == ("alice", 3, 3)
     assert float(alice["softmax_rows_sum_to_one"]) == 2.0
     assert alice["held_out_accuracy"] == ""
-    assert float(alice["timing_ratio"]) == 2.05
+    assert float(alice["epoch.run ratio"]) == 2.05
     assert (bob["student"], float(bob["score"]), bob["held_out_accuracy"]) == ("bob", 0.5, "0.5")
     assert bob["cross_entropy_value"] == ""
-    assert bob["timing_ratio"] == ""
+    assert bob["epoch.run ratio"] == ""
 
 
 @pytest.mark.parametrize(

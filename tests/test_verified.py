@@ -29,6 +29,8 @@ NOTEBOOK = "linear_networks"
 OTHER_SEED = 1234
 READS_THE_TEXT = "quiz"  # the quiz grades the notebook's own answer, not observations
 UNTIMED = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's timing of the epoch
+
+
 # Not this module's to fix: the from-scratch epoch's accuracy holds for an epoch trained on
 # other inputs (softmax.py's epoch checks could ask for expect_same_training there too).
 def scored_checks() -> list[str]:

@@ -57,6 +57,7 @@ SOFTMAX = ["softmax", "softmax_training"]  # softmax and what trains with it
 QUIZ = ["quiz"]  # read from the notebook's text: it needs no kernel
 ALL = ["*"]
 
+
 @dataclass
 class Case:
     name: str
