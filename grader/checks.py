@@ -133,6 +133,7 @@ class Check:
     # Checks (full names) that must pass for this one to count: what the kernel merely
     # reports (a flag, a count) earns a mark only beside values the grader verified.
     requires: tuple[str, ...] = ()
+    timed: bool = False  # reads the grader's timing, which the self-check has not
 
     @property
     def full_name(self) -> str:
@@ -196,10 +197,10 @@ class Registry(list):
     """The checks of one module, in the order they are declared."""
 
     def add(self, exercise: str, points: float, hidden: bool = False,
-            uses: tuple[str, ...] = (), requires: tuple[str, ...] = ()):
+            uses: tuple[str, ...] = (), requires: tuple[str, ...] = (), timed: bool = False):
         def register(function: Callable[[Context], str]) -> Callable[[Context], str]:
             self.append(Check(exercise, function.__name__, points, function, hidden, uses,
-                              requires))
+                              requires, timed))
             return function
 
         return register

@@ -38,7 +38,7 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
     """A timed step's figures; the student's count only if the step's probes returned."""
     returned = all(observations.get(key, {}).get("ok") for key in work.keys)
     return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
-                  reference_seconds[work.name], settings.max_epoch_ratio)
+                  reference_seconds[work.name], settings.as_dict()[work.step.max_ratio])
 
 
 def grade_notebook(path: Path | None, name: str, settings: Settings, result: Result,

@@ -26,7 +26,8 @@ PROBES = "grader.exercises.softmax_probes"
 PROBE_STEPS = (
     ProbeStep(),
     ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True, setup=True),
-    ProbeStep("EPOCH_STEPS", ("epoch.run",), timed=True, long=True, late=("epoch.order_seed",)),
+    ProbeStep("EPOCH_STEPS", ("epoch.run",), timed=True, long=True, late=("epoch.order_seed",),
+              max_ratio="max_epoch_ratio"),
 )
 CHECKS = Registry()
 TRAINING_USES = ("softmax", "cross_entropy", "accuracy")
@@ -400,7 +401,7 @@ def reaches_the_test_accuracy(ctx: Context) -> str:
     return expect_test_accuracy(ctx, observed, ctx.want("epoch.run"), "with your functions")
 
 
-@CHECKS.add("softmax_training", points=2, uses=TRAINING_USES)
+@CHECKS.add("softmax_training", points=2, uses=TRAINING_USES, timed=True)
 def epoch_is_fast_enough(ctx: Context) -> str:
     try:
         reaches_the_test_accuracy(ctx)

@@ -46,6 +46,7 @@ class ProbeStep:
     needs, so the reference runs them even when its observations come from the cache.
     `late` inputs (integer seeds) are drawn per submission and reach the kernel only with
     this step's cell: a timed step whose work depends on them cannot be run ahead.
+    `max_ratio` names the setting that bounds a timed step's time over the reference's.
     """
 
     table: str = "PROBES"
@@ -54,6 +55,7 @@ class ProbeStep:
     long: bool = False
     setup: bool = False
     late: tuple[str, ...] = ()
+    max_ratio: str | None = None
 
 
 class ProbeTimeout(BaseException):
