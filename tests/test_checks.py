@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from grader.checks import Check, Context, GraderFault, evaluate_all
+from grader.exercises import MODULES
 
 
 def check(run, name: str = "reads", **options) -> Check:
@@ -27,6 +28,12 @@ def test_a_key_the_grader_never_made_is_a_grader_fault():
 def test_a_malformed_student_value_fails_only_the_test():
     result = check(lambda ctx: ctx.got("ex.probe")["missing"]).evaluate(context({"a": 1}))
     assert not result.passed and "could not check the value returned" in result.message
+
+
+def test_every_check_required_exists():
+    names = {check.full_name for module in MODULES for check in module.CHECKS}
+    assert {name for module in MODULES for check in module.CHECKS
+            for name in check.requires} - names == set()
 
 
 def test_a_check_that_requires_another_counts_only_beside_it():

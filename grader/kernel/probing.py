@@ -35,6 +35,7 @@ GRADER_DIR = str(Path(__file__).resolve().parent.parent)
 OBSERVATION_MIME = "application/vnd.dl-grader.observation+base64"
 Publish = Callable[[str, dict], None]
 PROBE_SEEDS = "probe_seeds"  # the inputs' table of one seed per probe key
+SEND_SECONDS = 5.0  # the longest a probe waits for its observation to leave the kernel
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,18 @@ def decode_inputs(text: str) -> dict[str, Any]:
 
 
 def publish_observation(key: str, entry: dict) -> None:
-    """Send one observation to the grader over the kernel's channel."""
+    """Send one observation to the grader over the kernel's channel, and wait until the
+    kernel's I/O thread has sent it: a probe that kills the kernel next (os._exit, a
+    segfault) must not take the observation before it along."""
+    from IPython import get_ipython
     from IPython.display import publish_display_data
 
     publish_display_data({OBSERVATION_MIME: encode({key: entry})})
+    io_thread = getattr(getattr(get_ipython(), "kernel", None), "iopub_thread", None)
+    if io_thread is not None:
+        sent = threading.Event()
+        io_thread.schedule(sent.set)  # runs after the send queued before it
+        sent.wait(SEND_SECONDS)
 
 
 def open_probe(functions: dict[str, Any], inputs: str, timeout: float) -> Probe:
