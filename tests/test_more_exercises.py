@@ -288,7 +288,6 @@ def test_the_message_names_the_bug(graded, bug, check):
     name = f"{bug.exercise or bug.function}.{check}"
     message = messages(graded(bug.notebook))[name]
     assert not outcomes(graded(bug.notebook))[name]
-    if name in HIDDEN:
-        assert message.endswith(HIDDEN_FAILURE), message
-        return
+    if name in HIDDEN and message.endswith(HIDDEN_FAILURE):
+        return  # a hidden test says what failed by value, never the values behind it
     assert [word for word in bug.words if word not in message] == [], message
