@@ -24,6 +24,7 @@ from typing import BinaryIO, TypeVar
 import torch
 
 from grader import course
+from grader.files import NotRegular, open_regular
 
 PACKAGE = Path(__file__).resolve().parent
 PRIVATE_MAGIC = b"dl-grader verified 1\n"
@@ -49,16 +50,14 @@ def owned_folder(path: Path, mode: int) -> Path:
 
 
 def open_owned(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
-    """A descriptor on `path` and its status, for reading; PermissionError unless it is a
-    regular file of this user's, writable by nobody else, of at most `max_bytes`.
-
-    Links are not followed and the checks are made on the descriptor, so the file checked
-    is the file read; O_NONBLOCK keeps a FIFO put in its place from blocking the open."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    """A descriptor on `path` and its status, for reading (see grader.files); PermissionError
+    unless it is a regular file of this user's, writable by nobody else, of at most
+    `max_bytes`."""
     try:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise PermissionError(f"{path} is not a regular file")
+        fd, status = open_regular(path)
+    except NotRegular as error:
+        raise PermissionError(str(error)) from None
+    try:
         if status.st_uid != os.geteuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise PermissionError(f"{path} is not this user's alone")
         if status.st_size > max_bytes:

@@ -13,9 +13,10 @@ import hashlib
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.files import NotRegular, open_regular
 
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -27,18 +28,16 @@ class UnsafeFile(OSError):
 
 
 def read_submitted(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
-    """The bytes of a submitted file, opened without following a link and checked on the
-    open descriptor (what was checked is what is read)."""
+    """The bytes of a submitted file, opened as grader.files opens what it did not make."""
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        handle, info = open_regular(path)
+    except NotRegular:
+        raise UnsafeFile(f"{path.name} is not a regular file") from None
     except OSError as error:
         if os.path.islink(path):
             raise UnsafeFile(f"{path.name} is a link: hand in the file itself") from None
         raise UnsafeFile(f"{path.name} cannot be read: {error.strerror}") from None
     with os.fdopen(handle, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{path.name} is not a regular file")
         if info.st_nlink > 1:  # a hard link may name a file its submitter could not read
             raise UnsafeFile(f"{path.name} is a hard link: hand in a copy of the file")
         if info.st_size > max_bytes:
