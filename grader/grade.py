@@ -94,11 +94,10 @@ def grade_submission(submission: Submission, settings: Settings,
         grader_version=__version__,
         config_digest=settings.digest(),
         seeds={"inputs": settings.seed},
-        notes=list(submission.problems),
     )
     wanted = notebooks()
     matched = match_notebooks(submission, wanted)
-    result.notes = list(submission.problems)
+    result.notes = list(submission.problems)  # matching may have added to them
     unsandboxed = describe_sandbox(settings.sandbox)
     if unsandboxed:
         result.notes.append(unsandboxed)

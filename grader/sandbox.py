@@ -1,12 +1,12 @@
 """The cage around a student's kernel: bubblewrap, resource limits, an unprivileged user.
 
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
-one writable folder: its own work folder. The repository (reference solutions included,
-only the grader package stays visible), the submissions and the reports (wherever they
-are: the batch adds them to `hidden`), home folders and the grader's private cache (the
-reference's observations) are hidden. Its environment is built from an allow-list, not
-copied from the grader's. prlimit caps memory,
-CPU time, file size and, under a dedicated uid, processes. Without bwrap the limits still
+one writable folder: its own work folder. The source checkout (only the package stays
+visible), every course's solutions and settings, the submissions and the reports (wherever
+they are: the batch adds them to `hidden`), home folders and the grader's private cache
+(the reference's observations) are hidden. Its environment is built from an allow-list, not
+copied from the grader's. prlimit caps memory, CPU time, file size and, under a dedicated
+uid, processes. Without bwrap the limits still
 apply and every report says the kernel ran unsandboxed.
 """
 

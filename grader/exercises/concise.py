@@ -386,13 +386,19 @@ def matches_the_accuracy_computed_here(ctx: Context) -> str:
     raise Failed(f"the accuracy is {got:.4f}, not {want:.4f}", f"{want:.4f}", f"{got:.4f}")
 
 
-@CHECKS.add("evaluate_accuracy", points=1)
-def runs_in_eval_mode(ctx: Context) -> str:
+def revealed_run(ctx: Context, untold: str) -> int:
+    """The mode and autograd state the returned accuracy gives away (TRAINING, RECORDING);
+    Failed, ending with `untold`, when it is an accuracy the net gives in none of them."""
     got, _, run = evaluation_run(ctx)
     if run is None:
-        raise Failed(f"the accuracy {got:.4f} is none this net gives in any mode, so its mode "
-                     "cannot be told: fix the accuracy first", None, f"{got:.4f}")
-    if run[0] & TRAINING:
+        raise Failed(f"the accuracy {got:.4f} is none this net gives {untold}: fix the "
+                     "accuracy first", None, f"{got:.4f}")
+    return run[0]
+
+
+@CHECKS.add("evaluate_accuracy", points=1)
+def runs_in_eval_mode(ctx: Context) -> str:
+    if revealed_run(ctx, "in any mode, so its mode cannot be told") & TRAINING:
         raise Failed("the net ran in training mode (where dropout would be on): call "
                      "net.eval() before the loop", "net.training == False",
                      "net.training == True")
@@ -401,11 +407,7 @@ def runs_in_eval_mode(ctx: Context) -> str:
 
 @CHECKS.add("evaluate_accuracy", points=1, hidden=True)
 def runs_without_gradients(ctx: Context) -> str:
-    got, _, run = evaluation_run(ctx)
-    if run is None:
-        raise Failed(f"the accuracy {got:.4f} is none this net gives with autograd on or off, "
-                     "so it cannot be told: fix the accuracy first", None, f"{got:.4f}")
-    if run[0] & RECORDING:
+    if revealed_run(ctx, "with autograd on or off, so it cannot be told") & RECORDING:
         raise Failed("autograd recorded the evaluation: wrap the loop in torch.no_grad(), "
                      "evaluation needs no gradients", "torch.is_grad_enabled() == False",
                      "True")
