@@ -48,16 +48,20 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def assign(source_dir: Path, target_dir: Path) -> list[Path]:
-    """Write the student version of every solution notebook; returns the files written."""
+def assign(source_dir: Path, target_dir: Path, name: str) -> Path:
+    """Write the student version of the solution notebook `name`; returns the file written.
+
+    The notebook's metadata names the assignment, so a submission is matched by it whatever
+    the student renamed the file to."""
+    path = source_dir / f"{name}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"no solution notebook {path}")
+    notebook = student_version(nbformat.read(path, as_version=4))
+    notebook.metadata.setdefault("grader", {})["notebook"] = name
     target_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in sorted(source_dir.glob("*.ipynb")):
-        notebook = student_version(nbformat.read(path, as_version=4))
-        target = target_dir / path.name
-        target.write_text(render(notebook), encoding="utf-8")
-        written.append(target)
-    return written
+    target = target_dir / path.name
+    target.write_text(render(notebook), encoding="utf-8")
+    return target
 
 
 def render(notebook: nbformat.NotebookNode) -> str:

@@ -25,12 +25,13 @@ from grader.kernels import KernelPool
 from grader.report import write_grades_csv, write_report, write_summary
 from grader.results import Result, load_result, save_result
 from grader.sandbox import hiding
-from grader.submissions import Submission, discover
+from grader.submissions import Submission, discover, match_notebooks
 
 
 @dataclass
 class BatchReport:
-    """What a batch did, for the CLI's summary and exit code."""
+    """What a batch did, for the CLI's summary and exit code; graded, reused and faults are
+    by "student/assignment"."""
 
     results: list[Result] = field(default_factory=list)
     graded: list[str] = field(default_factory=list)
@@ -39,38 +40,71 @@ class BatchReport:
     problems: list[str] = field(default_factory=list)
 
 
-def result_path(out: Path, student: str) -> Path:
-    return out / student / "results.json"
+@dataclass
+class Unit:
+    """One assignment of one submission: what is graded, saved and reused as a whole."""
+
+    submission: Submission
+    settings: Settings
+    matched: dict[str, Path]  # which submitted file is which assignment's
+
+    @property
+    def label(self) -> str:
+        return f"{self.submission.student}/{self.settings.notebook}"
 
 
-def up_to_date(submission: Submission, out: Path, settings: Settings) -> Result | None:
-    """The earlier result for this submission, if nothing that decides its score changed."""
-    path = result_path(out, submission.student)
+def result_path(out: Path, student: str, assignment: str) -> Path:
+    return out / student / assignment / "results.json"
+
+
+def up_to_date(unit: Unit, out: Path) -> Result | None:
+    """The earlier result for this unit, if nothing that decides its score changed."""
+    path = result_path(out, unit.submission.student, unit.settings.notebook)
     try:
         previous = load_result(path)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    same = (previous.digest == submission.digest()
+    same = (previous.digest == unit.submission.digest()
             and previous.grader_version == __version__
-            and previous.config_digest == settings.digest())
+            and previous.config_digest == unit.settings.digest())
     return previous if same else None
 
 
-_WORKER_KERNELS: KernelPool | None = None
+class KernelPools:
+    """A kernel pool per sandbox: the assignments that share one share its kernels, which
+    see neither the submissions nor the reports (`hidden`)."""
+
+    def __init__(self, hidden: tuple[Path, ...]):
+        self.hidden = hidden
+        self.pools: dict[tuple, KernelPool] = {}
+
+    def __call__(self, settings: Settings) -> KernelPool:
+        key = (settings.sandbox, settings.device)
+        if key not in self.pools:
+            self.pools[key] = KernelPool(hiding(settings.sandbox, *self.hidden),
+                                         gpu=settings.device.startswith("cuda"))
+        return self.pools[key]
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
 
 
-def grade_and_save(submission: Submission, settings: Settings, out: Path,
-                   kernels: KernelPool | None = None) -> Result:
-    """Grade one submission and write its results and report (runs in a worker process)."""
-    result = grade_submission(submission, settings, kernels or _WORKER_KERNELS)
-    folder = out / submission.student
-    save_result(result, folder / "results.json")
-    write_report(result, folder)
+_WORKER_KERNELS: KernelPools | None = None
+
+
+def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None) -> Result:
+    """Grade one unit and write its results and report (runs in a worker process)."""
+    pools = kernels or _WORKER_KERNELS
+    result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
+                              unit.matched)
+    save_result(result, result_path(out, result.student, result.assignment))
+    write_report(result, out)
     return result
 
 
-def start_worker(threads: int, settings: Settings, hidden: tuple[Path, ...]) -> None:
-    """A grading worker: its share of the cores, and a kernel pool of its own.
+def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
+    """A grading worker: its share of the cores, and kernel pools of its own.
 
     Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
     """
@@ -78,28 +112,23 @@ def start_worker(threads: int, settings: Settings, hidden: tuple[Path, ...]) -> 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
-    _WORKER_KERNELS = kernel_pool(settings, hidden)
+    _WORKER_KERNELS = KernelPools(hidden)
     atexit.register(_WORKER_KERNELS.close)
 
 
-def kernel_pool(settings: Settings, hidden: tuple[Path, ...]) -> KernelPool:
-    """Kernels that see neither the submissions nor the reports (`hidden`)."""
-    return KernelPool(hiding(settings.sandbox, *hidden), gpu=settings.device.startswith("cuda"))
-
-
-def run_all(pending: list[Submission], settings: Settings, out: Path, jobs: int,
-            hidden: tuple[Path, ...]) -> Iterator[tuple[Submission, Result | None, str | None]]:
-    """Yield (submission, result, fault) as each finishes; a fault is the grader's bug."""
+def run_all(pending: list[Unit], out: Path, jobs: int,
+            hidden: tuple[Path, ...]) -> Iterator[tuple[Unit, Result | None, str | None]]:
+    """Yield (unit, result, fault) as each finishes; a fault is the grader's bug."""
     if jobs <= 1:
-        kernels = kernel_pool(settings, hidden)
+        kernels = KernelPools(hidden)
         try:
-            for submission in pending:
+            for unit in pending:
                 # No kernel boots ahead of nothing: after the last, it would only take cycles.
-                kernels.ahead = submission is not pending[-1]
+                kernels(unit.settings).ahead = unit is not pending[-1]
                 try:
-                    yield submission, grade_and_save(submission, settings, out, kernels), None
+                    yield unit, grade_and_save(unit, out, kernels), None
                 except Exception:  # noqa: BLE001 - one grader fault must not sink the batch
-                    yield submission, None, traceback.format_exc()
+                    yield unit, None, traceback.format_exc()
         finally:
             kernels.close()
         return
@@ -107,9 +136,9 @@ def run_all(pending: list[Submission], settings: Settings, out: Path, jobs: int,
     # Spawned, not forked: a fork of a process whose torch thread pools already ran can hang
     # in its first parallel op (seen: a worker stuck in torch.multinomial).
     with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                             initargs=(threads, settings, hidden),
+                             initargs=(threads, hidden),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(grade_and_save, s, settings, out): s for s in pending}
+        futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result(), None
@@ -117,57 +146,69 @@ def run_all(pending: list[Submission], settings: Settings, out: Path, jobs: int,
                 yield futures[future], None, traceback.format_exc()
 
 
-def earlier_results(submissions: list[Submission], report: BatchReport,
-                    out: Path) -> list[Result]:
-    """Results already on disk for students this run left alone (--only), for the class files."""
-    done = {r.student for r in report.results} | set(report.faults)
-    earlier = []
+def units_of(submissions: list[Submission], assignments: list[Settings]) -> list[Unit]:
+    """Every assignment of every submission, each submitted file matched to its assignment
+    once (by metadata, then name)."""
+    names = [settings.notebook for settings in assignments]
+    units = []
     for submission in submissions:
-        if submission.student not in done:
+        matched = match_notebooks(submission, names)
+        units += [Unit(submission, settings, matched) for settings in assignments]
+    return units
+
+
+def earlier_results(units: list[Unit], report: BatchReport, out: Path) -> list[Result]:
+    """Results already on disk for units this run left alone (--only), for the class files."""
+    done = {f"{r.student}/{r.assignment}" for r in report.results} | set(report.faults)
+    earlier = []
+    for unit in units:
+        if unit.label not in done:
             try:
-                earlier.append(load_result(result_path(out, submission.student)))
+                earlier.append(load_result(result_path(out, unit.submission.student,
+                                                       unit.settings.notebook)))
             except (OSError, ValueError, TypeError, KeyError):
                 continue
     return earlier
 
 
-def grade_folder(folder: Path, out: Path, settings: Settings, jobs: int = 1,
+def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int = 1,
                  force: bool = False, only: set[str] | None = None,
                  on_progress: Callable[[int, int, list[str]], None] = lambda *_: None,
                  ) -> BatchReport:
-    """Grade every submission in `folder` into `out`, then write grades.csv and summary.html."""
-    settings = settings.resolved()
+    """Grade every assignment of every submission in `folder` into `out`, then write
+    grades.csv and summary.html."""
+    assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
-    submissions_all = list(submissions)
     if only:
         unknown = only - {s.student for s in submissions}
         if unknown:
             raise LookupError(f"no submission for: {', '.join(sorted(unknown))}")
-        submissions = [s for s in submissions if s.student in only]
+    units = units_of(submissions, assignments)
+    chosen = [u for u in units if not only or u.submission.student in only]
     report = BatchReport(problems=problems)
-    report.problems.extend(p for s in submissions for p in s.problems)
+    report.problems.extend(dict.fromkeys(p for u in chosen for p in u.submission.problems))
     pending = []
-    for submission in submissions:
-        previous = None if force else up_to_date(submission, out, settings)
+    for unit in chosen:
+        previous = None if force else up_to_date(unit, out)
         if previous is None:
-            pending.append(submission)
+            pending.append(unit)
         else:
             report.results.append(previous)
-            report.reused.append(submission.student)
-    unfinished = [s.student for s in pending]
+            report.reused.append(unit.label)
+    unfinished = [u.label for u in pending]
     on_progress(0, len(pending), unfinished[:jobs])
     out.mkdir(parents=True, exist_ok=True)  # made now, so the kernels' sandbox can hide it
-    for submission, result, fault in run_all(pending, settings, out, jobs, (folder, out)):
+    for unit, result, fault in run_all(pending, out, jobs, (folder, out)):
         if result is None:
-            report.faults[submission.student] = fault or "unknown fault"
+            report.faults[unit.label] = fault or "unknown fault"
         else:
             report.results.append(result)
-            report.graded.append(submission.student)
-        unfinished.remove(submission.student)
-        # Workers take submissions in order: the next `jobs` unfinished are the ones running.
+            report.graded.append(unit.label)
+        unfinished.remove(unit.label)
+        # Workers take units in order: the next `jobs` unfinished are the ones running.
         on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
-    report.results.extend(earlier_results(submissions_all, report, out))
-    report.results.sort(key=lambda r: r.student)
+    report.results.extend(earlier_results(units, report, out))
+    report.results.sort(key=lambda r: (r.student, r.assignment))
     write_grades_csv(report.results, out / "grades.csv")
     write_summary(report.results, out / "summary.html")
     return report

@@ -83,11 +83,12 @@ def fingerprint(*parts: str) -> str:
 
 
 @cache
-def code_fingerprint() -> str:
-    """What the reference's observations are computed by: the grader's code, the solution
-    notebooks, torch and Python."""
+def code_fingerprint(reference: Path, plugins: Path) -> str:
+    """What the reference's observations are computed by: the grader's code, the course's
+    solution notebooks and exercise modules, torch and Python."""
     digest = hashlib.sha256()
-    for path in sorted([*PACKAGE.rglob("*.py"), *course.current().reference.glob("*.ipynb")]):
+    for path in sorted([*PACKAGE.rglob("*.py"), *reference.glob("*.ipynb"),
+                        *plugins.glob("*.py")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return fingerprint(digest.hexdigest(), torch.__version__, sys.version)
@@ -107,7 +108,8 @@ def private_entry(name: str, *parts: str) -> Path | None:
         folder = owned_folder(private_root(), 0o700)
     except OSError:
         return None
-    return folder / f"{name}-{fingerprint(code_fingerprint(), *parts)}.pt"
+    code = code_fingerprint(course.current().reference, course.current().plugins)
+    return folder / f"{name}-{fingerprint(code, *parts)}.pt"
 
 
 def write_atomically(target: Path, write: Callable[[Path], Written],

@@ -41,12 +41,26 @@ class GraderFault(Exception):
 
 
 class GraderTable(dict):
-    """The inputs, the settings, the reference's observations: what the grader made, where a
+    """The inputs and the reference's observations: what the grader made, where a
     missing key is a GraderFault (a student's values stay plain dicts)."""
 
     def __missing__(self, key: str):
         raise GraderFault(f"a check asked for {key!r}, which the grader never made: a typo in "
                           "the exercise's checks or its inputs")
+
+
+class GraderOptions:
+    """An exercise's settings, where a name its model lacks is a GraderFault."""
+
+    def __init__(self, options: Any):
+        self._options = options
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return getattr(self._options, name)
+        except AttributeError:
+            raise GraderFault(f"a check asked for the setting {name!r}, which its exercise's "
+                              "Options do not declare") from None
 
 
 class ProbeFailed(Failed):
@@ -56,21 +70,21 @@ class ProbeFailed(Failed):
 
 @dataclass
 class Context:
-    """What a check may read: both sides' observations, the inputs and the settings."""
+    """What a check may read: both sides' observations, the inputs and its exercise's
+    settings (`options`)."""
 
     student: dict[str, dict]
     reference: dict[str, dict]
     inputs: dict[str, Any]
-    settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Timing] = field(default_factory=dict)  # by timed step
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     planned: frozenset[str] = frozenset()  # every probe key the grader asked for
+    options: Any = None  # the exercise's own settings, for the check being evaluated
 
     def __post_init__(self) -> None:
         self.reference = GraderTable(self.reference)
         self.inputs = GraderTable(self.inputs)
-        self.settings = GraderTable(self.settings)
 
     def got(self, key: str) -> Any:
         """The student's value for a probe, or Failed saying why there is none."""
@@ -134,6 +148,7 @@ class Check:
     # reports (a flag, a count) earns a mark only beside values the grader verified.
     requires: tuple[str, ...] = ()
     timed: bool = False  # reads the grader's timing, which the self-check has not
+    options: Any = None  # its exercise's settings (the assignment's table), set when configured
 
     @property
     def full_name(self) -> str:
@@ -151,6 +166,7 @@ class Check:
         A hidden test says what failed but not the values behind it: its message would
         otherwise hand out the reference's answers on the hidden inputs."""
         context.notes = []
+        context.options = GraderOptions(self.options)
         try:
             context.expect_observed(self.uses)
             message = self.run(context)

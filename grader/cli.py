@@ -16,13 +16,18 @@ from rich.table import Table
 from grader import course
 from grader.assign import assign
 from grader.batch import BatchReport, grade_folder
-from grader.config import load_settings
-from grader.exercises import all_test_names
+from grader.config import Settings, load_assignments
 from grader.kernel.data import DataNotFound, find_data_dir
-from grader.public import ship_public_tests
+from grader.public import write_public
 from grader.results import Result
 
 console = Console(stderr=True)
+ASSIGNMENT = click.option(
+    "--assignment", multiple=True, metavar="NAME",
+    help="Only this assignment (repeatable; default: every one in the course's assignments/).")
+CONFIG = click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="One assignment's settings file, instead of the course's assignments/.")
 
 
 @click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
@@ -43,8 +48,10 @@ def main(course_dir: Path | None) -> None:
             raise click.UsageError(str(error)) from None
 
 
-def config_or_default(config: Path | None) -> Path:
-    return config or course.current().default_config
+def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Settings]:
+    """The assignments to work on: the one `config` describes, or the course's (all, or
+    those `only` names)."""
+    return load_assignments([config] if config else course.current().assignment_files(), only)
 
 
 @main.command()
@@ -56,24 +63,20 @@ def config_or_default(config: Path | None) -> Path:
 @click.option("--timeout", type=click.FloatRange(1), default=None,
               help="Total seconds a notebook may run (cells are also capped each).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-              help="Where the timed epoch runs (default: the config's, auto).")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The assignment's settings (default: the course's "
-                                 "assignments/default.toml).")
+              help="Where the timed steps run (default: each assignment's, auto).")
+@ASSIGNMENT
+@CONFIG
 @click.option("--force", is_flag=True, help="Regrade submissions already graded.")
 @click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
-        config: Path | None, force: bool, only: tuple[str, ...], as_json: bool) -> None:
-    """Grade every submission in FOLDER: a notebook per student or a folder per student."""
+        assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
+        as_json: bool) -> None:
+    """Grade every submission in FOLDER (a notebook per student or a folder per student) on
+    each of the course's assignments."""
     try:
-        settings = load_settings(config_or_default(config), all_test_names())
-        if device is not None:
-            settings = replace(settings, device=device)
-        if timeout is not None:
-            settings = replace(settings, total_timeout=timeout,
-                               cell_timeout=min(settings.cell_timeout, timeout))
-        settings = settings.resolved()
+        assignments = [overridden(settings, device, timeout).resolved()
+                       for settings in chosen_assignments(config, assignment)]
         find_data_dir()
     except (ValueError, DataNotFound) as error:
         raise click.UsageError(str(error)) from None
@@ -83,7 +86,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         task = progress.add_task("grading", total=None)
         try:
             report = grade_folder(
-                folder, out, settings, jobs=jobs, force=force, only=set(only) or None,
+                folder, out, assignments, jobs=jobs, force=force, only=set(only) or None,
                 on_progress=lambda done, total, running: progress.update(
                     task, completed=done, total=total,
                     description=f"grading {', '.join(running)}" if running else "done"),
@@ -99,14 +102,26 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         sys.exit(2)
 
 
+def overridden(settings: Settings, device: str | None, timeout: float | None) -> Settings:
+    """The settings with the command line's --device and --timeout applied."""
+    if device is not None:
+        settings = replace(settings, device=device)
+    if timeout is not None:
+        settings = replace(settings, total_timeout=timeout,
+                           cell_timeout=min(settings.cell_timeout, timeout))
+    return settings
+
+
 def print_summary(report: BatchReport, out: Path) -> None:
     table = Table(title="Grades")
     table.add_column("student")
+    table.add_column("assignment")
     table.add_column("score", justify="right")
     table.add_column("failed tests", justify="right")
     table.add_column("timed steps", justify="right")
-    for result in report.results:
-        table.add_row(result.student, f"{result.score:g} / {result.max_score:g}",
+    for result in sorted(report.results, key=lambda r: (r.assignment, r.student)):
+        table.add_row(result.student, result.assignment,
+                      f"{result.score:g} / {result.max_score:g}",
                       str(sum(not t.passed for t in result.tests)),
                       timing_summary(result))
     console.print(table)
@@ -131,26 +146,31 @@ def summary_json(report: BatchReport, out: Path) -> dict:
         "unchanged": report.reused,
         "faults": sorted(report.faults),
         "problems": report.problems,
-        "students": {r.student: {"score": r.score, "max_score": r.max_score}
-                     for r in report.results},
+        "students": {student: {r.assignment: {"score": r.score, "max_score": r.max_score}
+                               for r in report.results if r.student == student}
+                     for student in dict.fromkeys(r.student for r in report.results)},
     }
 
 
 @main.command(name="assign")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The assignment's settings (which tests are hidden from the "
-                                 "self-check; default: the course's assignments/default.toml).")
-def assign_command(config: Path | None) -> None:
-    """Build the course's student notebooks (exercises/) from its solutions (reference/),
-    and the public tests of their self-check (public/)."""
+@ASSIGNMENT
+@CONFIG
+def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
+    """Build the student notebooks (exercises/) of the course's assignments from their
+    solutions (reference/), and the public tests of their self-check (public/)."""
     try:
-        settings = load_settings(config_or_default(config), all_test_names())
+        assignments = chosen_assignments(config, assignment)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     current = course.current()
-    for path in [*assign(current.reference, current.exercises),
-                 *ship_public_tests(current.reference, settings)]:
-        click.echo(f"wrote {path}")
+    for settings in assignments:
+        try:
+            written = [assign(current.reference, current.exercises, settings.notebook),
+                       write_public(settings)]
+        except FileNotFoundError as error:
+            raise click.UsageError(f"{settings.notebook}: {error}") from None
+        for path in written:
+            click.echo(f"wrote {path}")
 
 
 @main.command(name="init")
@@ -161,5 +181,5 @@ def init_command(folder: Path) -> None:
         made = course.init(folder)
     except course.NotACourse as error:
         raise click.UsageError(str(error)) from None
-    click.echo(f"a course in {made.root}: edit reference/ and assignments/, then "
+    click.echo(f"a course in {made.root}: edit reference/, assignments/ and plugins/, then "
                f"`grade assign` and `grade SUBMISSIONS/` from inside it")

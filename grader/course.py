@@ -2,10 +2,12 @@
 
 A course holds `reference/` (solution notebooks: the single source of the reference
 functions, the quiz answers and the student notebooks), `exercises/` (the student
-notebooks `grade assign` writes), `assignments/` (the settings files) and `public/` (the
-self-check's data). The package bundles one, this project's seed course; `grade init DIR`
-copies it as a starting point and `grade --course DIR` grades with another. Which course is
-in use travels in the environment, so the grading workers a batch spawns use it too.
+notebooks `grade assign` writes), `assignments/` (a settings file per assignment, naming
+its notebook and its exercises), `public/` (the self-check's data) and, optionally,
+`plugins/` (the course's own exercise modules; grader/exercise.py says what they hold).
+The package bundles one, this project's seed course; `grade init DIR` copies it as a
+starting point and `grade --course DIR` grades with another. Which course is in use
+travels in the environment, so the grading workers a batch spawns use it too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "DL_GRADER_COURSE"
-PARTS = ("reference", "exercises", "assignments", "public")
+PARTS = ("reference", "exercises", "assignments", "public")  # what `init` copies
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,12 @@ class Course:
         return self.root / "public"
 
     @property
-    def default_config(self) -> Path:
-        return self.assignments / "default.toml"
+    def plugins(self) -> Path:
+        return self.root / "plugins"
+
+    def assignment_files(self) -> list[Path]:
+        """The assignments' settings files, in the order reports list them (by name)."""
+        return sorted(self.assignments.glob("*.toml"))
 
     @property
     def secrets(self) -> list[Path]:

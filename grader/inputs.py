@@ -13,7 +13,8 @@ import nbformat
 import torch
 
 from grader.config import Settings
-from grader.kernel.probing import PROBE_SEEDS
+from grader.exercise import Exercise
+from grader.kernel.probing import DEVICE, PROBE_SEEDS
 from grader.plan import planned_work, probe_steps
 
 SECRET = "secret."
@@ -26,23 +27,26 @@ def derived_seed(seed: int, *parts: str) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") % 2**31
 
 
-def build_inputs(modules: list, settings: Settings, notebook: nbformat.NotebookNode) -> dict:
+def build_inputs(exercises: list[Exercise], settings: Settings,
+                 notebook: nbformat.NotebookNode) -> dict:
     """Hidden inputs from one recorded seed: the same for every submission and every run,
-    with a seed of its own for each probe."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    inputs: dict = {}
-    for module in modules:
-        inputs.update(module.make_inputs(generator, settings.as_dict(), notebook))
+    each exercise's drawn from a generator of its own (they do not change with the other
+    exercises of the assignment), with a seed of its own for each probe."""
+    inputs: dict = {DEVICE: settings.device}
+    for exercise in exercises:
+        generator = torch.Generator().manual_seed(derived_seed(settings.seed, exercise.name))
+        inputs.update(exercise.make_inputs(generator, settings.options[exercise.name],
+                                           notebook))
     inputs[PROBE_SEEDS] = {key: derived_seed(settings.seed, key)
-                           for work in planned_work(modules) for key in work.keys}
+                           for work in planned_work(exercises) for key in work.keys}
     return inputs
 
 
-def late_inputs(modules: list, settings: Settings, digest: str) -> dict[str, int]:
+def late_inputs(exercises: list[Exercise], settings: Settings, digest: str) -> dict[str, int]:
     """The steps' late inputs for one submission: seeds the kernel cannot know before the
     step that uses them, the same on every regrade of the same notebook."""
     return {key: derived_seed(settings.seed, digest, key)
-            for _, step in probe_steps(modules) for key in step.late}
+            for _, step in probe_steps(exercises) for key in step.late}
 
 
 def kernel_inputs(inputs: dict, late: dict) -> dict:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import nbformat
 
+from grader import course
 from grader.config import Settings
 from grader.execute import KernelRun
+from grader.exercise import Exercise
 from grader.inputs import kernel_inputs
-from grader.kernel.probing import encode
+from grader.kernel.probing import COURSE_PACKAGE, encode
 from grader.kernels import KernelPool, LaunchedKernel
 from grader.notebook import without_cells
 from grader.plan import StepWork, left_to_run, planned_work, step_timeout, stopped_by
@@ -26,9 +28,10 @@ from grader.results import CellRecord, Result
 FREE_MEMORY = ("import gc, sys\nsys.last_type = sys.last_value = sys.last_traceback = None\n"
                "gc.collect()")
 OPEN_PROBE = (
-    "import grader.kernel.probing as _grader_probing\n"
+    "import grader.kernel.probing as _grader_probing\n{course}"
     "_grader_probe = _grader_probing.open_probe(get_ipython().user_ns, {inputs!r}, {timeout!r})"
 )
+COURSE_MODULES = "_grader_probing.course_modules({folder!r})\n"
 RUN_STEP = ("_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, "
             "{timeout!r}, {late!r})")
 GRACE_SECONDS = 15.0
@@ -49,6 +52,13 @@ class KernelProbing:
     stopped_probing: bool
 
 
+def course_modules(work: list[StepWork]) -> str:
+    """The line that lets the kernel import the course's own probe modules, if any run."""
+    if any(item.module.split(".")[0] == COURSE_PACKAGE for item in work):
+        return COURSE_MODULES.format(folder=str(course.current().plugins))
+    return ""
+
+
 def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
                     late: dict[str, int], settings: Settings,
                     kernel: LaunchedKernel) -> KernelProbing:
@@ -62,7 +72,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
         run.run_notebook()
         run.run_code(FREE_MEMORY, GRACE_SECONDS)
-        opened = run.run_code(OPEN_PROBE.format(inputs=encode(kernel_inputs(inputs, late)),
+        opened = run.run_code(OPEN_PROBE.format(course=course_modules(work),
+                                                inputs=encode(kernel_inputs(inputs, late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)
         if opened.error:
@@ -86,8 +97,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                          run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error)
 
 
-def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: dict[str, int],
-            settings: Settings, result: Result,
+def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
+            late: dict[str, int], settings: Settings, result: Result,
             kernels: KernelPool) -> tuple[dict, dict[str, float]]:
     """Run the notebook and the probes in a fresh kernel; return what came back.
 
@@ -96,9 +107,8 @@ def observe(notebook: nbformat.NotebookNode, modules: list, inputs: dict, late: 
     fails with the probes that depend on its function, and a fresh kernel runs the rest. At
     most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
     """
-    work, observations, seconds, skipped = planned_work(modules), {}, {}, set()
-    uses = {key: functions for m in modules for key, functions in
-            getattr(m, "PROBE_USES", {}).items()}
+    work, observations, seconds, skipped = planned_work(exercises), {}, {}, set()
+    uses = {key: functions for e in exercises for key, functions in e.probe_uses.items()}
     for attempt in range(MAX_RESTARTS + 1):
         try:
             run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, late,

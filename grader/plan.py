@@ -7,22 +7,24 @@ import importlib
 from dataclasses import dataclass, replace
 
 from grader.config import Settings
+from grader.exercise import Exercise
 from grader.kernel.probing import ProbeStep, failure, function_of
 
 
-def probe_steps(modules: list) -> list[tuple[str, ProbeStep]]:
-    return [(m.PROBES, step) for m in modules if hasattr(m, "PROBES") for step in m.PROBE_STEPS]
+def probe_steps(exercises: list[Exercise]) -> list[tuple[Exercise, ProbeStep]]:
+    return [(exercise, step) for exercise in exercises for step in exercise.probe_steps]
 
 
 def step_timeout(step: ProbeStep, settings: Settings) -> float:
-    return settings.epoch_timeout if step.long else settings.probe_timeout
+    return settings.long_timeout if step.long else settings.probe_timeout
 
 
 @dataclass
 class StepWork:
     """One probe step with its keys spelled out, so a rerun can start after any of them."""
 
-    module: str
+    exercise: str
+    module: str  # the kernel-side module holding the step's table
     step: ProbeStep
     keys: list[str]
 
@@ -32,13 +34,13 @@ class StepWork:
         return "+".join(self.keys)
 
 
-def planned_work(modules: list) -> list[StepWork]:
+def planned_work(exercises: list[Exercise]) -> list[StepWork]:
     """Every probe step with its keys spelled out, in the order the kernel runs them."""
     work = []
-    for module, step in probe_steps(modules):
-        table = getattr(importlib.import_module(module), step.table)
-        work.append(StepWork(module, step, [k for k in table
-                                            if step.keys is None or k in step.keys]))
+    for exercise, step in probe_steps(exercises):
+        table = getattr(importlib.import_module(exercise.probes), step.table)
+        work.append(StepWork(exercise.name, exercise.probes, step,
+                             [k for k in table if step.keys is None or k in step.keys]))
     return work
 
 
@@ -58,9 +60,9 @@ def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict
             if function_of(key) == function or function in uses.get(key, ())}
 
 
-def planned_keys(modules: list) -> frozenset[str]:
-    return frozenset(key for work in planned_work(modules) for key in work.keys)
+def planned_keys(exercises: list[Exercise]) -> frozenset[str]:
+    return frozenset(key for work in planned_work(exercises) for key in work.keys)
 
 
-def timed_work(modules: list) -> list[StepWork]:
-    return [work for work in planned_work(modules) if work.step.timed]
+def timed_work(exercises: list[Exercise]) -> list[StepWork]:
+    return [work for work in planned_work(exercises) if work.step.timed]

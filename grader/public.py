@@ -4,58 +4,56 @@ selfcheck.py reads it)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import nbformat
 import torch
 
 from grader import course
 from grader.assign import student_version
 from grader.config import Settings
-from grader.exercises import MODULES
+from grader.exercise import Exercise, lookup
 from grader.inputs import build_inputs, derived_seed
+from grader.notebook import read_notebook
 from grader.reference import reference_probe
 
 
 def public_settings(settings: Settings) -> Settings:
-    return replace(settings, seed=derived_seed(settings.seed, "public"))
+    """The assignment's settings with a public seed, drawn from the grading seed by a
+    one-way hash, on the CPU (a student's machine)."""
+    return replace(settings, seed=derived_seed(settings.seed, "public"), device="cpu")
 
 
-def build_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> dict:
+def build_public(settings: Settings) -> dict:
     """Public inputs and the reference's observations on them, for shipping. Inputs read
     from a notebook are read from the students' version of it: the solution's text holds
     the answers (the quiz's key, say)."""
-    settings = public_settings(settings).resolved()
-    settings = replace(settings, device="cpu")
-    modules = [m for m in MODULES if m.NOTEBOOK == notebook]
-    probe = reference_probe(notebook, modules, settings)
+    settings = public_settings(settings)
+    exercises = lookup(settings.exercises)
+    probe = reference_probe(exercises, settings)
+    solution = read_notebook(course.current().reference / f"{settings.notebook}.ipynb")
     return {
-        "inputs": build_inputs(modules, settings, student_version(solution)),
-        "reference": shareable(modules, probe.observations),
-        "settings": settings.as_dict(),
+        "inputs": build_inputs(exercises, settings, student_version(solution)),
+        "reference": shareable(exercises, probe.observations),
+        "exercises": list(settings.exercises),
+        "options": {name: asdict(options) for name, options in settings.options.items()},
+        "timeouts": {"probe": settings.probe_timeout, "long": settings.long_timeout},
         "hidden": list(settings.hidden),
     }
 
 
-def shareable(modules: list, observations: dict) -> dict:
+def shareable(exercises: list[Exercise], observations: dict) -> dict:
     """The reference's observations as the exercises let the self-check ship them (trained
     parameters, say, give way to what they score: nobody may hand them in as their own)."""
-    for module in modules:
-        if hasattr(module, "shareable"):
-            observations = module.shareable(observations)
+    for exercise in exercises:
+        if exercise.shareable is not None:
+            observations = exercise.shareable(observations)
     return observations
 
 
-def write_public(notebook: str, solution: nbformat.NotebookNode, settings: Settings) -> Path:
+def write_public(settings: Settings) -> Path:
     folder = course.current().public
     folder.mkdir(exist_ok=True)
-    path = folder / f"{notebook}.pt"
-    torch.save(build_public(notebook, solution, settings), path)
+    path = folder / f"{settings.notebook}.pt"
+    torch.save(build_public(settings), path)
     return path
-
-
-def ship_public_tests(source_dir: Path, settings: Settings) -> list[Path]:
-    """The reference's answers to the public inputs, for the students' self-check."""
-    return [write_public(path.stem, nbformat.read(path, as_version=4), settings)
-            for path in sorted(source_dir.glob("*.ipynb"))]

@@ -21,6 +21,7 @@ from grader import course
 from grader.cache import load_verified, private_entry, store_verified
 from grader.config import Settings
 from grader.datacache import data_stamp
+from grader.exercise import Exercise, text_observations
 from grader.inputs import build_inputs
 from grader.kernel.data import DataNotFound, data_files, find_data_dir
 from grader.kernel.probing import Probe, run_table, to_bytes
@@ -34,9 +35,9 @@ MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between r
 
 
 @cache
-def reference_functions(notebook: str, folder: Path | None = None) -> dict[str, Any]:
-    """Namespace after running the tagged cells of the course's reference/<notebook>.ipynb."""
-    path = (folder or course.current().reference) / f"{notebook}.ipynb"
+def reference_functions(notebook: str, folder: Path) -> dict[str, Any]:
+    """Namespace after running the tagged cells of reference/<notebook>.ipynb in `folder`."""
+    path = folder / f"{notebook}.ipynb"
     solution = nbformat.read(path, as_version=4)
     namespace: dict[str, Any] = {"__name__": f"reference.{notebook}"}
     for cell in solution.cells:
@@ -48,25 +49,29 @@ def reference_functions(notebook: str, folder: Path | None = None) -> dict[str, 
 _REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
 
 
-def reference_probe(notebook: str, modules: list, settings: Settings) -> Probe:
+def reference_probe(exercises: list[Exercise], settings: Settings) -> Probe:
     """The reference run through the same probes: once per process and settings, its
     observations kept on disk for the next process (the probes train models: seconds)."""
-    key = (notebook, settings.digest())
+    notebook = settings.notebook
+    key = (str(course.current().root), notebook, settings.digest())
     if key not in _REFERENCE_PROBES:
         solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
-        inputs = build_inputs(modules, settings, solution)
-        probe = Probe(reference_functions(notebook), inputs, None, settings.epoch_timeout)
+        inputs = build_inputs(exercises, settings, solution)
+        probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
+                      settings.long_timeout)
         stored = stored_reference(notebook, settings)
-        observed = stored_observations(stored, modules)
-        for module, step in probe_steps(modules):
+        observed = stored_observations(stored, exercises)
+        for exercise, step in probe_steps(exercises):
             if step.setup or not observed:
-                run_table(probe, module, step.table, step.keys, step_timeout(step, settings))
+                run_table(probe, exercise.probes, step.table, step.keys,
+                          step_timeout(step, settings))
         failed = [k for k, v in probe.observations.items() if not v["ok"]]
         if failed:
             raise RuntimeError(f"the reference failed its own probes: {failed}")
         if stored and not observed:
             store_verified(stored, to_bytes(probe.observations))
-        probe.observations = {**observed, **probe.observations}
+        probe.observations = {**observed, **probe.observations,
+                              **text_observations(exercises, solution)}
         _REFERENCE_PROBES[key] = probe
     return _REFERENCE_PROBES[key]
 
@@ -83,7 +88,7 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
     return private_entry(f"reference-{notebook}", settings.digest(), data)
 
 
-def stored_observations(path: Path | None, modules: list) -> dict:
+def stored_observations(path: Path | None, exercises: list[Exercise]) -> dict:
     """The reference's observations from an earlier run, if the entry is intact, every
     probe is there and passed; {} otherwise."""
     raw = load_verified(path, MAX_REFERENCE_BYTES) if path is not None else None
@@ -96,18 +101,18 @@ def stored_observations(path: Path | None, modules: list) -> dict:
     if not isinstance(loaded, dict):
         return {}
     observations = {str(key): validated(entry) for key, entry in loaded.items()}
-    complete = set(observations) == planned_keys(modules) and all(
+    complete = set(observations) == planned_keys(exercises) and all(
         v["ok"] for v in observations.values())
     return observations if complete else {}
 
 
-def time_reference(probe: Probe, modules: list, settings: Settings,
+def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
                    late: dict[str, int]) -> tuple[dict[str, float], dict]:
     """Run the reference's timed steps now, beside the student's, in the same conditions
     and with the submission's late inputs; their seconds by step, and their observations."""
     seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
-    for work in timed_work(modules):
+    for work in timed_work(exercises):
         started = time.perf_counter()
         run_table(probe, work.module, work.step.table, work.keys,
                   step_timeout(work.step, settings))

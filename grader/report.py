@@ -92,26 +92,40 @@ def render_report(result: Result) -> str:
     )
 
 
-def write_report(result: Result, folder: Path) -> Path:
-    path = folder / "report.html"
+def report_path(out: Path, student: str, assignment: str) -> Path:
+    return out / student / assignment / "report.html"
+
+
+def write_report(result: Result, out: Path) -> Path:
+    path = report_path(out, result.student, result.assignment)
     write_atomically(path, render_report(result))
     return path
 
 
+def by_assignment(results: list[Result]) -> dict[str, list[Result]]:
+    """Results grouped by assignment (in name order), each group by student."""
+    groups: dict[str, list[Result]] = {}
+    for result in sorted(results, key=lambda r: (r.assignment, r.student)):
+        groups.setdefault(result.assignment, []).append(result)
+    return groups
+
+
 def write_grades_csv(results: list[Result], path: Path) -> None:
-    """One row per student for the gradebook; a test a student lacks is an empty cell."""
+    """One row per student and assignment for the gradebook, grouped by assignment; a test
+    a row lacks (another assignment's) is an empty cell."""
     names = _test_names(results)
     steps = list(dict.fromkeys(t.step for result in results for t in result.timings))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "score", "max_score", *names,
+    writer.writerow(["student", "assignment", "score", "max_score", *names,
                      *(f"{step} ratio" for step in steps)])
-    for result in sorted(results, key=lambda r: r.student):
+    for result in [r for group in by_assignment(results).values() for r in group]:
         points = {test.name: format_points(test.points) for test in result.tests}
         ratios = {t.step: t.ratio for t in result.timings}
         writer.writerow(
             [
                 result.student,
+                result.assignment,
                 format_points(result.score),
                 format_points(result.max_score),
                 *(points.get(name, "") for name in names),
@@ -130,19 +144,27 @@ def _pass_rates(results: list[Result]) -> dict[str, float]:
     return {name: sum(passed) / len(passed) for name, passed in verdicts.items()}
 
 
+def assignment_summary(results: list[Result]) -> dict:
+    """One assignment's figures: score distribution, pass rates, its students' results."""
+    scores = [result.score for result in results]
+    max_score = max((result.max_score for result in results), default=0.0)
+    return {
+        "results": results,
+        "max_score": max_score,
+        "mean": statistics.fmean(scores),
+        "median": statistics.median(scores),
+        "histogram": Markup(histogram_svg(scores, max_score)),
+        "pass_rates": Markup(pass_rates_svg(_pass_rates(results))),
+    }
+
+
 def render_summary(results: list[Result]) -> str:
-    """The class overview: score distribution, pass rates and a link to every report."""
-    ordered = sorted(results, key=lambda r: r.student)
-    scores = [result.score for result in ordered]
-    max_score = max((result.max_score for result in ordered), default=0.0)
+    """The class overview, by assignment: score distribution, pass rates and a link to
+    every report."""
     return ENV.get_template("summary.html.j2").render(
-        results=ordered,
-        max_score=max_score,
-        mean=statistics.fmean(scores) if scores else None,
-        median=statistics.median(scores) if scores else None,
-        histogram=Markup(histogram_svg(scores, max_score)),
-        pass_rates=Markup(pass_rates_svg(_pass_rates(ordered))),
-    )
+        assignments={name: assignment_summary(group)
+                     for name, group in by_assignment(results).items()},
+        count=len({result.student for result in results}))
 
 
 def write_summary(results: list[Result], path: Path) -> None:

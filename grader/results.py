@@ -78,9 +78,10 @@ class Curve:
 
 @dataclass
 class Result:
-    """The whole verdict on one submission."""
+    """The whole verdict on one assignment of one submission."""
 
     student: str
+    assignment: str
     source: str
     digest: str
     grader_version: str

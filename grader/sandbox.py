@@ -1,13 +1,13 @@
 """The cage around a student's kernel: bubblewrap, resource limits, an unprivileged user.
 
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
-one writable folder: its own work folder. The source checkout (only the package stays
-visible), every course's solutions and settings, the submissions and the reports (wherever
-they are: the batch adds them to `hidden`), home folders and the grader's private cache
-(the reference's observations) are hidden. Its environment is built from an allow-list, not
-copied from the grader's. prlimit caps memory, CPU time, file size and, under a dedicated
-uid, processes. Without bwrap the limits still
-apply and every report says the kernel ran unsandboxed.
+one writable folder: its own work folder. Hidden from it: the source checkout (only the
+package stays visible), every course's solutions and settings (the course's own exercise
+modules stay visible, read-only), the submissions and the reports (wherever they are: the
+batch adds them to `hidden`), home folders and the grader's private cache (the reference's
+observations). Its environment is built from an allow-list, not copied from the grader's.
+prlimit caps memory, CPU time, file size and, under a dedicated uid, processes. Without
+bwrap the limits still apply and every report says the kernel ran unsandboxed.
 """
 
 from __future__ import annotations
@@ -147,7 +147,9 @@ def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
               if Path(h).is_dir()]
     for path in hidden:
         command += ["--tmpfs", str(path)]
-    visible = [*interpreter_paths(), str(PACKAGE), *([str(data)] if data else [])]
+    plugins = course.current().plugins
+    visible = [*interpreter_paths(), str(PACKAGE), *([str(data)] if data else []),
+               *([str(plugins.resolve())] if plugins.is_dir() else [])]
     for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
         command += reopen(Path(path), [*hidden, Path("/tmp")])
     for path in course_secrets():  # hidden again inside the folders just made visible

@@ -167,5 +167,6 @@ def match_notebooks(submission: Submission, wanted: list[str]) -> dict[str, Path
         matched[wanted[0]] = submission.notebooks[0]
     extra = [p.name for p in submission.notebooks if p not in matched.values()]
     if extra:
-        submission.problems.append(f"not graded (not an assignment notebook): {', '.join(extra)}")
+        submission.problems.append(f"not graded (the notebook of no assignment graded, "
+                                   f"{', '.join(wanted)}): {', '.join(extra)}")
     return matched

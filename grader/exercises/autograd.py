@@ -6,6 +6,7 @@ train/validation split; and the seed's training run reproduced.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -19,11 +20,11 @@ from grader.checks import (
     expect_tensor,
     max_difference,
 )
+from grader.config import Count, Positive
 from grader.exercises.linreg import NO_GRAD
 from grader.kernel.probing import ProbeStep
 
-NOTEBOOK = "linear_networks"
-PROBES = "grader.exercises.autograd_probes"
+PROBES = ".autograd_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"training_loop.": [NO_GRAD]}
@@ -39,7 +40,22 @@ Slip = tuple[str, torch.Tensor]
 Slips = Callable[[torch.Tensor, torch.Tensor, float, float], list[Slip]]
 
 
-def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+@dataclass(frozen=True)
+class Options:
+    """[autograd]: the central differences and the training with autograd."""
+
+    # The step eps, and how far from autograd's gradient the differences may be (float32
+    # rounding of the loss, divided by 2 eps).
+    gradient_eps: Positive = 1e-2
+    gradient_atol: Positive = 0.05
+    # Training w * x + b on the seed's 11 points: steps, learning rate, and how far the
+    # trained [w, b] may be from the reference run's (about [5.35, -17.2]).
+    epochs: Count = 3000
+    lr: Positive = 1e-2
+    tolerance: Positive = 0.01
+
+
+def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:
     """The seed's eleven points, the grader's own (w, b) points and a second dataset."""
     x = 0.1 * torch.tensor(T_U)
     points = torch.rand(4, 2, generator=generator) * torch.tensor([10.0, 25.0]) \
@@ -49,19 +65,19 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "gradients.x": x,
         "gradients.y": torch.tensor(T_C),
         "gradients.points": torch.cat([torch.tensor([SEED_START]), points]),
-        "gradients.eps": settings["gradient_eps"],
+        "gradients.eps": options.gradient_eps,
         "split.cases": split_sizes(generator, SPLIT_CASES),
         "split.edges": split_sizes(generator, SPLIT_EDGES),
         "split.seeds": torch.randint(0, 2**31 - 1, (2,), generator=generator).tolist(),
         "training.x": x,
         "training.y": torch.tensor(T_C),
         "training.start": torch.tensor(SEED_START),
-        "training.lr": settings["autograd_lr"],
-        "training.epochs": settings["autograd_epochs"],
+        "training.lr": options.lr,
+        "training.epochs": options.epochs,
         "training_other.x": other_x,
         "training_other.y": 4 * other_x - 10 + torch.randn(20, generator=generator),
         "training_other.start": torch.randn(2, generator=generator),
-        "training_other.lr": settings["autograd_lr"],
+        "training_other.lr": options.lr,
         "training_other.epochs": OTHER_EPOCHS,
     }
 
@@ -157,14 +173,14 @@ def matches_autograd_elsewhere(ctx: Context) -> str:
 @CHECKS.add("numerical_grad", points=2,
             requires=("numerical_grad.matches_autograd_elsewhere_too",))
 def central_difference_matches_autograd(ctx: Context) -> str:
-    atol = ctx.settings["gradient_atol"]
+    atol = ctx.options.gradient_atol
     expect_gradients(ctx, "numerical_grad", slice(0, 1), numerical(ctx), atol)
     return f"At w = 1, b = 0 the central difference is within {atol:g} of autograd."
 
 
 @CHECKS.add("numerical_grad", points=1, hidden=True)
 def matches_autograd_elsewhere_too(ctx: Context) -> str:
-    atol = ctx.settings["gradient_atol"]
+    atol = ctx.options.gradient_atol
     count = expect_gradients(ctx, "numerical_grad", slice(1, None), numerical(ctx), atol)
     return f"At {count} more (w, b) points the central difference is within {atol:g}."
 
@@ -297,7 +313,7 @@ def expect_reference_run(ctx: Context, key: str, prefix: str) -> str:
     want = ctx.want(key)
     x, y = ctx.inputs[f"{prefix}.x"], ctx.inputs[f"{prefix}.y"]
     got_loss, want_loss = (float(loss(x, y, p.double())) for p in (got, want))
-    tolerance = ctx.settings["autograd_tolerance"]
+    tolerance = ctx.options.tolerance
     if not max_difference(got, want) <= tolerance:
         raise Failed(f"after {epochs} steps at lr {ctx.inputs[f'{prefix}.lr']:g} w, b = "
                      f"{got.tolist()} with loss {got_loss:.4g}; the reference reaches "

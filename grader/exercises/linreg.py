@@ -7,7 +7,11 @@ forms, saying so in the feedback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 import torch
+from pydantic import Field
 
 from grader.checks import (
     Context,
@@ -20,11 +24,11 @@ from grader.checks import (
     expect_tensor,
     max_difference,
 )
+from grader.config import Count, Positive
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
-NOTEBOOK = "linear_networks"
-PROBES = "grader.exercises.linreg_probes"
+PROBES = ".linreg_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 TRAINING_USES = ("data_iter", "squared_loss", "sgd")
@@ -33,6 +37,20 @@ NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():
            "param.data), so autograd does not record the step")
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
 ID_BATCH_SIZE = 10  # the batch size of the traced datasets of data_iter and load_array
+
+
+@dataclass(frozen=True)
+class Options:
+    """[linreg]: the data, the training run, and how close it must get."""
+
+    examples: Annotated[int, Field(ge=100)] = 1000
+    lr: Positive = 0.03
+    batch_size: Count = 10
+    epochs: Count = 3
+    # The final loss must be at most this times the reference run's.
+    loss_margin: Annotated[float, Field(ge=1)] = 1.5
+    # |w - true_w| must be at most max(2 x the reference run's error, this).
+    weight_tolerance: Positive = 2e-3
 
 
 def hidden_truth(generator: torch.Generator) -> tuple[torch.Tensor, float]:
@@ -64,11 +82,11 @@ def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tens
         (start + torch.arange(n, dtype=torch.float32)).reshape(-1, 1)
 
 
-def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:
     """Hidden inputs: an odd-sized dataset for data_iter, fresh values for the rest."""
     ids_features, ids_labels = labelled_by_id(generator)
     true_w, true_b = hidden_truth(generator)
-    features, labels = synthetic_data(true_w, true_b, settings["linreg_examples"], generator)
+    features, labels = synthetic_data(true_w, true_b, options.examples, generator)
     return {
         "data_iter.features": ids_features,
         "data_iter.labels": ids_labels,
@@ -87,9 +105,9 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "train.labels": labels,
         "secret.true_w": true_w,
         "train.w0": torch.normal(0, 0.01, (2, 1), generator=generator),
-        "train.lr": settings["linreg_lr"],
-        "train.batch_size": settings["linreg_batch_size"],
-        "train.epochs": settings["linreg_epochs"],
+        "train.lr": options.lr,
+        "train.batch_size": options.batch_size,
+        "train.epochs": options.epochs,
     }
 
 
@@ -468,10 +486,10 @@ def training_run(ctx: Context) -> tuple[list[float], float, list[float], float]:
 @CHECKS.add("linreg_training", points=2, uses=TRAINING_USES)
 def reaches_the_reference_loss(ctx: Context) -> str:
     losses, _, ref_losses, _ = training_run(ctx)
-    limit = ref_losses[-1] * ctx.settings["linreg_loss_margin"]
+    limit = ref_losses[-1] * ctx.options.loss_margin
     if not losses[-1] <= limit:
         raise Failed(f"after {len(losses)} epochs the loss is {losses[-1]:.3g}, above "
-                     f"{limit:.3g} ({ctx.settings['linreg_loss_margin']:g}× the reference's "
+                     f"{limit:.3g} ({ctx.options.loss_margin:g}× the reference's "
                      f"{ref_losses[-1]:.3g})", f"≤ {limit:.3g}", f"{losses[-1]:.3g}")
     return f"Final loss {losses[-1]:.3g} (reference {ref_losses[-1]:.3g}, limit {limit:.3g})."
 
@@ -479,7 +497,7 @@ def reaches_the_reference_loss(ctx: Context) -> str:
 @CHECKS.add("linreg_training", points=2, uses=TRAINING_USES)
 def recovers_the_true_weights(ctx: Context) -> str:
     _, error, _, ref_error = training_run(ctx)
-    limit = max(ref_error * 2, ctx.settings["linreg_weight_tolerance"])
+    limit = max(ref_error * 2, ctx.options.weight_tolerance)
     if not error <= limit:
         raise Failed(f"the trained w is off the hidden data's true w "
                      f"{describe_truth(ctx.inputs['secret.true_w'])} by {error:.3g}, more than "

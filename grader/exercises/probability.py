@@ -5,7 +5,11 @@ torch.distributions computed here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 import torch
+from pydantic import Field
 from torch.nn.functional import one_hot
 
 from grader.checks import (
@@ -18,12 +22,12 @@ from grader.checks import (
     expect_tensor,
     max_difference,
 )
+from grader.config import Fraction
 from grader.exercises.softmax import finite_values
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
-NOTEBOOK = "linear_networks"
-PROBES = "grader.exercises.probability_probes"
+PROBES = ".probability_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"normal.": [
@@ -40,6 +44,15 @@ DICE_INPUTS = {"estimate_probabilities.seeded": "dice.counts",
 SEED_PAIRS = [(0.0, 1.0), (0.0, 2.0), (3.0, 1.0)]
 
 
+@dataclass(frozen=True)
+class Options:
+    """[probability]: the dice's long run."""
+
+    # Groups of 10 rolls, and how close to 1/6 the last estimates must be.
+    dice_groups: Annotated[int, Field(ge=100)] = 5000
+    dice_tolerance: Fraction = 0.01
+
+
 def roll(generator: torch.Generator, probs: torch.Tensor, groups: int) -> torch.Tensor:
     """Counts per face of `groups` groups of rolls, int64 of shape (groups, faces)."""
     faces = torch.multinomial(probs, groups * ROLLS_PER_GROUP, replacement=True,
@@ -47,13 +60,13 @@ def roll(generator: torch.Generator, probs: torch.Tensor, groups: int) -> torch.
     return one_hot(faces.reshape(groups, ROLLS_PER_GROUP), len(probs)).sum(dim=1)
 
 
-def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:
     """The seed's 500 groups of a fair die, many more groups, and a loaded four-sided die."""
     mu = float(torch.empty(1).uniform_(-2, 2, generator=generator))
     sigma = float(torch.empty(1).uniform_(0.5, 3, generator=generator))
     return {  # counts of at most 10 fit in uint8: the shipped public inputs stay small
         "dice.counts": roll(generator, FAIR_DIE, 500).to(torch.uint8),
-        "dice.many": roll(generator, FAIR_DIE, settings["dice_groups"]).to(torch.uint8),
+        "dice.many": roll(generator, FAIR_DIE, options.dice_groups).to(torch.uint8),
         "dice.loaded": roll(generator, LOADED_DIE, 50).to(torch.uint8),
         "normal.grid": torch.arange(-7, 7, 0.01),
         "normal.pairs": torch.tensor([*SEED_PAIRS, (mu, sigma)]),
@@ -144,7 +157,7 @@ def estimates_match_the_reference(ctx: Context) -> str:
 def approaches_the_true_probabilities(ctx: Context) -> str:
     out = expect_estimates(ctx, "estimate_probabilities.many",
                            f"the estimates over {len(ctx.inputs['dice.many'])} groups")
-    tolerance = ctx.settings["dice_tolerance"]
+    tolerance = ctx.options.dice_tolerance
     first, last = (max_difference(out[row], FAIR_DIE) for row in (0, -1))
     if not last <= tolerance:
         raise Failed(f"after {len(out)} groups of {ROLLS_PER_GROUP} rolls of a fair die the "

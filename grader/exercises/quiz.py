@@ -1,33 +1,26 @@
-"""The multiple-choice quiz, read from the notebook's answer cell without running anything.
+"""The multiple-choice quiz, read from the notebook's answer cells without running anything.
 
 The right answers are not written here: the package is readable from the students'
-sandbox, so the key is read, grader-side, from the reference notebook's answer cells,
-which the sandbox hides and which `grade assign` blanks in the student notebooks.
+sandbox. They are read from the reference notebook's answer cells, as the student's are
+from theirs (`read_notebook`: observations of the text, on both sides), and the
+reference's are never shipped to the self-check (`shareable`).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 
-from grader import course
 from grader.assign import ANSWER_PROMPT
-from grader.checks import Context, Failed, Registry
+from grader.checks import Context, Failed, GraderFault, Registry
 
-NOTEBOOK = "linear_networks"
 CHECKS = Registry()
 CHOICES = {"softmax_shift": "ABCD"}
 ANSWER_TAG = "answer:"
 MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
 LETTER = re.compile(
     r"^\W*(?:(?:my|the)?\s*answer\s*(?:is)?\s*[:=]?\s*)?\(?([a-z])\)?[.!]?\W*$", re.I)
-
-
-def key_notebook() -> Path:
-    """The solution notebook of the course in use, the only place the answers are kept."""
-    return course.current().reference / f"{NOTEBOOK}.ipynb"
 
 
 def answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
@@ -52,38 +45,40 @@ def parse_choice(text: str, choices: str) -> str:
     return match[1].upper()
 
 
-def correct_choice(question: str) -> str:
-    """The letter key_notebook() answers `question` with, read at each check (a few ms) so
-    that what is marked is the reference as it stands.
+def read_notebook(notebook: nbformat.NotebookNode) -> dict[str, dict]:
+    """The answer cells' text, as observations: the student's from theirs, the key from the
+    reference's."""
+    return {f"quiz.{key}": {"ok": True, "value": text}
+            for key, text in answer_cells(notebook).items()}
 
-    Failed where the reference cannot be read: the self-check runs in the sandbox, which
-    hides it, and the quiz is marked by the grader alone. A reference without one valid
-    letter for `question` is an authoring error, raised as ValueError."""
+
+def shareable(observations: dict) -> dict:
+    """The self-check ships no answer key: the answers are withheld (None)."""
+    return {key: {"ok": True, "value": None} if key.startswith("quiz.") else value
+            for key, value in observations.items()}
+
+
+def correct_choice(ctx: Context, question: str) -> str:
+    """The letter the reference answers `question` with. Failed in the self-check, which
+    has no key: the quiz is marked by the grader alone. A reference without one valid
+    letter for `question` is an authoring error: a GraderFault."""
+    key = ctx.want(f"quiz.{question}")
+    if key is None:
+        raise Failed("the quiz is marked by the grader, which holds the answers", None, None)
     try:
-        cells = answer_cells(nbformat.read(key_notebook(), as_version=4))
-    except OSError:
-        raise Failed("the quiz is marked by the grader, which holds the answers", None,
-                     None) from None
-    if question not in cells:
-        raise ValueError(f"the reference has no answer cell tagged {ANSWER_TAG}{question}")
-    try:
-        return parse_choice(cells[question], CHOICES[question])
+        return parse_choice(key, CHOICES[question])
     except Failed as failure:
-        raise ValueError(f"the reference's answer to {question}: {failure.message}") from None
-
-
-def make_inputs(generator, settings: dict, notebook: nbformat.NotebookNode) -> dict:
-    return {f"quiz.{key}": text for key, text in answer_cells(notebook).items()}
+        raise GraderFault(f"the reference's answer to {question}: {failure.message}") from None
 
 
 @CHECKS.add("quiz", points=2)
 def softmax_shift_invariance(ctx: Context) -> str:
-    text = ctx.inputs.get("quiz.softmax_shift")
-    if text is None:
+    observed = ctx.student.get("quiz.softmax_shift")
+    if observed is None:
         raise Failed("the answer cell is missing (a markdown cell tagged "
                      "answer:softmax_shift): restore it from the assignment", None, None)
-    chosen = parse_choice(text, CHOICES["softmax_shift"])
-    correct = correct_choice("softmax_shift")
+    chosen = parse_choice(observed["value"], CHOICES["softmax_shift"])
+    correct = correct_choice(ctx, "softmax_shift")
     if chosen != correct:
         raise Failed(f"{chosen} is not right: softmax(x + c) = softmax(x), and "
                      "[100, 101, 102] - 102 = [-2, -1, 0]", None, chosen)

@@ -4,7 +4,11 @@ model's test accuracy (computed here, on the real Fashion-MNIST test set) and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 import torch
+from pydantic import Field
 
 from grader.checks import (
     Context,
@@ -16,13 +20,13 @@ from grader.checks import (
     expect_shape,
     expect_tensor,
 )
+from grader.config import Count, Positive
 from grader.exercises.linreg import expect_per_example
 from grader.kernel.data import as_float, load_fashion_mnist
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
-NOTEBOOK = "linear_networks"
-PROBES = "grader.exercises.softmax_probes"
+PROBES = ".softmax_probes"
 PROBE_STEPS = (
     ProbeStep(),
     ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True, setup=True),
@@ -52,7 +56,25 @@ TIED_ROWS = [[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.5, 0.0, 0.5]]
 TIED_LABELS = [0, 1, 0, 2]
 
 
-def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> dict:
+@dataclass(frozen=True)
+class Training:
+    """One epoch on Fashion-MNIST, and how far below the reference's test accuracy its
+    own may land."""
+
+    batch_size: Count = 256
+    lr: Positive = 0.1
+    accuracy_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
+
+
+@dataclass(frozen=True)
+class Options(Training):
+    """[softmax]: the training, and the timed epoch's bound."""
+
+    # Full points when the student's epoch takes at most this many times the reference's.
+    max_epoch_ratio: Positive = 5.0
+
+
+def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:
     y_hat = torch.softmax(torch.randn(32, 10, generator=generator) * 2, dim=1)
     offsets = torch.randint(500, 3000, (4, 1), generator=generator).float()
     large = torch.cat([torch.tensor(LARGE_ROWS),
@@ -70,9 +92,8 @@ def make_inputs(generator: torch.Generator, settings: dict, notebook: dict) -> d
         "epoch.blank_pixels": torch.tensor(BLANK_PIXELS),
         # Stands in for the grader's own: grading draws one per submission (late_inputs).
         "epoch.order_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=generator)),
-        "epoch.batch_size": settings["softmax_batch_size"],
-        "epoch.lr": settings["softmax_lr"],
-        "epoch.device": settings["device"],
+        "epoch.batch_size": options.batch_size,
+        "epoch.lr": options.lr,
     }
 
 
@@ -385,7 +406,7 @@ def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str
     got = trained_accuracy(ctx, observed, "the trained")
     wanted = reference["test_accuracy"] if "test_accuracy" in reference \
         else trained_accuracy(ctx, reference, "the reference")
-    threshold = wanted - ctx.settings["softmax_accuracy_margin"]
+    threshold = wanted - ctx.options.accuracy_margin
     if not got >= threshold:
         raise Failed(f"after one epoch {how} the test accuracy is {got:.3f}, below "
                      f"{threshold:.3f} (reference {wanted:.3f})", f"≥ {threshold:.3f}",

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 
 from grader.kernel.data import as_float, load_fashion_mnist
-from grader.kernel.probing import Probe
+from grader.kernel.probing import DEVICE, Probe
 
 WARMUP_BATCHES = 3
 # One CPU thread for the timed epoch, student's and reference's alike: on a loaded 2-core
@@ -115,7 +115,7 @@ def synchronize(device: str) -> None:
 
 def prepare_epoch(probe: Probe) -> str:
     """Put the data on the device and warm up, so the timed step is the epoch alone."""
-    device = str(probe.inputs["epoch.device"])
+    device = str(probe.inputs[DEVICE])
     data = load_fashion_mnist()
     X = as_float(data.train_images).reshape(len(data.train_labels), -1)
     X[:, probe.inputs["epoch.blank_pixels"]] = 0  # their weights must end as W0 began

@@ -18,8 +18,10 @@ import importlib
 import io
 import random
 import signal
+import sys
 import threading
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ GRADER_DIR = str(Path(__file__).resolve().parent.parent)
 OBSERVATION_MIME = "application/vnd.dl-grader.observation+base64"
 Publish = Callable[[str, dict], None]
 PROBE_SEEDS = "probe_seeds"  # the inputs' table of one seed per probe key
+DEVICE = "device"  # the inputs' entry naming where long steps run
+COURSE_PACKAGE = "dl_course"  # a course's own exercise modules, by this package name
 SEND_SECONDS = 5.0  # the longest a probe waits for its observation to leave the kernel
 
 
@@ -220,6 +224,20 @@ def run_table(probe: Probe, module: str, table: str, keys: list[str] | None = No
                 probe.record(key, function, seed=int(probe.inputs[PROBE_SEEDS][key]))
     finally:
         probe.timeout = previous
+
+
+def course_modules(folder: str) -> None:
+    """Make a course's own modules importable as dl_course.<name>: in the grader and in the
+    kernel, whose sandbox shows the folder read-only. Another folder replaces the last."""
+    package = sys.modules.get(COURSE_PACKAGE)
+    if package is not None and list(package.__path__) == [folder]:
+        return
+    for name in [n for n in sys.modules if n.split(".")[0] == COURSE_PACKAGE]:
+        del sys.modules[name]
+    package = types.ModuleType(COURSE_PACKAGE, "A course's own exercise modules.")
+    package.__path__ = [folder]
+    sys.modules[COURSE_PACKAGE] = package
+    importlib.invalidate_caches()
 
 
 def function_of(key: str) -> str:

@@ -2,10 +2,11 @@
 
 The public tests are the grader's own checks minus the hidden ones, run on public inputs
 (a seed drawn from the grader's by a one-way hash: the shipped file cannot give the grading
-seed away). The reference's answers to those inputs are shipped as plain data in
-the course's public/ folder, written by `grade assign` (grader/public.py), so the self-check needs
-neither the reference solutions nor a network. It runs in the student's own kernel: it is
-advice, the grade comes from the grader.
+seed away). The reference's answers to those inputs are shipped as plain data in the
+course's public/ folder, one file per assignment, written by `grade assign`
+(grader/public.py), so the self-check needs neither the reference solutions nor a
+network. It runs in the student's own kernel: it is advice, the grade comes from the
+grader.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import torch
 
 from grader import course
 from grader.checks import Context, evaluate_all
-from grader.config import Settings
-from grader.exercises import MODULES, configured, hints_for
+from grader.exercise import Exercise, available
 from grader.kernel.probing import Probe, run_table
-from grader.plan import planned_work, step_timeout
+from grader.plan import planned_work
 
 
 def caller_namespace() -> dict:
@@ -30,30 +30,42 @@ def caller_namespace() -> dict:
         return inspect.stack()[2].frame.f_globals
 
 
-def module_of(exercise: str):
-    for module in MODULES:
-        if any(c.exercise == exercise for c in module.CHECKS):
-            return module
-    known = sorted({c.exercise for m in MODULES for c in m.CHECKS})
-    raise ValueError(f"no exercise named {exercise!r}; try one of: {', '.join(known)}")
+def exercise_of(name: str) -> Exercise:
+    """The exercise whose checks test `name` (a function, or a part like "quiz")."""
+    for exercise in available().values():
+        if any(check.exercise == name for check in exercise.checks):
+            return exercise
+    known = sorted({c.exercise for e in available().values() for c in e.checks})
+    raise ValueError(f"no exercise named {name!r}; try one of: {', '.join(known)}")
 
 
-def run_check(exercise: str, functions: dict) -> list:
+def public_data(exercise: Exercise) -> dict:
+    """The public data of the assignment that holds `exercise`."""
+    folder = course.current().public
+    for path in sorted(folder.glob("*.pt")):
+        public = torch.load(path, weights_only=True)
+        if exercise.name in public["exercises"]:
+            return public
+    raise ValueError(f"no public tests of {exercise.name} in {folder}: the course's "
+                     "`grade assign` writes them")
+
+
+def run_check(name: str, functions: dict) -> list:
     """The public test results of one exercise on `functions`."""
-    module = module_of(exercise)
-    public = torch.load(course.current().public / f"{module.NOTEBOOK}.pt", weights_only=True)
-    checks = [c for c in configured(module, {}, tuple(public["hidden"]))
-              if c.exercise == exercise and not c.hidden and not c.timed]
-    settings = Settings(**{k: v for k, v in public["settings"].items() if k != "sandbox"})
-    probe = Probe(functions, public["inputs"], None, settings.probe_timeout)
+    exercise = exercise_of(name)
+    public = public_data(exercise)
+    options = exercise.options(**public["options"][exercise.name])
+    checks = [c for c in exercise.configured(options, {}, tuple(public["hidden"]))
+              if c.exercise == name and not c.hidden and not c.timed]
+    probe = Probe(functions, public["inputs"], None, public["timeouts"]["probe"])
     planned: set[str] = set()
-    for work in planned_work([module]):
-        if not work.step.long or exercise.endswith("_training"):
+    for work in planned_work([exercise]):
+        if not work.step.long or name.endswith("_training"):
             run_table(probe, work.module, work.step.table, work.keys,
-                      step_timeout(work.step, settings))
+                      public["timeouts"]["long" if work.step.long else "probe"])
             planned.update(work.keys)
     context = Context(probe.observations, public["reference"], public["inputs"],
-                      settings.as_dict(), hints=hints_for([module]), planned=frozenset(planned))
+                      hints=exercise.hints, planned=frozenset(planned))
     return evaluate_all(checks, context)
 
 
