@@ -54,6 +54,11 @@ class Settings:
             raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
         return self
 
+    def with_options(self, exercise: str, **changes: Any) -> Settings:
+        """The settings with some of one exercise's options changed."""
+        changed = replace(self.options[exercise], **changes)
+        return replace(self, options={**self.options, exercise: changed})
+
     def as_dict(self) -> dict:
         return asdict(self)
 

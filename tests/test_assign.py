@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from grader.assign import assign, render, strip_solutions, student_version
 from grader.course import BUNDLED
@@ -17,10 +18,19 @@ def test_committed_student_notebooks_match_their_solutions():
         assert committed == expected, f"{path.name} drifted: run `grade assign`"
 
 
-def test_assign_is_idempotent(tmp_path):
-    first = [p.read_text() for p in assign(BUNDLED.reference, tmp_path / "a")]
-    again = [p.read_text() for p in assign(tmp_path / "a", tmp_path / "b")]
+def test_assign_is_idempotent_and_names_the_assignment_in_the_metadata(tmp_path):
+    names = [path.stem for path in sorted(BUNDLED.reference.glob("*.ipynb"))]
+    first = [assign(BUNDLED.reference, tmp_path / "a", name).read_text() for name in names]
+    again = [assign(tmp_path / "a", tmp_path / "b", name).read_text() for name in names]
     assert first == again
+    for name in names:  # a renamed file is still matched to its assignment
+        notebook = nbformat.read(tmp_path / "b" / f"{name}.ipynb", as_version=4)
+        assert notebook.metadata["grader"]["notebook"] == name
+
+
+def test_assigning_a_notebook_the_course_lacks_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no solution notebook .*mlp.ipynb"):
+        assign(BUNDLED.reference, tmp_path, "mlp")
 
 
 def test_solution_blocks_become_not_implemented_at_their_indent():

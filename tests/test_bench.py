@@ -10,6 +10,7 @@ import sys
 import time
 
 import torch
+from conftest import NOTEBOOK, TEST_COURSE
 from torch.utils.data import TensorDataset
 
 from grader.bench import (
@@ -115,7 +116,7 @@ def test_torchvision_root_holds_the_files_ungzipped(tmp_path):
 
 
 def test_an_epoch_runs_over_a_dataloader_and_over_slices():
-    functions = reference_functions("linear_networks")
+    functions = reference_functions(NOTEBOOK, TEST_COURSE.reference)
     images, labels = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))
     seconds, W, b = timed_epoch(lambda: loader_batches(TensorDataset(images, labels), 8),
                                 functions, "cpu")

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST
+from conftest import EXERCISES, FAST
 
 from grader import cache, reference, sandbox
-from grader.exercises import modules_for
 from grader.inputs import late_inputs
 from grader.kernel.data import ENV_VAR, data_files, find_data_dir
 
-NOTEBOOK = "linear_networks"
+NOTEBOOK = FAST.notebook
 SETTINGS = FAST.resolved()
 
 
@@ -44,7 +43,7 @@ def steps_run(tmp_path, monkeypatch) -> list[str]:
 
 def observe_reference(monkeypatch) -> reference.Probe:
     monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
-    return reference.reference_probe(NOTEBOOK, modules_for(NOTEBOOK), SETTINGS)
+    return reference.reference_probe(EXERCISES, SETTINGS)
 
 
 def alike(a, b) -> bool:
@@ -72,8 +71,8 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     again = observe_reference(monkeypatch)
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
-    late = late_inputs(modules_for(NOTEBOOK), SETTINGS, "a submission's digest")
-    seconds, _ = reference.time_reference(again, modules_for(NOTEBOOK), SETTINGS, late)
+    late = late_inputs(EXERCISES, SETTINGS, "a submission's digest")
+    seconds, _ = reference.time_reference(again, EXERCISES, SETTINGS, late)
     assert list(seconds) == ["epoch.run"] and seconds["epoch.run"] > 0
 
 
@@ -93,7 +92,7 @@ def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, 
     again = observe_reference(monkeypatch)
     assert "PROBES:*" in steps_run
     assert alike(dict(again.observations), dict(fresh.observations))
-    assert reference.stored_observations(stored_path(), modules_for(NOTEBOOK))
+    assert reference.stored_observations(stored_path(), EXERCISES)
 
 
 def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypatch, tmp_path):

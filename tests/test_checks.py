@@ -3,19 +3,26 @@ stop the grader instead of costing a student a mark."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from grader.checks import Check, Context, GraderFault, evaluate_all
-from grader.exercises import MODULES
+from grader.exercise import available
 
 
-def check(run, name: str = "reads", **options) -> Check:
-    return Check("ex", name, 1.0, run, **options)
+@dataclass(frozen=True)
+class Options:
+    margin: float = 0.5
+
+
+def check(run, name: str = "reads", **fields) -> Check:
+    return Check("ex", name, 1.0, run, options=Options(), **fields)
 
 
 def context(student_value) -> Context:
     return Context({"ex.probe": {"ok": True, "value": student_value}},
-                   {"ex.probe": {"ok": True, "value": 1}}, {"size": 3}, {"margin": 0.5})
+                   {"ex.probe": {"ok": True, "value": 1}}, {"size": 3})
 
 
 def test_a_key_the_grader_never_made_is_a_grader_fault():
@@ -23,6 +30,9 @@ def test_a_key_the_grader_never_made_is_a_grader_fault():
         check(lambda ctx: ctx.inputs["sise"]).evaluate(context(1))
     with pytest.raises(GraderFault, match="'ex.other'"):
         check(lambda ctx: ctx.want("ex.other")).evaluate(context(1))
+    with pytest.raises(GraderFault, match="the setting 'marjin'"):
+        check(lambda ctx: ctx.options.marjin).evaluate(context(1))
+    assert check(lambda ctx: f"{ctx.options.margin}").evaluate(context(1)).message == "0.5"
 
 
 def test_a_malformed_student_value_fails_only_the_test():
@@ -31,9 +41,9 @@ def test_a_malformed_student_value_fails_only_the_test():
 
 
 def test_every_check_required_exists():
-    names = {check.full_name for module in MODULES for check in module.CHECKS}
-    assert {name for module in MODULES for check in module.CHECKS
-            for name in check.requires} - names == set()
+    for exercise in available().values():
+        assert {name for check in exercise.checks for name in check.requires} \
+            <= exercise.test_names, exercise.name
 
 
 def test_a_check_that_requires_another_counts_only_beside_it():

@@ -1,40 +1,55 @@
-"""Assignment settings: the shipped defaults load, and every bad file gets a clear error."""
+"""Assignment settings: the shipped ones load, each exercise's table is checked by its own
+model, and every bad file gets a clear error."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader.config import ConfigError, Settings, load_settings
+from grader.config import ConfigError, Settings, load_assignments, load_settings
 from grader.course import BUNDLED
-from grader.exercises import MODULES, all_test_names, configured, linreg
+from grader.exercise import lookup
+
+BASE = 'exercises = ["linreg", "softmax"]\n'
 
 
-def write(tmp_path, text: str):
-    path = tmp_path / "assignment.toml"
+def write(tmp_path, text: str, name: str = "assignment"):
+    path = tmp_path / f"{name}.toml"
     path.write_text(text)
     return path
 
 
-def test_the_shipped_defaults_load():
-    settings = load_settings(BUNDLED.default_config, all_test_names())
-    assert settings.seed == Settings().seed
-    assert set(settings.hidden) <= all_test_names()
+def test_the_shipped_assignments_load():
+    loaded = load_assignments(BUNDLED.assignment_files())
+    assert [s.notebook for s in loaded] == ["linear_regression", "preliminaries",
+                                            "softmax_regression"]
+    for settings in loaded:
+        names = {name for e in lookup(settings.exercises) for name in e.test_names}
+        assert set(settings.hidden) <= names
+        assert set(settings.options) == set(settings.exercises)
 
 
 def hidden_tests(settings: Settings) -> set[str]:
-    return {check.full_name for module in MODULES
-            for check in configured(module, settings.points, settings.hidden) if check.hidden}
+    return {check.full_name for exercise in lookup(settings.exercises)
+            for check in exercise.configured(settings.options[exercise.name], settings.points,
+                                             settings.hidden) if check.hidden}
 
 
 def test_hidden_tests_stay_hidden_when_the_file_names_none(tmp_path):
     """The exercises declare which tests are hidden: an assignment file that leaves `hidden`
     out must not make them public (their values would show in feedback and self-check)."""
-    declared = hidden_tests(load_settings(write(tmp_path, "seed = 3"), all_test_names()))
+    declared = hidden_tests(load_settings(write(tmp_path, BASE + "seed = 3")))
     assert "linreg_training.recovers_the_true_weights" not in declared
     assert {"data_iter.handles_flat_labels", "softmax.softmax_gradient_matches"} <= declared
-    more = load_settings(write(tmp_path, "hidden = ['softmax.rows_sum_to_one']"),
-                         all_test_names())
+    more = load_settings(write(tmp_path, BASE + "hidden = ['softmax.rows_sum_to_one']"))
     assert hidden_tests(more) == declared | {"softmax.rows_sum_to_one"}
+
+
+def test_an_exercise_table_is_read_by_the_exercise_and_only_changes_it(tmp_path):
+    settings = load_settings(write(tmp_path, BASE + "[softmax]\nlr = 0.2\n", "hw"))
+    assert settings.notebook == "hw"  # the file's name, unless `notebook` says otherwise
+    assert settings.options["softmax"].lr == 0.2
+    assert settings.options["linreg"].lr == 0.03
+    assert settings.digest() != load_settings(write(tmp_path, BASE, "hw")).digest()
 
 
 @pytest.mark.parametrize("text, words", [
@@ -45,24 +60,44 @@ def test_hidden_tests_stay_hidden_when_the_file_names_none(tmp_path):
     ("[sandbox]\nmemory_mb = 1", "sandbox.memory_mb"),
     ("hidden = ['softmax.nope']", "unknown test name(s) softmax.nope"),
     ("[points]\n'quiz.typo' = 2", "unknown test name(s) quiz.typo"),
+    ("[softmax]\nlr = -1", "softmax.lr: Input should be greater than 0"),
+    ("[softmax]\nlearning_rate = 0.1", "softmax.learning_rate: not a setting of softmax"),
+    ("softmax = 3", "softmax: must be a table"),
+    ("[quiz]\nx = 1", "quiz: Unexpected keyword argument"),  # not an exercise listed
     ("seed = ", "cannot read"),
 ])
 def test_a_bad_file_names_the_problem(tmp_path, text, words):
     with pytest.raises(ConfigError, match="assignment.toml") as caught:
-        load_settings(write(tmp_path, text), all_test_names())
+        load_settings(write(tmp_path, BASE + text))
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize("text, words", [
+    ("seed = 1", "exercises: a list of exercise names is required"),
+    ("exercises = ['linreg', 'mlp']", "no exercise named mlp; known exercises: autograd"),
+    ("exercises = []", "exercises: Tuple should have at least 1 item"),
+])
+def test_the_exercises_must_be_named_and_known(tmp_path, text, words):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    assert words in str(caught.value)
+
+
+def test_asking_for_an_assignment_the_course_lacks_names_those_it_has():
+    with pytest.raises(ConfigError, match="no assignment named mlp; the course has: "
+                                          "linear_regression, preliminaries"):
+        load_assignments(BUNDLED.assignment_files(), ("mlp",))
+    with pytest.raises(ConfigError, match="holds no settings file"):
+        load_assignments([])
+
+
 def test_points_and_hidden_apply_to_the_checks(tmp_path):
-    settings = load_settings(write(tmp_path, (
+    settings = load_settings(write(tmp_path, BASE + (
         "hidden = ['sgd.divides_by_batch_size']\n"
-        "[points]\n'sgd.builds_no_autograd_graph' = 7\n")), all_test_names())
-    checks = {c.full_name: c for c in configured(linreg, settings.points, settings.hidden)}
+        "[points]\n'sgd.builds_no_autograd_graph' = 7\n")))
+    [linreg] = lookup(("linreg",))
+    checks = {c.full_name: c for c in linreg.configured(settings.options["linreg"],
+                                                         settings.points, settings.hidden)}
     assert checks["sgd.divides_by_batch_size"].hidden
     assert checks["sgd.builds_no_autograd_graph"].points == 7
     assert not checks["sgd.updates_parameters_in_place"].hidden
-
-
-def test_changing_a_setting_changes_the_digest():
-    assert Settings().digest() != Settings(softmax_lr=0.2).digest()
-    assert Settings().digest() == Settings().digest()

@@ -11,30 +11,28 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import FAST, SOLUTION
+from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION
 
 from grader.checks import Context, evaluate_all
 from grader.course import BUNDLED
-from grader.exercises import linreg, modules_for, softmax
+from grader.exercises import linreg, softmax
 from grader.inputs import build_inputs
 from grader.kernel.probing import failure
 from grader.notebook import read_notebook
 from grader.plan import planned_work
 from grader.reference import reference_probe
 
-NOTEBOOK = "linear_networks"
-
 
 @pytest.fixture(scope="module")
 def graded_inputs():
     settings = FAST.resolved()
-    modules = modules_for(NOTEBOOK)
+    modules = EXERCISES
     probe = reference_probe(NOTEBOOK, modules, settings)
     return settings, build_inputs(modules, settings, read_notebook(SOLUTION)), probe
 
 
 def verdicts(settings, inputs, reference, student: dict, module) -> dict[str, tuple[bool, str]]:
-    planned = frozenset(key for work in planned_work(modules_for(NOTEBOOK)) for key in work.keys)
+    planned = frozenset(key for work in planned_work(EXERCISES) for key in work.keys)
     context = Context(student, reference.observations, inputs, settings.as_dict(),
                       planned=planned)
     return {result.name: (result.passed, result.message)

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXERCISES
 
 from grader import cgroups
-from grader.exercises import modules_for
 from grader.kernel.probing import ProbeStep
 from grader.kernels import (
     BACKGROUND_SHARES,
@@ -111,7 +111,7 @@ def test_a_probe_that_stops_the_kernel_takes_its_function_and_its_callers_along(
 
 
 def test_the_plan_lists_every_probe_in_the_kernels_order():
-    work = planned_work(modules_for("linear_networks"))
+    work = planned_work(EXERCISES)
     keys = [key for item in work for key in item.keys]
     assert len(keys) == len(set(keys))
     assert keys.index("epoch.prepare") < keys.index("epoch.run")

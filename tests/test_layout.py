@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import grader
-from grader.exercises import MODULES
+from grader.exercise import available
 
 KERNEL_SIDE = ["grader.kernel.probing", "grader.kernel.data", "grader.kernel.selfcheck",
-               *(module.PROBES for module in MODULES if hasattr(module, "PROBES"))]
+               *(e.probes for e in available().values() if e.probes)]
 GRADER_ONLY = ["nbclient", "jupyter_client", "zmq", "grader.kernels", "grader.cgroups",
                "grader.execute", "grader.observe", "grader.batch", "grader.grade",
                "grader.reference", "grader.public", "grader.observations"]
@@ -38,4 +38,4 @@ def test_building_student_notebooks_needs_neither_the_reference_nor_the_self_che
     """assign → selfcheck → grade → exercises → quiz → assign was a loop."""
     loaded = imported_by(["grader.assign"])
     assert not loaded & {"grader.kernel.selfcheck", "grader.public", "grader.grade",
-                         "grader.exercises"}
+                         "grader.exercises", "grader.exercise"}

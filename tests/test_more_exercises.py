@@ -16,6 +16,8 @@ from conftest import (
     HIDDEN,
     HIDDEN_FAILURE,
     LENIENT,
+    NOTEBOOK,
+    TEST_COURSE,
     Bug,
     code,
     grade_file,
@@ -26,12 +28,12 @@ from conftest import (
     write_notebook,
 )
 
-from grader.exercises import autograd, concise, probability
+from grader.exercises import autograd, concise_linreg, concise_softmax, probability
 from grader.kernel.selfcheck import run_check
 from grader.reference import reference_functions
 from grader.results import Result
 
-NEW_MODULES = (probability, autograd, concise)
+NEW_MODULES = (probability, autograd, concise_linreg, concise_softmax)
 NEW_CHECKS = {check.full_name for module in NEW_MODULES for check in module.CHECKS}
 NEW_EXERCISES = {check.exercise for module in NEW_MODULES for check in module.CHECKS}
 BLANKS = ("estimate_probabilities", "normal", "analytic_grad", "numerical_grad",
@@ -259,7 +261,7 @@ def test_the_dice_estimates_are_plotted_in_the_report(solution_result):
 
 
 def test_the_public_self_check_passes_the_reference():
-    functions = reference_functions("linear_networks")
+    functions = reference_functions(NOTEBOOK, TEST_COURSE.reference)
     for exercise in sorted(NEW_EXERCISES):
         results = run_check(exercise, functions)
         assert results and all(r.passed for r in results), (exercise, [

@@ -1,7 +1,7 @@
 """The quiz is read from the answer cell as text, no kernel: one letter in the forms students
 write earns the points, more than one is rejected, and every failure says why. The key is
-the reference notebook's answer cell, read grader-side: the package, which students can
-read, holds none."""
+the reference notebook's answer cell, read grader-side as an observation of its text: the
+package, which students can read, holds none, nor does the self-check's data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from conftest import BLANK, with_functions
 
 from grader.assign import ANSWER_PROMPT
-from grader.checks import Context
+from grader.checks import Context, GraderFault
 from grader.course import BUNDLED
 from grader.exercises import quiz
 from grader.paths import PACKAGE
@@ -24,15 +24,27 @@ from grader.results import TestResult
 EXPLANATION = "softmax(x + c) = softmax(x)"
 
 
-def grade(text: str | None) -> TestResult:
-    """The quiz check on an answer cell holding `text`, or on a notebook without the cell."""
-    inputs = {} if text is None else {"quiz.softmax_shift": text}
-    return CHECK.evaluate(Context(student={}, reference={}, inputs=inputs))
+KEY = BUNDLED.reference / "softmax_regression.ipynb"
+
+
+def key_observations(path: Path = KEY) -> dict:
+    return quiz.read_notebook(nbformat.read(path, as_version=4))
+
+
+def grade(text: str | None, reference: dict | None = None) -> TestResult:
+    """The quiz check on an answer cell holding `text`, or on a notebook without the cell,
+    against the key of `reference` (the bundled one's by default)."""
+    student = {} if text is None else {"quiz.softmax_shift": {"ok": True, "value": text}}
+    key = key_observations() if reference is None else reference
+    return CHECK.evaluate(Context(student, key, inputs={}))
 
 
 def grade_notebook(notebook: nbformat.NotebookNode) -> TestResult:
-    return CHECK.evaluate(Context(student={}, reference={},
-                                  inputs=quiz.make_inputs(None, {}, notebook)))
+    return CHECK.evaluate(Context(quiz.read_notebook(notebook), key_observations(), {}))
+
+
+def right_letter() -> str:
+    return quiz.parse_choice(reference_answer_cell(), "ABCD")
 
 
 @pytest.mark.parametrize("text", [
@@ -108,13 +120,13 @@ def test_a_notebook_without_the_tagged_cell_is_missing_the_answer():
 
 
 def reference_answer_cell() -> str:
-    return quiz.answer_cells(nbformat.read(quiz.key_notebook(), as_version=4))["softmax_shift"]
+    return quiz.answer_cells(nbformat.read(KEY, as_version=4))["softmax_shift"]
 
 
 def holds_the_key(path: Path) -> bool:
     """Whether `path` holds the reference's answer cell, or the question's id next to the
     right letter as a mapping would put them."""
-    raw, letter = path.read_bytes(), quiz.correct_choice("softmax_shift")
+    raw, letter = path.read_bytes(), right_letter()
     mapping = re.compile(rb"softmax_shift\W{1,8}" + letter.encode() + rb"\b", re.I)
     return reference_answer_cell().encode() in raw or bool(mapping.search(raw))
 
@@ -131,7 +143,7 @@ def grader_files(shipped_data: bool) -> list[Path]:
 
 
 def test_the_quiz_module_names_no_right_letter():
-    letter = quiz.correct_choice("softmax_shift")
+    letter = right_letter()
     tree = ast.parse(Path(quiz.__file__).read_text())
     literals = {node.value.upper() for node in ast.walk(tree)
                 if isinstance(node, ast.Constant) and isinstance(node.value, str)}
@@ -150,45 +162,38 @@ def test_the_shipped_public_data_holds_no_quiz_key():
     assert [path for path in files if holds_the_key(path)] == []
 
 
-def with_reference_answer(tmp_path: Path, answer: str) -> Path:
-    """A copy of the reference whose answer cell holds `answer`."""
-    notebook = nbformat.read(quiz.key_notebook(), as_version=4)
+def with_reference_answer(answer: str) -> dict:
+    """The key read from a copy of the reference whose answer cell holds `answer`."""
+    notebook = nbformat.read(KEY, as_version=4)
     for cell in notebook.cells:
         if f"{quiz.ANSWER_TAG}softmax_shift" in cell.metadata.get("tags", []):
             cell.source = answer
-    path = tmp_path / f"reference-{len(list(tmp_path.iterdir()))}.ipynb"
-    nbformat.write(notebook, path)
-    return path
+    return quiz.read_notebook(notebook)
 
 
 @pytest.mark.parametrize("letter", "ABCD")
-def test_the_letter_accepted_is_the_one_in_the_reference_answer_cell(tmp_path, monkeypatch,
-                                                                      letter):
-    key = with_reference_answer(tmp_path, f"### BEGIN ANSWER\n{letter}\n### END ANSWER")
-    monkeypatch.setattr(quiz, "key_notebook", lambda: key)
-    accepted = {choice for choice in "ABCD" if grade(choice).passed}
+def test_the_letter_accepted_is_the_one_in_the_reference_answer_cell(letter):
+    key = with_reference_answer(f"### BEGIN ANSWER\n{letter}\n### END ANSWER")
+    accepted = {choice for choice in "ABCD" if grade(choice, key).passed}
     assert accepted == {letter}
-    assert grade(letter.lower()).message.startswith(f"{letter}: softmax is shift-invariant")
+    assert grade(letter.lower(), key).message.startswith(f"{letter}: softmax is shift-invariant")
 
 
 @pytest.mark.parametrize("answer, problem", [
     ("### BEGIN ANSWER\n### END ANSWER", "no answer given"),
-    ("### BEGIN ANSWER\nA or C\n### END ANSWER", "exactly one of"),
+    ("### BEGIN ANSWER\nA or C\n### END ANSWER", "the answer must be exactly one of"),
 ])
-def test_a_reference_without_one_letter_is_an_authoring_error(tmp_path, monkeypatch, answer,
-                                                              problem):
-    key = with_reference_answer(tmp_path, answer)
-    monkeypatch.setattr(quiz, "key_notebook", lambda: key)
-    result = grade("C")
-    assert not result.passed
-    assert result.message.startswith("could not check")
-    assert "the reference's answer" in result.message and problem in result.message
+def test_a_reference_without_one_letter_is_an_authoring_error(answer, problem):
+    """The grader's own key is wrong: it stops (exit 2), no student loses the mark."""
+    with pytest.raises(GraderFault, match=f"the reference's answer to softmax_shift: {problem}"):
+        grade("C", with_reference_answer(answer))
+    with pytest.raises(GraderFault, match="'quiz.softmax_shift', which the grader never made"):
+        grade("C", {})
 
 
-def test_where_the_reference_is_hidden_the_quiz_says_the_grader_marks_it(tmp_path,
-                                                                           monkeypatch):
-    monkeypatch.setattr(quiz, "key_notebook", lambda: tmp_path / "hidden by the sandbox.ipynb")
-    result = grade("C")
+def test_in_the_self_check_the_quiz_says_the_grader_marks_it():
+    shipped = quiz.shareable(key_observations())
+    result = grade("C", shipped)
     assert not result.passed
     assert "marked by the grader" in result.message
-    assert grade("").message.startswith("no answer given")  # the student's cell comes first
+    assert grade("", shipped).message.startswith("no answer given")  # the student's cell first

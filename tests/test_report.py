@@ -48,9 +48,11 @@ def _test(name: str, exercise: str, points: float, max_points: float = 1.0, **kw
     )
 
 
-def _result(student: str, tests: list[Check], **kw) -> Result:
+def _result(student: str, tests: list[Check], assignment: str = "softmax_regression",
+            **kw) -> Result:
     return Result(
         student=student,
+        assignment=assignment,
         source=f"{student}.ipynb",
         digest="0123456789abcdef" * 4,
         grader_version="9.9.9",
@@ -177,7 +179,7 @@ def test_student_text_is_escaped(broken: Result) -> None:
     assert "&lt;script&gt;" in html
     assert HOSTILE in _row(soup, "softmax_rows_sum_to_one").select_one(".message").get_text()
     assert soup.select_one("pre.source").get_text() == f"1/0  # {HOSTILE}"
-    assert soup.h1.get_text() == "Report for <b>bob</b>"
+    assert soup.h1.get_text() == "Report for <b>bob</b>: softmax_regression"
 
 
 def test_cell_errors_show_source_and_plain_traceback(broken: Result) -> None:
@@ -250,10 +252,12 @@ def test_chart_is_inline_svg(perfect: Result, broken: Result) -> None:
 
 
 def test_write_report_writes_report_html(tmp_path: Path, perfect: Result) -> None:
-    path = write_report(perfect, tmp_path / "alice")
+    path = write_report(perfect, tmp_path)
 
-    assert path == tmp_path / "alice" / "report.html"
-    assert _soup(path.read_text(encoding="utf-8")).select_one("#total").get_text() == "3 / 3"
+    assert path == tmp_path / "alice" / "softmax_regression" / "report.html"
+    soup = _soup(path.read_text(encoding="utf-8"))
+    assert soup.select_one("#total").get_text() == "3 / 3"
+    assert soup.select_one("#assignment").get_text() == "softmax_regression"
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
 
 
@@ -300,20 +304,28 @@ def test_histogram_and_pass_rate_charts() -> None:
 
 def test_summary_stats_charts_and_table(perfect: Result, broken: Result) -> None:
     carol = _result("carol", [_test("softmax_rows_sum_to_one", "softmax", 2.0, 2.0)])
-    soup = _soup(render_summary([perfect, broken, carol]))
+    early = _result("alice", [_test("normal.matches", "normal", 1.0)], "preliminaries")
+    soup = _soup(render_summary([perfect, broken, carol, early]))
 
-    assert soup.select_one("#count").get_text(" ", strip=True) == "3 submissions"
-    assert soup.select_one("#mean strong").get_text() == "1.83 / 4"
-    assert soup.select_one("#median strong").get_text() == "2 / 4"
-    assert soup.select_one("#histogram svg.chart-histogram") is not None
-    assert soup.select_one("#pass-rates svg.chart-pass-rates") is not None
-    rows = soup.select("#students tbody tr")
+    assert soup.select_one("#count").get_text() == \
+        "3 students, 2 assignments: preliminaries, softmax_regression"
+    sections = soup.select("section.assignment")
+    assert [s["data-assignment"] for s in sections] == ["preliminaries", "softmax_regression"]
+    first, section = sections
+    assert first.select_one(".count").get_text(" ", strip=True) == "1 submissions"
+    assert section.select_one(".count").get_text(" ", strip=True) == "3 submissions"
+    assert section.select_one(".mean strong").get_text() == "1.83 / 4"
+    assert section.select_one(".median strong").get_text() == "2 / 4"
+    assert section.select_one(".histogram svg.chart-histogram") is not None
+    assert section.select_one(".pass-rates svg.chart-pass-rates") is not None
+    rows = section.select(".students tbody tr")
     assert [row["data-student"] for row in rows] == ["alice", "bob", "carol"]
     cells = {row["data-student"]: [td.get_text() for td in row.find_all("td")] for row in rows}
     assert cells["alice"] == ["alice", "3", "3", "epoch.run 2.05×", "0"]
     assert cells["bob"] == ["bob", "0.5", "4", "epoch.run —", "2"]
     assert cells["carol"] == ["carol", "2", "2", "—", "0"]
-    assert rows[0].a["href"] == "alice/report.html"
+    assert rows[0].a["href"] == "alice/softmax_regression/report.html"
+    assert first.select_one(".students a")["href"] == "alice/preliminaries/report.html"
 
 
 def test_summary_loads_nothing_external(tmp_path: Path, perfect: Result, broken: Result) -> None:
@@ -332,26 +344,33 @@ def test_summary_loads_nothing_external(tmp_path: Path, perfect: Result, broken:
 def test_summary_of_nobody() -> None:
     soup = _soup(render_summary([]))
     assert soup.select_one("#count").get_text() == "No submissions were graded."
-    assert soup.select_one("#students") is None
+    assert soup.select_one(".students") is None
 
 
 def test_grades_csv(tmp_path: Path, perfect: Result, broken: Result) -> None:
     path = tmp_path / "grades.csv"
-    write_grades_csv([broken, perfect], path)
+    early = _result("alice", [_test("normal.matches", "normal", 1.0)], "preliminaries")
+    write_grades_csv([broken, perfect, early], path)
 
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
     assert reader.fieldnames == [
         "student",
+        "assignment",
         "score",
         "max_score",
         "softmax_rows_sum_to_one",
         "held_out_accuracy",
         "cross_entropy_value",
+        "normal.matches",
         "epoch.run ratio",
     ]
-    alice, bob = rows
+    first, alice, bob = rows  # grouped by assignment, then by student
+    assert (first["student"], first["assignment"], first["normal.matches"]) == \
+        ("alice", "preliminaries", "1")
+    assert first["softmax_rows_sum_to_one"] == ""
+    assert alice["assignment"] == bob["assignment"] == "softmax_regression"
     assert (alice["student"], float(alice["score"]), float(alice["max_score"])) == ("alice", 3, 3)
     assert float(alice["softmax_rows_sum_to_one"]) == 2.0
     assert alice["held_out_accuracy"] == ""

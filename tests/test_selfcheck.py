@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 import torch
 from conftest import SOLUTION, with_functions
 
 import grader.kernel.selfcheck as selfcheck
-from grader.config import load_settings
-from grader.course import BUNDLED
+from grader.config import load_assignments
+from grader.course import BUNDLED, ENV_VAR
 from grader.execute import KernelRun
-from grader.exercises import all_test_names, configured, modules_for
+from grader.exercise import lookup
 from grader.inputs import build_inputs
 from grader.kernel.selfcheck import check, run_check
 from grader.kernels import LaunchedKernel
@@ -21,26 +22,42 @@ NO_KEEPDIM = "def softmax(X):\n    e = torch.exp(X - X.max(dim=1, keepdim=True).
              "    return e / e.sum(dim=1)\n"
 
 
-def test_the_reference_passes_every_public_test():
-    functions = reference_functions("linear_networks")
-    for exercise in ("data_iter", "squared_loss", "sgd", "softmax", "cross_entropy",
-                     "accuracy"):
-        results = run_check(exercise, functions)
-        assert results and all(r.passed for r in results), exercise
+ASSIGNMENTS = load_assignments(BUNDLED.assignment_files())
+
+
+@pytest.fixture(autouse=True)
+def bundled_course(monkeypatch):
+    """The bundled course ships the self-check's data (the test course does not)."""
+    monkeypatch.setenv(ENV_VAR, str(BUNDLED.root))
+
+
+@pytest.mark.parametrize("settings", ASSIGNMENTS, ids=lambda s: s.notebook)
+def test_the_reference_passes_every_public_test_of_its_assignment(settings):
+    functions = reference_functions(settings.notebook, BUNDLED.reference)
+    names = {check.exercise for e in lookup(settings.exercises) for check in e.checks} - {"quiz"}
+    for name in sorted(names):
+        results = run_check(name, functions)
+        assert results and all(r.passed for r in results), (name, results)
 
 
 def test_hidden_tests_are_not_run_and_public_inputs_differ_from_hidden_ones():
-    settings = load_settings(BUNDLED.default_config, all_test_names())
-    public = torch.load(BUNDLED.public / "linear_networks.pt", weights_only=True)
+    [settings] = [s for s in ASSIGNMENTS if s.notebook == "softmax_regression"]
+    public = torch.load(BUNDLED.public / "softmax_regression.pt", weights_only=True)
     assert public["hidden"] == list(settings.hidden)
-    hidden = {check.full_name for module in modules_for("linear_networks")
-              for check in configured(module, settings.points, settings.hidden) if check.hidden}
-    names = {r.name for r in run_check("accuracy", reference_functions("linear_networks"))}
+    hidden = {check.full_name for e in lookup(settings.exercises)
+              for check in e.configured(settings.options[e.name], settings.points,
+                                        settings.hidden) if check.hidden}
+    names = {r.name for r in run_check("accuracy", reference_functions("softmax_regression",
+                                                                       BUNDLED.reference))}
     assert "accuracy.breaks_ties_like_argmax" in hidden
     assert names and not names & hidden
-    hidden_inputs = build_inputs(modules_for("linear_networks"), settings,
-                                 nbformat.v4.new_notebook())
+    hidden_inputs = build_inputs(lookup(settings.exercises), settings, nbformat.v4.new_notebook())
     assert not torch.equal(public["inputs"]["softmax.X"], hidden_inputs["softmax.X"])
+
+
+def test_an_unknown_exercise_names_the_known_ones():
+    with pytest.raises(ValueError, match="no exercise named 'sofmax'; try one of: accuracy"):
+        run_check("sofmax", {})
 
 
 def test_a_bug_prints_the_first_failing_expectation(capsys, monkeypatch):

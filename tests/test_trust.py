@@ -15,18 +15,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import FAST, SOLUTION, write_notebook
+from conftest import EXERCISES, FAST, SOLUTION, write_notebook
 
 from grader import inputs as grade_inputs
 from grader.batch import grade_folder
 from grader.checks import Check, Context, Failed
-from grader.exercises import modules_for
 from grader.kernel.probing import PROBE_SEEDS
 from grader.notebook import read_notebook
 from grader.sandbox import bwrap_works
 from grader.submissions import UnsafeFile, discover, read_submitted
 
-NOTEBOOK = "linear_networks"
 CANARY_ENV = "DL_GRADER_TEST_CANARY"
 
 
@@ -36,7 +34,7 @@ def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
     """With the grading seed (and the grader's own make_inputs) a kernel could draw the
     secret true weights again; with a late input it could run the timed epoch ahead."""
     settings = FAST.resolved()
-    modules = modules_for(NOTEBOOK)
+    modules = EXERCISES
     inputs = grade_inputs.build_inputs(modules, settings, read_notebook(SOLUTION))
     late = grade_inputs.late_inputs(modules, settings, "digest-of-a-submission")
     given = grade_inputs.kernel_inputs(inputs, late)
@@ -49,7 +47,7 @@ def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
 
 
 def test_late_inputs_are_fixed_per_submission_and_differ_between_them():
-    settings, modules = FAST.resolved(), modules_for(NOTEBOOK)
+    settings, modules = FAST.resolved(), EXERCISES
     one = grade_inputs.late_inputs(modules, settings, "a")
     assert one == grade_inputs.late_inputs(modules, settings, "a")
     assert one != grade_inputs.late_inputs(modules, settings, "b")

@@ -14,10 +14,9 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import FAST, SOLUTION
+from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION
 
 from grader.checks import Context, evaluate_all
-from grader.exercises import modules_for
 from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.notebook import read_notebook
@@ -25,7 +24,6 @@ from grader.plan import planned_work
 from grader.reference import reference_probe
 from grader.results import TestResult
 
-NOTEBOOK = "linear_networks"
 OTHER_SEED = 1234
 READS_THE_TEXT = "quiz"  # the quiz grades the notebook's own answer, not observations
 UNTIMED = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's timing of the epoch
@@ -34,7 +32,7 @@ UNTIMED = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's timing
 # Not this module's to fix: the from-scratch epoch's accuracy holds for an epoch trained on
 # other inputs (softmax.py's epoch checks could ask for expect_same_training there too).
 def scored_checks() -> list[str]:
-    return [check.full_name for check in checks_of(modules_for(NOTEBOOK), FAST)
+    return [check.full_name for check in checks_of(EXERCISES, FAST)
             if check.points > 0 and check.exercise != READS_THE_TEXT]
 
 
@@ -42,7 +40,7 @@ def scored_checks() -> list[str]:
 def grading():
     """The grading seed's settings, inputs and reference, and the reference's observations
     at another seed."""
-    modules = modules_for(NOTEBOOK)
+    modules = EXERCISES
     solution = read_notebook(SOLUTION)
     settings, other = FAST.resolved(), replace(FAST, seed=OTHER_SEED).resolved()
     reference = reference_probe(NOTEBOOK, modules, settings).observations
@@ -52,7 +50,7 @@ def grading():
 
 def graded(grading, student: dict) -> dict[str, TestResult]:
     settings, inputs, reference, _ = grading
-    modules = modules_for(NOTEBOOK)
+    modules = EXERCISES
     planned = frozenset(key for work in planned_work(modules) for key in work.keys)
     context = Context(student, reference, inputs, settings.as_dict(), planned=planned)
     return {result.name: result for result in
