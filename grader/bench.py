@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,14 +35,14 @@ from torchvision import datasets, transforms
 
 from grader import course
 from grader.batch import grade_folder
-from grader.config import Settings
+from grader.config import Settings, load_settings
 from grader.datacache import inflate
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
 from grader.reference import reference_functions
 
-NOTEBOOK = "linear_networks"
+NOTEBOOK = "softmax_regression"  # the assignment with the timed epoch
 BATCH_SIZE = 256
 LR = 0.1
 SEED = 0
@@ -76,9 +77,15 @@ def machine_info() -> dict:
     }
 
 
+def bench_settings(device: str) -> Settings:
+    """The course's settings of NOTEBOOK's assignment, on `device`."""
+    settings = load_settings(course.current().assignments / f"{NOTEBOOK}.toml")
+    return replace(settings, device=device)
+
+
 def resolve_device(device: str) -> str:
     """'auto' as the device this machine has; ValueError for cuda without CUDA."""
-    return Settings(device=device).resolved().device
+    return bench_settings(device).resolved().device
 
 
 # --- (1, 2, 4) a batch of submissions ----------------------------------------------------
@@ -187,7 +194,7 @@ def worker(spec: dict) -> None:
     watcher.start()
     started = time.perf_counter()
     report = grade_folder(Path(spec["folder"]), Path(spec["out"]),
-                          Settings(device=spec["device"]), jobs=spec["jobs"], force=True)
+                          [bench_settings(spec["device"])], jobs=spec["jobs"], force=True)
     seconds = time.perf_counter() - started
     stop.set()
     watcher.join()
@@ -288,7 +295,7 @@ def evaluate_accuracy(W: torch.Tensor, b: torch.Tensor, functions: dict, device:
 def bench_epoch(device: str, workdir: Path) -> dict:
     """The reference epoch on tensors sliced in memory, then through a torchvision
     DataLoader with ToTensor; both with the reference functions."""
-    functions = reference_functions(NOTEBOOK)
+    functions = reference_functions(NOTEBOOK, course.current().reference)
     data = load_fashion_mnist()
     X = as_float(data.train_images).reshape(len(data.train_labels), -1).to(device)
     y = data.train_labels.to(device)
@@ -445,7 +452,7 @@ def run(args: argparse.Namespace) -> dict:
             "batch_size": BATCH_SIZE, "lr": LR, "seed": SEED,
             "warmup_batches": WARMUP_BATCHES, "loader_workers": 0,
             "target_overhead": TARGET_OVERHEAD,
-            "grader": Settings(device=args.device).as_dict(),
+            "grader": bench_settings(args.device).as_dict(),
         },
     }
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:

@@ -2,21 +2,25 @@
 
 An exercise is a Python module. The package ships the seed course's (grader/exercises/);
 a course adds its own, or replaces one of the same name, in its plugins/ folder, imported
-as `dl_course.<name>`. The pipeline reads only these attributes of it:
+as `dl_course.<name>`. An assignment file lists the exercises it grades and holds each
+one's numbers in a table of its name. The pipeline reads only these attributes:
 
   CHECKS        its checks (a checks.Registry), in the order reports list them;
   make_inputs   (generator, options, notebook) -> its hidden inputs, by probe key;
+  Options       a dataclass: its numbers, read from the assignment's [<name>] table and
+                validated there;
+  PROBES        the kernel-side module (relative: ".<name>_probes") that calls the
+                student's functions, with PROBE_STEPS, the ProbeSteps its cells run in
+                order (the timed ones reported by name), and PROBE_USES, the probe keys
+                that call functions besides their own;
   read_notebook (notebook) -> observations read from the notebook's text, no kernel run
-                (the quiz's answers): the student's from theirs, the reference's from
-                the solution;
-  Options       a dataclass: its numbers, read from the assignment file's [<name>] table
-                and validated there (no attribute: it has none);
-  PROBES        the kernel-side module that calls the student's functions (optional),
-                with PROBE_STEPS, the ProbeSteps run in order, and PROBE_USES, the probe
-                keys that call functions besides their own;
+                (the quiz's answers): the student's from theirs, the reference's from the
+                solution;
   HINTS         hints added to error messages, by probe-key prefix;
   curves        (context) -> the report's chart panels;
   shareable     (observations) -> the reference's observations the self-check may ship.
+
+Only CHECKS is required.
 """
 
 from __future__ import annotations

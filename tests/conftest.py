@@ -55,13 +55,20 @@ class Bug:
     named_by: tuple[str, ...]
     words: tuple[str, ...]
     also_fails: tuple[str, ...] = ()  # consequences, reported in general terms
+    may_fail: tuple[str, ...] = ()  # consequences the hidden inputs decide, either verdict honest
     gap: str | None = None  # set where the grader catches the bug but does not name it
     exercise: str = ""  # the checks' group, where it is not named after the function
 
     @property
     def failing(self) -> set[str]:
-        group = self.exercise or self.function
-        return {f"{group}.{name}" for name in self.named_by + self.also_fails}
+        return self.names(self.named_by + self.also_fails)
+
+    @property
+    def uncertain(self) -> set[str]:
+        return self.names(self.may_fail)
+
+    def names(self, checks: tuple[str, ...]) -> set[str]:
+        return {f"{self.exercise or self.function}.{name}" for name in checks}
 
 
 def with_functions(replacements: dict[str, str], base: Path = SOLUTION,

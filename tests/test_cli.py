@@ -8,7 +8,7 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
-from conftest import BLANK, with_functions, write_notebook
+from conftest import BLANK, NOTEBOOK, with_functions, write_notebook
 
 from grader import kernels
 from grader.cli import main
@@ -47,16 +47,18 @@ def test_every_student_gets_a_report_with_their_total(graded):
     _, _, out = graded
     totals = {}
     for student in ("alice", "bob", "carol", "dave"):
-        page = BeautifulSoup((out / student / "report.html").read_text(), "html.parser")
+        page = BeautifulSoup((out / student / NOTEBOOK / "report.html").read_text(),
+                             "html.parser")
         totals[student] = page.select_one("#total").get_text(" ", strip=True)
-        assert json.loads((out / student / "results.json").read_text())["student"] == student
+        saved = json.loads((out / student / NOTEBOOK / "results.json").read_text())
+        assert (saved["student"], saved["assignment"]) == (student, NOTEBOOK)
     assert "97 / 97" in totals["alice"]
     assert totals["carol"].startswith("0 /") and totals["dave"].startswith("0 /")
 
 
 def test_the_partial_submission_loses_only_the_blank_function(graded):
     _, _, out = graded
-    page = BeautifulSoup((out / "bob" / "report.html").read_text(), "html.parser")
+    page = BeautifulSoup((out / "bob" / NOTEBOOK / "report.html").read_text(), "html.parser")
     failed = {row["data-test"] for row in page.select("tr.test.fail")}
     assert failed and all(name.startswith(("softmax.", "softmax_training.")) for name in failed)
     assert page.select_one('tr.test.pass[data-test="quiz.softmax_shift_invariance"]')
@@ -78,35 +80,37 @@ def test_grades_csv_has_a_row_per_student_and_a_column_per_test(graded):
 def test_the_summary_lists_every_student(graded):
     _, _, out = graded
     page = BeautifulSoup((out / "summary.html").read_text(), "html.parser")
-    assert [r["data-student"] for r in page.select("#students tr[data-student]")] == [
+    assert [r["data-student"] for r in page.select(".students tr[data-student]")] == [
         "alice", "bob", "carol", "dave"]
 
 
 def test_broken_and_odd_entries_are_reported_not_skipped(graded):
     result, _, out = graded
     assert "notes.txt" in result.output
-    carol = json.loads((out / "carol" / "results.json").read_text())
+    carol = json.loads((out / "carol" / NOTEBOOK / "results.json").read_text())
     assert all("not a readable notebook" in t["message"] for t in carol["tests"])
-    dave = json.loads((out / "dave" / "results.json").read_text())
+    dave = json.loads((out / "dave" / NOTEBOOK / "results.json").read_text())
     assert any("holds no notebook" in note for note in dave["notes"])
 
 
 def test_the_json_summary_is_machine_readable(graded):
     result, _, _ = graded
     summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert sorted(summary["graded"]) == ["alice", "bob", "carol", "dave"]
-    assert summary["students"]["alice"]["score"] == summary["students"]["alice"]["max_score"]
+    assert sorted(summary["graded"]) == [f"{s}/{NOTEBOOK}" for s in ("alice", "bob", "carol",
+                                                                     "dave")]
+    alice = summary["students"]["alice"][NOTEBOOK]
+    assert alice["score"] == alice["max_score"]
 
 
 def test_a_second_run_reuses_results_and_force_regrades(graded):
     _, submissions, out = graded
     again = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--json"])
     assert json.loads(again.stdout[again.stdout.index("{"):])["unchanged"] == [
-        "alice", "bob", "carol", "dave"]
+        f"{s}/{NOTEBOOK}" for s in ("alice", "bob", "carol", "dave")]
     forced = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--force",
                                        "--only", "carol", "--json"])
     summary = json.loads(forced.stdout[forced.stdout.index("{"):])
-    assert summary["graded"] == ["carol"]
+    assert summary["graded"] == [f"carol/{NOTEBOOK}"]
     assert sorted(summary["students"]) == ["alice", "bob", "carol", "dave"]
 
 
@@ -124,7 +128,7 @@ def test_no_kernel_boots_after_the_last_submission(graded, monkeypatch):
     result = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--force",
                                        "--only", "alice", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout[result.stdout.index("{"):])["graded"] == ["alice"]
+    assert json.loads(result.stdout[result.stdout.index("{"):])["graded"] == [f"alice/{NOTEBOOK}"]
     assert len(launched) == 1
 
 
@@ -133,6 +137,7 @@ def test_no_kernel_boots_after_the_last_submission(graded, monkeypatch):
     (["{folder}", "--device", "tpu"], "Invalid value"),
     (["{folder}", "--jobs", "0"], "Invalid value"),
     (["{folder}", "--only", "nobody"], "no submission for: nobody"),
+    (["{folder}", "--assignment", "mlp"], f"no assignment named mlp; the course has: {NOTEBOOK}"),
 ])
 def test_usage_errors_exit_non_zero_with_a_message(tmp_path, arguments, words):
     write_notebook(with_functions({}, base=BLANK), tmp_path / "s" / "x.ipynb")

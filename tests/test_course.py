@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from course import make_course
 
 from grader import course
 from grader.cli import main
@@ -46,3 +47,12 @@ def test_init_refuses_a_folder_that_holds_files(tmp_path: Path):
     result = CliRunner().invoke(main, ["init", "busy"])
     assert result.exit_code == 2 and "is not empty" in result.output
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
+
+
+def test_the_test_course_is_the_bundled_assignments_together(tmp_path: Path):
+    """tests/course, which most tests grade with, must not drift from the bundled course."""
+    make_course.write(tmp_path / "fresh")
+    for part in ("reference/linear_networks.ipynb", "exercises/linear_networks.ipynb",
+                 "assignments/linear_networks.toml"):
+        assert (tmp_path / "fresh" / part).read_text() == \
+            (make_course.HERE / part).read_text(), f"{part} drifted: run make_course.py"

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION
+from conftest import EXERCISES, FAST, SOLUTION
 
 from grader.checks import Context, evaluate_all
 from grader.course import BUNDLED
+from grader.exercise import lookup
 from grader.exercises import linreg, softmax
+from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.kernel.probing import failure
 from grader.notebook import read_notebook
@@ -26,17 +28,16 @@ from grader.reference import reference_probe
 @pytest.fixture(scope="module")
 def graded_inputs():
     settings = FAST.resolved()
-    modules = EXERCISES
-    probe = reference_probe(NOTEBOOK, modules, settings)
-    return settings, build_inputs(modules, settings, read_notebook(SOLUTION)), probe
+    probe = reference_probe(EXERCISES, settings)
+    return settings, build_inputs(EXERCISES, settings, read_notebook(SOLUTION)), probe
 
 
 def verdicts(settings, inputs, reference, student: dict, module) -> dict[str, tuple[bool, str]]:
     planned = frozenset(key for work in planned_work(EXERCISES) for key in work.keys)
-    context = Context(student, reference.observations, inputs, settings.as_dict(),
-                      planned=planned)
+    context = Context(student, reference.observations, inputs, planned=planned)
+    checks = checks_of(lookup((module.__name__.rsplit(".", 1)[-1],)), settings)
     return {result.name: (result.passed, result.message)
-            for result in evaluate_all(module.CHECKS, context)}
+            for result in evaluate_all(checks, context)}
 
 
 def training(results: dict, exercise: str) -> dict:
@@ -92,8 +93,9 @@ def test_the_hidden_weights_follow_the_seed():
 
 def test_the_self_check_ships_no_trained_parameters():
     """The public file holds the reference's accuracy after an epoch, not its W and b."""
-    public = torch.load(BUNDLED.public / f"{NOTEBOOK}.pt", weights_only=True)
-    trained = {key: entry["value"] for key, entry in public["reference"].items()
+    shipped = {key: entry for path in BUNDLED.public.glob("*.pt")
+               for key, entry in torch.load(path, weights_only=True)["reference"].items()}
+    trained = {key: entry["value"] for key, entry in shipped.items()
                if isinstance(entry["value"], dict) and "test_accuracy" in entry["value"]}
     assert set(trained) >= {"epoch.run", "concise_softmax.epoch"}
     for key, value in trained.items():

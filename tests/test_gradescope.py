@@ -8,9 +8,8 @@ import os
 import subprocess
 
 import pytest
-from conftest import with_functions, write_notebook
+from conftest import NOTEBOOK, TEST_COURSE, with_functions, write_notebook
 
-from grader.course import BUNDLED
 from grader.paths import PACKAGE
 
 ENTRY = PACKAGE.parent / "autograder" / "run_autograder"
@@ -21,9 +20,9 @@ def autograded(tmp_path_factory):
     root = tmp_path_factory.mktemp("autograder")
     write_notebook(with_functions({"accuracy": "def accuracy(y_hat, y):\n    return 0.5\n"}),
                    root / "submission" / "homework" / "my_notebook.ipynb")
-    config = root / "assignment.toml"
-    config.write_text(BUNDLED.default_config.read_text().replace("total_timeout = 600.0",
-                                                         "total_timeout = 240.0"))
+    config = root / f"{NOTEBOOK}.toml"  # the test course's assignment, a shorter time limit
+    config.write_text((TEST_COURSE.assignments / config.name).read_text().replace(
+        "total_timeout = 600.0", "total_timeout = 240.0"))
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), GRADER_CONFIG=str(config))
     completed = subprocess.run([str(ENTRY)], env=env, capture_output=True, text=True,
                                timeout=600)

@@ -34,12 +34,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import grade_file, write_notebook
+from conftest import FAST, grade_file, write_notebook
 from hostile import make_corpus
 
 from grader import cgroups
 from grader.batch import grade_folder
-from grader.config import Settings
 from grader.course import BUNDLED
 from grader.kernel.data import DataNotFound, find_data_dir
 from grader.paths import PACKAGE
@@ -55,8 +54,10 @@ KERNEL_UIDS = 2_000_000
 SANDBOX = SandboxSettings(memory_mb=4096, cpu_seconds=120, max_file_mb=64, max_processes=256,
                           uid=UID)
 # Small limits keep the corpus cheap; the timed epoch is generous on a shared two-core box.
-SETTINGS = Settings(cell_timeout=20, total_timeout=90, probe_timeout=5, epoch_timeout=30,
-                    max_epoch_ratio=50.0, softmax_batch_size=6000, sandbox=SANDBOX)
+SETTINGS = replace(FAST, cell_timeout=20, total_timeout=90, probe_timeout=5, long_timeout=30,
+                   sandbox=SANDBOX).with_options("softmax", max_epoch_ratio=50.0,
+                                                 batch_size=6000) \
+    .with_options("concise_softmax", batch_size=6000)
 MAX_SECONDS = 180  # per submission, unless its case says otherwise
 GOOD = ("good_1", "good_2")
 PROBE = "sandbox_probe"
@@ -127,7 +128,7 @@ def verdict(case: dict, result: Result | None, fault: str | None, out: Path) -> 
         last = fault.strip().splitlines()[-1] if fault else "no fault recorded either"
         return [f"no result (lost); grader fault: {last}"]
     problems = []
-    if not (out / result.student / "report.html").exists():
+    if not (out / result.student / result.assignment / "report.html").exists():
         problems.append("no report.html written")
     if not result.tests:
         problems.append("the result holds no tests")
@@ -284,14 +285,14 @@ def batch(tmp_path_factory) -> Batch:
     port = listener.getsockname()[1]
     probe_cells = {}
     if bwrap_works():
-        notebook, probe_cells = probe_notebook(BUNDLED.reference / "linear_networks.ipynb",
+        notebook, probe_cells = probe_notebook(BUNDLED.reference / "softmax_regression.ipynb",
                                                folder / f"{GOOD[0]}.ipynb", port)
         write_notebook(notebook, folder / f"{PROBE}.ipynb")
     data = data_folders()
     before = snapshot([*canaries, *data, folder])
     try:
         started = time.monotonic()
-        report = grade_folder(folder, out, SETTINGS, jobs=2)
+        report = grade_folder(folder, out, [SETTINGS], jobs=2)
         seconds = time.monotonic() - started
     finally:
         listener.close()
@@ -317,7 +318,8 @@ def apart(tmp_path_factory) -> dict[float, Apart]:
         for case in CASES:
             if case["max_epoch_ratio"] == ratio:
                 shutil.copy(make_corpus.CORPUS / f"{case['name']}.ipynb", folder)
-        report = grade_folder(folder, out, replace(SETTINGS, max_epoch_ratio=ratio), jobs=2)
+        settings = SETTINGS.with_options("softmax", max_epoch_ratio=ratio)
+        report = grade_folder(folder, out, [settings], jobs=2)
         batches[ratio] = Apart(out, {r.student: r for r in report.results}, dict(report.faults))
     return batches
 
@@ -351,7 +353,7 @@ def fork_bomb(batch, tmp_path_factory) -> ForkBomb:
     # Spawned, not forked: a child forked after this process used torch's thread pools can hang.
     with ProcessPoolExecutor(max_workers=1,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        bombing = pool.submit(grade_folder, folder, out, SETTINGS, 1)
+        bombing = pool.submit(grade_folder, folder, out, [SETTINGS], 1)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not bombing.done():
             seen = max(seen, kernel_processes())
@@ -515,7 +517,7 @@ needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap does not 
 
 @needs_bwrap
 def test_the_reference_is_invisible(batch):
-    assert (BUNDLED.reference / "linear_networks.ipynb").exists()
+    assert (BUNDLED.reference / "softmax_regression.ipynb").exists()
     assert "FileNotFoundError" in (probe_error(batch, "reference") or "no error")
 
 

@@ -93,9 +93,10 @@ def test_closing_kills_a_process_that_left_the_process_group():
 
 # --- which probes a stopped kernel takes down --------------------------------------------
 
-WORK = [StepWork("m", ProbeStep(), ["softmax.values", "softmax.large", "cross_entropy.values"]),
-        StepWork("m", ProbeStep("EPOCH"), ["epoch.run", "epoch.collect"]),
-        StepWork("n", ProbeStep(), ["normal.grid"])]
+WORK = [StepWork("ex", "m", ProbeStep(), ["softmax.values", "softmax.large",
+                                          "cross_entropy.values"]),
+        StepWork("ex", "m", ProbeStep("EPOCH"), ["epoch.run", "epoch.collect"]),
+        StepWork("other", "n", ProbeStep(), ["normal.grid"])]
 USES = {"epoch.run": ("softmax", "cross_entropy"), "epoch.collect": ("softmax",)}
 
 

@@ -40,6 +40,6 @@ def test_the_summary_shows_its_charts_and_table_in_a_browser(tmp_path):
     rates = dom.select_one("svg.chart-pass-rates")
     assert histogram is not None and histogram.select("path, rect")
     assert rates is not None and "softmax.values" in rates.get_text()
-    rows = dom.select("#students tr[data-student]")
+    rows = dom.select(".students tr[data-student]")
     assert [row["data-student"] for row in rows] == ["ada", "bo", "cy"]
     assert not dom.select("script[src], link[href^=http], img[src^=http]")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import EXERCISES, FAST, SOLUTION, write_notebook
+from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION, write_notebook
 
 from grader import inputs as grade_inputs
 from grader.batch import grade_folder
@@ -100,12 +100,13 @@ def test_a_refused_submission_is_graded_zero_with_the_reason_and_no_content(
         class_folder: Path, tmp_path: Path):
     (class_folder / "linked.ipynb").symlink_to(SOLUTION)
     (class_folder / "honest.ipynb").unlink()
-    report = grade_folder(class_folder, tmp_path / "graded", FAST)
+    report = grade_folder(class_folder, tmp_path / "graded", [FAST])
     [result] = report.results
     assert result.score == 0 and result.tests
     assert all("links are refused" in test.message for test in result.tests)
     assert any("Not graded" in note for note in result.notes)
-    assert "BEGIN SOLUTION" not in (tmp_path / "graded" / "linked" / "report.html").read_text()
+    report_page = tmp_path / "graded" / "linked" / NOTEBOOK / "report.html"
+    assert "BEGIN SOLUTION" not in report_page.read_text()
 
 
 @pytest.mark.parametrize("make", ["fifo", "hard link", "oversized"])
@@ -154,7 +155,7 @@ def test_kernels_see_neither_the_class_nor_the_reports_nor_the_graders_environme
         cells = probe_cells(folder, out)
         notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells.values()]
         write_notebook(notebook, folder / "prober.ipynb")
-        report = grade_folder(folder, out, replace(FAST, total_timeout=60), only={"prober"})
+        report = grade_folder(folder, out, [replace(FAST, total_timeout=60)], only={"prober"})
         [result] = report.results
         errors = {record.index: record.error for record in result.errors}
         assert {name: errors.get(index) for index, name in enumerate(cells)} == \

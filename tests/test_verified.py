@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION
+from conftest import EXERCISES, FAST, SOLUTION
 
 from grader.checks import Context, evaluate_all
 from grader.grade import checks_of
@@ -43,8 +43,8 @@ def grading():
     modules = EXERCISES
     solution = read_notebook(SOLUTION)
     settings, other = FAST.resolved(), replace(FAST, seed=OTHER_SEED).resolved()
-    reference = reference_probe(NOTEBOOK, modules, settings).observations
-    elsewhere = reference_probe(NOTEBOOK, modules, other).observations
+    reference = reference_probe(modules, settings).observations
+    elsewhere = reference_probe(modules, other).observations
     return settings, build_inputs(modules, settings, solution), reference, elsewhere
 
 
@@ -52,7 +52,7 @@ def graded(grading, student: dict) -> dict[str, TestResult]:
     settings, inputs, reference, _ = grading
     modules = EXERCISES
     planned = frozenset(key for work in planned_work(modules) for key in work.keys)
-    context = Context(student, reference, inputs, settings.as_dict(), planned=planned)
+    context = Context(student, reference, inputs, planned=planned)
     return {result.name: result for result in
             evaluate_all(checks_of(modules, settings), context)}
 

@@ -55,7 +55,8 @@ def test_the_wheel_holds_the_templates_and_the_course(venv: Path, tmp_path: Path
     location, templates, reference = json.loads(out.stdout)
     assert Path(location).is_relative_to(venv) and not Path(location).is_relative_to(CHECKOUT)
     assert "report.html.j2" in templates and "summary.html.j2" in templates
-    assert reference == ["linear_networks.ipynb"]
+    assert reference == ["linear_regression.ipynb", "preliminaries.ipynb",
+                         "softmax_regression.ipynb"]
 
 
 def test_an_installed_grader_starts_a_course_and_grades_a_class_from_any_folder(
@@ -63,21 +64,30 @@ def test_an_installed_grader_starts_a_course_and_grades_a_class_from_any_folder(
     grade = str(venv / "bin/grade")
     run([grade, "init", "course"], cwd=tmp_path)
     course = tmp_path / "course"
+    for part in ("exercises", "public"):
+        shutil.rmtree(course / part)
     run([grade, "assign"], cwd=course)  # the current folder is a course: it is the one used
-    blank = course / "exercises" / "linear_networks.ipynb"
-    assert "raise NotImplementedError" in blank.read_text()
+    names = ["linear_regression", "preliminaries", "softmax_regression"]
+    assert sorted(p.stem for p in (course / "public").iterdir()) == names
     class_folder = tmp_path / "class"
-    class_folder.mkdir()
-    shutil.copy(course / "reference" / "linear_networks.ipynb", class_folder / "solution.ipynb")
-    shutil.copy(blank, class_folder / "blank.ipynb")
+    for name in names:  # renamed files: matched to their assignment by the notebook's metadata
+        blank = course / "exercises" / f"{name}.ipynb"
+        assert "raise NotImplementedError" in blank.read_text()
+        (class_folder / "solution").mkdir(parents=True, exist_ok=True)
+        shutil.copy(course / "reference" / f"{name}.ipynb",
+                    class_folder / "solution" / f"my {name}.ipynb")
+        (class_folder / "blank").mkdir(exist_ok=True)
+        shutil.copy(blank, class_folder / "blank" / f"{name}-v2.ipynb")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = run([grade, "--course", str(course), str(class_folder), "--out", "graded", "--json",
                 "--timeout", "300"], cwd=elsewhere)
     scores = json.loads(done.stdout)["students"]
-    assert scores["solution"]["score"] == scores["solution"]["max_score"] > 0
-    assert scores["blank"]["score"] < scores["blank"]["max_score"]
+    for name in names:
+        assert scores["solution"][name]["score"] == scores["solution"][name]["max_score"] > 0
+        assert scores["blank"][name]["score"] == 0
+        assert (elsewhere / "graded" / "solution" / name / "report.html").is_file()
     with open(elsewhere / "graded" / "grades.csv", newline="") as handle:
-        assert {row["student"] for row in csv.DictReader(handle)} == {"blank", "solution"}
-    assert (elsewhere / "graded" / "solution" / "report.html").is_file()
+        assert {(row["student"], row["assignment"]) for row in csv.DictReader(handle)} == {
+            (student, name) for student in ("blank", "solution") for name in names}
     assert (elsewhere / "graded" / "summary.html").is_file()

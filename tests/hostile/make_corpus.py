@@ -45,8 +45,9 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 MANIFEST = HERE / "manifest.json"
 REPO = HERE.parent.parent
-SOLUTION = REPO / "grader" / "course" / "reference" / "linear_networks.ipynb"
-BLANK = REPO / "grader" / "course" / "exercises" / "linear_networks.ipynb"
+# The test course: every exercise of the bundled course in one notebook (tests/course).
+SOLUTION = REPO / "tests" / "course" / "reference" / "linear_networks.ipynb"
+BLANK = REPO / "tests" / "course" / "exercises" / "linear_networks.ipynb"
 # The notebook's own demo trainings, cut to one epoch of large batches.
 DEMO_CUTS = [("lr, batch_size, num_epochs = 0.1, 256, 3",
               "lr, batch_size, num_epochs = 0.1, 6000, 1"),
@@ -269,8 +270,8 @@ import glob
 
 from grader import course
 
-candidates = [str(course.BUNDLED.reference / "linear_networks.ipynb"),
-              str(course.current().reference / "linear_networks.ipynb")]
+candidates = [*glob.glob(str(course.BUNDLED.reference / "*.ipynb")),
+              *glob.glob(str(course.current().reference / "*.ipynb"))]
 for root in ["/work", "/root", "/home", "/srv", "/opt", "/usr/src", "/tmp", "/usr/local/lib",
              str(course.BUNDLED.root.parent)]:
     candidates += glob.glob(f"{root}/**/reference/*.ipynb", recursive=True)
@@ -293,7 +294,10 @@ for cell in nbformat.reads(stolen, as_version=4).cells:
 READ_REFERENCE_FROM_GRADER = """
 from grader.reference import reference_functions
 
-globals().update(reference_functions("linear_networks"))
+from grader import course
+
+for name in ("preliminaries", "linear_regression", "softmax_regression"):
+    globals().update(reference_functions(name, course.BUNDLED.reference))
 """
 
 READ_OTHERS = """
@@ -752,6 +756,7 @@ probing.publish_observation = publish
 # The reference's answers to the public inputs, shipped for the self-check, give the shape of
 # every good answer: the two cases below read them from the grader package.
 PUBLIC_ANSWERS = r'''
+import glob
 import importlib
 import os
 
@@ -761,8 +766,10 @@ import grader
 
 
 def public_answers():
-    path = os.path.join(os.path.dirname(grader.__file__), "course", "public", "linear_networks.pt")
-    answers = torch.load(path, weights_only=True)["reference"]
+    folder = os.path.join(os.path.dirname(grader.__file__), "course", "public")
+    answers = {}
+    for path in glob.glob(os.path.join(folder, "*.pt")):
+        answers.update(torch.load(path, weights_only=True)["reference"])
     return {key: entry["value"] for key, entry in answers.items() if entry["ok"]}
 
 
@@ -775,7 +782,8 @@ def trained(value):
 
 def answer_every_probe(answers):
     """Every probe of every table returns its entry of `answers`, or True."""
-    for name in ["probability", "autograd", "linreg", "softmax", "concise"]:
+    for name in ["probability", "autograd", "linreg", "softmax", "concise_linreg",
+                 "concise_softmax"]:
         module = importlib.import_module(f"grader.exercises.{name}_probes")
         for table in ("PROBES", "EPOCH_STEPS"):
             probes = getattr(module, table, {})
@@ -840,7 +848,8 @@ from torch import nn
 from grader.kernel.data import as_float, load_fashion_mnist
 
 tables = {}
-for name in ["probability", "autograd", "linreg", "softmax", "concise"]:
+for name in ["probability", "autograd", "linreg", "softmax", "concise_linreg",
+             "concise_softmax"]:
     module = importlib.import_module(f"grader.exercises.{name}_probes")
     for table in ("PROBES", "EPOCH_STEPS"):
         if hasattr(module, table):
@@ -909,7 +918,7 @@ def concise_epoch(probe):
 
 tables["linreg.PROBES"]["linreg.train"] = least_squares
 tables["softmax.EPOCH_STEPS"].update({"epoch.prepare": prepare, "epoch.run": run})
-tables["concise.EPOCH_STEPS"]["concise_softmax.epoch"] = concise_epoch
+tables["concise_softmax.EPOCH_STEPS"]["concise_softmax.epoch"] = concise_epoch
 '''
 
 SLOW_HOOK = r'''
