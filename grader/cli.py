@@ -15,6 +15,7 @@ from rich.table import Table
 
 from grader import course
 from grader.assign import assign
+from grader.autograder import build_autograder
 from grader.batch import BatchReport, grade_folder
 from grader.config import Settings, load_assignments
 from grader.kernel.data import DataNotFound, find_data_dir
@@ -171,6 +172,25 @@ def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
             raise click.UsageError(f"{settings.notebook}: {error}") from None
         for path in written:
             click.echo(f"wrote {path}")
+
+
+@main.command(name="gradescope")
+@ASSIGNMENT
+@CONFIG
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("autograder.zip"), show_default=True, help="The zip to write.")
+def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Path) -> None:
+    """Build the zip to upload as a Gradescope assignment's autograder: it grades each
+    student's submission on the course's assignments (all, or those named)."""
+    try:
+        assignments = chosen_assignments(config, assignment)
+        find_data_dir()
+        built = build_autograder(course.current(), assignments, out)
+    except (ValueError, DataNotFound, FileNotFoundError) as error:
+        raise click.UsageError(str(error)) from None
+    names = ", ".join(settings.notebook for settings in assignments)
+    click.echo(f"wrote {built} ({built.stat().st_size / 2**20:.1f} MiB) for {names}: upload it "
+               "as the autograder (Ubuntu 22.04 image or later)")
 
 
 @main.command(name="init")

@@ -16,15 +16,23 @@ from pathlib import Path
 from grader import course
 from grader.config import Settings, load_assignments
 from grader.grade import grade_submission
-from grader.report import render_report
+from grader.report import render_markdown, write_report
 from grader.results import Result, TestResult, save_result, write_atomically
 from grader.submissions import Submission, match_notebooks, notebooks_in
 
 VISIBLE, HIDDEN = "visible", "after_published"
+MAX_OUTPUT = 64_000  # characters an output keeps: results.json stays far below its limit
 
 
-def test_entry(test: TestResult, number: int) -> dict:
-    """One of Gradescope's test cases; hidden tests show only after grades are published."""
+def capped(text: str) -> str:
+    if len(text) <= MAX_OUTPUT:
+        return text
+    return text[:MAX_OUTPUT] + "\n\n… (cut: the grader's report holds the rest)"
+
+
+def test_entry(test: TestResult, number: int, assignment: str) -> dict:
+    """One of Gradescope's test cases; hidden tests show only after grades are published,
+    and never their values."""
     output = test.message
     if not test.hidden:
         output += "".join(f"\n{label}: {value}" for label, value in
@@ -35,23 +43,41 @@ def test_entry(test: TestResult, number: int) -> dict:
         "score": test.points,
         "max_score": test.max_points,
         "status": "passed" if test.passed else "failed",
-        "output": output,
+        "output": capped(output),
+        "tags": [assignment, test.exercise],
         "visibility": HIDDEN if test.hidden else VISIBLE,
     }
 
 
+def full_report(result: Result) -> dict:
+    """The whole report, hidden tests included, as an entry students see once grades are
+    published (it carries no score of its own)."""
+    return {"name": f"{result.assignment}: full report", "output_format": "md",
+            "output": capped(render_markdown(result, with_hidden=True)), "visibility": HIDDEN}
+
+
+def leaderboard(results: list[Result]) -> list[dict]:
+    """Each timed step's ratio to the reference: lower is faster."""
+    return [{"name": f"{timing.step} time ratio", "value": round(timing.ratio, 3),
+             "order": "asc"}
+            for result in results for timing in result.timings if timing.ratio is not None]
+
+
 def gradescope_results(results: list[Result], seconds: float) -> dict:
-    """Gradescope's results.json for the assignments graded: their tests in order, the
-    reports one after the other."""
-    tests = [test_entry(test, number) for number, test in
-             enumerate((test for result in results for test in result.tests), start=1)]
+    """Gradescope's results.json for the assignments graded. What students see before
+    grades are published holds no hidden result: the visible output leaves the hidden tests
+    out, and the total too where any test is hidden."""
+    tests = [test_entry(test, number, result.assignment) for number, (result, test) in
+             enumerate(((r, t) for r in results for t in r.tests), start=1)]
     return {
         "score": round(sum(result.score for result in results), 4),
         "execution_time": round(seconds, 1),
-        "output": "\n".join(render_report(result) for result in results),
-        "output_format": "html",
+        "output": capped("\n\n".join(render_markdown(r, with_hidden=False) for r in results)),
+        "output_format": "md",
+        "test_output_format": "text",
         "stdout_visibility": "hidden",
-        "tests": tests,
+        "tests": tests + [full_report(result) for result in results],
+        "leaderboard": leaderboard(results),
     }
 
 
@@ -69,20 +95,25 @@ def run(root: Path, assignments: list[Settings]) -> dict:
     results_dir = root / "results"
     data = gradescope_results(results, time.perf_counter() - started)
     write_atomically(results_dir / "results.json", json.dumps(data, indent=2))
-    write_atomically(results_dir / "report.html", data["output"])
-    for result in results:
-        save_result(result, results_dir / f"grader-results-{result.assignment}.json")
+    for result in results:  # for the instructor, beside Gradescope's copy
+        write_report(result, results_dir / "reports")
+        save_result(result, results_dir / "reports" / result.student / result.assignment
+                    / "results.json")
     return data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/autograder"))
+    parser.add_argument("--course", type=Path, default=None,
+                        help="the course folder (default: the one in use)")
     parser.add_argument("--config", type=Path, default=None,
                         help="one assignment's settings (default: the course's, all)")
     parser.add_argument("--assignment", action="append", default=[],
                         help="only this assignment (repeatable)")
     arguments = parser.parse_args()
+    if arguments.course is not None:
+        course.use(arguments.course)
     files = [arguments.config] if arguments.config else course.current().assignment_files()
     data = run(arguments.root, load_assignments(files, tuple(arguments.assignment)))
     print(f"score {data['score']:g} over {len(data['tests'])} tests")

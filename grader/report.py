@@ -54,6 +54,15 @@ def seed_tag(seed: int) -> str:
     return "#" + hashlib.sha256(str(seed).encode()).hexdigest()[:10]
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def markdown_text(text: str) -> str:
+    """Text as Markdown shows it literally, on one line: a student's error message cannot
+    add a link, an image or a heading to a page."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -63,7 +72,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi,
-                       seed_tag=seed_tag)
+                       seed_tag=seed_tag, md=markdown_text)
     return env
 
 
@@ -94,6 +103,21 @@ def render_report(result: Result) -> str:
 
 def report_path(out: Path, student: str, assignment: str) -> Path:
     return out / student / assignment / "report.html"
+
+
+MARKDOWN = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+MARKDOWN.filters.update(ENV.filters)
+
+
+def render_markdown(result: Result, with_hidden: bool) -> str:
+    """The report as Gradescope shows it (Markdown): without the hidden tests and, when
+    there are any, without the total, unless `with_hidden` (after publication)."""
+    tests = [t for t in result.tests if with_hidden or not t.hidden]
+    return MARKDOWN.get_template("gradescope.md.j2").render(
+        result=result, exercises=_by_exercise(tests), with_hidden=with_hidden,
+        any_hidden=any(t.hidden for t in result.tests),
+        first_failure=next((t for t in tests if not t.passed), None))
 
 
 def write_report(result: Result, out: Path) -> Path:
