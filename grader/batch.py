@@ -20,6 +20,7 @@ import torch
 
 from grader import __version__
 from grader.config import Settings
+from grader.exercise import available
 from grader.grade import grade_submission
 from grader.kernels import KernelPool
 from grader.report import write_grades_csv, write_report, write_summary
@@ -112,6 +113,7 @@ def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
+    available()  # the course's own exercise modules, which the settings sent here refer to
     _WORKER_KERNELS = KernelPools(hidden)
     atexit.register(_WORKER_KERNELS.close)
 

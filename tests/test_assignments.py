@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.course import BUNDLED, ENV_VAR
 
-NAMES = ["linear_regression", "preliminaries", "softmax_regression"]
+NAMES = [path.stem for path in BUNDLED.assignment_files()]
 
 
 def grade(*arguments: str) -> dict:

@@ -20,8 +20,8 @@ def write(tmp_path, text: str, name: str = "assignment"):
 
 def test_the_shipped_assignments_load():
     loaded = load_assignments(BUNDLED.assignment_files())
-    assert [s.notebook for s in loaded] == ["linear_regression", "preliminaries",
-                                            "softmax_regression"]
+    assert [s.notebook for s in loaded] == ["linear_regression", "more_pytorch",
+                                            "preliminaries", "softmax_regression"]
     for settings in loaded:
         names = {name for e in lookup(settings.exercises) for name in e.test_names}
         assert set(settings.hidden) <= names
@@ -85,7 +85,7 @@ def test_the_exercises_must_be_named_and_known(tmp_path, text, words):
 
 def test_asking_for_an_assignment_the_course_lacks_names_those_it_has():
     with pytest.raises(ConfigError, match="no assignment named mlp; the course has: "
-                                          "linear_regression, preliminaries"):
+                                          "linear_regression, more_pytorch"):
         load_assignments(BUNDLED.assignment_files(), ("mlp",))
     with pytest.raises(ConfigError, match="holds no settings file"):
         load_assignments([])

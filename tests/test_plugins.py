@@ -158,8 +158,8 @@ def extended(tmp_path_factory):
             if cell.source.startswith("def relu"):
                 cell.source = WRONG_RELU
         write_notebook(solution, root / "class" / "bob.ipynb")
-        graded = runner.invoke(main, ["--course", "course", "class", "--out", "out",
-                                      "--assignment", ASSIGNMENT, "--json"])
+        graded = runner.invoke(main, ["--course", "course", "class", "--out", "out", "--jobs",
+                                      "2", "--assignment", ASSIGNMENT, "--json"])
         assert graded.exit_code == 0, graded.output
         yield root, json.loads(graded.stdout[graded.stdout.index("{"):])
 

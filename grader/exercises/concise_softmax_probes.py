@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.data import as_float, blanked_batches
 from grader.kernel.probing import Probe
 
 INIT_KEYS = ("init_weights.weight", "init_weights.bias", "init_weights.norm_weight",
@@ -62,19 +62,13 @@ def evaluate_accuracy_call(probe: Probe):
 
 
 def fashion_batches(probe: Probe):
-    """One epoch of Fashion-MNIST batches sliced from the tensors in memory, in the grader's
-    order; the images are converted batch by batch, the grader's blank pixels set to 0."""
-    data = load_fashion_mnist()
-    generator = torch.Generator().manual_seed(int(probe.inputs["concise_softmax.order_seed"]))
-    order = torch.randperm(len(data.train_labels), generator=generator)
-    size = int(probe.inputs["concise_softmax.batch_size"])
-    blank = probe.inputs["concise_softmax.blank_pixels"]
-    for start in range(0, len(order), size):
-        index = order[start : start + size]
+    """The grader's epoch of blanked Fashion-MNIST batches, counted as they are taken."""
+    inputs = probe.inputs
+    for batch in blanked_batches(int(inputs["concise_softmax.order_seed"]),
+                                 int(inputs["concise_softmax.batch_size"]),
+                                 inputs["concise_softmax.blank_pixels"]):
         probe.state["batches"] += 1
-        images = as_float(data.train_images[index])
-        images.view(len(index), -1)[:, blank] = 0
-        yield images, data.train_labels[index]
+        yield batch
 
 
 def train_softmax_epoch(probe: Probe) -> dict:
