@@ -3,7 +3,8 @@
 Solution notebooks in reference/ are the single source: code between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError``,
 text between ``### BEGIN ANSWER`` and ``### END ANSWER`` becomes a prompt, cells tagged
-``hidden`` are dropped and outputs are cleared. Running it twice gives the same bytes.
+``hidden`` are dropped and outputs are cleared; the digests of the cells tagged ``demo``
+are recorded (grader/demos.py). Running it twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from pathlib import Path
 
 import nbformat
+
+from grader.demos import demo_digests
 
 SOLUTION = re.compile(
     r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S
@@ -52,12 +55,13 @@ def assign(source_dir: Path, target_dir: Path, name: str) -> Path:
     """Write the student version of the solution notebook `name`; returns the file written.
 
     The notebook's metadata names the assignment, so a submission is matched by it whatever
-    the student renamed the file to."""
+    the student renamed the file to, and records its demos' digests."""
     path = source_dir / f"{name}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(f"no solution notebook {path}")
     notebook = student_version(nbformat.read(path, as_version=4))
-    notebook.metadata.setdefault("grader", {})["notebook"] = name
+    notebook.metadata.setdefault("grader", {}).update(notebook=name,
+                                                      demos=demo_digests(notebook))
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
     target.write_text(render(notebook), encoding="utf-8")

@@ -7,6 +7,7 @@ the image, copies `run_autograder` to /autograder/ and runs it for each submissi
   setup.sh, run_autograder   at its root;
   package/                   the grader (no bundled course), installed by setup.sh;
   course/                    the course's assignments graded: their solutions, settings,
+                             student notebooks (which record the given demo cells),
                              self-check data and the course's own exercise modules;
   data/                      Fashion-MNIST's four files, so grading needs no download.
 """
@@ -106,10 +107,10 @@ def course_files(source: Course, assignments: list[Settings]) -> dict[str, Path]
     files = {}
     for name in names:
         for part, suffix in (("reference", ".ipynb"), ("assignments", ".toml"),
-                             ("public", ".pt")):
+                             ("exercises", ".ipynb"), ("public", ".pt")):
             path = getattr(source, part) / f"{name}{suffix}"
             if not path.is_file():
-                writer = " (`grade assign` writes it)" if part == "public" else ""
+                writer = " (`grade assign` writes it)" if part in {"exercises", "public"} else ""
                 raise FileNotFoundError(f"{path} is missing{writer}")
             files[f"course/{part}/{path.name}"] = path
     if source.plugins.is_dir():

@@ -6,21 +6,21 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click_default_group import DefaultGroup
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from grader import course
-from grader.assign import assign
-from grader.autograder import build_autograder
-from grader.batch import BatchReport, grade_folder
-from grader.config import Settings, load_assignments
-from grader.kernel.data import DataNotFound, find_data_dir
-from grader.public import write_public
-from grader.results import Result
+
+if TYPE_CHECKING:
+    from grader.batch import BatchReport
+    from grader.config import Settings
+    from grader.results import Result
+
+# Importing what grades costs seconds (torch): each command imports it only when it needs it,
+# so `grade --help`, `--version` and usage errors answer at once.
 
 console = Console(stderr=True)
 ASSIGNMENT = click.option(
@@ -52,6 +52,8 @@ def main(course_dir: Path | None) -> None:
 def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Settings]:
     """The assignments to work on: the one `config` describes, or the course's (all, or
     those `only` names)."""
+    from grader.config import load_assignments
+
     return load_assignments([config] if config else course.current().assignment_files(), only)
 
 
@@ -75,6 +77,11 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         as_json: bool) -> None:
     """Grade every submission in FOLDER (a notebook per student or a folder per student) on
     each of the course's assignments."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader.batch import grade_folder
+    from grader.kernel.data import DataNotFound, find_data_dir
+
     try:
         assignments = [overridden(settings, device, timeout).resolved()
                        for settings in chosen_assignments(config, assignment)]
@@ -114,6 +121,8 @@ def overridden(settings: Settings, device: str | None, timeout: float | None) ->
 
 
 def print_summary(report: BatchReport, out: Path) -> None:
+    from rich.table import Table
+
     table = Table(title="Grades")
     table.add_column("student")
     table.add_column("assignment")
@@ -159,6 +168,9 @@ def summary_json(report: BatchReport, out: Path) -> dict:
 def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
     """Build the student notebooks (exercises/) of the course's assignments from their
     solutions (reference/), and the public tests of their self-check (public/)."""
+    from grader.assign import assign
+    from grader.public import write_public
+
     try:
         assignments = chosen_assignments(config, assignment)
     except ValueError as error:
@@ -182,6 +194,9 @@ def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
 def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Path) -> None:
     """Build the zip to upload as a Gradescope assignment's autograder: it grades each
     student's submission on the course's assignments (all, or those named)."""
+    from grader.autograder import build_autograder
+    from grader.kernel.data import DataNotFound, find_data_dir
+
     try:
         assignments = chosen_assignments(config, assignment)
         find_data_dir()

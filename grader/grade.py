@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, course
 from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
+from grader.demos import left_out, recorded_demos
 from grader.exercise import Exercise, lookup, text_observations
 from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
@@ -54,10 +55,12 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
         return fail_all(exercises, settings, str(error))
     inputs = build_inputs(exercises, settings, notebook)
     late = late_inputs(exercises, settings, result.digest)
+    demos = left_out(notebook, recorded_demos(
+        course.current().exercises / f"{settings.notebook}.ipynb"))
     started = time.perf_counter()
     try:
         observations, seconds = observe(notebook, exercises, inputs, late, settings, result,
-                                        kernels)
+                                        kernels, demos)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
         result.notes.append(f"The kernel could not start: {error}")
         return fail_all(exercises, settings, f"not graded: the kernel could not start ({error})")

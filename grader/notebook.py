@@ -38,9 +38,11 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def without_cells(notebook: nbformat.NotebookNode, skipped: set[int]) -> nbformat.NotebookNode:
-    """A copy to run again, the cells that stopped the kernel left out (indices kept)."""
+def without_cells(notebook: nbformat.NotebookNode,
+                  left_out: dict[int, str]) -> nbformat.NotebookNode:
+    """A copy to run with some cells left out, each replaced by a comment saying why
+    (indices kept)."""
     copy_ = copy.deepcopy(notebook)
-    for index in skipped:
-        copy_.cells[index].source = "# not run again: this cell stopped the kernel"
+    for index, why in left_out.items():
+        copy_.cells[index].source = f"# {why}"
     return copy_

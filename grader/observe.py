@@ -36,6 +36,10 @@ RUN_STEP = ("_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {ke
             "{timeout!r}, {late!r})")
 GRACE_SECONDS = 15.0
 MAX_RESTARTS = 2  # fresh kernels after a cell or probe stops one; each reruns the notebook
+STOPPED = "not run again: this cell stopped the kernel"
+DEMO = "a given demo, left as given: not run while grading"
+RUN_WHOLE = ("A NameError said a name that only a given demo cell defines was needed; the "
+             "grader ran the notebook again with its demo cells.")
 
 
 @dataclass
@@ -98,20 +102,43 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
 
 
 def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
-            late: dict[str, int], settings: Settings, result: Result,
-            kernels: KernelPool) -> tuple[dict, dict[str, float]]:
+            late: dict[str, int], settings: Settings, result: Result, kernels: KernelPool,
+            demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:
     """Run the notebook and the probes in a fresh kernel; return what came back.
+
+    The given demo cells `demos` are left out (grader/demos.py); if a NameError, in a cell or
+    a probe, says a name one of them binds was looked up at run time, the notebook runs
+    again with them, as if they had never been left out."""
+    if demos:
+        errors, notes = list(result.errors), list(result.notes)
+        observations, seconds = observe_runs(notebook, exercises, inputs, late, settings,
+                                             result, kernels, dict.fromkeys(demos, DEMO))
+        if not name_missing(observations, result.errors):
+            return observations, seconds
+        result.errors, result.notes = errors, [*notes, RUN_WHOLE]
+    return observe_runs(notebook, exercises, inputs, late, settings, result, kernels, {})
+
+
+def name_missing(observations: dict, errors: list[CellRecord]) -> bool:
+    return (any(o.get("error") == "NameError" for o in observations.values())
+            or any(e.error.startswith("NameError") for e in errors))
+
+
+def observe_runs(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
+                 late: dict[str, int], settings: Settings, result: Result, kernels: KernelPool,
+                 left_out: dict[int, str]) -> tuple[dict, dict[str, float]]:
+    """Run the notebook (less the cells `left_out`) and the probes in fresh kernels.
 
     A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
     rerun in a fresh kernel, as a cell that times out is passed over; a probe that does so
     fails with the probes that depend on its function, and a fresh kernel runs the rest. At
     most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
     """
-    work, observations, seconds, skipped = planned_work(exercises), {}, {}, set()
+    work, observations, seconds = planned_work(exercises), {}, {}
     uses = {key: functions for e in exercises for key, functions in e.probe_uses.items()}
     for attempt in range(MAX_RESTARTS + 1):
         try:
-            run = probe_in_kernel(without_cells(notebook, skipped), work, inputs, late,
+            run = probe_in_kernel(without_cells(notebook, left_out), work, inputs, late,
                                   settings, kernels.take())
         except RuntimeError as error:
             if attempt == 0:
@@ -125,7 +152,7 @@ def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: 
         work = left_to_run(work, observations)
         rerun = None
         if work and attempt < MAX_RESTARTS and run.stopped_cell is not None:
-            skipped.add(run.stopped_cell)
+            left_out = {**left_out, run.stopped_cell: STOPPED}
             rerun = (f"Cell {run.stopped_cell} stopped the kernel ({run.dead}); the grader ran "
                      f"the notebook again in a fresh kernel without it.")
         elif work and attempt < MAX_RESTARTS and run.stopped_probing:

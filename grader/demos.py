@@ -1,0 +1,97 @@
+"""Given demo cells (training runs, plots) that the student left as given: not run.
+
+The probes train again with the student's functions, so what a demo computes is never
+graded; running it only costs seconds. `grade assign` records a digest of each cell the
+solution tags ``demo`` in the student notebook's metadata, as nbgrader checksums its
+locked cells. The grader reads that record from the course's own copy of the student
+notebook, never from the submission: a cell is left out only if its source is one the
+course gave. An edited demo runs as the student wrote it, and so does a given one that
+binds a name another cell that runs reads (a function of the student's that reads
+`num_outputs`, say): the verdict must be the one a full run gives. Names looked up at run
+time escape that reading; grader/observe.py runs the notebook whole when a NameError says
+one was missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import symtable
+from functools import lru_cache
+from pathlib import Path
+
+import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+
+DEMO_TAG = "demo"
+MAX_RECORD_BYTES = 16 * 2**20  # the course's student notebook, read to find the record
+MAX_READ_CHARS = 200_000  # a longer cell, or one too deep to read, may read any name
+
+
+def digest(source: str) -> str:
+    """A cell's digest; the whitespace Jupyter adds or trims at either end does not count."""
+    return hashlib.sha256(source.strip().encode("utf-8")).hexdigest()
+
+
+def demo_digests(notebook: nbformat.NotebookNode) -> list[str]:
+    """The digests of the cells tagged as demos, in order: what `grade assign` records."""
+    return [digest(cell.source) for cell in notebook.cells
+            if cell.cell_type == "code" and DEMO_TAG in cell.metadata.get("tags", [])]
+
+
+def recorded_demos(student_notebook: Path) -> frozenset[str]:
+    """The demo digests `grade assign` recorded in the course's student notebook; none if
+    it was not written, or written before demos were recorded."""
+    try:
+        with student_notebook.open("rb") as handle:
+            record = json.loads(handle.read(MAX_RECORD_BYTES))["metadata"]["grader"]["demos"]
+    except (OSError, ValueError, LookupError, TypeError):
+        return frozenset()
+    return frozenset(d for d in record if isinstance(d, str)) if isinstance(record, list) \
+        else frozenset()
+
+
+def left_out(notebook: nbformat.NotebookNode, recorded: frozenset[str]) -> set[int]:
+    """The indices of the submission's cells to leave out: its given demos, unchanged,
+    that bind no name a cell that runs reads."""
+    code = {index: cell.source for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code"}
+    demos = {index for index, source in code.items() if digest(source) in recorded}
+    while demos:
+        reads = [names(source)[0] for index, source in code.items() if index not in demos]
+        if None in reads:
+            return set()
+        read = set().union(*reads)
+        needed = {index for index in demos if names(code[index])[1] & read}
+        if not needed:
+            return demos
+        demos -= needed
+    return demos
+
+
+@lru_cache(maxsize=4096)
+def names(source: str) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The global names a cell reads from other cells (None: it may read any) and those it
+    binds. A name the cell binds itself counts as its own: `x = x + 1` on an unbound `x`
+    shows as a NameError instead. A cell that does not parse reads and binds nothing: it
+    raises SyntaxError before a line runs."""
+    if len(source) > MAX_READ_CHARS:
+        return None, frozenset()
+    try:
+        table = symtable.symtable(TransformerManager().transform_cell(source), "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return frozenset(), frozenset()
+    except (RecursionError, MemoryError):
+        return None, frozenset()
+    read, bound, tables = set(), set(), [table]
+    while tables:
+        scope = tables.pop()
+        top = scope.get_type() == "module"
+        for symbol in scope.get_symbols():
+            if symbol.is_referenced() and (top or symbol.is_global()):
+                read.add(symbol.get_name())
+            if (top or symbol.is_declared_global()) and (
+                    symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()):
+                bound.add(symbol.get_name())
+        tables.extend(scope.get_children())
+    return frozenset(read - bound), frozenset(bound)
