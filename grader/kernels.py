@@ -18,6 +18,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -28,11 +29,16 @@ from jupyter_core.utils import run_sync
 
 from grader import cgroups
 from grader.cache import private_root
+from grader.forkserver import ForkServer
 from grader.sandbox import (
+    HOLDER,
     SandboxSettings,
     data_dir,
+    forks_kernels,
+    holder_command,
     kernel_environment,
     kernel_prefix,
+    limits,
     prepare_workdir,
     take_back,
 )
@@ -59,6 +65,7 @@ _KERNELS = itertools.count()
 # ipykernel sends a burst of prints as one message: 100 MB printed at once must still
 # leave the probes after it their channel.
 MAX_FRAME_BYTES = 512 * 2**20
+HOLDER_SECONDS = 30.0  # for bwrap to build a forked kernel's sandbox
 
 
 @cache
@@ -87,6 +94,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     prefix: list[str] = []
     on_connection_file = None
+    forked = False  # the command is a sandbox's placeholder; the kernel is forked into it
+    kernel_arguments: list[str] = []
 
     @property
     def kernel_spec(self):
@@ -107,13 +116,17 @@ class SandboxedKernelManager(AsyncKernelManager):
         command = super().format_kernel_cmd(extra_arguments)
         if self.on_connection_file is not None:
             self.on_connection_file(Path(self.connection_file))
+        if self.forked:
+            self.kernel_arguments = command[command.index("ipykernel_launcher") + 1:]
+            return list(self.prefix)
         return [*self.prefix, *command]
 
 
 class LaunchedKernel:
     """A kernel process already started (and booting) in its own work folder."""
 
-    def __init__(self, sandbox: SandboxSettings, gpu: bool, background: bool = False):
+    def __init__(self, sandbox: SandboxSettings, gpu: bool, background: bool = False,
+                 forks: ForkServer | None = None):
         # A uid per kernel: the process cap counts per uid, so one student's fork bomb
         # cannot starve the kernels of the others.
         self.sandbox = sandbox = replace(sandbox, uid=next_uid(sandbox.uid))
@@ -137,12 +150,34 @@ class LaunchedKernel:
         enter = self.group.enter_command() if self.group else []
         # One lookup of the data folder, so the bind mount and the env var name the same.
         data = data_dir()
-        self.manager.prefix = [*enter, *kernel_prefix(self.folder, self.workdir, sandbox, gpu,
-                                                      data)]
+        cage = holder_command if forks else kernel_prefix
+        self.manager.prefix = [*enter, *cage(self.folder, self.workdir, sandbox, gpu, data)]
+        self.manager.forked = forks is not None
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
-        run_sync(self.manager.start_kernel)(env=kernel_environment(self.workdir, data),
-                                           extra_arguments=warm)
+        env = kernel_environment(self.workdir, data)
+        run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm)
+        if forks:
+            forks.fork({
+                "holder": self.holder(), "uid": sandbox.uid, "cwd": str(self.workdir),
+                "env": env, "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
+                "cgroups": [str(path / "cgroup.procs") for path in self.group.paths]
+                if self.group else []})
+
+    def holder(self) -> int:
+        """The pid of the sandbox's placeholder, once bwrap has built the sandbox around it
+        and it runs the placeholder's program."""
+        bwrap = self.manager.provisioner.process.pid
+        deadline = time.monotonic() + HOLDER_SECONDS
+        while time.monotonic() < deadline:
+            for pid in descendants(bwrap):
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == HOLDER:
+                        return pid
+                except OSError:
+                    continue
+            time.sleep(0.005)
+        raise RuntimeError(f"the sandbox did not start within {HOLDER_SECONDS:g} s")
 
     def lock_channels(self) -> None:
         """Once the kernel is up, its sockets' folder is the grader's (see the module)."""
@@ -169,23 +204,46 @@ class LaunchedKernel:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid`, nearest first (bwrap forks the sandbox's first process
+    as root, which forks the placeholder)."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop(0)
+        try:
+            below = [int(child) for child in
+                     Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        except OSError:
+            continue
+        found += below
+        frontier += below
+    return found
+
+
 class KernelPool:
-    """Hands out fresh kernels, keeping the next one booting in the background."""
+    """Hands out fresh kernels, keeping the next one booting in the background; forked
+    from a warm parent where the sandbox allows (grader/forkserver.py)."""
 
     def __init__(self, sandbox: SandboxSettings, gpu: bool, ahead: bool = True):
         self.sandbox = sandbox
         self.gpu = gpu
         self.ahead = ahead
         self.next: LaunchedKernel | None = None
+        self.forks = ForkServer(kernel_environment(Path("/"), data_dir())) \
+            if forks_kernels(sandbox) else None
+
+    def launch(self, background: bool = False) -> LaunchedKernel:
+        return LaunchedKernel(self.sandbox, self.gpu, background, self.forks)
 
     def take(self) -> LaunchedKernel:
-        kernel = self.next or LaunchedKernel(self.sandbox, self.gpu)
+        kernel = self.next or self.launch()
         kernel.foreground()
-        self.next = LaunchedKernel(self.sandbox, self.gpu, background=True) \
-            if self.ahead else None
+        self.next = self.launch(background=True) if self.ahead else None
         return kernel
 
     def close(self) -> None:
         if self.next is not None:
             self.next.close()
             self.next = None
+        if self.forks is not None:
+            self.forks.close()

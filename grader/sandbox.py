@@ -31,6 +31,7 @@ from grader.datacache import unpacked_dir
 from grader.kernel.data import ENV_VAR, DataNotFound, find_data_dir
 from grader.paths import PACKAGE
 
+HOLDER = "sleep"  # the placeholder's program, which the grader waits to see it become
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
 # What the kernel may inherit of the grader's environment: locale, paths to programs and
 # libraries, the GPUs it may use. Anything else (tokens, the grader's own settings) stays out.
@@ -92,17 +93,24 @@ def kernels_isolated(settings: SandboxSettings) -> bool:
     return use_bwrap(settings) or drops_privileges()
 
 
-def limits_command(settings: SandboxSettings) -> list[str]:
-    command = [
-        "prlimit",
-        f"--data={settings.memory_mb * 2**20}",
-        f"--cpu={settings.cpu_seconds}",
-        f"--fsize={settings.max_file_mb * 2**20}",
-        "--core=0",
-    ]
+def forks_kernels(settings: SandboxSettings) -> bool:
+    """Kernels are forked from a warm parent (grader/forkserver.py) where the grader may
+    enter a sandbox's namespaces and drop to a uid: as root, with bwrap."""
+    return drops_privileges() and use_bwrap(settings)
+
+
+def limits(settings: SandboxSettings) -> dict[str, int]:
+    """The rlimits of a kernel, by prlimit's names; the process cap only under a uid of its
+    own (it counts per uid)."""
+    caps = {"data": settings.memory_mb * 2**20, "cpu": settings.cpu_seconds,
+            "fsize": settings.max_file_mb * 2**20, "core": 0}
     if drops_privileges():
-        command.append(f"--nproc={settings.max_processes}")
-    return [*command, "--"]
+        caps["nproc"] = settings.max_processes
+    return caps
+
+
+def limits_command(settings: SandboxSettings) -> list[str]:
+    return ["prlimit", *(f"--{name}={value}" for name, value in limits(settings).items()), "--"]
 
 
 def drop_command(settings: SandboxSettings) -> list[str]:
@@ -195,6 +203,14 @@ def kernel_prefix(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
     cage = bwrap_command(folder, workdir, settings, gpu, data) if use_bwrap(settings) else []
     keep_parent = ["sh", "-c", '"$@"; true', "sh"]
     return [*cage, *limits_command(settings), *drop_command(settings), *keep_parent]
+
+
+def holder_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
+                   data: Path | None) -> list[str]:
+    """A sandbox like a kernel's, holding only a placeholder (pid 1 of its namespace),
+    for a kernel forked from the warm parent to enter (grader/forkserver.py)."""
+    return [*bwrap_command(folder, workdir, settings, gpu, data), *limits_command(settings),
+            *drop_command(settings), HOLDER, "infinity"]
 
 
 def prepare_workdir(workdir: Path, settings: SandboxSettings) -> None:

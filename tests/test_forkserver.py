@@ -1,0 +1,106 @@
+"""Kernels forked from the warm parent keep the cage of a kernel started from scratch, and
+share nothing with each other: no files, no memory, no state one of them changed.
+
+The hostile corpus and the sandbox tests run on forked kernels too (a pool forks wherever
+the grader is root with bubblewrap); these check what forking itself could change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+
+from grader.execute import KernelRun
+from grader.kernels import KernelPool
+from grader.sandbox import SandboxSettings, bwrap_works
+
+pytestmark = pytest.mark.skipif(not bwrap_works() or os.geteuid() != 0,
+                                reason="kernels are forked as root with bubblewrap")
+
+# What a kernel sees of itself and its surroundings, printed as one JSON line.
+LOOK = """
+import json, os, socket, torch
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines())
+print(json.dumps({
+    "uid": os.getuid(), "groups": os.getgroups(), "ppid": os.getppid(),
+    "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "interfaces": sorted(line.split(":")[0].strip()
+                         for line in open("/proc/net/dev").read().splitlines()[2:]),
+    "checkout": os.path.exists("/work/main/pyproject.toml"),
+    "tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd(), "files": os.listdir(),
+    "namespaces": {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "net", "pid", "ipc")},
+    "softmax_is_torchs": torch.softmax.__module__ == "torch" if callable(torch.softmax) else False,
+    "left_behind": "LEFT_BEHIND" in globals(),
+}))
+"""
+# What a student could do to the next kernel, were anything shared.
+LEAVE = """
+import torch
+open("secret", "w").write("mine")
+torch.softmax = None
+LEFT_BEHIND = bytearray(50 * 2**20)
+"""
+
+
+def run_cells(pool: KernelPool, *cells: str) -> tuple[dict, int]:
+    """Run `cells` in a fresh kernel of `pool`; what the LOOK cell printed, and its uid."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    kernel = pool.take()
+    with KernelRun(notebook, kernel, cell_timeout=60, total_timeout=120) as run:
+        run.run_notebook()
+    assert not run.errors, run.errors
+    printed = [output["text"] for cell in run.notebook.cells for output in cell.outputs
+               if output.get("name") == "stdout"]
+    return json.loads(printed[-1].splitlines()[-1]), kernel.sandbox.uid
+
+
+def own_tmp(seen: dict) -> set[str]:
+    """What a kernel's /tmp may hold: its own folder and the Fashion-MNIST cache, bound in."""
+    return {seen["cwd"].split("/")[2], *(n for n in seen["tmp"] if n.startswith("dl-grader-"))}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = KernelPool(SandboxSettings(), gpu=False, ahead=False)
+    assert pool.forks is not None
+    yield pool
+    pool.close()
+
+
+def test_a_forked_kernel_is_caged_like_one_started_from_scratch(pool):
+    seen, uid = run_cells(pool, LOOK)
+    assert seen["uid"] == uid and seen["uid"] != 0 and seen["groups"] == []
+    assert seen["caps"] == ["0000000000000000"] * 5
+    assert seen["no_new_privs"] == "1"
+    assert seen["ppid"] == 0  # its parent is outside its pid namespace
+    assert len(seen["processes"]) <= 4, seen["processes"]  # bwrap's init, the placeholder, it
+    assert seen["interfaces"] == ["lo"]
+    assert not seen["checkout"]
+    assert set(seen["tmp"]) <= own_tmp(seen)
+    ours = {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "net", "pid", "ipc")}
+    assert all(seen["namespaces"][n] != ours[n] for n in ours)
+
+
+def test_nothing_one_child_leaves_reaches_the_next(pool):
+    first, first_uid = run_cells(pool, LEAVE, LOOK)
+    assert "secret" in first["files"] and first["left_behind"] and not first["softmax_is_torchs"]
+    second, second_uid = run_cells(pool, LOOK)
+    assert second_uid != first_uid
+    assert set(second["tmp"]) <= own_tmp(second)  # not the first's folder
+    assert "secret" not in second["files"]
+    assert second["softmax_is_torchs"] and not second["left_behind"]
+    assert second["cwd"] != first["cwd"]
+
+
+def test_a_pool_without_bubblewrap_starts_each_kernel_from_scratch():
+    pool = KernelPool(SandboxSettings(mode="none"), gpu=False, ahead=False)
+    try:
+        assert pool.forks is None
+    finally:
+        pool.close()
