@@ -8,14 +8,15 @@ list of expectations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from grader.kernel.probing import function_of
-from grader.results import TestResult, Timing
+from grader.results import JUDGED, NOT_JUDGED, NOT_MEASURED, TestResult, Timing
 
 HINTS = {
     "NotImplementedError": "not implemented yet: replace `raise NotImplementedError()`",
@@ -23,6 +24,11 @@ HINTS = {
     "Missing": "the function is missing: keep the name and signature the notebook gives",
     "Unobserved": "the grader could not run it",
 }
+
+# A reference step whose wall-clock time exceeds its CPU time this many times ran on a busy
+# machine (it runs on one thread: idle, the two agree within a few per cent).
+BUSY_FACTOR = 1.5
+USES_BLANK = "the training uses"  # how a training check on functions not all observed begins
 
 
 class Failed(Exception):
@@ -33,6 +39,19 @@ class Failed(Exception):
         self.message = message
         self.expected = expected
         self.got = got
+
+
+class NotJudged(Failed):
+    """This check's property cannot be judged: an earlier check, the root cause, failed. No
+    points, and the message names that check instead of blaming this property."""
+
+
+class NotMeasured(Exception):
+    """A measurement too noisy to judge (a busy machine): the check costs no points."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class GraderFault(Exception):
@@ -81,6 +100,9 @@ class Context:
     notes: list[str] = field(default_factory=list)
     planned: frozenset[str] = frozenset()  # every probe key the grader asked for
     options: Any = None  # the exercise's own settings, for the check being evaluated
+    # Why a function's checks fail whatever its values: a forbidden call, by function.
+    forbidden: dict[str, str] = field(default_factory=dict)
+    results: dict[str, TestResult] = field(default_factory=dict)  # the checks judged so far
 
     def __post_init__(self) -> None:
         self.reference = GraderTable(self.reference)
@@ -126,10 +148,29 @@ class Context:
             blank = sorted(missing)
             pronoun = "it" if len(blank) == 1 else "them"
             if all(why in ("NotImplementedError", "Missing") for why in missing.values()):
-                raise Failed(f"the training uses {', '.join(blank)}, not implemented yet: "
+                raise Failed(f"{USES_BLANK} {', '.join(blank)}, not implemented yet: "
                              f"implement {pronoun} first")
-            raise Failed(f"the training uses {', '.join(blank)}, whose own probes did not "
+            raise Failed(f"{USES_BLANK} {', '.join(blank)}, whose own probes did not "
                          f"all return: fix {pronoun} first")
+
+    def judged_only_if(self, check: str, because: str) -> None:
+        """Where `check` (a full name, judged earlier) failed, this check's property cannot be
+        told apart from that failure: NotJudged, naming it."""
+        earlier = self.results.get(check)
+        if earlier is not None and not earlier.passed:
+            raise NotJudged(f"not judged: {because}, see {check}")
+
+    @contextmanager
+    def judged_after(self, check: str, because: str) -> Iterator[None]:
+        """A failure inside is NotJudged where `check` failed before: e.g. the gradient of a
+        softmax whose values are already wrong says nothing of its own."""
+        try:
+            yield
+        except NotJudged:
+            raise
+        except Failed:
+            self.judged_only_if(check, because)
+            raise
 
     def accept(self, note: str) -> None:
         """Record an equivalent form the check accepted, for the feedback."""
@@ -167,11 +208,17 @@ class Check:
         otherwise hand out the reference's answers on the hidden inputs."""
         context.notes = []
         context.options = GraderOptions(self.options)
+        if self.exercise in context.forbidden:
+            return self.result(False, context.forbidden[self.exercise])
         try:
             context.expect_observed(self.uses)
             message = self.run(context)
         except GraderFault:
             raise
+        except NotJudged as failure:
+            return self.result(False, failure.message, state=NOT_JUDGED)
+        except NotMeasured as unmeasured:
+            return self.result(True, unmeasured.message, state=NOT_MEASURED)
         except ProbeFailed as failure:
             return self.result(False, failure.message, *(
                 (None, None) if self.hidden else (failure.expected, failure.got)))
@@ -189,18 +236,40 @@ class Check:
         return self.result(True, message)
 
     def result(self, passed: bool, message: str, expected: str | None = None,
-               got: str | None = None) -> TestResult:
+               got: str | None = None, state: str = JUDGED) -> TestResult:
         return TestResult(
             name=self.full_name, exercise=self.exercise, max_points=self.points,
             points=self.points if passed else 0.0, passed=passed, message=message,
-            expected=expected, got=got, hidden=self.hidden,
+            expected=expected, got=got, hidden=self.hidden, state=state,
         )
 
 
+def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
+    """What failed in the functions a failed training check uses, one line per function:
+    the training failed because of them, and the student fixes them, not the training."""
+    causes = []
+    for function in check.uses:
+        failed = [r for r in results.values() if r.exercise == function and not r.passed
+                  and r.state == JUDGED]
+        failed.sort(key=lambda r: r.hidden)  # a visible test says more
+        if failed:
+            causes.append(f"{function} fails {failed[0].name.split('.', 1)[1]} "
+                          f"({failed[0].message[:200].rstrip('.')}), see {function}")
+    return causes
+
+
 def evaluate_all(checks: Sequence[Check], context: Context) -> list[TestResult]:
-    """Every check's result, a check whose `requires` failed failing with it (a required
-    check left out, as the self-check leaves out hidden ones, gates nothing)."""
-    results = {check.full_name: check.evaluate(context) for check in checks}
+    """Every check's result, in order (a check may read the verdicts before it), a check
+    whose `requires` failed failing with it (a required check left out, as the self-check
+    leaves out hidden ones, gates nothing), and a failed training naming the failures of
+    the functions it uses."""
+    context.results = results = {}
+    for check in checks:
+        results[check.full_name] = check.evaluate(context)
+        outcome = results[check.full_name]
+        causes = root_causes(check, results) if not outcome.passed else []
+        if causes and outcome.state == JUDGED and not outcome.message.startswith(USES_BLANK):
+            outcome.message = f"{outcome.message} — likely because {'; '.join(causes)}"
     for check in checks:
         failed = [name for name in check.requires
                   if name in results and not results[name].passed]
@@ -276,3 +345,70 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str,
             f"(tolerance rtol={rtol:g}, atol={atol:g})",
             describe(want), describe(got),
         )
+
+
+@dataclass(frozen=True)
+class WrongForm:
+    """A usual mistake, computed in the grader on the same inputs, and what to tell a
+    student whose output matches it."""
+
+    feedback: str
+    value: Any  # a tensor, or a number
+
+
+def same_value(got: Any, value: Any, rtol: float, atol: float) -> bool:
+    if isinstance(value, torch.Tensor):
+        return (isinstance(got, torch.Tensor) and got.shape == value.shape
+                and bool(torch.isfinite(value.double()).all())
+                and torch.allclose(got.double(), value.double(), rtol=rtol, atol=atol))
+    return isinstance(got, int | float) and abs(got - value) <= atol + rtol * abs(value)
+
+
+def name_the_wrong_form(got: Any, forms: Sequence[WrongForm], expected: str | None = None,
+                        rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Failed, with its feedback, where `got` (already known to be wrong) matches one of the
+    usual wrong forms; nothing otherwise."""
+    for form in forms:
+        if same_value(got, form.value, rtol, atol):
+            raise Failed(form.feedback, expected, describe(got))
+
+
+def expect_close_naming(got: torch.Tensor, want: torch.Tensor, what: str,
+                        forms: Sequence[WrongForm], rtol: float = 1e-4,
+                        atol: float = 1e-6) -> None:
+    """expect_close, but a value that matches a usual wrong form is told which one."""
+    if not same_value(got, want, rtol, atol):
+        name_the_wrong_form(got, forms, describe(want), rtol, atol)
+    expect_close(got, want, what, rtol, atol)
+
+
+def expect_fast_enough(timing: Timing | None, what: str, advice: str) -> str:
+    """A timed step's verdict that a burst of load cannot decide. Fast enough by the wall
+    clock, or by CPU time (the kernel's, read from its cgroup, beside the reference's): load
+    only inflates the first. Too slow by both, it fails on CPU time; with no CPU time of the
+    kernel's and a reference that shows the machine busy, it is not measured, at no cost."""
+    if timing is None or timing.ratio is None:
+        raise Failed(f"{what} did not run in the timed step", None, None)
+    allowed = f"≤ {timing.max_ratio:g}×"
+    if timing.ratio <= timing.max_ratio:
+        return (f"{timing.student_seconds:.2f} s on {timing.device}, {timing.ratio:.2f}× the "
+                f"reference ({timing.reference_seconds:.2f} s).")
+    cpu = timing.cpu_ratio
+    if cpu is not None and cpu <= timing.max_ratio:
+        return (f"{timing.student_cpu_seconds:.2f} s of CPU time on {timing.device}, {cpu:.2f}× "
+                f"the reference's ({timing.reference_cpu_seconds:.2f} s); by the wall clock "
+                f"{timing.ratio:.1f}×: the machine was busy.")
+    if cpu is not None:
+        raise Failed(f"{what} took {timing.student_cpu_seconds:.2f} s of CPU time on "
+                     f"{timing.device}, {cpu:.1f}× the reference's "
+                     f"{timing.reference_cpu_seconds:.2f} s (allowed {timing.max_ratio:g}×): "
+                     f"{advice}", allowed, f"{cpu:.1f}×")
+    reference_cpu = timing.reference_cpu_seconds
+    if reference_cpu and timing.reference_seconds > BUSY_FACTOR * reference_cpu:
+        raise NotMeasured(f"not measured: the machine was busy (the reference's {what} took "
+                          f"{timing.reference_seconds / reference_cpu:.1f}× its CPU time by the "
+                          f"wall clock, and the kernel's CPU time could not be read); the "
+                          "speed mark is kept")
+    raise Failed(f"{what} took {timing.student_seconds:.2f} s on {timing.device}, "
+                 f"{timing.ratio:.1f}× the reference's {timing.reference_seconds:.2f} s "
+                 f"(allowed {timing.max_ratio:g}×): {advice}", allowed, f"{timing.ratio:.1f}×")

@@ -17,6 +17,8 @@ one's numbers in a table of its name. The pipeline reads only these attributes:
                 (the quiz's answers): the student's from theirs, the reference's from the
                 solution;
   HINTS         hints added to error messages, by probe-key prefix;
+  FORBIDDEN     the library calls each from-scratch function may not make, by function
+                (grader.forbidden.Forbidden): such a call costs that function's marks;
   curves        (context) -> the report's chart panels;
   shareable     (observations) -> the reference's observations the self-check may ship.
 
@@ -63,6 +65,7 @@ class Exercise:
     probe_steps: tuple[ProbeStep, ...] = ()
     probe_uses: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    forbidden: dict[str, Any] = field(default_factory=dict)
     curves: Callable[..., list] | None = None
     shareable: Callable[[dict], dict] | None = None
 
@@ -82,6 +85,7 @@ class Exercise:
             probe_steps=tuple(getattr(module, "PROBE_STEPS", ())) if probes else (),
             probe_uses=dict(getattr(module, "PROBE_USES", {})),
             hints=dict(getattr(module, "HINTS", {})),
+            forbidden=dict(getattr(module, "FORBIDDEN", {})),
             curves=getattr(module, "curves", None),
             shareable=getattr(module, "shareable", None),
         )

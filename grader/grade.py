@@ -14,13 +14,14 @@ from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
 from grader.demos import left_out, recorded_demos
 from grader.exercise import Exercise, lookup, text_observations
+from grader.forbidden import forbidden_uses
 from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
 from grader.notebook import NotebookUnreadable, read_notebook
 from grader.observe import observe
 from grader.plan import StepWork, planned_keys, timed_work
 from grader.reference import reference_probe, time_reference
-from grader.results import Result, TestResult, Timing
+from grader.results import Result, TestResult, Timing, cpu_key
 from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import hiding
 from grader.submissions import Submission, match_notebooks
@@ -41,7 +42,9 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
     returned = all(observations.get(key, {}).get("ok") for key in work.keys)
     max_ratio = getattr(settings.options[work.exercise], work.step.max_ratio)
     return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
-                  reference_seconds[work.name], max_ratio)
+                  reference_seconds[work.name], max_ratio,
+                  seconds.get(cpu_key(work.name)) if returned else None,
+                  reference_seconds.get(cpu_key(work.name)))
 
 
 def grade_notebook(path: Path, settings: Settings, result: Result,
@@ -74,7 +77,9 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
     context = Context(observations, {**reference.observations, **timed_reference},
                       {**inputs, **late}, {t.step: t for t in timings},
                       {key: pairs for e in exercises for key, pairs in e.hints.items()},
-                      planned=planned_keys(exercises))
+                      planned=planned_keys(exercises),
+                      forbidden=forbidden_uses([e.forbidden for e in exercises], notebook,
+                                               observations))
     tests = evaluate_all(checks_of(exercises, settings), context)
     for exercise in exercises:
         if exercise.curves is not None:

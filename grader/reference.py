@@ -28,6 +28,7 @@ from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.notebook import read_notebook
 from grader.observations import BadObservations, load_bounded, validated
 from grader.plan import planned_keys, probe_steps, step_timeout, timed_work
+from grader.results import cpu_key
 from grader.sandbox import kernels_isolated
 
 REFERENCE_TAGS = {"setup", "solution"}
@@ -113,10 +114,11 @@ def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
     seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
     for work in timed_work(exercises):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         run_table(probe, work.module, work.step.table, work.keys,
                   step_timeout(work.step, settings))
         seconds[work.name] = time.perf_counter() - started
+        seconds[cpu_key(work.name)] = time.process_time() - started_cpu
         observed.update({key: probe.observations[key] for key in work.keys})
     probe.observations = kept
     return seconds, observed

@@ -29,6 +29,12 @@ class TestResult:
     expected: str | None = None
     got: str | None = None
     hidden: bool = False
+    # JUDGED; NOT_JUDGED: an earlier check's failure, named in the message, left this one's
+    # property unjudgeable (no points); NOT_MEASURED: a timing too noisy to judge (no cost).
+    state: str = "judged"
+
+
+JUDGED, NOT_JUDGED, NOT_MEASURED = "judged", "not_judged", "not_measured"
 
 
 @dataclass
@@ -41,22 +47,44 @@ class CellRecord:
     traceback: str
 
 
+MIN_CPU_SHARE = 0.02  # a timed cell's CPU time below this share of its wall clock is not its own
+
+
+def cpu_key(step: str) -> str:
+    """Where a timed step's CPU time goes beside its wall-clock time, in a table by step."""
+    return f"{step} cpu"
+
+
 @dataclass
 class Timing:
     """One timed step of an exercise (named by its probe keys) beside the reference's same
-    step, timed in the same run."""
+    step, timed in the same run: wall-clock seconds, and CPU seconds where they were read
+    (the kernel's from its cgroup, the reference's from the grader's process), which a busy
+    machine does not inflate several-fold as it does the wall clock."""
 
     step: str
     device: str
     student_seconds: float | None
     reference_seconds: float
     max_ratio: float
+    student_cpu_seconds: float | None = None
+    reference_cpu_seconds: float | None = None
 
     @property
     def ratio(self) -> float | None:
         if self.student_seconds is None or self.reference_seconds <= 0:
             return None
         return self.student_seconds / self.reference_seconds
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """None where either CPU time is missing, or the kernel's is too small to be its
+        work's (a kernel that ran outside its accounting group)."""
+        if None in (self.student_seconds, self.student_cpu_seconds, self.reference_cpu_seconds) \
+                or not self.reference_cpu_seconds > 0 \
+                or self.student_cpu_seconds < MIN_CPU_SHARE * self.student_seconds:
+            return None
+        return self.student_cpu_seconds / self.reference_cpu_seconds
 
 
 @dataclass
@@ -137,11 +165,15 @@ def finite_only(values: list) -> None:
             values[index] = None
 
 
+OUTPUT_MODE = 0o644
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so an interrupted run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, OUTPUT_MODE)  # mkstemp makes it 0600: a TA or a web server reads it too
         # Lone surrogates (from a student's strings) cannot be UTF-8: escape, never crash.
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)

@@ -123,7 +123,7 @@ BUGS = [
             return X_exp / X_exp.sum(dim=0, keepdim=True)
         """), ("values_match_the_reference",), ("columns sum to 1", "dim=1"),
         also_fails=others(SOFTMAX_CHECKS, "values_match_the_reference",
-                          "leaves_its_input_unchanged")),
+                          "leaves_its_input_unchanged", "keeps_shape_and_dtype")),
     Bug("B", "cross_entropy", "minus sign forgotten", code("""
         def cross_entropy(y_hat, y):
             return torch.log(y_hat[range(len(y_hat)), y])
@@ -142,7 +142,8 @@ BUGS = [
             for i in range(0, len(features) - batch_size + 1, batch_size):
                 batch_indices = torch.tensor(indices[i: i + batch_size])
                 yield features[batch_indices], labels[batch_indices]
-        """), ("keeps_the_last_partial_batch",), ("the last", "remainder"),
+        """), ("keeps_the_last_partial_batch",), ("the last", "remainder", "the smallest case: "
+        "with 3 examples and batch_size 2, the last batch of 1 example was never yielded"),
         also_fails=("covers_every_example_once_per_epoch", "handles_flat_labels")),
     Bug("C", "squared_loss", "returns the mean", code("""
         def squared_loss(y_hat, y):
@@ -201,6 +202,65 @@ BUGS = [
         def accuracy(y_hat, y):
             return float((y_hat.argmax(dim=0) == y.reshape(-1)).float().mean())
         """), ("accuracy_matches_the_reference",), ("dim=1",),
+        also_fails=others(ACCURACY_CHECKS, "accuracy_matches_the_reference")),
+    # --- notebooks F and G: wrong forms caught by value, and named ------------------------
+    Bug("F", "squared_loss", "absolute error instead of the square", code("""
+        def squared_loss(y_hat, y):
+            return (y_hat - y.reshape(y_hat.shape)).abs() / 2
+        """), ("values_match_the_reference",), ("absolute errors", "square"),
+        also_fails=("accepts_targets_of_shape_n", "gradient_matches_the_reference")),
+    Bug("F", "sgd", "adds the gradient instead of subtracting it", code("""
+        def sgd(params, lr, batch_size):
+            with torch.no_grad():
+                for param in params:
+                    param += lr * param.grad / batch_size
+                    param.grad.zero_()
+        """), ("updates_parameters_in_place",), ("up the gradient", "-=")),
+    Bug("F", "softmax", "divided by the sum of the whole matrix", code("""
+        def softmax(X):
+            X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)
+            return X_exp / X_exp.sum()
+        """), ("values_match_the_reference",), ("whole matrix", "dim=1, keepdim=True"),
+        also_fails=("rows_sum_to_one", "stays_finite_on_large_inputs",
+                    "softmax_gradient_matches")),
+    Bug("F", "cross_entropy", "the log forgotten", code("""
+        def cross_entropy(y_hat, y):
+            return -y_hat[range(len(y_hat)), y]
+        """), ("picks_the_label_entries",), ("log is missing", "-log"),
+        also_fails=("cross_entropy_gradient_matches",)),
+    Bug("F", "accuracy", "floor division of the hits by n", code("""
+        def accuracy(y_hat, y):
+            return int((y_hat.argmax(dim=1) == y.reshape(-1)).sum()) // len(y)
+        """), ("accuracy_matches_the_reference",), ("integer division", "//"),
+        also_fails=others(ACCURACY_CHECKS, "accuracy_matches_the_reference")),
+    Bug("G", "squared_loss", "the difference not squared", code("""
+        def squared_loss(y_hat, y):
+            return (y_hat - y.reshape(y_hat.shape)) / 2
+        """), ("values_match_the_reference",), ("not squared",),
+        also_fails=("returns_per_example_losses", "accepts_targets_of_shape_n",
+                    "gradient_matches_the_reference")),
+    Bug("G", "sgd", "the learning rate left out", code("""
+        def sgd(params, lr, batch_size):
+            with torch.no_grad():
+                for param in params:
+                    param -= param.grad / batch_size
+                    param.grad.zero_()
+        """), ("divides_by_batch_size",), ("learning rate",)),
+    Bug("G", "softmax", "log-probabilities, the exp forgotten", code("""
+        def softmax(X):
+            return X - torch.logsumexp(X, dim=1, keepdim=True)
+        """), ("values_match_the_reference",), ("log-probabilities", "exp"),
+        also_fails=("rows_sum_to_one", "stays_finite_on_large_inputs",
+                    "softmax_gradient_matches")),
+    Bug("G", "cross_entropy", "log10 instead of the natural log", code("""
+        def cross_entropy(y_hat, y):
+            return -torch.log10(y_hat[range(len(y_hat)), y])
+        """), ("picks_the_label_entries",), ("log10", "natural log"),
+        also_fails=("cross_entropy_gradient_matches",)),
+    Bug("G", "accuracy", "the hits divided by the number of classes", code("""
+        def accuracy(y_hat, y):
+            return float((y_hat.argmax(dim=1) == y.reshape(-1)).sum()) / y_hat.shape[1]
+        """), ("accuracy_matches_the_reference",), ("number of classes", "len(y)"),
         also_fails=others(ACCURACY_CHECKS, "accuracy_matches_the_reference")),
 ]
 

@@ -7,6 +7,8 @@ forms, saying so in the feedback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,14 +19,18 @@ from grader.checks import (
     Context,
     Failed,
     Registry,
+    WrongForm,
     describe,
     expect_close,
+    expect_close_naming,
     expect_finite,
     expect_shape,
     expect_tensor,
     max_difference,
 )
 from grader.config import Count, Positive
+from grader.exercises.linreg_probes import SMALL_CASES
+from grader.forbidden import Forbidden
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
@@ -36,6 +42,19 @@ PROBE_USES = {"linreg.train": TRAINING_USES}  # probes that call more than their
 NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
            "param.data), so autograd does not record the step")
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
+# The library calls that would do a from-scratch function's work (PrairieLearn's not_allowed).
+FORBIDDEN = {
+    "data_iter": Forbidden(("torch.utils.data.DataLoader", "torch.utils.data.TensorDataset",
+                            "torch.utils.data.random_split"),
+                           "Shuffle a list of indices and yield features[j], labels[j] for "
+                           "each slice j of batch_size of them."),
+    "squared_loss": Forbidden(("torch.nn.functional.mse_loss", "torch.nn.MSELoss"),
+                              "Write (y_hat - y.reshape(y_hat.shape)) ** 2 / 2."),
+    "sgd": Forbidden(("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW",
+                      "torch.optim.Optimizer"),
+                     "Update each parameter yourself inside torch.no_grad(): "
+                     "param -= lr * param.grad / batch_size, then param.grad.zero_()."),
+}
 ID_BATCH_SIZE = 10  # the batch size of the traced datasets of data_iter and load_array
 
 
@@ -224,6 +243,52 @@ def expect_aligned(epochs: list[list], features: torch.Tensor, labels: torch.Ten
                              describe(X))
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def what_went_wrong(batches, labels: torch.Tensor, size: int) -> str | None:
+    """How one epoch on `labels` with `size` went wrong, in words; None if it did not."""
+    n = len(labels)
+    try:
+        ids = epoch_ids(batches, labels, "the epoch")
+    except Failed as failure:
+        return failure.message
+    sizes, seen = [len(batch) for batch in ids], sorted(i for batch in ids for i in batch)
+    expected = [size] * (n // size) + ([n % size] if n % size else [])
+    if seen == list(range(n)) and sizes == expected:
+        return None
+    if n % size and sorted(sizes) == [size] * (n // size) and len(seen) == n - n % size:
+        return f"the last batch of {plural(n % size, 'example')} was never yielded"
+    missing, repeated = len(set(range(n)) - set(seen)), len(seen) - len(set(seen))
+    return (f"the batches held {sizes} examples (expected {expected}), "
+            f"{missing} missing and {repeated} repeated")
+
+
+def smallest_failing_case(ctx: Context) -> str:
+    """The first of the probes' small datasets on which data_iter goes wrong, in words."""
+    small = got_epochs(ctx).get("small")
+    labels = ctx.inputs["data_iter.labels"]
+    if not isinstance(small, list) or len(small) != len(SMALL_CASES):
+        return ""
+    for (n, size), batches in zip(SMALL_CASES, small, strict=True):
+        wrong = what_went_wrong(batches, labels[:n], size)
+        if wrong:
+            return f" — the smallest case: with {plural(n, 'example')} and batch_size {size}, " \
+                f"{wrong}"
+    return ""
+
+
+@contextmanager
+def with_counterexample(ctx: Context) -> Iterator[None]:
+    """A data_iter failure, told with the smallest dataset it also fails on."""
+    try:
+        yield
+    except Failed as failure:
+        failure.message += smallest_failing_case(ctx)
+        raise
+
+
 def data_iter_data(ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
     return ctx.inputs["data_iter.features"], ctx.inputs["data_iter.labels"]
 
@@ -238,7 +303,8 @@ def yields_feature_label_pairs(ctx: Context) -> str:
 def covers_every_example_once_per_epoch(ctx: Context) -> str:
     labels = ctx.inputs["data_iter.labels"]
     for epoch, batches in enumerate(column_epochs(ctx), start=1):
-        expect_each_example_once(batches, labels, f"epoch {epoch}")
+        with with_counterexample(ctx):
+            expect_each_example_once(batches, labels, f"epoch {epoch}")
     return f"Each epoch visits all {len(labels)} examples exactly once."
 
 
@@ -246,7 +312,8 @@ def covers_every_example_once_per_epoch(ctx: Context) -> str:
 def keeps_the_last_partial_batch(ctx: Context) -> str:
     labels = ctx.inputs["data_iter.labels"]
     size = int(ctx.inputs["data_iter.batch_size"])
-    expect_batch_sizes(column_epochs(ctx)[0], labels, size)
+    with with_counterexample(ctx):
+        expect_batch_sizes(column_epochs(ctx)[0], labels, size)
     return f"Batches of {size} with the last {len(labels) % size} examples kept."
 
 
@@ -311,23 +378,41 @@ def returns_per_example_losses(ctx: Context) -> str:
     return "One loss per example."
 
 
+LOSS_VALUES = "squared_loss.values_match_the_reference"
+WRONG_VALUES = "the values are wrong"
+
+
+def squared_loss_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[WrongForm]:
+    """The usual wrong squared losses of (y_hat, y), one per example."""
+    error = (y_hat - y.reshape(y_hat.shape)).reshape(-1)
+    return [
+        WrongForm("the losses are twice the reference: halve the squared error", error ** 2),
+        WrongForm("the losses are the absolute errors: square the difference, "
+                  "(y_hat - y) ** 2 / 2", error.abs() / 2),
+        WrongForm("the losses are the absolute errors: square the difference, "
+                  "(y_hat - y) ** 2 / 2", error.abs()),
+        WrongForm("the difference is not squared: (y_hat - y) ** 2 / 2", error / 2),
+        WrongForm("the losses are halved twice: (y_hat - y) ** 2 / 2", error ** 2 / 4),
+    ]
+
+
 @CHECKS.add("squared_loss", points=2)
 def values_match_the_reference(ctx: Context) -> str:
     got = loss_output(ctx, "squared_loss.column")
     want = ctx.want("squared_loss.column")["out"].reshape(-1)
     expect_finite(got, "the losses")
-    if torch.allclose(got, 2 * want, rtol=1e-5, atol=1e-7):
-        raise Failed("the losses are twice the reference: halve the squared error",
-                     describe(want), describe(got))
-    expect_close(got, want, "the losses", rtol=1e-5, atol=1e-7)
+    forms = squared_loss_wrong_forms(ctx.inputs["squared_loss.y_hat"],
+                                     ctx.inputs["squared_loss.y"])
+    expect_close_naming(got, want, "the losses", forms, rtol=1e-5, atol=1e-7)
     return "Losses match (y_hat - y)² / 2 within rtol 1e-5."
 
 
 @CHECKS.add("squared_loss", points=1)
 def accepts_targets_of_shape_n(ctx: Context) -> str:
     got = loss_output(ctx, "squared_loss.flat")
-    expect_close(got, ctx.want("squared_loss.flat")["out"].reshape(-1),
-                 "the losses for y of shape (n,)", rtol=1e-5, atol=1e-7)
+    with ctx.judged_after(LOSS_VALUES, WRONG_VALUES):
+        expect_close(got, ctx.want("squared_loss.flat")["out"].reshape(-1),
+                     "the losses for y of shape (n,)", rtol=1e-5, atol=1e-7)
     return "Targets of shape (n,) give the same losses."
 
 
@@ -337,8 +422,10 @@ def gradient_matches_the_reference(ctx: Context) -> str:
     if grad is None:
         raise Failed("no gradient reached y_hat: build the loss from y_hat with tensor "
                      "operations (no .detach(), .item() or numpy)", "a gradient", "None")
-    expect_close(expect_tensor(grad, "the gradient"), ctx.want("squared_loss.column")["grad"],
-                 "d(sum of losses)/d(y_hat)", rtol=1e-5, atol=1e-7)
+    with ctx.judged_after(LOSS_VALUES, WRONG_VALUES):
+        expect_close(expect_tensor(grad, "the gradient"),
+                     ctx.want("squared_loss.column")["grad"], "d(sum of losses)/d(y_hat)",
+                     rtol=1e-5, atol=1e-7)
     return "The gradient with respect to y_hat matches."
 
 
@@ -375,6 +462,10 @@ def expect_step_against_gradient(params: list, before: list, grads: list) -> Non
                                                                              strict=True)])
     grad = torch.cat([g.double().reshape(-1) for g in grads])
     scale = float(step @ grad / (grad @ grad))
+    if scale < 0 and torch.allclose(step, scale * grad, rtol=1e-3, atol=1e-6):
+        raise Failed("your update moves the parameters up the gradient, which makes the loss "
+                     "grow: subtract the step, param -= lr * param.grad / batch_size",
+                     "param - lr * grad / batch_size", describe(params[0]))
     if not (scale > 0 and torch.allclose(step, scale * grad, rtol=1e-3, atol=1e-6)):
         raise Failed("the parameters changed, but not by a step against their gradients: "
                      "update each with param -= lr * param.grad / batch_size",
@@ -420,18 +511,42 @@ def updates_parameters_in_place(ctx: Context) -> str:
     return "The tensors passed in are updated in place."
 
 
+def sgd_step_forms(ctx: Context) -> list[tuple[str | None, float]]:
+    """The scales of lr * grad a step may take: the right one first, then the usual wrong
+    ones with what to tell a student whose step takes them."""
+    lr, size = float(ctx.inputs["sgd.lr"]), int(ctx.inputs["sgd.batch_size"])
+    return [
+        (None, 1 / size),
+        ("the step is batch_size times too large: divide the gradient by batch_size", 1.0),
+        ("the step is multiplied by batch_size instead of divided by it: "
+         "lr * param.grad / batch_size", float(size)),
+        ("the step leaves out the learning rate: lr * param.grad / batch_size", 1 / (lr * size)),
+        ("the step divides by batch_size twice: lr * param.grad / batch_size", 1 / size ** 2),
+    ]
+
+
+def step_size_matches(params: list, before: list, expected: list) -> bool:
+    """Each parameter moved by `expected` (its direction aside: updates_parameters_in_place
+    judges that)."""
+    return all(torch.allclose((p - b).abs(), (e - b).abs(), rtol=1e-5, atol=1e-7)
+               for p, b, e in zip(params, before, expected, strict=True))
+
+
 @CHECKS.add("sgd", points=2)
 def divides_by_batch_size(ctx: Context) -> str:
     params = updated_parameters(ctx)
-    undivided = sgd_expected(ctx, 1.0)
-    if all(torch.allclose(p, u, rtol=1e-5, atol=1e-7) for p, u in zip(params, undivided,
-                                                                      strict=True)):
-        raise Failed("the step is batch_size times too large: divide the gradient by batch_size",
-                     describe(sgd_expected(ctx, 1 / ctx.inputs["sgd.batch_size"])[0]),
-                     describe(params[0]))
-    expected = sgd_expected(ctx, 1 / int(ctx.inputs["sgd.batch_size"]))
-    for name, got, want in zip("wb", params, expected, strict=True):
-        expect_close(got, want, f"the updated {name}", rtol=1e-5, atol=1e-7)
+    before = sgd_inputs(ctx, "")
+    (_, right), *wrong = sgd_step_forms(ctx)
+    expected = sgd_expected(ctx, right)
+    with ctx.judged_after("sgd.updates_parameters_in_place", "the parameters did not move "
+                          "along their gradients"):
+        if step_size_matches(params, before, expected):
+            return "A step of lr * grad / batch_size, as expected."
+        for feedback, scale in wrong:
+            if step_size_matches(params, before, sgd_expected(ctx, scale)):
+                raise Failed(feedback, describe(expected[0]), describe(params[0]))
+        for name, got, want in zip("wb", params, expected, strict=True):
+            expect_close(got, want, f"the updated {name}", rtol=1e-5, atol=1e-7)
     return "param - lr * grad / batch_size, as expected."
 
 

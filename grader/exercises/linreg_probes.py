@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from grader.kernel.probing import Probe
+from grader.kernel.probing import TORCH_CALLS, Probe, recording_torch_calls
 
 MAX_BATCHES = 500
+# Datasets from small to large, (examples, batch_size), cut from the hidden one: the first on
+# which a data_iter goes wrong is the counterexample its feedback shows.
+SMALL_CASES = ((1, 1), (2, 1), (2, 2), (3, 2), (4, 3), (5, 2), (10, 3), (10, 10))
 
 
 def one_epoch(probe: Probe, batch_size: int, features, labels) -> list:
@@ -23,23 +26,25 @@ def one_epoch(probe: Probe, batch_size: int, features, labels) -> list:
 
 
 def data_iter_epochs(probe: Probe) -> dict:
-    """Two epochs with (n, 1) labels and one with (n,) labels, on an odd-sized dataset."""
+    """Two epochs with (n, 1) labels and one with (n,) labels, on an odd-sized dataset, and
+    one on each of the SMALL_CASES."""
     features, labels = probe.inputs["data_iter.features"], probe.inputs["data_iter.labels"]
     batch_size = int(probe.inputs["data_iter.batch_size"])
     return {
         "column": [one_epoch(probe, batch_size, features, labels) for _ in range(2)],
         "flat": one_epoch(probe, batch_size, features, labels.reshape(-1)),
+        "small": [one_epoch(probe, size, features[:n], labels[:n]) for n, size in SMALL_CASES],
     }
 
 
 def squared_loss_call(probe: Probe, y: torch.Tensor) -> dict:
     y_hat = probe.inputs["squared_loss.y_hat"].clone().requires_grad_(True)
-    out = probe.student("squared_loss")(y_hat, y.clone())
+    out, reached = recording_torch_calls(probe.student("squared_loss"), y_hat, y.clone())
     grad = None
     if isinstance(out, torch.Tensor) and out.requires_grad:
         out.sum().backward()
         grad = y_hat.grad
-    return {"out": out, "grad": grad}
+    return {"out": out, "grad": grad, TORCH_CALLS: reached}
 
 
 def squared_loss_column(probe: Probe) -> dict:

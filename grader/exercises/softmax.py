@@ -13,15 +13,21 @@ from pydantic import Field
 from grader.checks import (
     Context,
     Failed,
+    NotJudged,
     Registry,
+    WrongForm,
     describe,
     expect_close,
+    expect_close_naming,
+    expect_fast_enough,
     expect_finite,
     expect_shape,
     expect_tensor,
+    name_the_wrong_form,
 )
 from grader.config import Count, Positive
 from grader.exercises.linreg import expect_per_example
+from grader.forbidden import Forbidden
 from grader.kernel.data import as_float, load_fashion_mnist
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
@@ -48,6 +54,23 @@ KEEPDIM = ("must match the size", "divide by the row sums taken with keepdim=Tru
            "X_exp.sum(dim=1, keepdim=True): without it they broadcast along the wrong axis")
 ARGMAX = ("must match the size", "take the argmax over dim=1, the classes, not dim=0")
 HINTS = {"softmax.": [KEEPDIM], "accuracy.": [ARGMAX], "epoch.": [KEEPDIM]}
+SOFTMAX_CALLS = ("softmax", "log_softmax", "special.softmax", "special.log_softmax",
+                 "nn.functional.softmax", "nn.functional.log_softmax", "nn.Softmax",
+                 "nn.LogSoftmax", "Tensor.softmax", "Tensor.log_softmax")
+LOSS_CALLS = ("nn.functional.cross_entropy", "nn.functional.nll_loss", "nn.CrossEntropyLoss",
+              "nn.NLLLoss")
+# The library calls that would do a from-scratch function's work (PrairieLearn's not_allowed).
+FORBIDDEN = {
+    "softmax": Forbidden(tuple(f"torch.{call}" for call in SOFTMAX_CALLS),
+                         "Write it with exp, sum and a division: subtract each row's max, "
+                         "then X_exp / X_exp.sum(dim=1, keepdim=True)."),
+    "cross_entropy": Forbidden(tuple(f"torch.{call}" for call in LOSS_CALLS),
+                               "Pick each example's probability and take its log: "
+                               "-torch.log(y_hat[range(len(y_hat)), y])."),
+    "accuracy": Forbidden(("sklearn.metrics.accuracy_score",
+                           "torchmetrics.functional.accuracy", "torchmetrics.Accuracy"),
+                          "Compare y_hat.argmax(dim=1) with y and average the hits."),
+}
 LARGE_ROWS = [[1000.0, 1010.0, 1020.0], [100.0, 101.0, 102.0], [-2.0, -1.0, 0.0],
               [0.0, 0.0, 0.0]]
 # Rows with tied maxima, ahead of the generator's own: torch.argmax takes the first maximal
@@ -120,10 +143,47 @@ def accuracy_inputs(generator: torch.Generator) -> dict:
 
 # --- softmax -----------------------------------------------------------------------------
 
+VALUES = "softmax.values_match_the_reference"
+WRONG_VALUES = "the values are wrong"
+
+
 def softmax_output(ctx: Context, value, what: str, like: torch.Tensor) -> torch.Tensor:
     out = expect_tensor(value, what)
+    if like.shape[0] != like.shape[1] and tuple(out.shape) == tuple(like.T.shape):
+        raise Failed(f"{what} has shape {tuple(out.shape)}: it is transposed; return one row "
+                     "of probabilities per row of X",
+                     str(tuple(like.shape)), str(tuple(out.shape)))
     expect_shape(out, [tuple(like.shape)], what)
     return out
+
+
+def softmax_wrong_forms(X: torch.Tensor) -> list[WrongForm]:
+    """The usual wrong softmaxes of X, as a student's float32 code computes them."""
+    shifted = X - X.max(dim=1, keepdim=True).values
+    return [
+        WrongForm("softmax(X) returns exp(X) without dividing by the row sums: divide by "
+                  "X_exp.sum(dim=1, keepdim=True)", value)
+        for value in (X.exp(), shifted.exp())
+    ] + [
+        WrongForm("softmax(X) returns log-probabilities, X - logsumexp(X): take their exp",
+                  X - X.logsumexp(dim=1, keepdim=True)),
+        WrongForm("softmax(X) divides X by its row sums without taking exp first: "
+                  "X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)",
+                  X / X.sum(dim=1, keepdim=True)),
+    ]
+
+
+def expect_rows_normalised(out: torch.Tensor) -> None:
+    """The usual wrong normalisations, told apart by what sums to 1 (whatever the shift)."""
+    out = out.double()
+    if torch.allclose(out.sum(dim=0), torch.ones(out.shape[1], dtype=torch.float64), atol=1e-4):
+        raise Failed("the columns sum to 1 instead of the rows: softmax normalises the wrong "
+                     "dim; normalise over dim=1 with keepdim=True", "rows summing to 1",
+                     describe(out.sum(dim=1)))
+    if abs(float(out.sum()) - 1) < 1e-4:
+        raise Failed("the whole matrix sums to 1: divide each row by its own sum, "
+                     "X_exp.sum(dim=1, keepdim=True), not by X_exp.sum()", "rows summing to 1",
+                     describe(out.sum(dim=1)))
 
 
 @CHECKS.add("softmax", points=2)
@@ -131,11 +191,10 @@ def values_match_the_reference(ctx: Context) -> str:
     X = ctx.inputs["softmax.X"]
     out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
     expect_finite(out, "softmax(X)")
-    if torch.allclose(out.double().sum(dim=0), torch.ones(X.shape[1], dtype=torch.float64),
-                      atol=1e-4):
-        raise Failed("the columns sum to 1 instead of the rows: normalise over dim=1 with "
-                     "keepdim=True", "rows summing to 1", describe(out.sum(dim=1)))
-    expect_close(out, ctx.want("softmax.values")["out"], "softmax(X)", rtol=1e-5, atol=1e-6)
+    want = ctx.want("softmax.values")["out"]
+    if not torch.allclose(out.double(), want.double(), rtol=1e-5, atol=1e-6):
+        expect_rows_normalised(out)
+    expect_close_naming(out, want, "softmax(X)", softmax_wrong_forms(X), rtol=1e-5, atol=1e-6)
     return "softmax(X) matches the reference within rtol 1e-5, atol 1e-6."
 
 
@@ -170,8 +229,9 @@ def stays_finite_on_large_inputs(ctx: Context) -> str:
                      "overflows above ~88 in float32; subtract each row's max first",
                      describe(ctx.want("softmax.large")[0]), describe(out[0]))
     # float32 carries ~7 digits: inputs in the thousands leave ~1e-4 of rounding after the shift
-    expect_close(out, ctx.want("softmax.large"), "softmax on large inputs", rtol=1e-3,
-                 atol=1e-5)
+    with ctx.judged_after(VALUES, WRONG_VALUES):
+        expect_close(out, ctx.want("softmax.large"), "softmax on large inputs", rtol=1e-3,
+                     atol=1e-5)
     return "Large inputs such as [1000, 1010, 1020] give finite, correct results."
 
 
@@ -181,9 +241,8 @@ def keeps_shape_and_dtype(ctx: Context) -> str:
     out = softmax_output(ctx, ctx.got("softmax.float64"), "softmax of a float64 X", X64)
     if out.dtype != X64.dtype:
         raise Failed("softmax changed the dtype: keep X's dtype", str(X64.dtype), str(out.dtype))
-    expect_close(out, ctx.want("softmax.float64"), "softmax of a float64 X", rtol=1e-10,
-                 atol=1e-12)
-    return "Shape and dtype are kept (float64 in, float64 out)."
+    return "Shape and dtype are kept (float64 in, float64 out); the values are judged by " \
+        "values_match_the_reference."
 
 
 @CHECKS.add("softmax", points=1)
@@ -201,8 +260,9 @@ def softmax_gradient_matches(ctx: Context) -> str:
     if grad is None:
         raise Failed("no gradient flows back through softmax: use tensor operations only",
                      "a gradient", "None")
-    expect_close(expect_tensor(grad, "the gradient"), ctx.want("softmax.gradient"),
-                 "the gradient through softmax", rtol=1e-4, atol=1e-6)
+    with ctx.judged_after(VALUES, WRONG_VALUES):
+        expect_close(expect_tensor(grad, "the gradient"), ctx.want("softmax.gradient"),
+                     "the gradient through softmax", rtol=1e-4, atol=1e-6)
     return "Gradients flow through softmax as through the reference."
 
 
@@ -231,15 +291,33 @@ def returns_per_example_cross_entropy(ctx: Context) -> str:
     return "One loss per example."
 
 
+def cross_entropy_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[WrongForm]:
+    """The usual wrong cross-entropies of (y_hat, y), one loss per example."""
+    picked = y_hat[torch.arange(len(y)), y]
+    return [
+        WrongForm("the losses are negative: the minus is missing; cross-entropy is "
+                  "-log(y_hat[i, y[i]])", picked.log()),
+        WrongForm("the log is missing: cross-entropy is -log(y_hat[i, y[i]]), not "
+                  "-y_hat[i, y[i]]", -picked),
+        WrongForm("the losses are the picked probabilities themselves: take -log of them",
+                  picked),
+        WrongForm("the losses use log10: cross-entropy takes the natural log, torch.log",
+                  -picked.log10()),
+        WrongForm("the losses use log2: cross-entropy takes the natural log, torch.log",
+                  -picked.log2()),
+        WrongForm("each loss sums -log over every class: pick only the label's entry, "
+                  "y_hat[range(n), y]", -y_hat.log().sum(dim=1)),
+    ]
+
+
 @CHECKS.add("cross_entropy", points=2)
 def picks_the_label_entries(ctx: Context) -> str:
     out = cross_entropy_output(ctx)
     want = ctx.want("cross_entropy.values")["out"]
     expect_finite(out, "the losses")
-    if torch.allclose(out, -want, rtol=1e-5):
-        raise Failed("the losses are negative: cross-entropy is -log(y_hat[i, y[i]])",
-                     describe(want), describe(out))
-    expect_close(out, want, "the losses", rtol=1e-5, atol=1e-6)
+    forms = cross_entropy_wrong_forms(ctx.inputs["cross_entropy.y_hat"],
+                                      ctx.inputs["cross_entropy.y"])
+    expect_close_naming(out, want, "the losses", forms, rtol=1e-5, atol=1e-6)
     return "-log y_hat[i, y_i] for every example, within rtol 1e-5."
 
 
@@ -249,8 +327,10 @@ def cross_entropy_gradient_matches(ctx: Context) -> str:
     if grad is None:
         raise Failed("no gradient reached y_hat: build the loss with tensor operations",
                      "a gradient", "None")
-    expect_close(expect_tensor(grad, "the gradient"), ctx.want("cross_entropy.values")["grad"],
-                 "d(sum of losses)/d(y_hat)", rtol=1e-5, atol=1e-6)
+    with ctx.judged_after("cross_entropy.picks_the_label_entries", WRONG_VALUES):
+        expect_close(expect_tensor(grad, "the gradient"),
+                     ctx.want("cross_entropy.values")["grad"], "d(sum of losses)/d(y_hat)",
+                     rtol=1e-5, atol=1e-6)
     return "The gradient with respect to y_hat matches."
 
 
@@ -276,14 +356,37 @@ def as_fraction(ctx: Context, value, n: int, what: str) -> float:
     return float(value)
 
 
-def expect_accuracy(ctx: Context, key: str, n: int, what: str) -> float:
-    return expect_accuracy_value(ctx, ctx.got(key), key, n, what)
+def accuracy_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[WrongForm]:
+    """The usual wrong accuracies of (y_hat, y), as the function returns them."""
+    hits = int((y_hat.argmax(dim=1) == y.reshape(-1)).sum())
+    n, classes = len(y), y_hat.shape[1]
+    return [
+        WrongForm(f"integer division: {hits} // {n} rounds down to {hits // n}; divide "
+                  "with / (or take .float().mean())", float(hits // n)),
+        WrongForm(f"the count of hits is divided by the number of classes ({classes}) "
+                  f"instead of the number of examples ({n}): divide by len(y)",
+                  hits / classes),
+        WrongForm("a percentage: return the fraction of correct predictions, in [0, 1]",
+                  100 * hits / n),
+        WrongForm("the error rate: return the fraction of correct predictions, not of "
+                  "wrong ones", 1 - hits / n),
+    ]
 
 
-def expect_accuracy_value(ctx: Context, value, key: str, n: int, what: str) -> float:
-    got = as_fraction(ctx, value, n, what)
-    expect_same_accuracy(got, float(ctx.want(key)), what)
-    return got
+ACCURACY = "accuracy.accuracy_matches_the_reference"
+
+
+@CHECKS.add("accuracy", points=2)
+def accuracy_matches_the_reference(ctx: Context) -> str:
+    n = len(ctx.inputs["accuracy.y"])
+    value = ctx.got("accuracy.values")
+    got = as_fraction(ctx, value, n, "accuracy")
+    want = float(ctx.want("accuracy.values"))
+    if abs(got - want) > 1e-6:
+        name_the_wrong_form(as_number(ctx, value, "accuracy"), accuracy_wrong_forms(
+            ctx.inputs["accuracy.y_hat"], ctx.inputs["accuracy.y"]), f"{want:.4g}")
+    expect_same_accuracy(got, want, "accuracy")
+    return f"accuracy = {got:.3f}, as the reference."
 
 
 def expect_same_accuracy(got: float, want: float, what: str) -> None:
@@ -292,24 +395,18 @@ def expect_same_accuracy(got: float, want: float, what: str) -> None:
                      f"{got:.4g}")
 
 
-@CHECKS.add("accuracy", points=2)
-def accuracy_matches_the_reference(ctx: Context) -> str:
-    n = len(ctx.inputs["accuracy.y"])
-    got = expect_accuracy(ctx, "accuracy.values", n, "accuracy")
-    return f"accuracy = {got:.3f}, as the reference."
-
-
 @CHECKS.add("accuracy", points=1)
 def handles_labels_of_shape_n_by_1(ctx: Context) -> str:
     n = len(ctx.inputs["accuracy.y"])
-    value = ctx.got("accuracy.column_labels")
-    try:
-        expect_accuracy_value(ctx, value, "accuracy.column_labels", n,
-                              "accuracy with y of shape (n, 1)")
-    except Failed as failure:
-        failure.message += (" — comparing (n,) predictions with (n, 1) labels broadcasts to "
-                            "(n, n); reshape y with y.reshape(-1)")
-        raise
+    what = "accuracy with y of shape (n, 1)"
+    got = as_fraction(ctx, ctx.got("accuracy.column_labels"), n, what)
+    with ctx.judged_after(ACCURACY, WRONG_VALUES):
+        try:
+            expect_same_accuracy(got, float(ctx.want("accuracy.column_labels")), what)
+        except Failed as failure:
+            failure.message += (" — comparing (n,) predictions with (n, 1) labels broadcasts "
+                                "to (n, n); reshape y with y.reshape(-1)")
+            raise
     return "Labels of shape (n, 1) are handled."
 
 
@@ -329,7 +426,8 @@ def breaks_ties_like_argmax(ctx: Context) -> str:
         raise Failed(f"{what}: a tie counted as a hit for every maximal class; compare y with "
                      f"torch.argmax, which takes the first (on the rows {TIED_ROWS} with "
                      f"labels {TIED_LABELS}: 0.75, not 1)", f"{want:.4g}", f"{got:.4g}")
-    expect_same_accuracy(got, want, what)
+    with ctx.judged_after(ACCURACY, WRONG_VALUES):
+        expect_same_accuracy(got, want, what)
     return "Ties go to the first maximal class, as torch.argmax does."
 
 
@@ -427,19 +525,12 @@ def epoch_is_fast_enough(ctx: Context) -> str:
     try:
         reaches_the_test_accuracy(ctx)
     except Failed as failure:  # an epoch that does not train proves nothing by its speed
-        raise Failed(f"speed counts only for an epoch that trains: {failure.message}",
-                     failure.expected, failure.got) from None
+        raise NotJudged(f"not judged: speed counts only for an epoch that trains "
+                        f"({failure.message.rstrip('.')}), see "
+                        "softmax_training.reaches_the_test_accuracy") from None
     expect_same_training(ctx)
-    timing = ctx.timings.get("epoch.run")
-    if timing is None or timing.ratio is None:
-        raise Failed("the timed epoch did not run", None, None)
-    if timing.ratio > timing.max_ratio:
-        raise Failed(f"one epoch took {timing.student_seconds:.2f} s on {timing.device}, "
-                     f"{timing.ratio:.1f}× the reference's {timing.reference_seconds:.2f} s "
-                     f"(allowed {timing.max_ratio:g}×): avoid Python loops over examples",
-                     f"≤ {timing.max_ratio:g}×", f"{timing.ratio:.1f}×")
-    return (f"{timing.student_seconds:.2f} s on {timing.device}, {timing.ratio:.2f}× the "
-            f"reference ({timing.reference_seconds:.2f} s).")
+    return expect_fast_enough(ctx.timings.get("epoch.run"), "one epoch",
+                              "avoid Python loops over examples")
 
 
 def finite_values(values) -> list[float | None]:

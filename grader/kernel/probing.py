@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 MAX_ELEMENTS = 2_000_000
 MAX_ITEMS = 2_000
@@ -40,6 +41,7 @@ PROBE_SEEDS = "probe_seeds"  # the inputs' table of one seed per probe key
 DEVICE = "device"  # the inputs' entry naming where long steps run
 COURSE_PACKAGE = "dl_course"  # a course's own exercise modules, by this package name
 SEND_SECONDS = 5.0  # the longest a probe waits for its observation to leave the kernel
+TORCH_CALLS = "torch_calls"  # a probe's field: the torch functions the student's call reached
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,43 @@ def course_modules(folder: str) -> None:
     package.__path__ = [folder]
     sys.modules[COURSE_PACKAGE] = package
     importlib.invalidate_caches()
+
+
+class TorchCalls(TorchFunctionMode):
+    """Records the torch functions a call reaches at its own level (what they call in turn
+    is not seen): `torch.softmax`, `torch.Tensor.exp`, `torch.nn.functional.nll_loss`. The
+    student can switch it off: grader/forbidden.py reads it as evidence against only."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: dict[str, None] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if len(self.names) < MAX_ITEMS:
+            self.names.setdefault(torch_function_name(func))
+        return func(*args, **(kwargs or {}))
+
+
+def torch_function_name(func: Any) -> str:
+    """A torch function by the name a notebook calls it: `torch.softmax`, not
+    `torch._VariableFunctionsClass.softmax`."""
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    module = getattr(func, "__module__", None) or ""
+    for prefix, public in (("_VariableFunctionsClass.", "torch."), ("TensorBase.", "torch.Tensor."),
+                           ("Tensor.", "torch.Tensor.")):
+        if name.startswith(prefix):
+            return public + name.removeprefix(prefix)
+    if module.startswith("torch._C._"):  # torch._C._special.special_softmax
+        namespace = module.removeprefix("torch._C._")
+        return f"torch.{namespace}.{name.removeprefix(namespace + '_')}"
+    return f"{module}.{name}" if module else name
+
+
+def recording_torch_calls(function: Callable, *args: Any) -> tuple[Any, list[str]]:
+    """`function(*args)`, and the torch functions it reached, in the order first reached."""
+    with TorchCalls() as record:
+        value = function(*args)
+    return value, list(record.names)
 
 
 def function_of(key: str) -> str:

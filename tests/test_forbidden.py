@@ -1,0 +1,191 @@
+"""From scratch means from scratch: a from-scratch function that calls the library's version
+loses that function's marks, however the call is spelled; every correct style keeps them,
+and the concise exercises, meant to use the library, forbid nothing."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from conftest import LENIENT, SOLUTION, code, grade_file, messages, with_functions, write_notebook
+
+from grader.course import BUNDLED
+from grader.exercise import available
+from grader.exercises import linreg, softmax
+from grader.forbidden import forbidden_uses
+from grader.kernel.probing import TORCH_CALLS
+
+RULES = [softmax.FORBIDDEN, linreg.FORBIDDEN]
+IMPORTS = "import torch\nimport random\n"
+
+
+def notebook_of(*cells: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(IMPORTS),
+                                           *map(nbformat.v4.new_code_cell, cells)])
+
+
+def verdicts(*cells: str, observations: dict | None = None) -> dict[str, str]:
+    return forbidden_uses(RULES, notebook_of(*cells), observations or {})
+
+
+CORRECT = [
+    # softmax, as the seeds and careful students write it
+    "def softmax(X):\n    X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)\n"
+    "    return X_exp / X_exp.sum(1, keepdim=True)\n",
+    "def softmax(X):\n    return torch.exp(X - torch.logsumexp(X, dim=1, keepdim=True))\n",
+    "def softmax(X):\n    e = (X - X.amax(1, keepdim=True)).exp()\n"
+    "    return e / e.sum(1)[:, None]\n",
+    # cross_entropy, whose notebook also builds nn.CrossEntropyLoss for the concise part
+    "from torch import nn\nloss = nn.CrossEntropyLoss(reduction='none')\n",
+    "def cross_entropy(y_hat, y):\n    loss = -torch.log(y_hat[range(len(y_hat)), y])\n"
+    "    return loss\n",
+    "def accuracy(y_hat, y):\n    return (y_hat.argmax(dim=1) == y.reshape(-1)).float().mean()\n",
+    # linear regression from scratch, seeds 000 and 001
+    "def data_iter(batch_size, features, labels):\n    indices = list(range(len(features)))\n"
+    "    random.shuffle(indices)\n    for i in range(0, len(features), batch_size):\n"
+    "        j = torch.LongTensor(indices[i:i + batch_size])\n"
+    "        yield features.index_select(0, j), labels.index_select(0, j)\n",
+    "def squared_loss(y_hat, y):\n    return (y_hat - y.view(y_hat.size())) ** 2 / 2\n",
+    "def sgd(params, lr, batch_size):\n    for param in params:\n"
+    "        param.data -= lr * param.grad / batch_size\n",
+    # the concise part of the same notebook uses the library freely, outside those functions
+    "def train_concise(net, lr):\n    trainer = torch.optim.SGD(net.parameters(), lr=lr)\n"
+    "    return torch.utils.data.DataLoader, trainer\n",
+]
+
+
+def test_every_correct_style_is_allowed():
+    assert verdicts(*CORRECT) == {}
+
+
+def test_the_solution_notebooks_make_no_forbidden_call():
+    for path in [SOLUTION, *sorted(BUNDLED.reference.glob("*.ipynb"))]:
+        notebook = nbformat.read(path, as_version=4)
+        rules = [exercise.forbidden for exercise in available().values()]
+        assert forbidden_uses(rules, notebook, {}) == {}, path
+
+
+@pytest.mark.parametrize("cells, function, call", [
+    (["def softmax(X):\n    return torch.softmax(X, dim=1)\n"], "softmax", "torch.softmax"),
+    (["def softmax(X):\n    return X.softmax(1)\n"], "softmax", "torch.Tensor.softmax"),
+    (["import torch.nn.functional as F\n", "def softmax(X):\n    return F.softmax(X, 1)\n"],
+     "softmax", "torch.nn.functional.softmax"),
+    (["from torch.nn import functional as fn\ndef softmax(X):\n    return fn.softmax(X, 1)\n"],
+     "softmax", "torch.nn.functional.softmax"),
+    (["from torch import softmax as sm\n", "def softmax(X):\n    return sm(X, 1)\n"],
+     "softmax", "torch.softmax"),
+    (["def softmax(X):\n    return torch.exp(torch.log_softmax(X, 1))\n"], "softmax",
+     "torch.log_softmax"),
+    (["def softmax(X):\n    return getattr(torch, 'softmax')(X, 1)\n"], "softmax",
+     "torch.softmax"),
+    (["def softmax(X):\n    return getattr(X, 'softmax')(1)\n"], "softmax",
+     "torch.Tensor.softmax"),
+    (["sm = torch.nn.functional.softmax\n", "def softmax(X):\n    return sm(X, 1)\n"],
+     "softmax", "torch.nn.functional.softmax"),
+    (["softmax = torch.softmax\n"], "softmax", "torch.softmax"),
+    (["def helper(X):\n    return torch.nn.Softmax(dim=1)(X)\n",
+      "def softmax(X):\n    return helper(X)\n"], "softmax", "torch.nn.Softmax"),
+    (["from torch.nn.functional import *\n", "def softmax(X):\n    return softmax(X, 1)\n"],
+     "softmax", "torch.nn.functional.softmax"),
+    (["%matplotlib inline\nimport torch.nn.functional as F\n",
+      "def cross_entropy(y_hat, y):\n    return F.nll_loss(torch.log(y_hat), y, "
+      "reduction='none')\n"], "cross_entropy", "torch.nn.functional.nll_loss"),
+    (["from torch import nn\n", "def cross_entropy(y_hat, y):\n"
+      "    return nn.CrossEntropyLoss(reduction='none')(torch.log(y_hat), y)\n"],
+     "cross_entropy", "torch.nn.CrossEntropyLoss"),
+    (["def sgd(params, lr, batch_size):\n    torch.optim.SGD(params, lr=lr / batch_size).step()\n"],
+     "sgd", "torch.optim.SGD"),
+    (["from torch import optim\n", "def sgd(params, lr, batch_size):\n"
+      "    optim.SGD(params, lr / batch_size).step()\n"], "sgd", "torch.optim.SGD"),
+    (["from torch.utils.data import DataLoader, TensorDataset\n",
+      "def data_iter(batch_size, features, labels):\n"
+      "    return DataLoader(TensorDataset(features, labels), batch_size, shuffle=True)\n"],
+     "data_iter", "torch.utils.data.DataLoader"),
+    (["import torch.nn.functional as F\n",
+      "def squared_loss(y_hat, y):\n    return F.mse_loss(y_hat, y.reshape(y_hat.shape), "
+      "reduction='none') / 2\n"], "squared_loss", "torch.nn.functional.mse_loss"),
+])
+def test_a_forbidden_call_is_found_however_it_is_spelled(cells, function, call):
+    found = verdicts(*cells)
+    assert list(found) == [function]
+    assert f"`{call}`" in found[function]
+    assert softmax.FORBIDDEN.get(function, linreg.FORBIDDEN.get(function)).instead \
+        in found[function]
+
+
+def test_the_last_definition_is_the_one_judged():
+    assert verdicts("def softmax(X):\n    return X.softmax(1)\n", CORRECT[0]) == {}
+    assert list(verdicts(CORRECT[0], "def softmax(X):\n    return X.softmax(1)\n")) == ["softmax"]
+
+
+def test_a_call_the_source_hides_is_caught_at_run_time():
+    hidden = "def softmax(X):\n    return getattr(torch, 'soft' + 'max')(X, 1)\n"
+    assert verdicts(hidden) == {}
+    seen = {"softmax.values": {"ok": True, "value": {
+        "out": None, TORCH_CALLS: ["torch.Tensor.max", "torch.softmax"]}}}
+    found = verdicts(hidden, observations=seen)
+    assert "reached `torch.softmax`" in found["softmax"]
+    assert "seen at run time" in found["softmax"]
+
+
+def test_the_run_time_record_can_only_cost_marks():
+    """A kernel that reports no torch calls at all (its record switched off) is judged on
+    its source alone; a malformed record is ignored."""
+    empty = {"softmax.values": {"ok": True, "value": {TORCH_CALLS: []}}}
+    assert list(verdicts("def softmax(X):\n    return X.softmax(1)\n",
+                         observations=empty)) == ["softmax"]
+    malformed = {"softmax.values": {"ok": True, "value": {TORCH_CALLS: [3, None]}},
+                 "cross_entropy.values": {"ok": True, "value": [TORCH_CALLS]}}
+    assert verdicts(CORRECT[0], observations=malformed) == {}
+
+
+def test_a_cell_that_does_not_parse_is_passed_over():
+    assert verdicts("def softmax(X:\n", CORRECT[0]) == {}
+
+
+def test_the_concise_exercises_forbid_nothing():
+    concise = {name for name in available() if name.startswith("concise")}
+    assert concise and all(not available()[name].forbidden for name in concise)
+
+
+FORBIDDEN_CELLS = {
+    "softmax": code("""
+        import torch.nn.functional as F
+
+        def softmax(X):
+            return F.softmax(X, dim=1)
+        """),
+    # A name built at run time: invisible in the source, caught by the probes' record.
+    "cross_entropy": code("""
+        def cross_entropy(y_hat, y):
+            pick = getattr(torch.nn.functional, "nll" + "_loss")
+            return pick(torch.log(y_hat), y, reduction="none")
+        """),
+    "sgd": code("""
+        def sgd(params, lr, batch_size):
+            torch.optim.SGD(params, lr=lr / batch_size).step()
+            for param in params:
+                param.grad.zero_()
+        """),
+}
+
+
+@pytest.fixture(scope="module")
+def forbidden_result(tmp_path_factory):
+    path = tmp_path_factory.mktemp("forbidden") / "forbidden.ipynb"
+    return grade_file(write_notebook(with_functions(FORBIDDEN_CELLS), path), LENIENT)
+
+
+@pytest.mark.parametrize("function, call", [
+    ("softmax", "torch.nn.functional.softmax"), ("cross_entropy", "torch.nn.functional.nll_loss"),
+    ("sgd", "torch.optim.SGD")])
+def test_a_forbidden_call_costs_that_functions_marks_and_names_the_call(
+        forbidden_result, function, call):
+    tests = [test for test in forbidden_result.tests if test.exercise == function]
+    assert tests and all(test.points == 0 for test in tests)
+    assert all(f"`{call}`" in test.message for test in tests), messages(forbidden_result)
+
+
+def test_the_other_functions_keep_their_marks(forbidden_result):
+    others = [test for test in forbidden_result.tests
+              if test.exercise in ("accuracy", "squared_loss", "data_iter")]
+    assert others and all(test.passed for test in others)
