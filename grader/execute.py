@@ -98,6 +98,7 @@ class KernelRun:
     def __enter__(self) -> KernelRun:
         self.stack.callback(self.kernel.close)
         try:
+            self.kernel.started()
             # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
             self.stack.enter_context(self.client.setup_kernel(cleanup_kc=True))
             # The kernel has bound its sockets: from now on it may run student code, so

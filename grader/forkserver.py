@@ -23,6 +23,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 # Entered in this order: the mount namespace last, as /proc/PID/ns is read through the
@@ -34,6 +35,7 @@ LIMITS = {"data": resource.RLIMIT_DATA, "cpu": resource.RLIMIT_CPU,
           "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE,
           "nproc": resource.RLIMIT_NPROC}
 MAX_LINE = 1 << 20  # a request or a reply
+CLOSE_SECONDS = 10.0
 WARM = ("torch", "torch._dynamo", "grader.kernel.data", "ipykernel.kernelapp")
 LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -142,12 +144,14 @@ def serve() -> None:
             os._exit(70)
         replies.write(json.dumps({"pid": pid}).encode() + b"\n")
         replies.flush()
+    reap(0)  # the grader is done: wait for the last kernels
 
 
-def reap() -> None:
-    """Collect the children whose kernels ended."""
+def reap(options: int = os.WNOHANG) -> None:
+    """Collect the children whose kernels ended (with 0: wait for every one), so their
+    CPU time counts as this process's children's."""
     try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
+        while os.waitpid(-1, options)[0]:
             pass
     except ChildProcessError:
         pass
@@ -161,14 +165,16 @@ class ForkServer:
             [sys.executable, "-I", "-B", "-m", "grader.forkserver"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True)
         self.ready = False
+        self.lock = threading.Lock()  # kernels are forked from threads, one at a time
 
     def fork(self, request: dict) -> int:
         """Fork a kernel into the sandbox around `request['holder']`; the child's pid."""
-        if not self.ready:
-            self.ready = self.answer().get("ready") is True
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.flush()
-        return int(self.answer()["pid"])
+        with self.lock:
+            if not self.ready:
+                self.ready = self.answer().get("ready") is True
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
+            return int(self.answer()["pid"])
 
     def answer(self) -> dict:
         line = self.process.stdout.readline(MAX_LINE)
@@ -177,8 +183,15 @@ class ForkServer:
         return json.loads(line)
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        """End of input: the server waits for its last children and exits (killed if it
+        takes longer than CLOSE_SECONDS)."""
+        with self.lock:
+            self.process.stdin.close()
+        try:
+            self.process.wait(CLOSE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from functools import cache
@@ -65,7 +66,7 @@ _KERNELS = itertools.count()
 # ipykernel sends a burst of prints as one message: 100 MB printed at once must still
 # leave the probes after it their channel.
 MAX_FRAME_BYTES = 512 * 2**20
-HOLDER_SECONDS = 30.0  # for bwrap to build a forked kernel's sandbox
+HOLDER_SECONDS = 120.0  # for bwrap to build a forked kernel's sandbox, in the background
 
 
 @cache
@@ -157,27 +158,46 @@ class LaunchedKernel:
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
         env = kernel_environment(self.workdir, data)
         run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm)
+        self.fork_error: str | None = None
+        self.forking: threading.Thread | None = None
         if forks:
-            forks.fork({
-                "holder": self.holder(), "uid": sandbox.uid, "cwd": str(self.workdir),
-                "env": env, "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
-                "cgroups": [str(path / "cgroup.procs") for path in self.group.paths]
-                if self.group else []})
+            # In the background, as a kernel started from scratch boots: a sandbox built at
+            # cpu.shares 2 on a busy machine takes its time.
+            request = {"uid": sandbox.uid, "cwd": str(self.workdir), "env": env,
+                       "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
+                       "cgroups": self.group.procs_files() if self.group else []}
+            self.forking = threading.Thread(target=self.fork_in, args=(forks, request),
+                                            daemon=True)
+            self.forking.start()
+
+    def fork_in(self, forks: ForkServer, request: dict) -> None:
+        """Fork the kernel into its sandbox once bwrap has built it (a thread)."""
+        try:
+            forks.fork({**request, "holder": self.holder()})
+        except (OSError, RuntimeError, ValueError) as error:
+            self.fork_error = str(error)
 
     def holder(self) -> int:
         """The pid of the sandbox's placeholder, once bwrap has built the sandbox around it
         and it runs the placeholder's program."""
-        bwrap = self.manager.provisioner.process.pid
+        process = self.manager.provisioner.process
         deadline = time.monotonic() + HOLDER_SECONDS
-        while time.monotonic() < deadline:
-            for pid in descendants(bwrap):
+        while time.monotonic() < deadline and process.poll() is None:
+            for pid in descendants(process.pid):
                 try:
                     if Path(f"/proc/{pid}/comm").read_text().strip() == HOLDER:
                         return pid
                 except OSError:
                     continue
             time.sleep(0.005)
-        raise RuntimeError(f"the sandbox did not start within {HOLDER_SECONDS:g} s")
+        raise RuntimeError(f"its sandbox did not start within {HOLDER_SECONDS:g} s")
+
+    def started(self) -> None:
+        """Wait until a forked kernel is in its sandbox; RuntimeError if it never got there."""
+        if self.forking is not None:
+            self.forking.join()
+        if self.fork_error:
+            raise RuntimeError(f"the kernel could not be forked: {self.fork_error}")
 
     def lock_channels(self) -> None:
         """Once the kernel is up, its sockets' folder is the grader's (see the module)."""

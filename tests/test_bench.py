@@ -39,10 +39,12 @@ def figures() -> dict:
     found = {
         "machine": {"cpu": "Test CPU", "cores": 2, "gpu": None, "load_average_end": [1.5]},
         "settings": {"copies": 4, "device": "cpu"},
-        "batch": {"plain": {"seconds": 20.0}, "jobs1": {**grading, "seconds": 30.0},
-                  "jobs2": {**grading, "seconds": 18.0}},
+        "batch": {"plain": {"seconds": 20.0},
+                  "jobs1": {**grading, "seconds": 30.0, "cpu_seconds": 48.0},
+                  "jobs2": {**grading, "seconds": 18.0, "cpu_seconds": 50.0}},
         "epoch": {"sliced": {"seconds": 1.0, "test_accuracy": 0.78},
                   "dataloader": {"seconds": 6.5, "test_accuracy": 0.79}},
+        "cli": {"help": 0.25, "usage_error": 0.5},
         "total_seconds": 300.0,
     }
     found["ratios"] = ratios(found)
@@ -58,8 +60,9 @@ def test_ratio_is_none_without_a_denominator():
 def test_ratios_compare_grading_jobs_and_loader():
     found = figures()["ratios"]
     assert found["grading_over_plain"] == 1.5
-    assert round(found["overhead_percent"]) == 50
     assert found["within_target"] is False
+    assert found["cpu_seconds_per_submission"] == 12.0
+    assert found["projected_minutes"] == 500 * 4.5 / 60  # at jobs 2, the faster
     assert found["jobs2_over_jobs1"] == 0.6
     assert round(found["speedup"], 3) == round(1 / 0.6, 3)
     assert found["loader_over_sliced"] == 6.5
@@ -69,7 +72,9 @@ def test_table_names_the_machine_and_aligns_the_figures():
     rows = table_rows(figures())
     text = format_table(rows)
     assert "Test CPU, 2 cores, GPU: none" in text
-    assert "1.50×" in text and "overhead 50 %" in text and "missed" in text
+    assert "1.50×" in text and "target ≤ 0.5×: missed" in text
+    assert "12.00 s" in text and "37.5 min" in text
+    assert "grade --help" in text and "0.25 s" in text
     assert "5.00 s" in text and "7.50 s" in text and "6.50×" in text
     assert "900 MiB" in text and "kernels' peak 650 MiB" in text
     end = max(len(row[0]) for row in rows) + 2 + max(len(row[1]) for row in rows)
