@@ -18,14 +18,17 @@ from pathlib import Path
 
 import torch
 
-from grader import __version__
+from grader import __version__, course
 from grader.config import Settings
 from grader.exercise import available
 from grader.grade import grade_submission
+from grader.gradebook import Person, match_roster, write_gradebook
 from grader.kernels import KernelPool
 from grader.report import write_grades_csv, write_report, write_summary
 from grader.results import Result, load_result, save_result
 from grader.sandbox import hiding
+from grader.shard import Shard, mark
+from grader.similarity import handout_digests, similar_pairs, write_similarity_csv
 from grader.submissions import Submission, discover, match_notebooks
 
 
@@ -99,9 +102,14 @@ def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None) ->
     pools = kernels or _WORKER_KERNELS
     result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
                               unit.matched)
+    save_outputs(result, out)
+    return result
+
+
+def save_outputs(result: Result, out: Path) -> None:
+    """A unit's results.json and report.html, each written whole."""
     save_result(result, result_path(out, result.student, result.assignment))
     write_report(result, out)
-    return result
 
 
 def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
@@ -118,9 +126,17 @@ def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
     atexit.register(_WORKER_KERNELS.close)
 
 
-def run_all(pending: list[Unit], out: Path, jobs: int,
-            hidden: tuple[Path, ...]) -> Iterator[tuple[Unit, Result | None, str | None]]:
-    """Yield (unit, result, fault) as each finishes; a fault is the grader's bug."""
+def run_all(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ...],
+            scheduler: str | None = None, notes: list[str] | None = None,
+            ) -> Iterator[tuple[Unit, Result | None, str | None]]:
+    """Yield (unit, result, fault) as each finishes; a fault is the grader's bug. With a
+    `scheduler`, a Dask cluster's workers grade (refused workers go to `notes`)."""
+    if scheduler is not None:
+        from grader.distributed import grade_on_cluster
+
+        yield from grade_on_cluster(pending, out, hidden, scheduler, jobs,
+                                    [] if notes is None else notes)
+        return
     if jobs <= 1:
         kernels = KernelPools(hidden)
         try:
@@ -176,15 +192,33 @@ def earlier_results(units: list[Unit], report: BatchReport, out: Path) -> list[R
 def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int = 1,
                  force: bool = False, only: set[str] | None = None,
                  on_progress: Callable[[int, int, list[str]], None] = lambda *_: None,
-                 ) -> BatchReport:
+                 on_result: Callable[[str, Result | None], None] = lambda *_: None,
+                 roster: list[Person] | None = None, scheduler: str | None = None,
+                 shard: Shard | None = None) -> BatchReport:
     """Grade every assignment of every submission in `folder` into `out`, then write
-    grades.csv and summary.html."""
+    grades.csv, gradebook.csv, similarity.csv and summary.html.
+
+    A `scheduler` (a Dask scheduler's address, or "local") has a cluster's workers grade;
+    a `shard` grades only its slice of the students.
+
+    `on_result` hears of each unit as it finishes (its result, None for a grader fault);
+    a `roster` must name every student, which is checked before anything is graded."""
     assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
+    if not any(s.notebooks or s.refused for s in submissions):
+        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files and "
+                          "STUDENT/ folders holding .ipynb files")
+    if roster is not None:
+        match_roster([s.student for s in submissions], roster)
     if only:
         unknown = only - {s.student for s in submissions}
         if unknown:
             raise LookupError(f"no submission for: {', '.join(sorted(unknown))}")
+    if shard is not None:
+        outside = sorted(student for student in only or () if not shard.holds(student))
+        if outside:
+            raise LookupError(f"not in shard {shard}: {', '.join(outside)}")
+        submissions = [s for s in submissions if shard.holds(s.student)]
     units = units_of(submissions, assignments)
     chosen = [u for u in units if not only or u.submission.student in only]
     report = BatchReport(problems=problems)
@@ -200,17 +234,33 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     unfinished = [u.label for u in pending]
     on_progress(0, len(pending), unfinished[:jobs])
     out.mkdir(parents=True, exist_ok=True)  # made now, so the kernels' sandbox can hide it
-    for unit, result, fault in run_all(pending, out, jobs, (folder, out)):
+    mark(out, shard)
+    for unit, result, fault in run_all(pending, out, jobs, (folder, out), scheduler,
+                                       report.problems):
         if result is None:
             report.faults[unit.label] = fault or "unknown fault"
         else:
             report.results.append(result)
             report.graded.append(unit.label)
+        on_result(unit.label, result)
         unfinished.remove(unit.label)
         # Workers take units in order: the next `jobs` unfinished are the ones running.
         on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
     report.results.extend(earlier_results(units, report, out))
     report.results.sort(key=lambda r: (r.student, r.assignment))
-    write_grades_csv(report.results, out / "grades.csv")
-    write_summary(report.results, out / "summary.html")
+    write_class_files(report.results, units, out, roster)
     return report
+
+
+def write_class_files(results: list[Result], units: list[Unit], out: Path,
+                      roster: list[Person] | None) -> None:
+    """What covers the whole class: the CSVs, the similar pairs and the summary."""
+    pairs = [pair for name in dict.fromkeys(unit.settings.notebook for unit in units)
+             for pair in similar_pairs(
+                 name, {u.submission.student: u.matched[name] for u in units
+                        if u.settings.notebook == name and name in u.matched},
+                 handout_digests(course.current().reference / f"{name}.ipynb"))]
+    write_grades_csv(results, out / "grades.csv")
+    write_gradebook(results, out / "gradebook.csv", roster)
+    write_similarity_csv(pairs, out / "similarity.csv")
+    write_summary(results, out / "summary.html", pairs)

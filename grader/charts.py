@@ -140,13 +140,14 @@ def histogram_svg(scores: list[float], max_score: float) -> str:
 
 
 @_styled
-def pass_rates_svg(rates: dict[str, float]) -> str:
-    """One horizontal bar per test, in the given order from the top; "" when there are none."""
+def pass_rates_svg(rates: dict[str, float], what: str = "test") -> str:
+    """One horizontal bar per test (or exercise), in the given order from the top; "" when
+    there are none. Wide enough that long test names and the labels read at 1280 px."""
     if not rates:
         return ""
     names = list(rates)
     values = [min(max(rate, 0.0), 1.0) for rate in rates.values()]
-    fig = Figure(figsize=(5.0, 0.6 + 0.22 * len(names)), layout="constrained")
+    fig = Figure(figsize=(8.0, 0.7 + 0.24 * len(names)), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.barh(names, values, color=STUDENT_COLOUR)
     ax.bar_label(bars, labels=[f"{value:.0%}" for value in values], padding=2)
@@ -155,4 +156,24 @@ def pass_rates_svg(rates: dict[str, float]) -> str:
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
     ax.invert_yaxis()
     ax.set_xlabel("students passing")
-    return _to_svg(fig, "pass-rates", f"Pass rate per test across {len(names)} tests")
+    kind = "pass-rates" if what == "test" else f"{what}-pass-rates"
+    return _to_svg(fig, kind, f"Pass rate per {what} across {len(names)} {what}s")
+
+
+@_styled
+def timing_spread_svg(ratios: dict[str, list[float]], limits: dict[str, float]) -> str:
+    """Each timed step's ratios to the reference as dots on a log axis, its limit a dashed
+    line; "" when nothing was timed."""
+    measured = {step: values for step, values in ratios.items() if values}
+    if not measured:
+        return ""
+    fig = Figure(figsize=(8.0, 0.9 + 0.45 * len(measured)), layout="constrained")
+    ax = fig.add_subplot()
+    for row, (step, values) in enumerate(measured.items()):
+        ax.plot(values, [row] * len(values), "o", color=STUDENT_COLOUR, alpha=0.6)
+        ax.plot([limits[step]] * 2, [row - 0.35, row + 0.35], "--", color=REFERENCE_COLOUR)
+    ax.set_yticks(range(len(measured)), list(measured))
+    ax.set_ylim(len(measured) - 0.5, -0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("time / reference's time (dashed: the limit)")
+    return _to_svg(fig, "timing", f"Timing ratios of {len(measured)} timed steps")

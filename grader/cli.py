@@ -17,6 +17,7 @@ from grader import course
 if TYPE_CHECKING:
     from grader.batch import BatchReport
     from grader.config import Settings
+    from grader.gradebook import Person
     from grader.results import Result
 
 # Importing what grades costs seconds (torch): each command imports it only when it needs it,
@@ -26,6 +27,10 @@ console = Console(stderr=True)
 ASSIGNMENT = click.option(
     "--assignment", multiple=True, metavar="NAME",
     help="Only this assignment (repeatable; default: every one in the course's assignments/).")
+ROSTER = click.option(
+    "--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="A roster CSV (Canvas's columns: Student, ID, SIS User ID, SIS Login ID, Section) "
+         "whose ids name the submissions: gradebook.csv then carries its rows.")
 CONFIG = click.option(
     "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
     help="One assignment's settings file, instead of the course's assignments/.")
@@ -72,25 +77,45 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 @click.option("--force", is_flag=True, help="Regrade submissions already graded.")
 @click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@ROSTER
+@click.option("--scheduler", metavar="ADDRESS|local", default=None,
+              help="Grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or "
+                   "local for a LocalCluster of --jobs workers on this machine.")
+@click.option("--shard", metavar="K/N", default=None,
+              help="Grade only the K-th of N slices of the students (auto/N: K from "
+                   "$SLURM_ARRAY_TASK_ID, or $JOB_COMPLETION_INDEX + 1); `grade collect` "
+                   "merges the outputs.")
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
         assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
-        as_json: bool) -> None:
+        as_json: bool, roster: Path | None, scheduler: str | None, shard: str | None) -> None:
     """Grade every submission in FOLDER (a notebook per student or a folder per student) on
     each of the course's assignments."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from grader.batch import grade_folder
+    from grader.gradebook import RosterError
     from grader.kernel.data import DataNotFound, find_data_dir
+    from grader.shard import parse_shard
 
     try:
         assignments = [overridden(settings, device, timeout).resolved()
                        for settings in chosen_assignments(config, assignment)]
         find_data_dir()
+        people = roster_of(roster)
+        slice_ = None if shard is None else parse_shard(shard)
     except (ValueError, DataNotFound) as error:
         raise click.UsageError(str(error)) from None
     out = out or folder.parent / f"{folder.resolve().name}-graded"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+                  TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
         task = progress.add_task("grading", total=None)
         try:
             report = grade_folder(
@@ -98,8 +123,12 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
                 on_progress=lambda done, total, running: progress.update(
                     task, completed=done, total=total,
                     description=f"grading {', '.join(running)}" if running else "done"),
+                # Without a terminal there is no bar: a line per submission says it moves.
+                on_result=(lambda *_: None) if console.is_terminal else print_finished,
+                roster=people, scheduler=scheduler, shard=slice_,
             )
-        except (LookupError, NotADirectoryError) as error:
+        except (LookupError, NotADirectoryError, RosterError,
+                *cluster_errors(scheduler)) as error:
             raise click.UsageError(str(error)) from None
     print_summary(report, out)
     if as_json:
@@ -108,6 +137,36 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
                       "details above. Their students have no result yet.")
         sys.exit(2)
+
+
+def cluster_errors(scheduler: str | None) -> tuple[type[Exception], ...]:
+    """What a cluster raises when it cannot grade (Dask is imported only to use it)."""
+    if scheduler is None:
+        return ()
+    from grader.distributed import ClusterError
+
+    return (ClusterError,)
+
+
+def roster_of(path: Path | None) -> list[Person] | None:
+    from grader.gradebook import read_roster
+
+    return None if path is None else read_roster(path)
+
+
+def print_finished(label: str, result: Result | None) -> None:
+    """One line for a finished submission: its score and how long its notebook ran."""
+    if result is None:
+        console.print(f"{label}: grader fault (details at the end)", highlight=False)
+        return
+    failed = sum(not test.passed for test in result.tests)
+    console.print(f"{label}: {points(result.score):g} / {points(result.max_score):g}, "
+                  f"{failed} failed, ran {result.execution_seconds:.1f} s", highlight=False)
+
+
+def points(value: float) -> float:
+    """Every score the command prints or writes as JSON: a float, two decimals."""
+    return float(round(value, 2))
 
 
 def overridden(settings: Settings, device: str | None, timeout: float | None) -> Settings:
@@ -131,7 +190,7 @@ def print_summary(report: BatchReport, out: Path) -> None:
     table.add_column("timed steps", justify="right")
     for result in sorted(report.results, key=lambda r: (r.assignment, r.student)):
         table.add_row(result.student, result.assignment,
-                      f"{result.score:g} / {result.max_score:g}",
+                      f"{points(result.score):g} / {points(result.max_score):g}",
                       str(sum(not t.passed for t in result.tests)),
                       timing_summary(result))
     console.print(table)
@@ -156,10 +215,51 @@ def summary_json(report: BatchReport, out: Path) -> dict:
         "unchanged": report.reused,
         "faults": sorted(report.faults),
         "problems": report.problems,
-        "students": {student: {r.assignment: {"score": r.score, "max_score": r.max_score}
+        "students": {student: {r.assignment: {"score": points(r.score),
+                                              "max_score": points(r.max_score)}
                                for r in report.results if r.student == student}
                      for student in dict.fromkeys(r.student for r in report.results)},
     }
+
+
+@main.command(name="gradebook")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@ROSTER
+def gradebook_command(out: Path, roster: Path | None) -> None:
+    """Write OUT/gradebook.csv again from the results a run left in OUT (say, with a roster
+    obtained since)."""
+    from grader.gradebook import RosterError, write_gradebook
+    from grader.results import load_result
+
+    paths = sorted(out.glob("*/*/results.json"))
+    if not paths:
+        raise click.UsageError(f"{out} holds no results (looked for STUDENT/ASSIGNMENT/"
+                               "results.json): grade a folder into it first")
+    try:
+        write_gradebook([load_result(path) for path in paths], out / "gradebook.csv",
+                        roster_of(roster))
+    except RosterError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"wrote {out / 'gradebook.csv'} ({len(paths)} results)")
+
+
+@main.command(name="collect")
+@click.argument("outs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "merged", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to merge into.")
+def collect_command(outs: tuple[Path, ...], merged: Path) -> None:
+    """Merge the output folders OUTS of a class's shards (`grade --shard K/N`) into one, with
+    one grades.csv and summary.html; outputs of other grader versions or settings are
+    refused."""
+    from grader.collect import CollectError, collect
+
+    try:
+        results = collect(list(outs), merged)
+    except CollectError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"merged {len(results)} results from {len(outs)} outputs into {merged}/ "
+               "(grades.csv, summary.html)")
 
 
 @main.command(name="assign")

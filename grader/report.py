@@ -12,14 +12,35 @@ import hashlib
 import io
 import re
 import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from grader.charts import curves_svg, histogram_svg, pass_rates_svg
+from grader.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
+from grader.classview import (
+    common_failures,
+    exercise_names,
+    exercise_rates,
+    heat_map,
+    needing_a_look,
+    timing_spread,
+)
+from grader.diagnosis import (
+    common_cause,
+    exercise_scores,
+    first_problem,
+    private_roots,
+    relative_names,
+)
 from grader.paths import TEMPLATES
-from grader.results import Result, TestResult, write_atomically
+from grader.results import Result, TestResult, Timing, write_atomically
+
+if TYPE_CHECKING:
+    from grader.similarity import SimilarPair
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks) and
 # two-byte escapes: what IPython and friends write into tracebacks.
@@ -54,6 +75,21 @@ def seed_tag(seed: int) -> str:
     return "#" + hashlib.sha256(str(seed).encode()).hexdigest()[:10]
 
 
+TENSOR_TEXT = re.compile(r"^tensor shape (?P<shape>\([^)]*\)) (?P<dtype>\S+): ")
+
+
+def shown_as(text: str) -> str:
+    """What an expected or got text holds, in words: checks write tensors as a shape, a
+    dtype and their first values, flattened."""
+    if text.startswith("Traceback"):
+        return "the error it raised"
+    match = TENSOR_TEXT.match(text)
+    if match is None:
+        return ""
+    more = ", its first 8 values flattened" if text.rstrip().endswith("…") else ""
+    return f"a tensor of shape {match['shape']}, {match['dtype'].removeprefix('torch.')}{more}"
+
+
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
@@ -72,7 +108,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi,
-                       seed_tag=seed_tag, md=markdown_text)
+                       seed_tag=seed_tag, md=markdown_text, shown_as=shown_as)
     return env
 
 
@@ -86,17 +122,75 @@ def _test_names(results: list[Result]) -> list[str]:
 
 def _by_exercise(tests: list[TestResult]) -> dict[str, list[TestResult]]:
     """Tests grouped by exercise, keeping the order the grader ran them in."""
-    groups: dict[str, list[TestResult]] = {}
+    return {exercise.name: exercise.tests for exercise in exercise_scores(tests)}
+
+
+def repeated_from(tests: list[TestResult]) -> dict[str, str]:
+    """Per test whose expected and got an earlier test already showed, that earlier test:
+    one traceback of a blank function is shown once, not under each of its tests."""
+    first: dict[tuple, str] = {}
+    repeats = {}
     for test in tests:
-        groups.setdefault(test.exercise, []).append(test)
-    return groups
+        if test.hidden or (test.expected is None and test.got is None):
+            continue
+        key = (test.expected, test.got)
+        if key in first:
+            repeats[test.name] = first[key]
+        else:
+            first[key] = test.name
+    return repeats
+
+
+@dataclass(frozen=True)
+class TimingVerdict:
+    """A timed step and its verdict, which is the speed mark's: an epoch within the limit
+    that earned no mark (it did not train) is not shown as a success."""
+
+    timing: Timing
+    verdict: str  # pass, fail, none
+    label: str
+    reason: str = ""
+
+
+def speed_marks(result: Result) -> list[TestResult]:
+    """The tests that read a timing: the exercises' checks declare it."""
+    from grader.exercise import available  # the checks, with torch: only where one grades
+
+    timed = {check.full_name for exercise in available().values()
+             for check in exercise.checks if check.timed}
+    return [test for test in result.tests if test.name in timed]
+
+
+def timing_verdicts(result: Result) -> list[TimingVerdict]:
+    unmarked = [test for test in speed_marks(result) if not test.passed] \
+        if result.timings else []
+    verdicts = []
+    for timing in result.timings:
+        if timing.ratio is None:
+            verdicts.append(TimingVerdict(timing, "none", "not measured"))
+        elif timing.ratio > timing.max_ratio:
+            verdicts.append(TimingVerdict(timing, "fail", "too slow"))
+        elif unmarked:
+            verdicts.append(TimingVerdict(timing, "fail", "no speed mark", "; ".join(
+                f"{test.name}: {test.message}" for test in unmarked)))
+        else:
+            verdicts.append(TimingVerdict(timing, "pass", "within limit"))
+    return verdicts
 
 
 def render_report(result: Result) -> str:
-    """The page one student reads to see what passed, what failed and why."""
+    """The page one student reads: what to fix first at the top, then each exercise as a
+    section of its own, folded where everything passed."""
+    roots = private_roots(result)
     return ENV.get_template("report.html.j2").render(
         result=result,
-        exercises=_by_exercise(result.tests),
+        source=Path(result.source).name,
+        cause=common_cause(result),
+        first=first_problem(result),
+        exercises=exercise_scores(result.tests),
+        repeated=repeated_from(result.tests),
+        timings=timing_verdicts(result),
+        relative=lambda text: relative_names(strip_ansi(str(text)), roots),
         chart=Markup(curves_svg(result.curves)),
     )
 
@@ -160,36 +254,64 @@ def write_grades_csv(results: list[Result], path: Path) -> None:
 
 
 def _pass_rates(results: list[Result]) -> dict[str, float]:
-    """Per test, the share of the students who ran it that passed it."""
+    """Per test, the share of the students who ran it that passed it, the hardest first."""
     verdicts: dict[str, list[bool]] = {name: [] for name in _test_names(results)}
     for result in results:
         for test in result.tests:
             verdicts[test.name].append(test.passed)
-    return {name: sum(passed) / len(passed) for name, passed in verdicts.items()}
+    rates = {name: sum(passed) / len(passed) for name, passed in verdicts.items()}
+    return dict(sorted(rates.items(), key=lambda item: item[1]))
 
 
-def assignment_summary(results: list[Result]) -> dict:
-    """One assignment's figures: score distribution, pass rates, its students' results."""
+def similar_to(pairs: list[SimilarPair]) -> dict[str, list[str]]:
+    """Per student, the students a pair names them with."""
+    others: dict[str, list[str]] = {}
+    for pair in pairs:
+        others.setdefault(pair.first, []).append(pair.second)
+        others.setdefault(pair.second, []).append(pair.first)
+    return others
+
+
+def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> dict:
+    """One assignment's figures: the heat map, the hardest exercises, the shared failures,
+    the submissions to open, the score and timing spread, the similar pairs."""
     scores = [result.score for result in results]
     max_score = max((result.max_score for result in results), default=0.0)
+    spread = timing_spread(results)
+    rates = exercise_rates(results)
     return {
         "results": results,
         "max_score": max_score,
         "mean": statistics.fmean(scores),
         "median": statistics.median(scores),
+        "exercises": exercise_names(results),
+        "heat_map": heat_map(results),
+        "exercise_rates": rates,
+        "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")),
+        "common_failures": common_failures(results),
+        "look": needing_a_look(results, similar_to(pairs)),
+        "timing": spread,
+        "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
+                                                 {t.step: t.max_ratio for t in spread})),
+        "pairs": pairs,
         "histogram": Markup(histogram_svg(scores, max_score)),
         "pass_rates": Markup(pass_rates_svg(_pass_rates(results))),
     }
 
 
-def render_summary(results: list[Result]) -> str:
-    """The class overview, by assignment: score distribution, pass rates and a link to
-    every report."""
+def heat_colour(fraction: float) -> str:
+    """A cell's background: red at 0, amber at one half, green at 1."""
+    hue = round(120 * min(max(fraction, 0.0), 1.0))
+    return f"hsl({hue}, 70%, 82%)"
+
+
+def render_summary(results: list[Result], pairs: Sequence[SimilarPair] = ()) -> str:
+    """The class overview, by assignment, each linking to every report."""
     return ENV.get_template("summary.html.j2").render(
-        assignments={name: assignment_summary(group)
+        assignments={name: assignment_summary(group, [p for p in pairs if p.assignment == name])
                      for name, group in by_assignment(results).items()},
-        count=len({result.student for result in results}))
+        count=len({result.student for result in results}), heat_colour=heat_colour)
 
 
-def write_summary(results: list[Result], path: Path) -> None:
-    write_atomically(path, render_summary(results))
+def write_summary(results: list[Result], path: Path, pairs: Sequence[SimilarPair] = ()) -> None:
+    write_atomically(path, render_summary(results, pairs))

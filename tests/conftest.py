@@ -137,3 +137,48 @@ def single_threaded_kernels():
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             patch.setenv(name, "1")
         yield
+
+
+COLUMNS_SOFTMAX = code("""
+    def softmax(X):
+        X_exp = torch.exp(X)
+        return X_exp / X_exp.sum(dim=0, keepdim=True)
+    """)
+
+
+def renamed_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as a copier hands it in: its code reformatted, comments of their own,
+    names changed."""
+    import ast
+
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "def " in cell.source:
+            source = ast.unparse(ast.parse(cell.source))
+            source = re.sub(r"\bX\b", "scores", re.sub(r"\bparams\b", "weights", source))
+            cell.source = "# my own work\n" + source.replace("\n", "\n\n", 1)
+    return notebook
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory):
+    """A class graded once through grade_folder: the solution (alice), the blank (bob), the
+    softmax that normalises columns (carol), a file that is not JSON (dave) and alice's
+    work renamed and reformatted (erin). Returns the batch report, the submissions and
+    the output folder."""
+    from grader.batch import grade_folder
+
+    root = tmp_path_factory.mktemp("class")
+    submissions = root / "submissions"
+    write_notebook(nbformat.read(SOLUTION, as_version=4), submissions / "alice.ipynb")
+    write_notebook(nbformat.read(BLANK, as_version=4), submissions / "bob.ipynb")
+    write_notebook(with_functions({"softmax": COLUMNS_SOFTMAX}), submissions / "carol.ipynb")
+    (submissions / "dave.ipynb").write_text("{ not json")
+    write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
+                   submissions / "erin.ipynb")
+    finished = []
+    report = grade_folder(submissions, root / "out", [LENIENT],
+                          on_result=lambda label, result: finished.append(label))
+    assert sorted(finished) == sorted(report.graded), report.faults
+    stuck = [note for r in report.results for note in r.notes if "could not start" in note]
+    assert not stuck, f"no kernel started (the machine is too busy?): {stuck[:1]}"
+    return report, submissions, root / "out"

@@ -145,3 +145,44 @@ def test_usage_errors_exit_non_zero_with_a_message(tmp_path, arguments, words):
     result = CliRunner().invoke(main, arguments + ["--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert words in result.output
+
+
+def test_without_a_terminal_each_finished_submission_prints_a_line(graded):
+    result, _, _ = graded
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    lines = [line for line in result.output.splitlines() if line.startswith(f"alice/{NOTEBOOK}:")]
+    alice = summary["students"]["alice"][NOTEBOOK]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"alice/{NOTEBOOK}: {alice['score']:g} / {alice['max_score']:g}")
+    assert " ran " in lines[0] and lines[0].endswith(" s")
+    for student in ("bob", "carol", "dave"):
+        assert f"{student}/{NOTEBOOK}: " in result.output
+
+
+def test_the_json_summary_writes_every_score_as_a_float(graded):
+    result, _, _ = graded
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    numbers = [value for student in summary["students"].values()
+               for scores in student.values() for value in scores.values()]
+    assert numbers and all(type(value) is float for value in numbers)
+
+
+def test_the_class_outputs_are_written_group_readable(graded):
+    _, _, out = graded
+    for name in ("grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
+                 f"alice/{NOTEBOOK}/report.html", f"alice/{NOTEBOOK}/results.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+@pytest.mark.parametrize("contents", [[], ["notes.txt", "empty/"]])
+def test_a_folder_without_notebooks_is_a_usage_error_saying_what_was_looked_for(tmp_path,
+                                                                                contents):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in contents:
+        (folder / name.rstrip("/")).mkdir() if name.endswith("/") else \
+            (folder / name).write_text("x")
+    result = CliRunner().invoke(main, [str(folder), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert f"{folder} holds no notebooks: looked for STUDENT.ipynb files" in result.output
+    assert not (tmp_path / "o").exists()

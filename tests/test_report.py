@@ -393,3 +393,132 @@ def test_format_seconds(seconds: float | None, text: str) -> None:
 )
 def test_format_points(points: float, text: str) -> None:
     assert format_points(points) == text
+
+
+# On real graded submissions: the class of conftest.graded_class.
+
+def _page(out: Path, student: str) -> BeautifulSoup:
+    return _soup((out / student / "linear_networks" / "report.html").read_text(encoding="utf-8"))
+
+
+def test_a_failing_report_starts_with_what_to_fix_first(graded_class) -> None:
+    _, _, out = graded_class
+    carol = _page(out, "carol")
+    block = carol.select_one("#fix-first")
+    assert block["data-exercise"] == "softmax"
+    assert "the columns sum to 1 instead of the rows" in block.get_text()
+    assert block.find_previous("section", id="tests") is None  # above every exercise
+    assert carol.select_one("#banner") is None
+    assert "softmax_training" in block.select_one(".others").get_text()
+
+
+def test_passing_exercises_are_folded_and_failing_ones_open(graded_class) -> None:
+    _, _, out = graded_class
+    sections = {section["data-exercise"]: section
+                for section in _page(out, "carol").select("details.exercise-section")}
+    assert sections["softmax"].has_attr("open") and sections["softmax_training"].has_attr("open")
+    assert not sections["normal"].has_attr("open")
+    softmax = [t for t in load_result(out / "carol" / "linear_networks" / "results.json").tests
+               if t.exercise == "softmax"]
+    tally = f"{sum(t.passed for t in softmax)}/{len(softmax)} passed"
+    assert tally in sections["softmax"].summary.get_text()
+    assert _page(out, "alice").select_one("#all-passed") is not None
+    assert not any(s.has_attr("open") for s in _page(out, "alice").select("details"))
+
+
+def test_the_timed_epoch_shows_no_success_when_its_mark_failed(graded_class) -> None:
+    """carol's epoch is within the time limit, but earns no speed mark: it does not train."""
+    _, _, out = graded_class
+    carol, alice = _page(out, "carol"), _page(out, "alice")
+    assert not _row(carol, "softmax_training.epoch_is_fast_enough")["class"].count("pass")
+    row = carol.select_one("#timing [data-step='epoch.run']")
+    assert row["data-verdict"] == "fail" and row.select(".badge.pass") == []
+    assert "no speed mark" in row.get_text()
+    mark = next(t for t in load_result(out / "carol" / "linear_networks" / "results.json").tests
+                if t.name == "softmax_training.epoch_is_fast_enough")
+    assert row.select_one(".timing-reason").get_text() == f"{mark.name}: {mark.message}"
+    assert alice.select_one("#timing [data-step='epoch.run']")["data-verdict"] == "pass"
+
+
+def test_expected_and_got_say_what_they_show(graded_class) -> None:
+    _, _, out = graded_class
+    carol = load_result(out / "carol" / "linear_networks" / "results.json")
+    tensors = [t for t in carol.tests if not t.passed and not t.hidden and t.expected and t.got
+               and t.expected.startswith("tensor shape") and t.got.startswith("tensor shape")]
+    assert tensors
+    page = _page(out, "carol")
+    for test in tensors:
+        labels = [h4.get_text() for h4 in _row(page, test.name).select(".compare h4")]
+        shape = test.got.split(" ")[2]
+        assert labels[1].startswith(f"Got: a tensor of shape {shape}"), labels
+        assert labels[0].startswith("Expected: a tensor of shape"), labels
+    raised = _page(out, "bob").select_one("pre.got").find_previous("h4").get_text()
+    assert raised == "Got: the error it raised"
+
+
+def test_a_blank_notebook_gets_one_banner_and_one_traceback_per_error(graded_class) -> None:
+    _, _, out = graded_class
+    bob = _page(out, "bob")
+    banner = bob.select_one("#banner")
+    assert banner["data-cause"] == "blank" and bob.select_one("#fix-first") is None
+    assert "NotImplementedError" in banner.get_text()
+    assert not any(s.has_attr("open") for s in bob.select("details.exercise-section"))
+    shown = [pre.get_text() for pre in bob.select("pre.got")]
+    assert shown and len(shown) == len(set(shown))  # each traceback once
+    repeats = bob.select(".same-as a")
+    assert repeats and all(bob.find(id=a["href"][1:]) is not None for a in repeats)
+
+
+def test_an_unreadable_notebook_gets_a_banner_not_71_rows_of_it(graded_class) -> None:
+    _, _, out = graded_class
+    banner = _page(out, "dave").select_one("#banner")
+    assert (banner["data-cause"], banner.get_text().count("NotJSONError")) == ("unreadable", 1)
+    assert "dave.ipynb is not a readable notebook" in banner.get_text()
+
+
+def test_students_see_no_absolute_path_of_the_instructor(graded_class) -> None:
+    _, submissions, out = graded_class
+    private = [str(submissions), str(Path(__file__).resolve().parent.parent), "/tmp/grade-"]
+    for student in ("alice", "bob", "carol", "dave", "erin"):
+        html = (out / student / "linear_networks" / "report.html").read_text(encoding="utf-8")
+        assert not [root for root in private if root in html], student
+    assert _page(out, "bob").select_one(".meta code").get_text() == "bob.ipynb"
+
+
+def test_outputs_are_readable_by_the_group(graded_class) -> None:
+    _, _, out = graded_class
+    for name in ("grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
+                 "alice/linear_networks/report.html", "alice/linear_networks/results.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_the_summary_rolls_up_by_exercise_and_counts_shared_failures() -> None:
+    columns = "the columns sum to 1 instead of the rows"
+    results = [
+        _result(name, [_test("softmax.values", "softmax", 0, 2, message=columns),
+                       _test("softmax.rows", "softmax", 1, 1),
+                       _test("loss.value", "loss", 0, 1,
+                             message=f"loss is {value}, above 0.5")])
+        for name, value in (("ann", 0.61), ("ben", 0.72))]
+    results.append(_result("cy", [_test("softmax.values", "softmax", 2, 2),
+                                  _test("softmax.rows", "softmax", 1, 1),
+                                  _test("loss.value", "loss", 1, 1)]))
+    blank = "not implemented yet: NotImplementedError"
+    results.append(_result("dee", [_test(n, e, 0, message=blank)
+                                   for n, e in (("softmax.values", "softmax"),
+                                                ("softmax.rows", "softmax"),
+                                                ("loss.value", "loss"))]))
+    section = _soup(render_summary(results)).select_one("section.assignment")
+
+    failures = [(li["data-count"], li.select_one(".message").get_text())
+                for li in section.select(".common-failures li")]
+    # numbers aside, the same message; dee, blank, is listed to look at instead
+    assert sorted(failures) == [("2", "loss is 0.61, above 0.5"), ("2", columns)]
+    looks = {li["data-student"]: li.get_text() for li in section.select(".needs-a-look li")}
+    assert list(looks) == ["dee"] and "Nothing is implemented yet" in looks["dee"]
+    ann = {td["data-exercise"]: td["data-fraction"]
+           for td in section.select('.heatmap tr[data-student="ann"] td.cell')}
+    assert ann == {"softmax": "0.33", "loss": "0.00"}
+    rates = [(tr["data-exercise"], tr.select("td")[1].get_text())
+             for tr in section.select(".exercise-rates-table tr[data-exercise]")]
+    assert rates == [("loss", "1 / 4"), ("softmax", "1 / 4")]  # loss earns fewer points

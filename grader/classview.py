@@ -1,0 +1,137 @@
+"""The instructor's view of one assignment across the class: who scored what on which
+exercise, the hardest exercises, the failures many students share, the submissions to
+open, the timing spread. Pure functions of the results, for the summary page.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+
+from grader.diagnosis import ExerciseScore, common_cause, exercise_scores, flags
+from grader.results import Result
+
+COMMON_FAILURES = 10
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    """A student's row of the heat map: one cell per exercise (None where the result has
+    no test of it)."""
+
+    result: Result
+    cells: list[ExerciseScore | None]
+
+
+def exercise_names(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(test.exercise for result in results for test in result.tests))
+
+
+def heat_map(results: list[Result]) -> list[HeatRow]:
+    names = exercise_names(results)
+    rows = []
+    for result in results:
+        scores = {exercise.name: exercise for exercise in exercise_scores(result.tests)}
+        rows.append(HeatRow(result, [scores.get(name) for name in names]))
+    return rows
+
+
+@dataclass(frozen=True)
+class ExerciseRate:
+    name: str
+    passed: int  # students who passed every test of it
+    students: int
+    mean_fraction: float
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.students if self.students else 0.0
+
+
+def exercise_rates(results: list[Result]) -> list[ExerciseRate]:
+    """Per exercise, the share of students passing all of its tests, the hardest first."""
+    grouped: dict[str, list[ExerciseScore]] = {}
+    for result in results:
+        for exercise in exercise_scores(result.tests):
+            grouped.setdefault(exercise.name, []).append(exercise)
+    rates = [ExerciseRate(name, sum(not e.failed for e in group), len(group),
+                          statistics.fmean(e.fraction for e in group))
+             for name, group in grouped.items()]
+    return sorted(rates, key=lambda rate: (rate.rate, rate.mean_fraction))
+
+
+@dataclass(frozen=True)
+class SharedFailure:
+    """A failure message many students got (numbers aside), with the tests that said it."""
+
+    message: str
+    students: list[str]
+    tests: list[str]
+
+
+def common_failures(results: list[Result]) -> list[SharedFailure]:
+    """The failure messages most students share, most common first. Submissions that
+    failed everything for one cause (blank, unreadable) are left out: they are listed
+    among the submissions to look at, and would only crowd the list."""
+    students: dict[str, set[str]] = {}
+    tests: dict[str, Counter] = {}
+    examples: dict[str, str] = {}
+    for result in results:
+        if common_cause(result) is not None:
+            continue
+        for test in result.tests:
+            if test.passed:
+                continue
+            key = NUMBER.sub("#", test.message)
+            examples.setdefault(key, test.message)
+            students.setdefault(key, set()).add(result.student)
+            tests.setdefault(key, Counter())[test.name] += 1
+    ranked = sorted(students, key=lambda key: (-len(students[key]), examples[key]))
+    return [SharedFailure(examples[key], sorted(students[key]),
+                          [name for name, _ in tests[key].most_common()])
+            for key in ranked[:COMMON_FAILURES]]
+
+
+def needing_a_look(results: list[Result], similar: dict[str, list[str]]) -> list[tuple]:
+    """(result, reasons) for each submission an instructor should open: blank, unreadable,
+    timed out, unsandboxed, or near a copy of another (`similar`: student to others)."""
+    found = []
+    for result in results:
+        reasons = flags(result)
+        if similar.get(result.student):
+            reasons.append(f"similar to {', '.join(similar[result.student])}")
+        if reasons:
+            found.append((result, reasons))
+    return found
+
+
+@dataclass(frozen=True)
+class TimingSpread:
+    step: str
+    ratios: list[float]
+    max_ratio: float
+    unmeasured: int
+
+    @property
+    def over(self) -> int:
+        return sum(ratio > self.max_ratio for ratio in self.ratios)
+
+    def quantiles(self) -> tuple[float, float, float] | None:
+        if not self.ratios:
+            return None
+        return min(self.ratios), statistics.median(self.ratios), max(self.ratios)
+
+
+def timing_spread(results: list[Result]) -> list[TimingSpread]:
+    """Each timed step's ratios to the reference across the class."""
+    steps: dict[str, list] = {}
+    for result in results:
+        for timing in result.timings:
+            steps.setdefault(timing.step, []).append(timing)
+    return [TimingSpread(step, sorted(t.ratio for t in timings if t.ratio is not None),
+                         max(t.max_ratio for t in timings),
+                         sum(t.ratio is None for t in timings))
+            for step, timings in steps.items()]

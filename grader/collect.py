@@ -1,0 +1,118 @@
+"""`grade collect`: the output folders of a class's shards (or of runs over parts of it)
+merged into one, with the grades.csv and summary.html one run over the whole class writes.
+
+Results are merged only when they can be compared: the same grader version, one settings
+digest per assignment, every shard of one split present once, no student graded twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.batch import result_path
+from grader.report import report_path, write_grades_csv, write_summary
+from grader.results import Result, load_result, save_result
+from grader.shard import ShardError, read_marker
+
+
+class CollectError(ValueError):
+    """Outputs that cannot be merged, with the reason."""
+
+
+def check_shards(outs: list[Path]) -> None:
+    """Shards of one split, each once and none missing; or no shards at all."""
+    try:
+        shards = {out: read_marker(out) for out in outs}
+    except ShardError as error:
+        raise CollectError(str(error)) from None
+    marked = {out: shard for out, shard in shards.items() if shard is not None}
+    if not marked:
+        return
+    whole = [str(out) for out, shard in shards.items() if shard is None]
+    if whole:
+        raise CollectError(f"{', '.join(whole)} holds no shard (graded without --shard) "
+                           "while the others hold shards: collect the shards of one split")
+    counts = sorted({shard.count for shard in marked.values()})
+    if len(counts) > 1:
+        raise CollectError("the outputs are shards of different splits ("
+                           + ", ".join(f"{out}: {shard}" for out, shard in marked.items())
+                           + "): collect the shards of one split")
+    by_index: dict[int, list[str]] = {}
+    for out, shard in marked.items():
+        by_index.setdefault(shard.index, []).append(str(out))
+    twice = {index: outs for index, outs in by_index.items() if len(outs) > 1}
+    if twice:
+        raise CollectError("the same shard is given twice: " + "; ".join(
+            f"{index}/{counts[0]} in {', '.join(outs)}" for index, outs in twice.items()))
+    missing = [f"{index}/{counts[0]}" for index in range(1, counts[0] + 1)
+               if index not in by_index]
+    if missing:
+        raise CollectError(f"shard(s) {', '.join(missing)} missing: grade them "
+                           "(`grade SUBMISSIONS/ --shard K/N --out DIR`) and collect them too")
+
+
+def results_of(outs: list[Path]) -> dict[str, tuple[Path, Result]]:
+    """Every result in the outputs, by student/assignment; one found twice is refused."""
+    found: dict[str, tuple[Path, Result]] = {}
+    for out in outs:
+        paths = sorted(out.glob("*/*/results.json"))
+        if not paths:
+            raise CollectError(f"{out} holds no results (STUDENT/ASSIGNMENT/results.json): "
+                               "is it an output folder of `grade`?")
+        for path in paths:
+            try:
+                result = load_result(path)
+            except (OSError, ValueError, TypeError, KeyError) as error:
+                raise CollectError(f"{path} cannot be read ({error}): grade that "
+                                   "submission again") from None
+            label = f"{result.student}/{result.assignment}"
+            if label in found:
+                raise CollectError(f"{label} is graded in both {found[label][0]} and {out}: "
+                                   "collect outputs of disjoint parts of the class")
+            found[label] = (out, result)
+    return found
+
+
+def check_alike(found: dict[str, tuple[Path, Result]]) -> None:
+    """One grader version over all results, one settings digest per assignment."""
+    check_one("grader version", found, lambda result: result.grader_version,
+              "grade every shard with the same grader")
+    for assignment in sorted({result.assignment for _, result in found.values()}):
+        check_one(f"settings of {assignment}",
+                  {k: v for k, v in found.items() if v[1].assignment == assignment},
+                  lambda result: result.config_digest,
+                  "grade every shard with the same settings file, --device and --timeout")
+
+
+def check_one(what: str, found: dict[str, tuple[Path, Result]],
+              value: Callable[[Result], str], advice: str) -> None:
+    outs_by_value: dict[str, set[str]] = {}
+    for out, result in found.values():
+        outs_by_value.setdefault(value(result), set()).add(str(out))
+    if len(outs_by_value) > 1:
+        raise CollectError(f"the outputs differ in their {what}: " + "; ".join(
+            f"{shown} in {', '.join(sorted(outs))}" for shown, outs in outs_by_value.items())
+            + f": {advice}")
+
+
+def collect(outs: list[Path], merged: Path) -> list[Result]:
+    """Merge `outs` into `merged`: each result and report, then grades.csv and summary.html."""
+    resolved = {out.resolve() for out in outs}
+    if merged.resolve() in resolved:
+        raise CollectError(f"--out {merged} is one of the outputs collected: merge into a "
+                           "folder of its own")
+    check_shards(outs)
+    found = results_of(outs)
+    check_alike(found)
+    results = sorted((result for _, result in found.values()),
+                     key=lambda r: (r.student, r.assignment))
+    for out, result in found.values():
+        save_result(result, result_path(merged, result.student, result.assignment))
+        report = report_path(out, result.student, result.assignment)
+        if report.is_file():
+            shutil.copyfile(report, report_path(merged, result.student, result.assignment))
+    write_grades_csv(results, merged / "grades.csv")
+    write_summary(results, merged / "summary.html")
+    return results

@@ -1,0 +1,157 @@
+"""What one result says at a glance, for the report's top and the class summary: a cause
+that failed every test, the problem to fix first, each exercise's score and the reasons
+an instructor should look at the submission.
+
+Pure functions of a Result: a report rendered again from results.json says the same.
+"""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import course
+from grader.paths import PACKAGE
+from grader.results import Result, TestResult
+
+# What the failures of a notebook nobody worked on say: the handout's functions raise,
+# its answers are still the prompt.
+BLANK_SIGNS = ("NotImplementedError", "not implemented", "no answer given")
+UNREADABLE_SIGNS = ("not a readable notebook", "is not UTF-8", "has no cells")
+TIMEOUT_ERRORS = ("CellTimeout", "TotalTimeout")
+UNSANDBOXED_NOTE = "without a sandbox"
+KERNEL_WORK_DIR = re.compile(r"/tmp/grade-[^/\s\"']+/work/")
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason behind every failed test, said once instead of on each test."""
+
+    kind: str  # blank, unreadable, kernel, missing, refused, other
+    title: str
+    message: str
+
+
+CAUSE_TITLES = {
+    "blank": "Nothing is implemented yet",
+    "unreadable": "The notebook could not be read",
+    "kernel": "The notebook could not run: its kernel did not start",
+    "missing": "No notebook was handed in for this assignment",
+    "refused": "The submission was not graded",
+    "other": "Every test failed for the same reason",
+}
+
+
+def cause_kind(message: str) -> str:
+    if any(sign in message for sign in UNREADABLE_SIGNS):
+        return "unreadable"
+    if "kernel could not start" in message:
+        return "kernel"
+    if message.startswith("no notebook "):
+        return "missing"
+    if message.startswith("not graded:"):
+        return "refused"
+    return "other"
+
+
+def common_cause(result: Result) -> Cause | None:
+    """The one cause that failed every test, if there is one: a blank notebook, an
+    unreadable file, a kernel that never started, a missing or refused notebook."""
+    if not result.tests or any(test.passed for test in result.tests):
+        return None
+    messages = list(dict.fromkeys(test.message for test in result.tests))
+    if all(any(sign in message for sign in BLANK_SIGNS) for message in messages):
+        return Cause("blank", CAUSE_TITLES["blank"],
+                     "every function still raises NotImplementedError and no answer is "
+                     "written: replace each `raise NotImplementedError()` with your code "
+                     "and run the notebook's check() cells")
+    if len(messages) == 1:
+        kind = cause_kind(messages[0])
+        return Cause(kind, CAUSE_TITLES[kind], messages[0])
+    return None
+
+
+@dataclass(frozen=True)
+class ExerciseScore:
+    """One exercise's tests and what they add up to."""
+
+    name: str
+    tests: list[TestResult]
+
+    @property
+    def points(self) -> float:
+        return round(sum(test.points for test in self.tests), 4)
+
+    @property
+    def max_points(self) -> float:
+        return round(sum(test.max_points for test in self.tests), 4)
+
+    @property
+    def passed(self) -> int:
+        return sum(test.passed for test in self.tests)
+
+    @property
+    def failed(self) -> list[TestResult]:
+        return [test for test in self.tests if not test.passed]
+
+    @property
+    def fraction(self) -> float:
+        return self.points / self.max_points if self.max_points > 0 else 1.0
+
+
+def exercise_scores(tests: list[TestResult]) -> list[ExerciseScore]:
+    """Tests grouped by exercise, in the order the grader ran them."""
+    groups: dict[str, list[TestResult]] = {}
+    for test in tests:
+        groups.setdefault(test.exercise, []).append(test)
+    return [ExerciseScore(name, group) for name, group in groups.items()]
+
+
+def first_problem(result: Result) -> tuple[ExerciseScore, TestResult] | None:
+    """The first exercise that failed a test and the failure to read first there: a visible
+    one where there is one, since a hidden test's message says less."""
+    for exercise in exercise_scores(result.tests):
+        if exercise.failed:
+            visible = [test for test in exercise.failed if not test.hidden]
+            return exercise, (visible or exercise.failed)[0]
+    return None
+
+
+def timed_out(result: Result) -> bool:
+    return any(cell.error.startswith(TIMEOUT_ERRORS) for cell in result.errors)
+
+
+def unsandboxed(result: Result) -> bool:
+    return any(UNSANDBOXED_NOTE in note for note in result.notes)
+
+
+def flags(result: Result) -> list[str]:
+    """Why an instructor should open this submission, in a few words each."""
+    cause = common_cause(result)
+    found = [cause.title] if cause else []
+    if timed_out(result):
+        found.append("timed out")
+    if unsandboxed(result):
+        found.append("ran unsandboxed")
+    return found
+
+
+def private_roots(result: Result) -> list[str]:
+    """Folders of the instructor's machine that names in messages are shown relative to:
+    the submissions, the course, the grader and the Python libraries."""
+    paths = sysconfig.get_paths()
+    roots = {str(Path(result.source).parent), str(course.current().root), str(PACKAGE.parent),
+             paths["purelib"], paths["platlib"], paths["stdlib"]}
+    return sorted((root.rstrip("/") + "/" for root in roots if root not in ("", "/")),
+                  key=len, reverse=True)
+
+
+def relative_names(text: str, roots: list[str]) -> str:
+    """`text` with every absolute path under `roots` made relative: a student sees
+    `grader/exercises/softmax.py`, never where the instructor keeps it."""
+    text = KERNEL_WORK_DIR.sub("", text)
+    for root in roots:
+        text = text.replace(root, "")
+    return text
