@@ -21,6 +21,7 @@ CONTROLLERS = ("cpu", "memory", "pids")
 # Where the machine has it, a cpuacct group too: the kernel's CPU time, read from outside,
 # which neither load on the machine inflates several-fold nor the kernel can forge.
 ACCOUNTING = "cpuacct"
+MAX_TASKS_CHARS = 1 << 20  # of a group's thread list (the process cap bounds it anyway)
 # Writes this shell's pid into each cgroup.procs given before "--", then becomes the command.
 ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
@@ -116,6 +117,22 @@ class KernelGroup:
             return int((self.accounting / "cpuacct.usage").read_text()) / 1e9
         except (OSError, ValueError):
             return None
+
+    def runnable(self) -> dict[int, int]:
+        """Nanoseconds each thread of the group has run or waited to run (schedstat): a
+        thread that sleeps or blocks does neither, one a busy machine starves waits."""
+        threads = {}
+        try:
+            tids = (self.paths[0] / "tasks").read_text()[:MAX_TASKS_CHARS].split()
+        except OSError:
+            return {}
+        for tid in tids:
+            try:
+                run, wait, _ = Path(f"/proc/{int(tid)}/schedstat").read_text().split()
+                threads[int(tid)] = int(run) + int(wait)
+            except (OSError, ValueError):
+                continue
+        return threads
 
     def set_cpu_weight(self, shares: int) -> None:
         """cpu.shares: a kernel booting ahead of need yields the cores to the one at work."""

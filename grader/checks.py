@@ -28,6 +28,7 @@ HINTS = {
 # A reference step whose wall-clock time exceeds its CPU time this many times ran on a busy
 # machine (it runs on one thread: idle, the two agree within a few per cent).
 BUSY_FACTOR = 1.5
+RUNNABLE_SHARE = 0.5  # of a timed step's wall clock, for CPU time to be the judge
 USES_BLANK = "the training uses"  # how a training check on functions not all observed begins
 
 
@@ -176,6 +177,18 @@ class Context:
         """Record an equivalent form the check accepted, for the feedback."""
         self.notes.append(note)
 
+    def with_counterexample(self, key: str, names: Sequence[str], agree: Agreement):
+        """A failure inside told with the smallest candidate input of `key` (inputs and probe
+        alike) on which the student's function and the reference's disagree."""
+        return told_with(lambda: self.smallest_difference(key, names, agree))
+
+    def smallest_difference(self, key: str, names: Sequence[str], agree: Agreement) -> str:
+        try:
+            got = self.got(key)
+        except Failed:  # the student's own error is the message already
+            return ""
+        return smallest_difference(self.inputs[key], got, self.want(key), names, agree)
+
 
 @dataclass(frozen=True)
 class Check:
@@ -307,6 +320,72 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__}: {value!r}"[:300]
 
 
+COUNTEREXAMPLE = "the smallest case where yours differs"
+SHOWN_ELEMENTS = 24  # a larger tensor is shown by its shape
+SHOWN_CHARACTERS = 160
+# Whether the student's output on one candidate input (its arguments) agrees with the
+# reference's: (arguments, student's output, reference's output).
+Agreement = Callable[[list, Any, Any], bool]
+
+
+def shown(value: Any) -> str:
+    """A value as a counterexample shows it: numbers to 4 digits, tensors as nested lists,
+    several outputs joined by "and", the text capped."""
+    if isinstance(value, torch.Tensor) and value.numel() <= SHOWN_ELEMENTS:
+        text = str((value.double().round(decimals=4) if value.is_floating_point()
+                    else value).tolist())
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = f"{value:.4g}"
+    elif isinstance(value, list) and value:
+        text = " and ".join(shown(item) for item in value[:4])
+    else:
+        text = describe(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + " …"
+
+
+def shown_output(entry: Any) -> str:
+    """One call's output as the probes' `on_each_case` sent it: what it returned or raised."""
+    if isinstance(entry, dict) and "raised" in entry:
+        return f"raises {str(entry['raised'])[:100]}"
+    return shown(entry.get("out") if isinstance(entry, dict) else entry)
+
+
+def smallest_difference(cases: list, got: Any, want: list, names: Sequence[str],
+                        agree: Agreement) -> str:
+    """' — the smallest case where yours differs: …' for the first of the candidate inputs
+    (`cases`, from small to large, each the arguments of one call, named by `names`) on
+    which the student's output and the reference's disagree; '' where they agree on all, or
+    the student's side sent back something other than one output per case."""
+    if not isinstance(got, list) or len(got) != len(cases):
+        return ""
+    for arguments, mine, theirs in zip(cases, got, want, strict=True):
+        if "out" not in theirs:
+            raise GraderFault(f"the reference raised {theirs.get('raised')} on a candidate "
+                              f"input: {shown(arguments)}")
+        if isinstance(mine, dict) and "out" in mine and agree(arguments, mine["out"],
+                                                              theirs["out"]):
+            continue
+        case = ", ".join(f"{name} = {shown(value)}"
+                         for name, value in zip(names, arguments, strict=True))
+        return (f" — {COUNTEREXAMPLE}: {case} gives {shown_output(mine)}, expected "
+                f"{shown_output(theirs)}")
+    return ""
+
+
+@contextmanager
+def told_with(more: Callable[[], str]) -> Iterator[None]:
+    """A failure inside, its message followed by `more()`, computed only then. A NotJudged
+    keeps its own (it names the root cause), and so does the student's own error, which a
+    hidden test shows whole."""
+    try:
+        yield
+    except (NotJudged, ProbeFailed):
+        raise
+    except Failed as failure:
+        failure.message += more()
+        raise
+
+
 def expect_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, dict) and value.get("__kind__") == "too_large":
         raise Failed(f"{what} is a tensor too large to check (shape {value.get('shape')}): "
@@ -382,18 +461,28 @@ def expect_close_naming(got: torch.Tensor, want: torch.Tensor, what: str,
     expect_close(got, want, what, rtol, atol)
 
 
+def starved_not_asleep(timing: Timing) -> bool:
+    """Whether the kernel's threads spent most of the step running or waiting to run (read
+    from outside, schedstat): a busy machine makes them wait, while a kernel that sleeps or
+    blocks does neither however long it takes, and is timed by the clock."""
+    runnable = timing.student_runnable_seconds
+    return bool(timing.student_seconds and runnable is not None
+                and runnable >= RUNNABLE_SHARE * timing.student_seconds)
+
+
 def expect_fast_enough(timing: Timing | None, what: str, advice: str) -> str:
     """A timed step's verdict that a burst of load cannot decide. Fast enough by the wall
-    clock, or by CPU time (the kernel's, read from its cgroup, beside the reference's): load
-    only inflates the first. Too slow by both, it fails on CPU time; with no CPU time of the
-    kernel's and a reference that shows the machine busy, it is not measured, at no cost."""
+    clock, or by CPU time (the kernel's, read from its cgroup, beside the reference's) where
+    the kernel was starved rather than asleep: load only inflates the first. Too slow by
+    both, it fails on CPU time; with no CPU time of the kernel's and a reference that shows
+    the machine busy, it is not measured, at no cost."""
     if timing is None or timing.ratio is None:
         raise Failed(f"{what} did not run in the timed step", None, None)
     allowed = f"≤ {timing.max_ratio:g}×"
     if timing.ratio <= timing.max_ratio:
         return (f"{timing.student_seconds:.2f} s on {timing.device}, {timing.ratio:.2f}× the "
                 f"reference ({timing.reference_seconds:.2f} s).")
-    cpu = timing.cpu_ratio
+    cpu = timing.cpu_ratio if starved_not_asleep(timing) else None
     if cpu is not None and cpu <= timing.max_ratio:
         return (f"{timing.student_cpu_seconds:.2f} s of CPU time on {timing.device}, {cpu:.2f}× "
                 f"the reference's ({timing.reference_cpu_seconds:.2f} s); by the wall clock "

@@ -21,7 +21,7 @@ from grader.notebook import NotebookUnreadable, read_notebook
 from grader.observe import observe
 from grader.plan import StepWork, planned_keys, timed_work
 from grader.reference import reference_probe, time_reference
-from grader.results import Result, TestResult, Timing, cpu_key
+from grader.results import Result, TestResult, Timing, cpu_key, runnable_key
 from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import hiding
 from grader.submissions import Submission, match_notebooks
@@ -44,7 +44,8 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
     return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
                   reference_seconds[work.name], max_ratio,
                   seconds.get(cpu_key(work.name)) if returned else None,
-                  reference_seconds.get(cpu_key(work.name)))
+                  reference_seconds.get(cpu_key(work.name)),
+                  seconds.get(runnable_key(work.name)) if returned else None)
 
 
 def grade_notebook(path: Path, settings: Settings, result: Result,

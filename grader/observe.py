@@ -21,7 +21,7 @@ from grader.kernel.probing import COURSE_PACKAGE, encode
 from grader.kernels import KernelPool, LaunchedKernel
 from grader.notebook import without_cells
 from grader.plan import StepWork, left_to_run, planned_work, step_timeout, stopped_by
-from grader.results import CellRecord, Result, cpu_key
+from grader.results import CellRecord, Result, cpu_key, runnable_key
 
 # A failed cell's traceback (sys.last_*) can pin gigabytes: freed in a cell of its own, as
 # the next one's source (the inputs, a megabyte) is compiled before any of its lines run.
@@ -86,6 +86,7 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
             timeout = step_timeout(item.step, settings)
             step_late = {key: late[key] for key in item.step.late}
             cpu_before = kernel.group.cpu_seconds() if kernel.group else None
+            runnable_before = kernel.group.runnable() if kernel.group else {}
             outcome = run.run_code(
                 RUN_STEP.format(module=item.module, table=item.step.table, keys=item.keys,
                                 timeout=timeout, late=encode(step_late) if step_late else None),
@@ -95,6 +96,9 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                 cpu_after = kernel.group.cpu_seconds() if kernel.group else None
                 if cpu_before is not None and cpu_after is not None:
                     seconds[cpu_key(item.name)] = cpu_after - cpu_before
+                    seconds[runnable_key(item.name)] = sum(
+                        ns - runnable_before.get(tid, 0)
+                        for tid, ns in kernel.group.runnable().items()) / 1e9
         if run.dead:
             notes.append(f"Grading stopped early: {run.dead}.")
         if run.client.output_dropped:

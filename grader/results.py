@@ -55,6 +55,11 @@ def cpu_key(step: str) -> str:
     return f"{step} cpu"
 
 
+def runnable_key(step: str) -> str:
+    """Where the seconds the kernel's threads ran or waited to run go, likewise."""
+    return f"{step} runnable"
+
+
 @dataclass
 class Timing:
     """One timed step of an exercise (named by its probe keys) beside the reference's same
@@ -69,6 +74,7 @@ class Timing:
     max_ratio: float
     student_cpu_seconds: float | None = None
     reference_cpu_seconds: float | None = None
+    student_runnable_seconds: float | None = None  # run or waiting to run, not asleep
 
     @property
     def ratio(self) -> float | None:

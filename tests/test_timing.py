@@ -19,12 +19,14 @@ from grader.results import NOT_MEASURED, Timing
 HOGS = 3  # busy processes beside the grading: a load of about 5 on two cores, with it
 
 
-def timing(wall: float, cpu: float | None, reference_busy: float = 1.0) -> Timing:
+def timing(wall: float, cpu: float | None, reference_busy: float = 1.0,
+           runnable: float = 1.0) -> Timing:
     """A student step `wall` times the reference's by the clock and `cpu` times by CPU time,
-    the reference's clock running `reference_busy` times its CPU time."""
+    the reference's clock running `reference_busy` times its CPU time, the kernel's threads
+    running or waiting to run for `runnable` of its wall clock (the rest asleep)."""
     reference = 0.3 * reference_busy
     return Timing("epoch.run", "cpu", reference * wall, reference, 5.0,
-                  None if cpu is None else 0.3 * cpu, 0.3)
+                  None if cpu is None else 0.3 * cpu, 0.3, runnable * reference * wall)
 
 
 def verdict(step: Timing) -> str:
@@ -38,6 +40,12 @@ def test_fast_by_the_wall_clock_passes():
 def test_slow_by_the_clock_but_not_by_cpu_time_passes_saying_the_machine_was_busy():
     message = verdict(timing(9.0, 1.1, reference_busy=1.0))
     assert "1.10× the reference's" in message and "the machine was busy" in message
+
+
+def test_a_kernel_that_sleeps_is_timed_by_the_clock():
+    """Sleeping uses no CPU: a step slow because it sleeps is not excused as a busy machine."""
+    with pytest.raises(Failed, match=r"9\.0× the reference's .*Python loops"):
+        verdict(timing(9.0, 1.1, runnable=0.2))
 
 
 def test_slow_by_cpu_time_fails_on_cpu_time():

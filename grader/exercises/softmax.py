@@ -24,9 +24,10 @@ from grader.checks import (
     expect_shape,
     expect_tensor,
     name_the_wrong_form,
+    same_value,
 )
 from grader.config import Count, Positive
-from grader.exercises.linreg import expect_per_example
+from grader.exercises.linreg import expect_per_example, same_losses, small_values
 from grader.forbidden import Forbidden
 from grader.kernel.data import as_float, load_fashion_mnist
 from grader.kernel.probing import ProbeStep
@@ -77,6 +78,14 @@ LARGE_ROWS = [[1000.0, 1010.0, 1020.0], [100.0, 101.0, 102.0], [-2.0, -1.0, 0.0]
 # class, so the accuracy of these four is 0.75 where a tie counted for every class gives 1.
 TIED_ROWS = [[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.5, 0.0, 0.5]]
 TIED_LABELS = [0, 1, 0, 2]
+# Candidate inputs from small to large, on which a failed value check shows the first where
+# the student's function and the reference's disagree: (rows, columns, an offset added to
+# the first row: exp overflows float32 above ~88) of softmax; (examples, classes) of
+# cross_entropy; (examples, classes, hits) of accuracy (all hits first: a floor division
+# agrees there).
+SOFTMAX_CASES = ((1, 2, 0.0), (2, 3, 0.0), (2, 3, 100.0), (3, 4, 1000.0))
+CROSS_ENTROPY_CASES = ((1, 2), (2, 3), (3, 4))
+ACCURACY_CASES = ((1, 2, 1), (2, 2, 1), (3, 3, 2), (4, 3, 1))
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,50 @@ def make_inputs(generator: torch.Generator, options: Options, notebook: dict) ->
         "epoch.order_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=generator)),
         "epoch.batch_size": options.batch_size,
         "epoch.lr": options.lr,
+        **candidate_inputs(generator),
     }
+
+
+def candidate_inputs(generator: torch.Generator) -> dict:
+    """The candidate inputs of the value checks' counterexamples, each a list of arguments
+    made of small numbers a student can follow by hand."""
+    return {"softmax.cases": [[softmax_case(generator, *case)] for case in SOFTMAX_CASES],
+            "cross_entropy.cases": [cross_entropy_case(generator, *case)
+                                    for case in CROSS_ENTROPY_CASES],
+            "accuracy.cases": [accuracy_case(generator, *case) for case in ACCURACY_CASES]}
+
+
+def softmax_case(generator: torch.Generator, rows: int, columns: int,
+                 offset: float) -> torch.Tensor:
+    X = small_values(generator, rows, columns)
+    X[0] += offset
+    return X
+
+
+def cross_entropy_case(generator: torch.Generator, n: int, classes: int) -> list[torch.Tensor]:
+    """Probabilities from small integer weights, and labels."""
+    weights = torch.randint(1, 10, (n, classes), generator=generator).float()
+    return [weights / weights.sum(dim=1, keepdim=True),
+            torch.randint(0, classes, (n,), generator=generator)]
+
+
+def accuracy_case(generator: torch.Generator, n: int, classes: int,
+                  hits: int) -> list[torch.Tensor]:
+    """Scores without ties (0, 0.1, 0.2, … in some order), and labels with `hits` hits."""
+    y_hat = torch.stack([torch.randperm(classes, generator=generator)
+                         for _ in range(n)]).float() / 10
+    return [y_hat, labels_with_hits(generator, y_hat.argmax(dim=1), hits, classes)]
+
+
+def labels_with_hits(generator: torch.Generator, predicted: torch.Tensor, hits: int,
+                     classes: int) -> torch.Tensor:
+    """Labels that `hits` of the predictions, drawn at random, get right and the others
+    miss."""
+    n = len(predicted)
+    hit = torch.zeros(n, dtype=torch.bool)
+    hit[torch.randperm(n, generator=generator)[:hits]] = True
+    missed = (predicted + torch.randint(1, classes, (n,), generator=generator)) % classes
+    return torch.where(hit, predicted, missed)
 
 
 def accuracy_inputs(generator: torch.Generator) -> dict:
@@ -125,15 +177,12 @@ def accuracy_inputs(generator: torch.Generator) -> dict:
     and rows of small integers, full of tied maxima, after the four of TIED_ROWS."""
     n = int(torch.randint(40, 81, (1,), generator=generator))
     y_hat = torch.randn(n, 10, generator=generator)
-    predicted = y_hat.argmax(dim=1)
     hits = int(torch.randint(n // 5, 4 * n // 5 + 1, (1,), generator=generator))
-    hit = torch.zeros(n, dtype=torch.bool)
-    hit[torch.randperm(n, generator=generator)[:hits]] = True
-    missed = (predicted + torch.randint(1, 10, (n,), generator=generator)) % 10
+    y = labels_with_hits(generator, y_hat.argmax(dim=1), hits, 10)
     tied = int(torch.randint(16, 33, (1,), generator=generator))
     return {
         "accuracy.y_hat": y_hat,
-        "accuracy.y": torch.where(hit, predicted, missed),
+        "accuracy.y": y,
         "accuracy.ties_y_hat": torch.cat([torch.tensor(TIED_ROWS), torch.randint(
             0, 3, (tied, 3), generator=generator).float()]),
         "accuracy.ties_y": torch.cat([torch.tensor(TIED_LABELS),
@@ -186,15 +235,24 @@ def expect_rows_normalised(out: torch.Tensor) -> None:
                      describe(out.sum(dim=1)))
 
 
+def with_smallest_X(ctx: Context):
+    """A softmax failure, told with the smallest candidate X on which it also goes wrong
+    (float32 near 1000 keeps ~1e-4: the large cases' tolerance)."""
+    return ctx.with_counterexample("softmax.cases", ("X",), lambda _, got, want: same_value(
+        got, want, rtol=1e-3, atol=1e-5))
+
+
 @CHECKS.add("softmax", points=2)
 def values_match_the_reference(ctx: Context) -> str:
     X = ctx.inputs["softmax.X"]
-    out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
-    expect_finite(out, "softmax(X)")
-    want = ctx.want("softmax.values")["out"]
-    if not torch.allclose(out.double(), want.double(), rtol=1e-5, atol=1e-6):
-        expect_rows_normalised(out)
-    expect_close_naming(out, want, "softmax(X)", softmax_wrong_forms(X), rtol=1e-5, atol=1e-6)
+    with with_smallest_X(ctx):
+        out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
+        expect_finite(out, "softmax(X)")
+        want = ctx.want("softmax.values")["out"]
+        if not torch.allclose(out.double(), want.double(), rtol=1e-5, atol=1e-6):
+            expect_rows_normalised(out)
+        expect_close_naming(out, want, "softmax(X)", softmax_wrong_forms(X), rtol=1e-5,
+                            atol=1e-6)
     return "softmax(X) matches the reference within rtol 1e-5, atol 1e-6."
 
 
@@ -223,15 +281,18 @@ def rows_sum_to_one(ctx: Context) -> str:
 @CHECKS.add("softmax", points=2)
 def stays_finite_on_large_inputs(ctx: Context) -> str:
     large = ctx.inputs["softmax.large"]
-    out = softmax_output(ctx, ctx.got("softmax.large"), "softmax on [1000, 1010, 1020]", large)
-    if not bool(torch.isfinite(out).all()):
-        raise Failed("softmax gives NaN or inf on inputs like [1000, 1010, 1020]: exp "
-                     "overflows above ~88 in float32; subtract each row's max first",
-                     describe(ctx.want("softmax.large")[0]), describe(out[0]))
-    # float32 carries ~7 digits: inputs in the thousands leave ~1e-4 of rounding after the shift
-    with ctx.judged_after(VALUES, WRONG_VALUES):
-        expect_close(out, ctx.want("softmax.large"), "softmax on large inputs", rtol=1e-3,
-                     atol=1e-5)
+    with with_smallest_X(ctx):
+        out = softmax_output(ctx, ctx.got("softmax.large"), "softmax on [1000, 1010, 1020]",
+                             large)
+        if not bool(torch.isfinite(out).all()):
+            raise Failed("softmax gives NaN or inf on inputs like [1000, 1010, 1020]: exp "
+                         "overflows above ~88 in float32; subtract each row's max first",
+                         describe(ctx.want("softmax.large")[0]), describe(out[0]))
+        # float32 carries ~7 digits: inputs in the thousands leave ~1e-4 of rounding after
+        # the shift
+        with ctx.judged_after(VALUES, WRONG_VALUES):
+            expect_close(out, ctx.want("softmax.large"), "softmax on large inputs",
+                         rtol=1e-3, atol=1e-5)
     return "Large inputs such as [1000, 1010, 1020] give finite, correct results."
 
 
@@ -241,8 +302,21 @@ def keeps_shape_and_dtype(ctx: Context) -> str:
     out = softmax_output(ctx, ctx.got("softmax.float64"), "softmax of a float64 X", X64)
     if out.dtype != X64.dtype:
         raise Failed("softmax changed the dtype: keep X's dtype", str(X64.dtype), str(out.dtype))
+    if not is_distribution(out):  # a shape alone is no softmax: constants have one too
+        raise NotJudged(f"not judged: the output is no probability distribution along either "
+                        f"dim, see {VALUES}")
     return "Shape and dtype are kept (float64 in, float64 out); the values are judged by " \
         "values_match_the_reference."
+
+
+def is_distribution(out: torch.Tensor) -> bool:
+    """Non-negative, finite, and summing to 1 along one dim (the right one or not)."""
+    out = out.double()
+    if not bool(torch.isfinite(out).all()) or bool((out < 0).any()):
+        return False
+    return any(torch.allclose(out.sum(dim=dim), torch.ones(out.shape[1 - dim],
+                                                           dtype=torch.float64), atol=1e-4)
+               for dim in (0, 1))
 
 
 @CHECKS.add("softmax", points=1)
@@ -284,10 +358,18 @@ def cross_entropy_output(ctx: Context) -> torch.Tensor:
     return out.reshape(-1)
 
 
+def with_smallest_losses(ctx: Context):
+    """A cross_entropy failure, told with the smallest candidate on which it also goes
+    wrong."""
+    return ctx.with_counterexample("cross_entropy.cases", ("y_hat", "y"),
+                                   same_losses(rtol=1e-5, atol=1e-6))
+
+
 @CHECKS.add("cross_entropy", points=1)
 def returns_per_example_cross_entropy(ctx: Context) -> str:
-    expect_per_example(cross_entropy_output(ctx), ctx.want("cross_entropy.values")["out"],
-                       "the losses")
+    with with_smallest_losses(ctx):
+        expect_per_example(cross_entropy_output(ctx),
+                           ctx.want("cross_entropy.values")["out"], "the losses")
     return "One loss per example."
 
 
@@ -312,12 +394,13 @@ def cross_entropy_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[Wron
 
 @CHECKS.add("cross_entropy", points=2)
 def picks_the_label_entries(ctx: Context) -> str:
-    out = cross_entropy_output(ctx)
-    want = ctx.want("cross_entropy.values")["out"]
-    expect_finite(out, "the losses")
-    forms = cross_entropy_wrong_forms(ctx.inputs["cross_entropy.y_hat"],
-                                      ctx.inputs["cross_entropy.y"])
-    expect_close_naming(out, want, "the losses", forms, rtol=1e-5, atol=1e-6)
+    with with_smallest_losses(ctx):
+        out = cross_entropy_output(ctx)
+        want = ctx.want("cross_entropy.values")["out"]
+        expect_finite(out, "the losses")
+        forms = cross_entropy_wrong_forms(ctx.inputs["cross_entropy.y_hat"],
+                                          ctx.inputs["cross_entropy.y"])
+        expect_close_naming(out, want, "the losses", forms, rtol=1e-5, atol=1e-6)
     return "-log y_hat[i, y_i] for every example, within rtol 1e-5."
 
 
@@ -376,16 +459,28 @@ def accuracy_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[WrongForm
 ACCURACY = "accuracy.accuracy_matches_the_reference"
 
 
+def same_accuracy(arguments: list, got, want) -> bool:
+    """An accuracy on a candidate input agrees as the check accepts it: the fraction of
+    hits, or their count, as a number or a one-element tensor."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return False
+    want = float(want)
+    return abs(got - want) <= 1e-6 or abs(got - want * len(arguments[1])) <= 1e-6
+
+
 @CHECKS.add("accuracy", points=2)
 def accuracy_matches_the_reference(ctx: Context) -> str:
     n = len(ctx.inputs["accuracy.y"])
-    value = ctx.got("accuracy.values")
-    got = as_fraction(ctx, value, n, "accuracy")
-    want = float(ctx.want("accuracy.values"))
-    if abs(got - want) > 1e-6:
-        name_the_wrong_form(as_number(ctx, value, "accuracy"), accuracy_wrong_forms(
-            ctx.inputs["accuracy.y_hat"], ctx.inputs["accuracy.y"]), f"{want:.4g}")
-    expect_same_accuracy(got, want, "accuracy")
+    with ctx.with_counterexample("accuracy.cases", ("y_hat", "y"), same_accuracy):
+        value = ctx.got("accuracy.values")
+        got = as_fraction(ctx, value, n, "accuracy")
+        want = float(ctx.want("accuracy.values"))
+        if abs(got - want) > 1e-6:
+            name_the_wrong_form(as_number(ctx, value, "accuracy"), accuracy_wrong_forms(
+                ctx.inputs["accuracy.y_hat"], ctx.inputs["accuracy.y"]), f"{want:.4g}")
+        expect_same_accuracy(got, want, "accuracy")
     return f"accuracy = {got:.3f}, as the reference."
 
 
