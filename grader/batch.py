@@ -29,7 +29,7 @@ from grader.results import Result, load_result, save_result
 from grader.sandbox import hiding
 from grader.shard import Shard, mark
 from grader.similarity import handout_digests, similar_pairs, write_similarity_csv
-from grader.submissions import Submission, discover, match_notebooks
+from grader.submissions import Submission, discover, match_notebooks, require_notebooks
 
 
 @dataclass
@@ -205,9 +205,7 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     a `roster` must name every student, which is checked before anything is graded."""
     assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
-    if not any(s.notebooks or s.refused for s in submissions):
-        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files and "
-                          "STUDENT/ folders holding .ipynb files")
+    require_notebooks(folder, submissions)
     if roster is not None:
         match_roster([s.student for s in submissions], roster)
     if only:

@@ -99,6 +99,13 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         TimeRemainingColumn,
     )
 
+    from grader.submissions import require_notebooks
+
+    try:  # before the imports of torch: an empty folder is told at once
+        require_notebooks(folder)
+    except LookupError as error:
+        raise click.UsageError(str(error)) from None
+
     from grader.batch import grade_folder
     from grader.gradebook import RosterError
     from grader.kernel.data import DataNotFound, find_data_dir

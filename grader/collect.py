@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.batch import result_path
+from grader.gradebook import write_gradebook
 from grader.report import report_path, write_grades_csv, write_summary
 from grader.results import Result, load_result, save_result
 from grader.shard import ShardError, read_marker
@@ -98,7 +99,8 @@ def check_one(what: str, found: dict[str, tuple[Path, Result]],
 
 
 def collect(outs: list[Path], merged: Path) -> list[Result]:
-    """Merge `outs` into `merged`: each result and report, then grades.csv and summary.html."""
+    """Merge `outs` into `merged`: each result and report, then grades.csv, gradebook.csv
+    and summary.html (similarity.csv needs the submissions: one output's stays its own)."""
     resolved = {out.resolve() for out in outs}
     if merged.resolve() in resolved:
         raise CollectError(f"--out {merged} is one of the outputs collected: merge into a "
@@ -114,5 +116,6 @@ def collect(outs: list[Path], merged: Path) -> list[Result]:
         if report.is_file():
             shutil.copyfile(report, report_path(merged, result.student, result.assignment))
     write_grades_csv(results, merged / "grades.csv")
+    write_gradebook(results, merged / "gradebook.csv", None)
     write_summary(results, merged / "summary.html")
     return results

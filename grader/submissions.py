@@ -170,3 +170,11 @@ def match_notebooks(submission: Submission, wanted: list[str]) -> dict[str, Path
         submission.problems.append(f"not graded (the notebook of no assignment graded, "
                                    f"{', '.join(wanted)}): {', '.join(extra)}")
     return matched
+
+
+def require_notebooks(folder: Path, submissions: list[Submission] | None = None) -> None:
+    """LookupError for a folder with nothing to grade, saying what was looked for."""
+    found = discover(folder)[0] if submissions is None else submissions
+    if not any(s.notebooks or s.refused for s in found):
+        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files and "
+                          "STUDENT/ folders holding .ipynb files")

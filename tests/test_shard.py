@@ -58,6 +58,8 @@ def test_shards_collected_are_one_unsharded_run(sharded, tmp_path):
     assert f"merged {len(students)} results from 3 outputs" in result.output
     merged = (tmp_path / "merged" / "grades.csv").read_text()
     assert merged == (root / "whole" / "grades.csv").read_text()
+    gradebook = (tmp_path / "merged" / "gradebook.csv").read_text()
+    assert gradebook == (root / "whole" / "gradebook.csv").read_text()
     assert sorted(line.split(",")[0] for line in merged.splitlines()[1:]) == students
     summary = (tmp_path / "merged" / "summary.html").read_text()
     assert all(student in summary for student in students)
