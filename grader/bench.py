@@ -176,11 +176,13 @@ def watch_peaks(peaks: dict[str, float], stop: threading.Event, interval: float)
         record_peaks(peaks, os.getpid())
 
 
-def grade_in_worker(folder: Path, out: Path, jobs: int, device: str) -> dict:
-    """Grade `folder` with `jobs` workers in a fresh process; what `worker` measured there."""
+def grade_in_worker(folder: Path, out: Path, jobs: int, device: str,
+                    scheduler: str | None = None) -> dict:
+    """Grade `folder` with `jobs` workers (of a Dask LocalCluster with `scheduler`
+    "local") in a fresh process; what `worker` measured there."""
     result = out.with_suffix(".json")
     spec = {"folder": str(folder), "out": str(out), "jobs": jobs, "device": device,
-            "result": str(result)}
+            "result": str(result), "scheduler": scheduler}
     subprocess.run([sys.executable, "-m", "grader.bench", "--_worker", json.dumps(spec)],
                    check=True)
     return json.loads(result.read_text())
@@ -197,7 +199,8 @@ def worker(spec: dict) -> None:
     watcher.start()
     started = time.perf_counter()
     report = grade_folder(Path(spec["folder"]), Path(spec["out"]),
-                          [bench_settings(spec["device"])], jobs=spec["jobs"], force=True)
+                          [bench_settings(spec["device"])], jobs=spec["jobs"], force=True,
+                          scheduler=spec.get("scheduler"))
     seconds = time.perf_counter() - started
     # Every process of the grading has ended and been waited for: the kernels, the fork
     # server, the pool workers.
@@ -245,6 +248,8 @@ def bench_batch(copies: int, device: str, workdir: Path) -> dict:
         "plain": {"seconds": plain},
         "jobs1": grade_in_worker(folder, workdir / "graded-jobs1", 1, device),
         "jobs2": grade_in_worker(folder, workdir / "graded-jobs2", 2, device),
+        "dask1": grade_in_worker(folder, workdir / "graded-dask1", 1, device, "local"),
+        "dask2": grade_in_worker(folder, workdir / "graded-dask2", 2, device, "local"),
     }
 
 
@@ -409,6 +414,17 @@ def epoch_rows(epoch: dict, found: dict, device: str) -> list[Row]:
     ]
 
 
+def dask_rows(batch: dict, copies: int) -> list[Row]:
+    rows = []
+    for workers in (1, 2):
+        run = batch.get(f"dask{workers}")
+        if run:
+            rows.append((f"(6) Dask, {workers} local worker{'s' * (workers > 1)}",
+                         fmt(60 * copies / run["seconds"], "/min", 1),
+                         "submissions per minute, --scheduler local; " + grading_note(run)))
+    return rows
+
+
 def memory_rows(batch: dict) -> list[Row]:
     jobs1, jobs2 = batch["jobs1"], batch["jobs2"]
     return [
@@ -434,6 +450,8 @@ def table_rows(figures: dict) -> list[Row]:
         rows += memory_rows(figures["batch"])
     if figures.get("cli"):
         rows += cli_rows(figures["cli"])
+    if figures.get("batch"):
+        rows += dask_rows(figures["batch"], settings["copies"])
     load = figures["machine"].get("load_average_end")
     rows.append(("total", fmt(figures["total_seconds"], " s", 0),
                  "" if load is None else f"load average at the end {fmt(load[0])}"))

@@ -41,7 +41,8 @@ def figures() -> dict:
         "settings": {"copies": 4, "device": "cpu"},
         "batch": {"plain": {"seconds": 20.0},
                   "jobs1": {**grading, "seconds": 30.0, "cpu_seconds": 48.0},
-                  "jobs2": {**grading, "seconds": 18.0, "cpu_seconds": 50.0}},
+                  "jobs2": {**grading, "seconds": 18.0, "cpu_seconds": 50.0},
+                  "dask1": {**grading, "seconds": 24.0}, "dask2": {**grading, "seconds": 16.0}},
         "epoch": {"sliced": {"seconds": 1.0, "test_accuracy": 0.78},
                   "dataloader": {"seconds": 6.5, "test_accuracy": 0.79}},
         "cli": {"help": 0.25, "usage_error": 0.5},
@@ -75,6 +76,7 @@ def test_table_names_the_machine_and_aligns_the_figures():
     assert "1.50×" in text and "target ≤ 0.5×: missed" in text
     assert "12.00 s" in text and "37.5 min" in text
     assert "grade --help" in text and "0.25 s" in text
+    assert "Dask, 1 local worker" in text and "10.0/min" in text and "15.0/min" in text
     assert "5.00 s" in text and "7.50 s" in text and "6.50×" in text
     assert "900 MiB" in text and "kernels' peak 650 MiB" in text
     end = max(len(row[0]) for row in rows) + 2 + max(len(row[1]) for row in rows)
