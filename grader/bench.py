@@ -159,10 +159,12 @@ def descendants(root: int) -> dict[int, int]:
 
 def record_peaks(peaks: dict[str, float], root: int) -> None:
     """Raise peaks['kernels'] and peaks['children'] (MiB) to the VmHWM of root's descendants:
-    those running ipykernel, and root's other children (the pool workers at --jobs 2)."""
+    the kernels (running ipykernel, or forked from the warm parent under a uid of their
+    own), and root's other children (the pool workers at --jobs 2)."""
     for pid, parent in descendants(root).items():
         try:
-            kernel = b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            kernel = (b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                      or Path(f"/proc/{pid}").stat().st_uid != os.getuid())
         except OSError:
             continue
         key = "kernels" if kernel else "children" if parent == root else None
