@@ -28,6 +28,7 @@ from conftest import (
     write_notebook,
 )
 
+from grader.checks import COUNTEREXAMPLE
 from grader.exercises import linreg, quiz, softmax
 from grader.results import Result
 
@@ -56,6 +57,16 @@ SOFTMAX_CHECKS = ("values_match_the_reference", "rows_sum_to_one",
                   "leaves_its_input_unchanged", "softmax_gradient_matches")
 ACCURACY_CHECKS = ("accuracy_matches_the_reference", "handles_labels_of_shape_n_by_1",
                    "breaks_ties_like_argmax")
+
+
+# The checks whose failure shows the smallest candidate input on which it also shows.
+SHOW_A_CASE = {"softmax.values_match_the_reference", "softmax.stays_finite_on_large_inputs",
+               "cross_entropy.returns_per_example_cross_entropy",
+               "cross_entropy.picks_the_label_entries", "accuracy.accuracy_matches_the_reference",
+               "squared_loss.values_match_the_reference", "sgd.updates_parameters_in_place",
+               "sgd.divides_by_batch_size"}
+# Bugs that raise on the hidden input: their message is the student's own error.
+RAISE = {"row sums without keepdim=True", "argmax over dim=0"}
 
 
 def others(checks: tuple[str, ...], *named: str) -> tuple[str, ...]:
@@ -222,7 +233,7 @@ BUGS = [
             return X_exp / X_exp.sum()
         """), ("values_match_the_reference",), ("whole matrix", "dim=1, keepdim=True"),
         also_fails=("rows_sum_to_one", "stays_finite_on_large_inputs",
-                    "softmax_gradient_matches")),
+                    "keeps_shape_and_dtype", "softmax_gradient_matches")),
     Bug("F", "cross_entropy", "the log forgotten", code("""
         def cross_entropy(y_hat, y):
             return -y_hat[range(len(y_hat)), y]
@@ -251,7 +262,7 @@ BUGS = [
             return X - torch.logsumexp(X, dim=1, keepdim=True)
         """), ("values_match_the_reference",), ("log-probabilities", "exp"),
         also_fails=("rows_sum_to_one", "stays_finite_on_large_inputs",
-                    "softmax_gradient_matches")),
+                    "keeps_shape_and_dtype", "softmax_gradient_matches")),
     Bug("G", "cross_entropy", "log10 instead of the natural log", code("""
         def cross_entropy(y_hat, y):
             return -torch.log10(y_hat[range(len(y_hat)), y])
@@ -422,3 +433,16 @@ def test_training_with_equivalent_forms_gets_full_marks(graded, notebook):
 def test_the_feedback_says_what_was_accepted(graded, form, check):
     message = messages(graded(form.notebook))[f"{form.function}.{check}"]
     assert form.accepted[check] in message.partition(" Accepted: ")[2], message
+
+
+@pytest.mark.parametrize("bug, check", [
+    pytest.param(bug, check, id=case_id(bug, check))
+    for bug in BUGS for check in bug.named_by if f"{bug.function}.{check}" in SHOW_A_CASE])
+def test_a_failed_value_check_shows_the_smallest_case_it_fails_on(graded, bug, check):
+    message = messages(graded(bug.notebook))[f"{bug.function}.{check}"]
+    assert (f" — {COUNTEREXAMPLE}: " in message) == (bug.what not in RAISE), message
+
+
+@pytest.mark.parametrize("notebook", FORM_NOTEBOOKS)
+def test_equivalent_forms_show_no_counterexample(graded, notebook):
+    assert [test.name for test in graded(notebook).tests if COUNTEREXAMPLE in test.message] == []

@@ -7,8 +7,6 @@ forms, saying so in the feedback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,6 +14,7 @@ import torch
 from pydantic import Field
 
 from grader.checks import (
+    Agreement,
     Context,
     Failed,
     Registry,
@@ -27,6 +26,8 @@ from grader.checks import (
     expect_shape,
     expect_tensor,
     max_difference,
+    same_value,
+    told_with,
 )
 from grader.config import Count, Positive
 from grader.exercises.linreg_probes import SMALL_CASES
@@ -56,6 +57,13 @@ FORBIDDEN = {
                      "param -= lr * param.grad / batch_size, then param.grad.zero_()."),
 }
 ID_BATCH_SIZE = 10  # the batch size of the traced datasets of data_iter and load_array
+# Candidate inputs from small to large, on which a failed value check shows the first where
+# the student's function and the reference's disagree: examples of squared_loss, and
+# (rows of w, batch_size) of sgd (batch_size 1 first: a step not divided by it agrees there).
+LOSS_CASES = (1, 2, 3)
+SGD_CASES = ((1, 1), (2, 2), (3, 4))
+SGD_CASE_LR = 0.1
+SGD_ARGUMENTS = ("w", "b", "w.grad", "b.grad", "lr", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,17 @@ def make_inputs(generator: torch.Generator, options: Options, notebook: dict) ->
         "train.lr": options.lr,
         "train.batch_size": options.batch_size,
         "train.epochs": options.epochs,
+        "squared_loss.cases": [[small_values(generator, n, 1), small_values(generator, n, 1)]
+                               for n in LOSS_CASES],
+        "sgd.cases": [[*(small_values(generator, *shape) for shape in
+                         ((rows, 1), (1,), (rows, 1), (1,))), SGD_CASE_LR, batch_size]
+                      for rows, batch_size in SGD_CASES],
     }
+
+
+def small_values(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    """Values with one decimal, for a counterexample a student can follow by hand."""
+    return (torch.randn(shape, generator=generator) * 2).round(decimals=1)
 
 
 # --- data_iter ---------------------------------------------------------------------------
@@ -279,14 +297,9 @@ def smallest_failing_case(ctx: Context) -> str:
     return ""
 
 
-@contextmanager
-def with_counterexample(ctx: Context) -> Iterator[None]:
+def with_counterexample(ctx: Context):
     """A data_iter failure, told with the smallest dataset it also fails on."""
-    try:
-        yield
-    except Failed as failure:
-        failure.message += smallest_failing_case(ctx)
-        raise
+    return told_with(lambda: smallest_failing_case(ctx))
 
 
 def data_iter_data(ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
@@ -396,14 +409,21 @@ def squared_loss_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[Wrong
     ]
 
 
+def same_losses(rtol: float, atol: float) -> Agreement:
+    """Losses of one candidate input agree as the checks accept them: shaped (n,) or (n, 1)."""
+    return lambda _, got, want: isinstance(got, torch.Tensor) and same_value(
+        got.reshape(-1), want.reshape(-1), rtol, atol)
+
+
 @CHECKS.add("squared_loss", points=2)
 def values_match_the_reference(ctx: Context) -> str:
-    got = loss_output(ctx, "squared_loss.column")
-    want = ctx.want("squared_loss.column")["out"].reshape(-1)
-    expect_finite(got, "the losses")
-    forms = squared_loss_wrong_forms(ctx.inputs["squared_loss.y_hat"],
-                                     ctx.inputs["squared_loss.y"])
-    expect_close_naming(got, want, "the losses", forms, rtol=1e-5, atol=1e-7)
+    with ctx.with_counterexample("squared_loss.cases", ("y_hat", "y"), same_losses(1e-5, 1e-7)):
+        got = loss_output(ctx, "squared_loss.column")
+        want = ctx.want("squared_loss.column")["out"].reshape(-1)
+        expect_finite(got, "the losses")
+        forms = squared_loss_wrong_forms(ctx.inputs["squared_loss.y_hat"],
+                                         ctx.inputs["squared_loss.y"])
+        expect_close_naming(got, want, "the losses", forms, rtol=1e-5, atol=1e-7)
     return "Losses match (y_hat - y)² / 2 within rtol 1e-5."
 
 
@@ -493,21 +513,33 @@ def next_gradients(ctx: Context) -> list[torch.Tensor]:
     return after
 
 
+def same_step(_, got, want: list) -> bool:
+    """The parameters after one step on a candidate input agree with the reference's."""
+    return isinstance(got, list) and len(got) == len(want) and all(
+        same_value(g, w, rtol=1e-5, atol=1e-7) for g, w in zip(got, want, strict=True))
+
+
+def with_smallest_step(ctx: Context):
+    """An sgd failure, told with the smallest candidate step on which it also goes wrong."""
+    return ctx.with_counterexample("sgd.cases", SGD_ARGUMENTS, same_step)
+
+
 @CHECKS.add("sgd", points=1)
 def updates_parameters_in_place(ctx: Context) -> str:
-    params = updated_parameters(ctx)
-    before = sgd_inputs(ctx, "")
-    if all(torch.equal(p, b) for p, b in zip(params, before, strict=True)):
-        grads = sgd_observed(ctx)["grads"]
-        if all(isinstance(g, torch.Tensor) and not g.any() for g in grads):
-            raise Failed("the parameters did not change and their gradients are zero: the "
-                         "step used an already zeroed gradient; call param.grad.zero_() "
-                         "after the update, not before", "updated parameters",
-                         "unchanged parameters")
-        raise Failed("the parameters passed in did not change: `param = param - …` makes a new "
-                     "tensor; update in place with `param -= …` inside torch.no_grad()",
-                     "updated parameters", "unchanged parameters")
-    expect_step_against_gradient(params, before, sgd_inputs(ctx, "grad_"))
+    with with_smallest_step(ctx):
+        params = updated_parameters(ctx)
+        before = sgd_inputs(ctx, "")
+        if all(torch.equal(p, b) for p, b in zip(params, before, strict=True)):
+            grads = sgd_observed(ctx)["grads"]
+            if all(isinstance(g, torch.Tensor) and not g.any() for g in grads):
+                raise Failed("the parameters did not change and their gradients are zero: the "
+                             "step used an already zeroed gradient; call param.grad.zero_() "
+                             "after the update, not before", "updated parameters",
+                             "unchanged parameters")
+            raise Failed("the parameters passed in did not change: `param = param - …` makes "
+                         "a new tensor; update in place with `param -= …` inside "
+                         "torch.no_grad()", "updated parameters", "unchanged parameters")
+        expect_step_against_gradient(params, before, sgd_inputs(ctx, "grad_"))
     return "The tensors passed in are updated in place."
 
 
@@ -538,8 +570,9 @@ def divides_by_batch_size(ctx: Context) -> str:
     before = sgd_inputs(ctx, "")
     (_, right), *wrong = sgd_step_forms(ctx)
     expected = sgd_expected(ctx, right)
-    with ctx.judged_after("sgd.updates_parameters_in_place", "the parameters did not move "
-                          "along their gradients"):
+    with with_smallest_step(ctx), ctx.judged_after("sgd.updates_parameters_in_place",
+                                                   "the parameters did not move along their "
+                                                   "gradients"):
         if step_size_matches(params, before, expected):
             return "A step of lr * grad / batch_size, as expected."
         for feedback, scale in wrong:

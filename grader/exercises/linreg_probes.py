@@ -6,6 +6,8 @@ Probes return raw values; `Probe.record` turns them into plain data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from grader.kernel.probing import TORCH_CALLS, Probe, recording_torch_calls
@@ -35,6 +37,26 @@ def data_iter_epochs(probe: Probe) -> dict:
         "flat": one_epoch(probe, batch_size, features, labels.reshape(-1)),
         "small": [one_epoch(probe, size, features[:n], labels[:n]) for n, size in SMALL_CASES],
     }
+
+
+def on_each_case(function: Callable, cases: list[list]) -> list[dict]:
+    """`function` on each candidate input (a list of arguments, copied: a function that
+    changes its arguments changes no later case): what it returned, or the kind of error it
+    raised, so that one failing case costs none of the others."""
+    outputs = []
+    for arguments in cases:
+        copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in arguments]
+        try:
+            outputs.append({"out": function(*copies)})
+        except Exception as error:  # noqa: BLE001 - student code may raise anything
+            outputs.append({"raised": type(error).__name__})
+    return outputs
+
+
+def on_the_cases(function: str) -> Callable[[Probe], list[dict]]:
+    """A probe calling the student's `function` on each of its candidate inputs, kept under
+    `<function>.cases`, from small to large."""
+    return lambda probe: on_each_case(probe.student(function), probe.inputs[f"{function}.cases"])
 
 
 def squared_loss_call(probe: Probe, y: torch.Tensor) -> dict:
@@ -84,6 +106,19 @@ def sgd_step(probe: Probe) -> dict:
     }
 
 
+def sgd_cases(probe: Probe) -> list[dict]:
+    """One step on each candidate input: (w, b, w.grad, b.grad, lr, batch_size)."""
+    sgd = probe.student("sgd")
+
+    def step(w, b, grad_w, grad_b, lr: float, batch_size: int) -> list[torch.Tensor]:
+        params = [w.requires_grad_(True), b.requires_grad_(True)]
+        w.grad, b.grad = grad_w, grad_b
+        sgd(params, lr, batch_size)
+        return [param.detach().clone() for param in params]
+
+    return on_each_case(step, probe.inputs["sgd.cases"])
+
+
 def train(probe: Probe) -> dict:
     """The tutorial's loop, with the student's three functions and a snapshot per epoch."""
     data_iter, loss, sgd = (probe.student(n) for n in ("data_iter", "squared_loss", "sgd"))
@@ -107,6 +142,8 @@ PROBES = {
     "data_iter.epochs": data_iter_epochs,
     "squared_loss.column": squared_loss_column,
     "squared_loss.flat": squared_loss_flat,
+    "squared_loss.cases": on_the_cases("squared_loss"),
     "sgd.step": sgd_step,
+    "sgd.cases": sgd_cases,
     "linreg.train": train,
 }

@@ -228,11 +228,11 @@ def expect_rows_normalised(out: torch.Tensor) -> None:
     if torch.allclose(out.sum(dim=0), torch.ones(out.shape[1], dtype=torch.float64), atol=1e-4):
         raise Failed("the columns sum to 1 instead of the rows: softmax normalises the wrong "
                      "dim; normalise over dim=1 with keepdim=True", "rows summing to 1",
-                     describe(out.sum(dim=1)))
+                     "the row sums: " + describe(out.sum(dim=1)))
     if abs(float(out.sum()) - 1) < 1e-4:
         raise Failed("the whole matrix sums to 1: divide each row by its own sum, "
                      "X_exp.sum(dim=1, keepdim=True), not by X_exp.sum()", "rows summing to 1",
-                     describe(out.sum(dim=1)))
+                     "the row sums: " + describe(out.sum(dim=1)))
 
 
 def with_smallest_X(ctx: Context):

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
+from grader.exercises.linreg_probes import on_the_cases
 from grader.kernel.data import as_float, load_fashion_mnist
 from grader.kernel.probing import DEVICE, TORCH_CALLS, Probe, recording_torch_calls
 
@@ -159,10 +160,13 @@ PROBES = {
     "softmax.large": softmax_large,
     "softmax.float64": softmax_float64,
     "softmax.gradient": softmax_gradient,
+    "softmax.cases": on_the_cases("softmax"),
     "cross_entropy.values": cross_entropy_values,
+    "cross_entropy.cases": on_the_cases("cross_entropy"),
     "accuracy.values": accuracy_values,
     "accuracy.column_labels": accuracy_column_labels,
     "accuracy.ties": accuracy_ties,
+    "accuracy.cases": on_the_cases("accuracy"),
 }
 EPOCH_STEPS = {
     "epoch.prepare": prepare_epoch,
