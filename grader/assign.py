@@ -4,7 +4,7 @@ Solution notebooks in reference/ are the single source: code between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError``,
 text between ``### BEGIN ANSWER`` and ``### END ANSWER`` becomes a prompt, cells tagged
 ``hidden`` are dropped and outputs are cleared; the digests of the cells tagged ``demo``
-are recorded (grader/demos.py). Running it twice gives the same bytes.
+are recorded (grader/handout.py). Running it twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.demos import demo_digests
+from grader.handout import demo_digests
 
 SOLUTION = re.compile(
     r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S

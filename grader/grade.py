@@ -12,9 +12,9 @@ from pathlib import Path
 from grader import __version__, course
 from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
-from grader.demos import left_out, recorded_demos
 from grader.exercise import Exercise, lookup, text_observations
 from grader.forbidden import forbidden_uses
+from grader.handout import left_out, read_handout, recorded_demos, unwritten
 from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
 from grader.notebook import NotebookUnreadable, read_notebook
@@ -59,8 +59,12 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
         return fail_all(exercises, settings, str(error))
     inputs = build_inputs(exercises, settings, notebook)
     late = late_inputs(exercises, settings, result.digest)
-    demos = left_out(notebook, recorded_demos(
-        course.current().exercises / f"{settings.notebook}.ipynb"))
+    handout = read_handout(course.current().exercises / f"{settings.notebook}.ipynb")
+    demos = left_out(notebook, recorded_demos(handout))
+    blank = unwritten(notebook, handout)
+    if blank:
+        result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
+                            "`raise NotImplementedError()`).")
     started = time.perf_counter()
     try:
         observations, seconds = observe(notebook, exercises, inputs, late, settings, result,

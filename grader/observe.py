@@ -114,7 +114,7 @@ def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: 
             demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:
     """Run the notebook and the probes in a fresh kernel; return what came back.
 
-    The given demo cells `demos` are left out (grader/demos.py); if a NameError, in a cell or
+    The given demo cells `demos` are left out (grader/handout.py); if a NameError, in a cell or
     a probe, says a name one of them binds was looked up at run time, the notebook runs
     again with them, as if they had never been left out."""
     if demos:

@@ -302,21 +302,18 @@ def keeps_shape_and_dtype(ctx: Context) -> str:
     out = softmax_output(ctx, ctx.got("softmax.float64"), "softmax of a float64 X", X64)
     if out.dtype != X64.dtype:
         raise Failed("softmax changed the dtype: keep X's dtype", str(X64.dtype), str(out.dtype))
-    if not is_distribution(out):  # a shape alone is no softmax: constants have one too
-        raise NotJudged(f"not judged: the output is no probability distribution along either "
-                        f"dim, see {VALUES}")
+    if not softmax_along_a_dim(out, X64):  # a shape alone is no softmax: constants have one
+        raise NotJudged(f"not judged: the output is not a softmax of X along either dim, see "
+                        f"{VALUES}")
     return "Shape and dtype are kept (float64 in, float64 out); the values are judged by " \
         "values_match_the_reference."
 
 
-def is_distribution(out: torch.Tensor) -> bool:
-    """Non-negative, finite, and summing to 1 along one dim (the right one or not)."""
-    out = out.double()
-    if not bool(torch.isfinite(out).all()) or bool((out < 0).any()):
-        return False
-    return any(torch.allclose(out.sum(dim=dim), torch.ones(out.shape[1 - dim],
-                                                           dtype=torch.float64), atol=1e-4)
-               for dim in (0, 1))
+def softmax_along_a_dim(out: torch.Tensor, X: torch.Tensor) -> bool:
+    """Whether `out` is X's softmax along dim 1 or along dim 0 (the usual wrong one): only
+    then do its shape and dtype say anything of the student's function."""
+    return any(torch.allclose(out.double(), torch.softmax(X.double(), dim=dim), rtol=1e-4,
+                              atol=1e-6) for dim in (0, 1))
 
 
 @CHECKS.add("softmax", points=1)

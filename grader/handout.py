@@ -1,7 +1,10 @@
-"""Given demo cells (training runs, plots) that the student left as given: not run.
+"""What a submission left as handed out: given demo cells (not run) and blanks (named).
 
-The probes train again with the student's functions, so what a demo computes is never
-graded; running it only costs seconds. `grade assign` records a digest of each cell the
+The handout is the course's own copy of the student notebook (exercises/, written by
+`grade assign`), never the submission's idea of it. Given demo cells (training runs,
+plots) that the student left as given are not run. The probes train again with the
+student's functions, so what a demo computes is never graded; running it only costs
+seconds. `grade assign` records a digest of each cell the
 solution tags ``demo`` in the student notebook's metadata, as nbgrader checksums its
 locked cells. The grader reads that record from the course's own copy of the student
 notebook, never from the submission: a cell is left out only if its source is one the
@@ -9,13 +12,15 @@ course gave. An edited demo runs as the student wrote it, and so does a given on
 binds a name another cell that runs reads (a function of the student's that reads
 `num_outputs`, say): the verdict must be the one a full run gives. Names looked up at run
 time escape that reading; grader/observe.py runs the notebook whole when a NameError says
-one was missed.
+one was missed. A solution cell left as handed out is named in a note, so a blank
+function says "not written yet" even where no cell that runs calls it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import symtable
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +29,8 @@ import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
 DEMO_TAG = "demo"
+BLANK = "raise NotImplementedError"  # what `grade assign` puts in place of a solution
+DEFINED = re.compile(r"^(?:def|class) (\w+)", re.M)
 MAX_RECORD_BYTES = 16 * 2**20  # the course's student notebook, read to find the record
 MAX_READ_CHARS = 200_000  # a longer cell, or one too deep to read, may read any name
 
@@ -39,16 +46,41 @@ def demo_digests(notebook: nbformat.NotebookNode) -> list[str]:
             if cell.cell_type == "code" and DEMO_TAG in cell.metadata.get("tags", [])]
 
 
-def recorded_demos(student_notebook: Path) -> frozenset[str]:
-    """The demo digests `grade assign` recorded in the course's student notebook; none if
-    it was not written, or written before demos were recorded."""
+def read_handout(path: Path) -> dict:
+    """The course's student notebook as plain data; {} if `grade assign` has not written
+    it (or it is no notebook)."""
     try:
-        with student_notebook.open("rb") as handle:
-            record = json.loads(handle.read(MAX_RECORD_BYTES))["metadata"]["grader"]["demos"]
-    except (OSError, ValueError, LookupError, TypeError):
+        with path.open("rb") as handle:
+            handout = json.loads(handle.read(MAX_RECORD_BYTES))
+    except (OSError, ValueError):
+        return {}
+    return handout if isinstance(handout, dict) else {}
+
+
+def recorded_demos(handout: dict) -> frozenset[str]:
+    """The demo digests `grade assign` recorded in the handout; none if it was written
+    before demos were recorded."""
+    try:
+        record = handout["metadata"]["grader"]["demos"]
+    except (LookupError, TypeError):
         return frozenset()
     return frozenset(d for d in record if isinstance(d, str)) if isinstance(record, list) \
         else frozenset()
+
+
+def unwritten(notebook: nbformat.NotebookNode, handout: dict) -> list[str]:
+    """The functions and classes whose cell the submission left as handed out, blank."""
+    cells = handout.get("cells") if isinstance(handout.get("cells"), list) else []
+    blanks = {digest(text) for text in (cell_text(cell) for cell in cells)
+              if BLANK in text}
+    return [name for cell in notebook.cells if cell.cell_type == "code"
+            and digest(cell.source) in blanks for name in DEFINED.findall(cell.source)]
+
+
+def cell_text(cell) -> str:
+    """A handout cell's source, which nbformat keeps as a string or a list of lines."""
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def left_out(notebook: nbformat.NotebookNode, recorded: frozenset[str]) -> set[int]:

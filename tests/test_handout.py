@@ -25,7 +25,16 @@ from conftest import (
 
 from grader.assign import student_version
 from grader.course import BUNDLED
-from grader.demos import DEMO_TAG, demo_digests, digest, left_out, names, recorded_demos
+from grader.handout import (
+    DEMO_TAG,
+    demo_digests,
+    digest,
+    left_out,
+    names,
+    read_handout,
+    recorded_demos,
+    unwritten,
+)
 from grader.observe import RUN_WHOLE
 
 # A cross-entropy that returns nothing: the softmax demo's `batch_loss.sum()` raises.
@@ -49,7 +58,7 @@ def softmax_demo(notebook: nbformat.NotebookNode) -> int:
 def test_assign_records_every_demo_and_all_can_be_left_out(course):
     for path in sorted(course.exercises.glob("*.ipynb")):
         given = nbformat.read(path, as_version=4)
-        recorded = recorded_demos(path)
+        recorded = recorded_demos(read_handout(path))
         assert recorded == frozenset(digest(given.cells[i].source) for i in demo_cells(given))
         assert recorded, f"{path.name} records no demo"
         assert left_out(given, recorded) == set(demo_cells(given))
@@ -67,8 +76,21 @@ def test_a_course_without_a_record_leaves_nothing_out(tmp_path):
     for text in ("", "{", '{"metadata": {"grader": {"demos": "x"}}}', '{"metadata": []}'):
         path = tmp_path / "nb.ipynb"
         path.write_text(text)
-        assert recorded_demos(path) == frozenset()
-    assert recorded_demos(tmp_path / "absent.ipynb") == frozenset()
+        assert recorded_demos(read_handout(path)) == frozenset()
+    assert read_handout(tmp_path / "absent.ipynb") == {}
+
+
+def test_functions_left_blank_as_handed_out_are_named():
+    handout = read_handout(TEST_COURSE.exercises / f"{NOTEBOOK}.ipynb")
+    blank = unwritten(nbformat.read(BLANK, as_version=4), handout)
+    assert {"softmax", "cross_entropy", "accuracy", "data_iter", "sgd"} <= set(blank)
+    assert unwritten(nbformat.read(SOLUTION, as_version=4), handout) == []
+    half = with_functions({"softmax": code("""
+        def softmax(X):
+            X_exp = X.exp()
+            return X_exp / X_exp.sum(1, keepdim=True)
+    """)}, base=BLANK)
+    assert "softmax" not in unwritten(half, handout) and "accuracy" in unwritten(half, handout)
 
 
 def test_a_demo_whose_name_a_running_cell_reads_runs():
@@ -76,14 +98,14 @@ def test_a_demo_whose_name_a_running_cell_reads_runs():
         def accuracy(y_hat, y):
             return float((y_hat.reshape(-1, num_outputs).argmax(1) == y).float().mean())
     ''')})
-    recorded = recorded_demos(TEST_COURSE.exercises / f"{NOTEBOOK}.ipynb")
+    recorded = recorded_demos(read_handout(TEST_COURSE.exercises / f"{NOTEBOOK}.ipynb"))
     kept = set(demo_cells(notebook)) - left_out(notebook, recorded)
     assert kept == {softmax_demo(notebook)}  # it binds num_outputs
 
 
 def test_a_cell_too_long_or_deep_to_read_leaves_every_demo_in():
     notebook = nbformat.read(SOLUTION, as_version=4)
-    recorded = recorded_demos(TEST_COURSE.exercises / f"{NOTEBOOK}.ipynb")
+    recorded = recorded_demos(read_handout(TEST_COURSE.exercises / f"{NOTEBOOK}.ipynb"))
     for source in ("-" * 100_000 + "1", "x = 1\n" * 50_000):
         notebook.cells.append(nbformat.v4.new_code_cell(source))
         assert names(source)[0] is None
