@@ -5,6 +5,7 @@ model's test accuracy (computed here, on the real Fashion-MNIST test set) and th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 
 import torch
@@ -525,12 +526,18 @@ def breaks_ties_like_argmax(ctx: Context) -> str:
 
 # --- training on Fashion-MNIST -----------------------------------------------------------
 
+@cache
+def test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images as float rows, and their labels: converted once per process."""
+    data = load_fashion_mnist()
+    return as_float(data.test_images).reshape(len(data.test_labels), -1), data.test_labels
+
+
 def test_accuracy(W: torch.Tensor, b: torch.Tensor) -> float:
     """Accuracy of the trained parameters on the real test set, computed in the grader."""
-    data = load_fashion_mnist()
-    X = as_float(data.test_images).reshape(len(data.test_labels), -1)
+    X, labels = test_set()
     predictions = (X @ W.float().cpu() + b.float().cpu()).argmax(dim=1)
-    return float((predictions == data.test_labels).float().mean())
+    return float((predictions == labels).float().mean())
 
 
 def trained_accuracy(ctx: Context, observed: dict, what: str) -> float:
