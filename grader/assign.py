@@ -34,7 +34,8 @@ def strip_answers(source: str) -> str:
 
 
 def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of the solution notebook as students receive it."""
+    """A copy of the solution notebook as students receive it, its demos' digests in the
+    metadata."""
     notebook = nbformat.from_dict(solution)
     cells = []
     for cell in notebook.cells:
@@ -48,6 +49,7 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = strip_answers(cell.source)
         cells.append(cell)
     notebook.cells = cells
+    notebook.metadata.setdefault("grader", {})["demos"] = demo_digests(notebook)
     return notebook
 
 
@@ -60,8 +62,7 @@ def assign(source_dir: Path, target_dir: Path, name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no solution notebook {path}")
     notebook = student_version(nbformat.read(path, as_version=4))
-    notebook.metadata.setdefault("grader", {}).update(notebook=name,
-                                                      demos=demo_digests(notebook))
+    notebook.metadata["grader"]["notebook"] = name
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
     target.write_text(render(notebook), encoding="utf-8")

@@ -22,9 +22,10 @@ import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.kernel.probing import TORCH_CALLS, function_of
+from grader.notebook import MAX_PARSED_CHARS
 
 TENSOR = "torch.Tensor."  # forbidden methods: `X.softmax(1)` on any value but a module
-MAX_CELL_CHARS = 200_000
+MAX_CELL_CHARS = MAX_PARSED_CHARS
 
 
 @dataclass(frozen=True)

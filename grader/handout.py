@@ -28,11 +28,12 @@ from pathlib import Path
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
+from grader.notebook import MAX_PARSED_CHARS
+
 DEMO_TAG = "demo"
 BLANK = "raise NotImplementedError"  # what `grade assign` puts in place of a solution
 DEFINED = re.compile(r"^(?:def|class) (\w+)", re.M)
 MAX_RECORD_BYTES = 16 * 2**20  # the course's student notebook, read to find the record
-MAX_READ_CHARS = 200_000  # a longer cell, or one too deep to read, may read any name
 
 
 def digest(source: str) -> str:
@@ -107,7 +108,7 @@ def names(source: str) -> tuple[frozenset[str] | None, frozenset[str]]:
     binds. A name the cell binds itself counts as its own: `x = x + 1` on an unbound `x`
     shows as a NameError instead. A cell that does not parse reads and binds nothing: it
     raises SyntaxError before a line runs."""
-    if len(source) > MAX_READ_CHARS:
+    if len(source) > MAX_PARSED_CHARS:  # a cell too long or too deep to read may read any
         return None, frozenset()
     try:
         table = symtable.symtable(TransformerManager().transform_cell(source), "<cell>", "exec")

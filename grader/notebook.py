@@ -10,6 +10,11 @@ import nbformat
 
 from grader.submissions import UnsafeFile, read_submitted
 
+# The longest cell whose code the grader parses (for names, calls, similarity): longer, it
+# is treated as unreadable, so a hostile cell cannot make the grader spend seconds or
+# gigabytes in `ast.parse`.
+MAX_PARSED_CHARS = 200_000
+
 
 class NotebookUnreadable(Exception):
     """The submitted file is not a notebook the grader can run."""

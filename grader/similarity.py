@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.assign import student_version
-from grader.notebook import NotebookUnreadable, read_notebook
+from grader.notebook import MAX_PARSED_CHARS, NotebookUnreadable, read_notebook
 from grader.results import write_atomically
 
 MIN_NODES = 25  # a cell of fewer syntax nodes (a print, one call) is common by chance
@@ -79,7 +79,10 @@ class NormalCell:
 
 
 def normalised(source: str) -> NormalCell | None:
-    """The cell's normal form, or None for one that is not Python (magics aside)."""
+    """The cell's normal form, or None for one that is not Python (magics aside) or too long
+    to parse."""
+    if len(source) > MAX_PARSED_CHARS:
+        return None
     code = "\n".join(line for line in source.splitlines()
                      if not line.lstrip().startswith(("%", "!")))
     try:  # a hostile cell may nest past the recursion limit, or be no Python at all

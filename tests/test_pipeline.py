@@ -20,7 +20,10 @@ def test_the_blank_notebook_scores_zero_saying_not_implemented(blank_result):
     probed = [t for t in blank_result.tests if not t.name.startswith("quiz.")]
     assert all("not implemented" in t.message for t in probed), [
         t.message for t in probed if "not implemented" not in t.message]
-    assert {e.error for e in blank_result.errors} == {"NotImplementedError"}
+    # The given demos that would call the blanks are not run; a note names the blanks.
+    assert {e.error for e in blank_result.errors} <= {"NotImplementedError"}
+    [note] = [n for n in blank_result.notes if n.startswith("Not written yet")]
+    assert all(name in note for name in ("softmax", "data_iter", "sgd", "estimate_probabilities"))
     quiz = [t for t in blank_result.tests if t.name.startswith("quiz.")]
     assert quiz and "no answer" in quiz[0].message
 

@@ -35,7 +35,8 @@ def test_names_comments_docstrings_and_layout_do_not_hide_a_copy():
     assert first.digest == second.digest != other.digest
     assert normalised("%matplotlib inline\nx = 1").digest == normalised("y = 1").digest
     assert normalised("this is not python (") is None
-    assert normalised("x = " + "1 + " * 100_000 + "1") is None  # past the recursion limit
+    assert normalised("x = " + "-" * 100_000 + "1") is None  # past the recursion limit
+    assert normalised("x = 1\n" * 40_000) is None  # valid, but too long to parse
 
 
 def test_renamed_copies_are_flagged_with_their_cells_side_by_side(tmp_path):

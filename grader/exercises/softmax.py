@@ -303,18 +303,24 @@ def keeps_shape_and_dtype(ctx: Context) -> str:
     out = softmax_output(ctx, ctx.got("softmax.float64"), "softmax of a float64 X", X64)
     if out.dtype != X64.dtype:
         raise Failed("softmax changed the dtype: keep X's dtype", str(X64.dtype), str(out.dtype))
-    if not softmax_along_a_dim(out, X64):  # a shape alone is no softmax: constants have one
-        raise NotJudged(f"not judged: the output is not a softmax of X along either dim, see "
-                        f"{VALUES}")
+    if not scaled_exp_of(out, X64):  # a shape alone is no softmax: constants have one too
+        raise NotJudged(f"not judged: the output is not exp(X) normalised along either dim, "
+                        f"see {VALUES}")
     return "Shape and dtype are kept (float64 in, float64 out); the values are judged by " \
         "values_match_the_reference."
 
 
-def softmax_along_a_dim(out: torch.Tensor, X: torch.Tensor) -> bool:
-    """Whether `out` is X's softmax along dim 1 or along dim 0 (the usual wrong one): only
-    then do its shape and dtype say anything of the student's function."""
-    return any(torch.allclose(out.double(), torch.softmax(X.double(), dim=dim), rtol=1e-4,
-                              atol=1e-6) for dim in (0, 1))
+def scaled_exp_of(out: torch.Tensor, X: torch.Tensor) -> bool:
+    """Whether `out` is exp(X) scaled row by row and column by column (log(out) - X a sum
+    of a row term and a column term): a softmax over either dim, shifted or not, is; forged
+    constants and another input's answer are not. Only then do its shape and dtype say
+    anything of the student's function."""
+    residual = out.double().log() - X.double()
+    if not bool(torch.isfinite(residual).all()):
+        return False
+    residual = (residual - residual.mean(dim=1, keepdim=True)
+                - residual.mean(dim=0, keepdim=True) + residual.mean())
+    return float(residual.abs().max()) < 1e-6
 
 
 @CHECKS.add("softmax", points=1)
