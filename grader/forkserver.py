@@ -50,8 +50,16 @@ def prctl(option: int, value: int) -> None:
     checked(LIBC.prctl(option, value, 0, 0, 0), f"prctl({option})")
 
 
-def enter_namespaces(holder: int) -> None:
-    """Enter the namespaces of the sandbox's placeholder; refuse one that is the host's."""
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def enter_namespaces(holder: int, pidfd: int, sandbox: int) -> None:
+    """Enter the namespaces of the sandbox's placeholder; refuse one that is the host's,
+    and a process that is not the placeholder (a pid reused in the meantime): it must be
+    the grandchild of the sandbox's bwrap, and still alive once its namespaces are open."""
+    if parent_of(parent_of(holder)) != sandbox:
+        raise RuntimeError(f"process {holder} is not the placeholder of sandbox {sandbox}")
     fds = {}
     for name in NAMESPACES:
         theirs, ours = f"/proc/{holder}/ns/{name}", f"/proc/self/ns/{name}"
@@ -60,6 +68,7 @@ def enter_namespaces(holder: int) -> None:
                 raise RuntimeError(f"the sandbox shares the grader's {name} namespace")
             continue
         fds[name] = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
+    signal.pidfd_send_signal(pidfd, 0)  # ProcessLookupError: it died, its pid is no proof
     for name, fd in fds.items():
         checked(LIBC.setns(fd, 0), f"setns({name})")
         os.close(fd)
@@ -110,10 +119,11 @@ def child(request: dict) -> None:
         resource.setrlimit(LIMITS[name], (value, value))
     holder = os.pidfd_open(request["holder"])
     try:
-        enter_namespaces(request["holder"])
+        enter_namespaces(request["holder"], holder, request["sandbox"])
         kernel = os.fork()
         if kernel == 0:
             try:
+                os.close(holder)  # the kernel keeps no handle of the grader's
                 become_kernel(request)
             finally:
                 os._exit(71)  # never back into the parent's code, whatever happened

@@ -173,7 +173,8 @@ class LaunchedKernel:
     def fork_in(self, forks: ForkServer, request: dict) -> None:
         """Fork the kernel into its sandbox once bwrap has built it (a thread)."""
         try:
-            forks.fork({**request, "holder": self.holder()})
+            forks.fork({**request, "holder": self.holder(),
+                        "sandbox": self.manager.provisioner.process.pid})
         except (OSError, RuntimeError, ValueError) as error:
             self.fork_error = str(error)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 
 import nbformat
 import pytest
 
 from grader.execute import KernelRun
+from grader.forkserver import enter_namespaces
 from grader.kernels import KernelPool
 from grader.sandbox import SandboxSettings, bwrap_works
 
@@ -104,3 +107,26 @@ def test_a_pool_without_bubblewrap_starts_each_kernel_from_scratch():
         assert pool.forks is None
     finally:
         pool.close()
+
+
+def test_a_kernel_is_forked_only_into_the_sandbox_it_was_asked_for():
+    """The placeholder must be the sandbox's own (not a pid reused meanwhile), and its
+    namespaces the sandbox's: a process of the host's is refused before any is entered."""
+    shell = subprocess.Popen(["sh", "-c", "sleep 30; true"])
+    try:
+        deadline = time.monotonic() + 10
+        while not (below := open(f"/proc/{shell.pid}/task/{shell.pid}/children").read().split()):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        sleeper = int(below[0])
+        pidfd = os.pidfd_open(sleeper)
+        ours = os.stat("/proc/self/ns/mnt").st_ino
+        with pytest.raises(RuntimeError, match="is not the placeholder"):
+            enter_namespaces(sleeper, pidfd, sandbox=shell.pid)  # its grandparent is us
+        with pytest.raises(RuntimeError, match="shares the grader's ipc namespace"):
+            enter_namespaces(sleeper, pidfd, sandbox=os.getpid())
+        os.close(pidfd)
+        assert os.stat("/proc/self/ns/mnt").st_ino == ours  # nothing was entered
+    finally:
+        shell.kill()
+        shell.wait()
