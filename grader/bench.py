@@ -41,6 +41,7 @@ from grader.datacache import inflate
 from grader.execute import SELF_CHECK_TAG
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
+from grader.kernels import descendants
 from grader.reference import reference_functions
 
 NOTEBOOK = "softmax_regression"  # the assignment with the timed epoch
@@ -137,24 +138,6 @@ def status_kib(pid: int | str, field: str) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
-
-
-def descendants(root: int) -> dict[int, int]:
-    """Every live descendant of `root`, mapped to its parent's pid."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = {}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent:
-                found[pid] = parent
-                frontier.append(pid)
-    return found
 
 
 def record_peaks(peaks: dict[str, float], root: int) -> None:

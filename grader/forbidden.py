@@ -25,7 +25,6 @@ from grader.kernel.probing import TORCH_CALLS, function_of
 from grader.notebook import MAX_PARSED_CHARS
 
 TENSOR = "torch.Tensor."  # forbidden methods: `X.softmax(1)` on any value but a module
-MAX_CELL_CHARS = MAX_PARSED_CHARS
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def cell_trees(notebook: nbformat.NotebookNode) -> list[ast.Module]:
     """The code cells that parse, in order (IPython's magics turned into Python first)."""
     trees = []
     for cell in notebook.cells:
-        if cell.get("cell_type") != "code" or len(cell.source) > MAX_CELL_CHARS:
+        if cell.get("cell_type") != "code" or len(cell.source) > MAX_PARSED_CHARS:
             continue
         try:
             trees.append(ast.parse(TransformerManager().transform_cell(cell.source)))
@@ -217,8 +216,8 @@ def forbidden_uses(rules: Iterable[dict[str, Forbidden]], notebook: nbformat.Not
 def too_long(notebook: nbformat.NotebookNode) -> str | None:
     """What to tell a student whose notebook has a code cell too long to read for calls."""
     for number, cell in enumerate(notebook.cells, start=1):
-        if cell.get("cell_type") == "code" and len(cell.source) > MAX_CELL_CHARS:
+        if cell.get("cell_type") == "code" and len(cell.source) > MAX_PARSED_CHARS:
             return (f"cell {number} is {len(cell.source):,} characters long, too long for the "
                     f"grader to check which library calls it makes: keep each code cell under "
-                    f"{MAX_CELL_CHARS:,} characters")
+                    f"{MAX_PARSED_CHARS:,} characters")
     return None

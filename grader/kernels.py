@@ -225,19 +225,19 @@ class LaunchedKernel:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def descendants(pid: int) -> list[int]:
-    """The processes below `pid`, nearest first (bwrap forks the sandbox's first process
-    as root, which forks the placeholder)."""
-    found, frontier = [], [pid]
+def descendants(pid: int) -> dict[int, int]:
+    """The live processes below `pid`, nearest first, each mapped to its parent (bwrap
+    forks the sandbox's first process as root, which forks the placeholder)."""
+    found, frontier = {}, [pid]
     while frontier:
         parent = frontier.pop(0)
-        try:
-            below = [int(child) for child in
-                     Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
-        except OSError:
-            continue
-        found += below
-        frontier += below
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                below = [int(child) for child in children.read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found.update(dict.fromkeys(below, parent))
+            frontier += below
     return found
 
 

@@ -11,8 +11,9 @@ from conftest import LENIENT, SOLUTION, code, grade_file, messages, with_functio
 from grader.course import BUNDLED
 from grader.exercise import available
 from grader.exercises import linreg, softmax
-from grader.forbidden import MAX_CELL_CHARS, forbidden_uses
+from grader.forbidden import forbidden_uses
 from grader.kernel.probing import TORCH_CALLS
+from grader.notebook import MAX_PARSED_CHARS
 
 RULES = [softmax.FORBIDDEN, linreg.FORBIDDEN]
 IMPORTS = "import torch\nimport random\n"
@@ -145,7 +146,7 @@ def test_a_cell_that_does_not_parse_is_passed_over():
 def test_padding_a_cell_past_what_the_grader_reads_buys_no_pass():
     """A cell too long to read could hide any call: every from-scratch function is judged
     as making one, with a message saying why."""
-    padded = "def softmax(X):\n    return X.softmax(1)\n" + "#" * (MAX_CELL_CHARS + 1)
+    padded = "def softmax(X):\n    return X.softmax(1)\n" + "#" * (MAX_PARSED_CHARS + 1)
     found = verdicts(padded, *CORRECT[1:])
     assert set(found) == {name for rules in RULES for name in rules}
     assert "too long for the grader to check" in found["softmax"]
