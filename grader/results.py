@@ -127,6 +127,12 @@ class Result:
     seeds: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     execution_seconds: float = 0.0
+    # A fault of the grader's, not the student's (a kernel that could not be forked or
+    # started, an interrupted run): the result is shown, never kept by a resumed batch.
+    fault: str | None = None
+    # What the kernel processes wrote to their own stdout and stderr (not cell outputs),
+    # bounded; shown escaped in this student's report, never on the grader's terminal.
+    kernel_output: str = ""
 
     @property
     def score(self) -> float:
