@@ -29,6 +29,8 @@ HINTS = {
 # machine (it runs on one thread: idle, the two agree within a few per cent).
 BUSY_FACTOR = 1.5
 RUNNABLE_SHARE = 0.5  # of a timed step's wall clock, for CPU time to be the judge
+HIDDEN_TEXT = ("(what it said is not shown for a hidden test, as it could quote the hidden "
+               "inputs; call the function on inputs of your own to see it)")
 USES_BLANK = "the training uses"  # how a training check on functions not all observed begins
 
 
@@ -84,8 +86,14 @@ class GraderOptions:
 
 
 class ProbeFailed(Failed):
-    """The student's function raised, timed out or is missing: the message is the
-    student's own error, safe to show even for a hidden test."""
+    """The student's function raised, timed out or is missing. A hidden test shows
+    `hidden_message`: what failed and the kind of error, never the text the student's code
+    raised, which may carry the hidden inputs (`raise ValueError(str(X))`)."""
+
+    def __init__(self, message: str, got: str | None = None,
+                 hidden_message: str | None = None):
+        super().__init__(message, None, got)
+        self.hidden_message = message if hidden_message is None else hidden_message
 
 
 @dataclass
@@ -120,10 +128,11 @@ class Context:
                 hint for prefix, pairs in self.hints.items() if key.startswith(prefix)
                 for words, hint in pairs if words in entry["message"]]
             detail = f"{entry['error']}: {entry['message']}".strip(": ")
-            explained = "; ".join(h for h in hints if h)
-            raise ProbeFailed(f"{key} failed — {detail}"
-                              + (f" ({explained})" if explained else ""),
-                              got=entry.get("traceback") or None)
+            explained = f" ({'; '.join(h for h in hints if h)})" if any(hints) else ""
+            raise ProbeFailed(f"{key} failed — {detail}{explained}",
+                              got=entry.get("traceback") or None,
+                              hidden_message=f"{key} failed on the hidden inputs — "
+                                             f"{entry['error']}{explained} {HIDDEN_TEXT}")
         return entry["value"]
 
     def want(self, key: str) -> Any:
@@ -233,15 +242,17 @@ class Check:
         except NotMeasured as unmeasured:
             return self.result(True, unmeasured.message, state=NOT_MEASURED)
         except ProbeFailed as failure:
-            return self.result(False, failure.message, *(
-                (None, None) if self.hidden else (failure.expected, failure.got)))
+            if self.hidden:
+                return self.result(False, failure.hidden_message)
+            return self.result(False, failure.message, failure.expected, failure.got)
         except Failed as failure:
             if self.hidden:
                 return self.result(False, f"{self.summary}: not met on the hidden inputs")
             return self.result(False, failure.message, failure.expected, failure.got)
         except Exception as error:  # noqa: BLE001 - malformed observations land here
+            said = "" if self.hidden else f": {str(error)[:300]}"  # it may quote the values
             return self.result(False, f"could not check the value returned: "
-                                      f"{type(error).__name__}: {str(error)[:300]}")
+                                      f"{type(error).__name__}{said}")
         if self.hidden:
             return self.result(True, f"{self.summary}: met on the hidden inputs.")
         if context.notes:
@@ -375,8 +386,7 @@ def smallest_difference(cases: list, got: Any, want: list, names: Sequence[str],
 @contextmanager
 def told_with(more: Callable[[], str]) -> Iterator[None]:
     """A failure inside, its message followed by `more()`, computed only then. A NotJudged
-    keeps its own (it names the root cause), and so does the student's own error, which a
-    hidden test shows whole."""
+    keeps its own (it names the root cause), and so does the student's own error."""
     try:
         yield
     except (NotJudged, ProbeFailed):

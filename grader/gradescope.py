@@ -16,7 +16,7 @@ from pathlib import Path
 from grader import course
 from grader.config import Settings, load_assignments
 from grader.grade import grade_submission
-from grader.report import render_markdown, write_report
+from grader.report import for_student, render_markdown, write_report
 from grader.results import Result, TestResult, save_result, write_atomically
 from grader.submissions import Submission, match_notebooks, notebooks_in
 
@@ -30,13 +30,14 @@ def capped(text: str) -> str:
     return text[:MAX_OUTPUT] + "\n\n… (cut: the grader's report holds the rest)"
 
 
-def test_entry(test: TestResult, number: int, assignment: str) -> dict:
+def test_entry(test: TestResult, number: int, result: Result) -> dict:
     """One of Gradescope's test cases; hidden tests show only after grades are published,
-    and never their values."""
+    and never their values. Paths read as report.html shows them."""
     output = test.message
     if not test.hidden:
         output += "".join(f"\n{label}: {value}" for label, value in
                           (("expected", test.expected), ("got", test.got)) if value)
+    output = for_student(result)(output)
     return {
         "name": test.name,
         "number": str(number),
@@ -44,7 +45,7 @@ def test_entry(test: TestResult, number: int, assignment: str) -> dict:
         "max_score": test.max_points,
         "status": "passed" if test.passed else "failed",
         "output": capped(output),
-        "tags": [assignment, test.exercise],
+        "tags": [result.assignment, test.exercise],
         "visibility": HIDDEN if test.hidden else VISIBLE,
     }
 
@@ -67,7 +68,7 @@ def gradescope_results(results: list[Result], seconds: float) -> dict:
     """Gradescope's results.json for the assignments graded. What students see before
     grades are published holds no hidden result: the visible output leaves the hidden tests
     out, and the total too where any test is hidden."""
-    tests = [test_entry(test, number, result.assignment) for number, (result, test) in
+    tests = [test_entry(test, number, result) for number, (result, test) in
              enumerate(((r, t) for r in results for t in r.tests), start=1)]
     return {
         "score": round(sum(result.score for result in results), 4),

@@ -12,7 +12,7 @@ import hashlib
 import io
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,10 +178,16 @@ def timing_verdicts(result: Result) -> list[TimingVerdict]:
     return verdicts
 
 
+def for_student(result: Result) -> Callable[[object], str]:
+    """How any text a student reads is shown, in every output: no terminal escapes, and
+    no path of the instructor's machine or of the kernel's work folder."""
+    roots = private_roots(result)
+    return lambda text: relative_names(strip_ansi(str(text)), roots)
+
+
 def render_report(result: Result) -> str:
     """The page one student reads: what to fix first at the top, then each exercise as a
     section of its own, folded where everything passed."""
-    roots = private_roots(result)
     return ENV.get_template("report.html.j2").render(
         result=result,
         source=Path(result.source).name,
@@ -190,7 +196,7 @@ def render_report(result: Result) -> str:
         exercises=exercise_scores(result.tests),
         repeated=repeated_from(result.tests),
         timings=timing_verdicts(result),
-        relative=lambda text: relative_names(strip_ansi(str(text)), roots),
+        relative=for_student(result),
         chart=Markup(curves_svg(result.curves)),
     )
 
@@ -210,6 +216,7 @@ def render_markdown(result: Result, with_hidden: bool) -> str:
     tests = [t for t in result.tests if with_hidden or not t.hidden]
     return MARKDOWN.get_template("gradescope.md.j2").render(
         result=result, exercises=_by_exercise(tests), with_hidden=with_hidden,
+        relative=for_student(result),
         any_hidden=any(t.hidden for t in result.tests),
         first_failure=next((t for t in tests if not t.passed), None))
 

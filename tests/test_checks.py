@@ -53,3 +53,29 @@ def test_a_check_that_requires_another_counts_only_beside_it():
     results = {r.name: r for r in evaluate_all([verified, reported], context(1))}
     assert not results["ex.reported"].passed
     assert "counts only with ex.verified passing" in results["ex.reported"].message
+
+
+def raised(message: str) -> Context:
+    """A probe on which the student's function raised `message`."""
+    return Context({"ex.probe": {"ok": False, "error": "ValueError", "message": message,
+                                 "traceback": f"ValueError: {message}"}},
+                   {"ex.probe": {"ok": True, "value": 1}}, {"size": 3})
+
+
+def test_a_hidden_test_never_echoes_what_the_student_raised():
+    """`raise ValueError(str(X))` on the hidden inputs would hand them out whole."""
+    secret = "tensor([[0.4963, 0.7682, 0.0885]])"
+    hidden = check(lambda ctx: ctx.got("ex.probe"), hidden=True).evaluate(raised(secret))
+    assert not hidden.passed and "ValueError" in hidden.message
+    assert secret not in hidden.message and "0.4963" not in hidden.message
+    assert hidden.got is None and hidden.expected is None
+    visible = check(lambda ctx: ctx.got("ex.probe")).evaluate(raised(secret))
+    assert secret in visible.message and secret in visible.got
+
+
+def test_a_hidden_test_does_not_quote_a_value_that_tripped_the_check():
+    def reads(ctx):
+        return float(ctx.got("ex.probe"))  # a string that quotes the hidden inputs
+    leaked = check(reads, hidden=True).evaluate(context("0.4963, 0.7682"))
+    assert not leaked.passed and "0.4963" not in leaked.message
+    assert "0.4963" in check(reads).evaluate(context("0.4963, 0.7682")).message

@@ -133,3 +133,20 @@ def test_a_course_without_its_self_check_data_cannot_be_zipped(tmp_path, monkeyp
     assert result.exit_code == 2
     assert f"{ASSIGNMENT}.pt is missing (`grade assign` writes it)" in result.output
     assert not (tmp_path / "autograder.zip").exists()
+
+
+def test_visible_tests_show_paths_as_the_report_does(tmp_path):
+    """A traceback names the kernel's work folder and the instructor's folders: Gradescope's
+    test output shows them relative, as report.html does, and without terminal colours."""
+    from grader.gradescope import test_entry
+    from grader.results import Result, TestResult
+
+    source = tmp_path / "submissions" / "ann.ipynb"
+    got = (f"\x1b[31mValueError\x1b[0m in /tmp/grade-x1y2/work/helper.py line 3, "
+           f"read from {source.parent}/data.csv")
+    test = TestResult("softmax.values", "softmax", 1.0, 0.0, False, "softmax.values failed",
+                      got=got)
+    result = Result("ann", "softmax_regression", str(source), "d", "v", "c", tests=[test])
+    output = test_entry(test, 1, result)["output"]
+    assert "/tmp/grade-" not in output and str(tmp_path) not in output, output
+    assert "\x1b" not in output and "helper.py line 3" in output and "data.csv" in output
