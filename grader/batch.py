@@ -1,8 +1,10 @@
 """Grading a folder: every submission, in parallel, resumable, then the class outputs.
 
-Each submission's results.json and report.html are written atomically as soon as it is
-graded, so an interrupted batch resumes where it stopped: a finished submission is graded
-again only if its content, the grader version or the settings changed.
+Each submission's report.html and then its results.json are written atomically as soon as
+it is graded, so an interrupted batch resumes where it stopped: a finished submission is
+graded again only if its content, the grader version or the settings changed, or if its
+result was a fault of the grader's. A signal (grader/interrupt.py) stops the batch without
+saving any unit it did not finish.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from grader import __version__, course
+from grader import __version__, course, interrupt
 from grader.config import Settings
 from grader.exercise import available
 from grader.grade import grade_submission
@@ -35,7 +37,8 @@ from grader.submissions import Submission, discover, match_notebooks, require_no
 @dataclass
 class BatchReport:
     """What a batch did, for the CLI's summary and exit code; graded, reused and faults are
-    by "student/assignment"."""
+    by "student/assignment". A unit whose result is a grader fault is in `faults`, not in
+    `results`: it is no student's score, and the next run grades it again."""
 
     results: list[Result] = field(default_factory=list)
     graded: list[str] = field(default_factory=list)
@@ -62,13 +65,15 @@ def result_path(out: Path, student: str, assignment: str) -> Path:
 
 
 def up_to_date(unit: Unit, out: Path) -> Result | None:
-    """The earlier result for this unit, if nothing that decides its score changed."""
+    """The earlier result for this unit, if nothing that decides its score changed and it
+    was no fault of the grader's (a kernel that could not start is graded again)."""
     path = result_path(out, unit.submission.student, unit.settings.notebook)
     try:
         previous = load_result(path)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    same = (previous.digest == unit.submission.digest()
+    same = (previous.fault is None
+            and previous.digest == unit.submission.digest()
             and previous.grader_version == __version__
             and previous.config_digest == unit.settings.digest())
     return previous if same else None
@@ -100,16 +105,19 @@ _WORKER_KERNELS: KernelPools | None = None
 def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None) -> Result:
     """Grade one unit and write its results and report (runs in a worker process)."""
     pools = kernels or _WORKER_KERNELS
-    result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
-                              unit.matched)
-    save_outputs(result, out)
+    with interrupt.grading():
+        result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
+                                  unit.matched)
+        save_outputs(result, out)
     return result
 
 
 def save_outputs(result: Result, out: Path) -> None:
-    """A unit's results.json and report.html, each written whole."""
-    save_result(result, result_path(out, result.student, result.assignment))
+    """A unit's report.html, then its results.json (what resume reads as done), each
+    written whole; nothing once a signal came, as the result may be its casualty."""
+    interrupt.check()
     write_report(result, out)
+    save_result(result, result_path(out, result.student, result.assignment))
 
 
 def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
@@ -118,6 +126,7 @@ def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
     Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
     """
     global _WORKER_KERNELS
+    interrupt.listen_in_worker()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
@@ -157,11 +166,24 @@ def run_all(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ...],
                              initargs=(threads, hidden),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result(), None
-            except Exception:  # noqa: BLE001 - includes a worker that died
-                yield futures[future], None, traceback.format_exc()
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result(), None
+                except Exception:  # noqa: BLE001 - includes a worker that died
+                    yield futures[future], None, traceback.format_exc()
+        except BaseException:  # an interrupt, or a caller that stopped listening
+            stop_workers(pool)
+            raise
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop what the workers grade (a SIGTERM, as a terminal's Ctrl-C may not have reached
+    them) without saving it, drop what they have not started, and wait for them to close
+    their kernels."""
+    for worker in multiprocessing.active_children():  # the pool's: this process starts no other
+        worker.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def units_of(submissions: list[Submission], assignments: list[Settings]) -> list[Unit]:
@@ -202,12 +224,13 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     a `shard` grades only its slice of the students.
 
     `on_result` hears of each unit as it finishes (its result, None for a grader fault);
-    a `roster` must name every student, which is checked before anything is graded."""
+    a `roster` is matched before anything is graded, what it leaves out told as problems."""
     assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
     require_notebooks(folder, submissions)
     if roster is not None:
-        match_roster([s.student for s in submissions], roster)
+        problems += match_roster({s.student: s.path.name for s in submissions},
+                                 roster).problems()
     if only:
         unknown = only - {s.student for s in submissions}
         if unknown:

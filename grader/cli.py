@@ -107,7 +107,6 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         raise click.UsageError(str(error)) from None
 
     from grader.batch import grade_folder
-    from grader.gradebook import RosterError
     from grader.kernel.data import DataNotFound, find_data_dir
     from grader.shard import parse_shard
 
@@ -134,8 +133,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
                 on_result=(lambda *_: None) if console.is_terminal else print_finished,
                 roster=people, scheduler=scheduler, shard=slice_,
             )
-        except (LookupError, NotADirectoryError, RosterError,
-                *cluster_errors(scheduler)) as error:
+        except (LookupError, NotADirectoryError, *cluster_errors(scheduler)) as error:
             raise click.UsageError(str(error)) from None
     print_summary(report, out)
     if as_json:
@@ -243,10 +241,12 @@ def gradebook_command(out: Path, roster: Path | None) -> None:
         raise click.UsageError(f"{out} holds no results (looked for STUDENT/ASSIGNMENT/"
                                "results.json): grade a folder into it first")
     try:
-        write_gradebook([load_result(path) for path in paths], out / "gradebook.csv",
-                        roster_of(roster))
+        problems = write_gradebook([load_result(path) for path in paths],
+                                   out / "gradebook.csv", roster_of(roster))
     except RosterError as error:
         raise click.UsageError(str(error)) from None
+    for problem in problems:
+        click.echo(f"note: {problem}")
     click.echo(f"wrote {out / 'gradebook.csv'} ({len(paths)} results)")
 
 

@@ -1,7 +1,9 @@
 """Finding the submissions in a folder: a notebook per student, or a folder per student.
 
-Nothing is skipped silently: files that are not notebooks, empty folders and clashing
-names are reported as problems the CLI prints and the summary shows. A submission that is
+Nothing is skipped silently: files that are not notebooks, empty folders and names alike
+are reported as problems the CLI prints and the summary shows. A student's id is their
+entry's own name where it is already a clean id, else one derived from that name alone
+(see grader.identity), so no file name can take a classmate's id. A submission that is
 a link, or holds one, is refused: the grader runs as root and would follow it anywhere (to
 the reference solution, to a file only root may read). Files are read without following
 links, only if they are regular files, and only up to MAX_NOTEBOOK_BYTES.
@@ -12,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.files import NotRegular, open_regular
+from grader.identity import NAMES_ALIKE, identities, shown
 
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 
 
@@ -63,6 +64,8 @@ class Submission:
         """Content hash of the submitted notebooks, to tell whether a regrade is due."""
         hasher = hashlib.sha256()
         hasher.update(str(self.refused).encode())
+        # A name like another's is noted in the results: a new namesake regrades both.
+        hasher.update(repr([p for p in self.problems if p.startswith(NAMES_ALIKE)]).encode())
         for notebook in self.notebooks:
             hasher.update(notebook.name.encode())
             try:
@@ -72,43 +75,47 @@ class Submission:
         return hasher.hexdigest()[:16]
 
 
-def student_id(name: str) -> str:
-    """A name safe as a folder and a CSV cell: no path separators, no leading '=' or '-'."""
-    cleaned = SAFE_NAME.sub("_", name).strip("._-")
-    return cleaned or "unnamed"
-
-
 def discover(folder: Path) -> tuple[list[Submission], list[str]]:
     """Submissions in `folder`, sorted by student, and problems that belong to no student."""
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder of submissions")
-    submissions: dict[str, Submission] = {}
+    found: list[tuple[str, Submission]] = []
     problems = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.name in IGNORED_DIRS:
             continue
+        name = shown(entry.name)
         if entry.is_symlink():
-            submission = Submission(student_id(entry.stem if entry.suffix == ".ipynb"
-                                               else entry.name), entry)
-            submission.refused = (f"{entry.name} is a link, not the work itself: links are "
+            submission = Submission("", entry)
+            submission.refused = (f"{name} is a link, not the work itself: links are "
                                   "refused; hand in the notebook file")
         elif entry.is_dir():
-            submission = Submission(student_id(entry.name), entry, notebooks_in(entry))
+            submission = Submission("", entry, notebooks_in(entry))
             links = links_in(entry)
             if links:
-                submission.refused = (f"the folder {entry.name}/ holds links "
-                                      f"({', '.join(links[:3])}): links are refused; hand in "
-                                      "the files themselves")
+                submission.refused = (f"the folder {name}/ holds links "
+                                      f"({', '.join(map(shown, links[:3]))}): links are "
+                                      "refused; hand in the files themselves")
                 submission.notebooks = []
             elif not submission.notebooks:
-                submission.problems.append(f"the folder {entry.name}/ holds no notebook")
+                submission.problems.append(f"the folder {name}/ holds no notebook")
         elif entry.suffix == ".ipynb":
-            submission = Submission(student_id(entry.stem), entry, [entry])
+            submission = Submission("", entry, [entry])
         else:
-            problems.append(f"{entry.name}: not a notebook (.ipynb) nor a folder, not graded")
+            problems.append(f"{name}: not a notebook (.ipynb) nor a folder, not graded")
             continue
-        add_unique(submissions, submission)
-    return sorted(submissions.values(), key=lambda s: s.student), problems
+        found.append((own_name(entry), submission))
+    given = identities([(name, submission.path.name) for name, submission in found])
+    for _, submission in found:
+        submission.student = given[submission.path.name].student
+        submission.problems[:0] = given[submission.path.name].notes
+    return sorted((s for _, s in found), key=lambda s: s.student), problems
+
+
+def own_name(entry: Path) -> str:
+    """The name a student is known by: a notebook's (or a link's) stem, a folder's name."""
+    notebook = entry.suffix == ".ipynb" and (entry.is_symlink() or not entry.is_dir())
+    return entry.stem if notebook else entry.name
 
 
 def notebooks_in(folder: Path) -> list[Path]:
@@ -128,19 +135,6 @@ def links_in(folder: Path) -> list[str]:
             if (Path(root) / name).is_symlink():
                 links.append(str((Path(root) / name).relative_to(folder)))
     return sorted(links)
-
-
-def add_unique(submissions: dict[str, Submission], submission: Submission) -> None:
-    """Two entries that map to one student id are both kept, the second renamed."""
-    base, number = submission.student, 2
-    while submission.student in submissions:
-        submission.student = f"{base}-{number}"
-        number += 1
-    if submission.student != base:
-        submission.problems.append(
-            f"{submission.path.name} has the same student name as another entry "
-            f"({base}); graded as {submission.student}")
-    submissions[submission.student] = submission
 
 
 def notebook_id(path: Path) -> str | None:
