@@ -29,8 +29,8 @@ HINTS = {
 # machine (it runs on one thread: idle, the two agree within a few per cent).
 BUSY_FACTOR = 1.5
 RUNNABLE_SHARE = 0.5  # of a timed step's wall clock, for CPU time to be the judge
-HIDDEN_TEXT = ("(what it said is not shown for a hidden test, as it could quote the hidden "
-               "inputs; call the function on inputs of your own to see it)")
+HIDDEN_TEXT = ("[what it said is not shown for a hidden test, as it could quote the hidden "
+               "inputs: call the function on inputs of your own to see it]")
 USES_BLANK = "the training uses"  # how a training check on functions not all observed begins
 
 
@@ -87,13 +87,19 @@ class GraderOptions:
 
 class ProbeFailed(Failed):
     """The student's function raised, timed out or is missing. A hidden test shows
-    `hidden_message`: what failed and the kind of error, never the text the student's code
-    raised, which may carry the hidden inputs (`raise ValueError(str(X))`)."""
+    `hidden_message()`: what failed, the kind of error and the grader's hints, never the
+    text the student's code raised, which may quote the hidden inputs
+    (`raise ValueError(str(X))`)."""
 
-    def __init__(self, message: str, got: str | None = None,
-                 hidden_message: str | None = None):
+    def __init__(self, message: str, got: str | None = None, said: tuple[str, str] = ("", "")):
         super().__init__(message, None, got)
-        self.hidden_message = message if hidden_message is None else hidden_message
+        self.said = said  # (the grader's words, the student's text right after them)
+
+    def hidden_message(self) -> str:
+        told = "".join(self.said)
+        if not self.said[1] or not self.message.startswith(told):
+            return self.message
+        return f"{self.said[0]}{HIDDEN_TEXT}{self.message[len(told):]}"
 
 
 @dataclass
@@ -127,12 +133,11 @@ class Context:
             hints = [HINTS.get(entry["error"], "")] + [
                 hint for prefix, pairs in self.hints.items() if key.startswith(prefix)
                 for words, hint in pairs if words in entry["message"]]
-            detail = f"{entry['error']}: {entry['message']}".strip(": ")
             explained = f" ({'; '.join(h for h in hints if h)})" if any(hints) else ""
-            raise ProbeFailed(f"{key} failed — {detail}{explained}",
-                              got=entry.get("traceback") or None,
-                              hidden_message=f"{key} failed on the hidden inputs — "
-                                             f"{entry['error']}{explained} {HIDDEN_TEXT}")
+            said = str(entry["message"])
+            head = f"{key} failed — {entry['error']}{': ' if said else ''}"
+            raise ProbeFailed(f"{head}{said}{explained}", got=entry.get("traceback") or None,
+                              said=(head, said))
         return entry["value"]
 
     def want(self, key: str) -> Any:
@@ -243,7 +248,7 @@ class Check:
             return self.result(True, unmeasured.message, state=NOT_MEASURED)
         except ProbeFailed as failure:
             if self.hidden:
-                return self.result(False, failure.hidden_message)
+                return self.result(False, failure.hidden_message())
             return self.result(False, failure.message, failure.expected, failure.got)
         except Failed as failure:
             if self.hidden:

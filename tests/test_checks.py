@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from grader.checks import Check, Context, GraderFault, evaluate_all
+from grader.checks import Check, Context, Failed, GraderFault, evaluate_all
 from grader.exercise import available
 
 
@@ -79,3 +79,17 @@ def test_a_hidden_test_does_not_quote_a_value_that_tripped_the_check():
     leaked = check(reads, hidden=True).evaluate(context("0.4963, 0.7682"))
     assert not leaked.passed and "0.4963" not in leaked.message
     assert "0.4963" in check(reads).evaluate(context("0.4963, 0.7682")).message
+
+
+def test_a_hidden_message_keeps_the_graders_own_words():
+    """Only the raised text goes: a student's text that also occurs in the grader's words
+    ('ex') takes nothing else with it, and a hint the check adds afterwards stays."""
+    def hinted(ctx):
+        try:
+            return ctx.got("ex.probe")
+        except Failed as failure:
+            failure.message += " — take n from len(features)"
+            raise
+    result = check(hinted, hidden=True).evaluate(raised("ex"))
+    assert result.message.startswith("ex.probe failed — ValueError: [what it said")
+    assert result.message.endswith("take n from len(features)")
