@@ -11,6 +11,12 @@ groups, takes the sandbox's rlimits, drops to the kernel's uid with no capabilit
 bounding set and no new privileges, and only then becomes the ipykernel. Used where the
 grader runs as root with bubblewrap (entering namespaces takes root); elsewhere each
 kernel starts from scratch.
+
+The parent runs in a session of its own, so a terminal's Ctrl-C to the grader's process
+group reaches neither it nor its kernels, and dies with the grading process (the thread
+that started it, in fact: PR_SET_PDEATHSIG), taking its kernels along. A kernel's stdout
+and stderr are the FIFO the grader reads them from (grader/kernel_output.py), never the
+grader's own.
 """
 
 from __future__ import annotations
@@ -96,11 +102,14 @@ def become_kernel(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = ["ipykernel_launcher", *request["argv"]]
+    # Without a parent to poll (it is outside the pid namespace) ipykernel would print its
+    # `ipython kernel` banner into every kernel's output: only critical logs, as before.
+    argv = [*request["argv"], "--IPKernelApp.log_level=CRITICAL"]
+    sys.argv = ["ipykernel_launcher", *argv]
     sys.path.insert(0, "")  # as `python -m ipykernel_launcher` has it
     from ipykernel.kernelapp import IPKernelApp
 
-    IPKernelApp.launch_instance(argv=request["argv"])
+    IPKernelApp.launch_instance(argv=argv)
     os._exit(0)
 
 
@@ -109,9 +118,10 @@ def child(request: dict) -> None:
     its sandbox, fork the kernel into its pid namespace, and stop the sandbox when the
     kernel ends (so the grader sees it die)."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    output = os.open(request["output"], os.O_WRONLY | os.O_NOFOLLOW)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
     os.closerange(3, 1 << 16)
     for procs in request["cgroups"]:
         Path(procs).write_text(str(os.getpid()))
@@ -134,9 +144,12 @@ def child(request: dict) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def serve() -> None:
+def serve(grader: int) -> None:
     """Import what every kernel needs, then fork a child per request line on stdin,
-    answering each with the child's pid."""
+    answering each with the child's pid; die with the process `grader`."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != grader:  # it died before the line above
+        os._exit(1)
     for module in WARM:
         __import__(module)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
@@ -172,8 +185,9 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-m", "grader.forkserver"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True)
+            [sys.executable, "-I", "-B", "-m", "grader.forkserver", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
+            start_new_session=True)
         self.ready = False
         self.lock = threading.Lock()  # kernels are forked from threads, one at a time
 
@@ -205,4 +219,4 @@ class ForkServer:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(int(sys.argv[1]))

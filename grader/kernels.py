@@ -8,7 +8,11 @@ submission, in a work folder of its own, so students stay isolated from each oth
 A kernel's folder belongs to the grader: inside it, `work/` is the kernel's (its HOME and
 current folder) and `ipc/` holds its channel's sockets and connection file, the kernel's
 only while it boots (it binds the sockets there), the grader's again before any student
-code runs.
+code runs. `work/` is a capped tmpfs where the grader may mount one (grader/sandbox.py), and
+`output` the FIFO the kernel's processes write their stdout and stderr into
+(grader/kernel_output.py). Kernels run in sessions of their own, out of reach of a
+terminal's Ctrl-C, and what they leave is cleaned up by the janitor however the grader
+ends (grader/janitor.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from jupyter_core.utils import run_sync
 from grader import cgroups
 from grader.cache import private_root
 from grader.forkserver import ForkServer
+from grader.janitor import Janitor, unmount
+from grader.kernel_output import KernelOutput
 from grader.sandbox import (
     HOLDER,
     SandboxSettings,
@@ -40,6 +46,7 @@ from grader.sandbox import (
     kernel_environment,
     kernel_prefix,
     limits,
+    mount_disk,
     prepare_workdir,
     take_back,
 )
@@ -83,6 +90,12 @@ def uid_block() -> int:
             continue
         return block  # the descriptor stays open: the lock is held until this process ends
     raise RuntimeError(f"all {UID_BLOCKS} blocks of kernel uids are in use")
+
+
+@cache
+def janitor(pid: int) -> Janitor:
+    """This grading process's janitor (by pid: a forked child needs one of its own)."""
+    return Janitor()
 
 
 def next_uid(base: int) -> int:
@@ -137,6 +150,8 @@ class LaunchedKernel:
         for path in (self.workdir, self.ipc):
             path.mkdir(mode=0o700)
             prepare_workdir(path, sandbox)
+        self.disk = mount_disk(self.workdir, sandbox)
+        self.output = KernelOutput(self.folder / "output")
         # IPC sockets are files: no TCP port is opened, and they keep working inside a
         # network namespace.
         self.manager = SandboxedKernelManager(
@@ -148,6 +163,8 @@ class LaunchedKernel:
                                         sandbox.memory_mb, sandbox.max_processes)
         if self.group and background:
             self.group.set_cpu_weight(BACKGROUND_SHARES)
+        groups = [str(Path(f).parent) for f in self.group.procs_files()] if self.group else []
+        janitor(os.getpid()).hold(self.folder, self.workdir if self.disk else None, groups)
         enter = self.group.enter_command() if self.group else []
         # One lookup of the data folder, so the bind mount and the env var name the same.
         data = data_dir()
@@ -157,7 +174,9 @@ class LaunchedKernel:
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
         env = kernel_environment(self.workdir, data)
-        run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm)
+        run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm,
+                                            stdout=self.output.writer,
+                                            stderr=self.output.writer)
         self.fork_error: str | None = None
         self.forking: threading.Thread | None = None
         if forks:
@@ -165,6 +184,7 @@ class LaunchedKernel:
             # cpu.shares 2 on a busy machine takes its time.
             request = {"uid": sandbox.uid, "cwd": str(self.workdir), "env": env,
                        "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
+                       "output": str(self.output.path),
                        "cgroups": self.group.procs_files() if self.group else []}
             self.forking = threading.Thread(target=self.fork_in, args=(forks, request),
                                             daemon=True)
@@ -200,6 +220,11 @@ class LaunchedKernel:
         if self.fork_error:
             raise RuntimeError(f"the kernel could not be forked: {self.fork_error}")
 
+    def terminal_output(self) -> str:
+        """What the kernel's processes wrote to their stdout and stderr so far (not cell
+        outputs): the first MAX_KEPT_BYTES (grader/kernel_output.py), escaped."""
+        return self.output.text()
+
     def lock_channels(self) -> None:
         """Once the kernel is up, its sockets' folder is the grader's (see the module)."""
         take_back(self.ipc)
@@ -220,9 +245,13 @@ class LaunchedKernel:
             self.group.close()
 
     def close(self) -> None:
-        """Kill the kernel and remove its folder."""
+        """Kill the kernel and remove its folder and its disk."""
         self.kill()
+        self.output.close()
+        if self.disk:
+            unmount(self.workdir)
         shutil.rmtree(self.folder, ignore_errors=True)
+        janitor(os.getpid()).forget(self.folder)
 
 
 def descendants(pid: int) -> dict[int, int]:

@@ -6,17 +6,21 @@ package stays visible), every course's solutions and settings (the course's own 
 modules stay visible, read-only), the submissions and the reports (wherever they are: the
 batch adds them to `hidden`), home folders and the grader's private cache (the reference's
 observations). Its environment is built from an allow-list, not copied from the grader's.
-prlimit caps memory, CPU time, file size and, under a dedicated uid, processes. Without
-bwrap the limits still apply and every report says the kernel ran unsandboxed.
+prlimit caps memory, CPU time, file size and, under a dedicated uid, processes. The work
+folder is a tmpfs of its own, capped in size and inodes (the sandbox's /tmp in size), so a
+kernel that fills its disk fails only itself. Without bwrap the limits still apply and every
+report says the kernel ran unsandboxed; what is not bounded where, describe() says.
 """
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -28,6 +32,7 @@ from pydantic import ConfigDict, Field
 from grader import course
 from grader.cache import private_root
 from grader.datacache import unpacked_dir
+from grader.janitor import unmount
 from grader.kernel.data import ENV_VAR, DataNotFound, find_data_dir
 from grader.paths import PACKAGE
 
@@ -48,6 +53,8 @@ class SandboxSettings:
     cpu_seconds: Annotated[int, Field(ge=10)] = 1800
     max_processes: Annotated[int, Field(ge=16)] = 1024
     max_file_mb: Annotated[int, Field(ge=1)] = 1024
+    disk_mb: Annotated[int, Field(ge=16)] = 512  # the work folder's, and /tmp's
+    disk_inodes: Annotated[int, Field(ge=1000)] = 20_000  # the work folder's files
     uid: Annotated[int, Field(ge=1)] = 65534
     network: bool = False
     hidden: tuple[str, ...] = ()
@@ -65,6 +72,34 @@ def bwrap_works() -> bool:
         return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+@cache
+def mounts_disk() -> bool:
+    """The grader may mount a tmpfs of its own for each work folder (root, and a machine
+    that allows mounts)."""
+    if os.geteuid() != 0:
+        return False
+    with tempfile.TemporaryDirectory(prefix="grade-probe-") as probe:
+        if not mount_tmpfs(Path(probe), "size=1m,nr_inodes=16"):
+            return False
+        unmount(Path(probe))
+    return True
+
+
+def mount_tmpfs(path: Path, options: str) -> bool:
+    nosuid_nodev = 2 | 4
+    return ctypes.CDLL(None, use_errno=True).mount(
+        b"tmpfs", os.fsencode(path), b"tmpfs", nosuid_nodev, options.encode()) == 0
+
+
+def mount_disk(workdir: Path, settings: SandboxSettings) -> bool:
+    """Put the work folder on a tmpfs capped at the sandbox's size and inodes, owned by the
+    kernel's uid; False where the grader cannot mount (bwrap then caps the size alone)."""
+    owner = settings.uid if drops_privileges() else os.getuid()
+    return mounts_disk() and mount_tmpfs(workdir, (
+        f"size={settings.disk_mb}m,nr_inodes={settings.disk_inodes},mode=0700,"
+        f"uid={owner},gid={owner}"))
 
 
 def hiding(settings: SandboxSettings, *folders: Path) -> SandboxSettings:
@@ -146,8 +181,9 @@ def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
         "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
     if not settings.network:
         namespaces.append("--unshare-net")
+    disk = ["--size", str(settings.disk_mb * 2**20), "--tmpfs"]
     command = ["bwrap", "--die-with-parent", *namespaces, "--ro-bind", "/", "/",
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+               "--proc", "/proc", "--dev", "/dev", *disk, "/tmp"]
     if settings.network and os.geteuid():
         command.append("--share-net")
     hidden = [Path(h) for h in (*HIDDEN_ALWAYS, *source_checkout(), str(private_root()),
@@ -165,8 +201,10 @@ def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
     if gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             command += ["--dev-bind", device, device]
-    command += ["--bind", str(folder), str(folder), "--chdir", str(workdir)]
-    return command
+    command += ["--bind", str(folder), str(folder)]
+    if not mounts_disk() and os.geteuid():  # the sandbox's own, capped in size alone
+        command += [*disk, str(workdir)]
+    return [*command, "--chdir", str(workdir)]
 
 
 def source_checkout() -> list[str]:
@@ -247,8 +285,13 @@ def kernel_environment(workdir: Path, data: Path | None) -> dict[str, str]:
 
 
 def describe(settings: SandboxSettings) -> str | None:
-    """A line for each report when the kernel was not isolated, or None when it was."""
-    if use_bwrap(settings):
+    """A line for each report when the kernel was not isolated or its disk not bounded, or
+    None when it was both."""
+    if not use_bwrap(settings):
+        disk = "" if mounts_disk() else " and no bound on its disk use"
+        return ("The notebook ran without a sandbox (bubblewrap unavailable or turned off): "
+                f"resource limits applied, but no file-system or network isolation{disk}.")
+    if mounts_disk():
         return None
-    return ("The notebook ran without a sandbox (bubblewrap unavailable or turned off): "
-            "resource limits applied, but no file-system or network isolation.")
+    return ("The notebook's disk use was bounded in size but not in files: the grader could "
+            "not mount a file system for its work folder (it runs without root).")
