@@ -15,15 +15,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 import pytest
+from bs4 import BeautifulSoup
 
 from grader import cgroups
 from grader.execute import KernelRun
 from grader.kernel_output import MAX_KEPT_BYTES, escaped
 from grader.kernels import KernelPool, LaunchedKernel
+from grader.report import render_report
+from grader.results import Result
 from grader.sandbox import SandboxSettings, bwrap_works, mounts_disk
 
 needs_cage = pytest.mark.skipif(not (bwrap_works() and mounts_disk() and cgroups.available()),
@@ -208,3 +212,15 @@ def test_ctrl_c_spares_the_kernels_and_a_killed_grader_leaves_nothing_behind():
         if grader.poll() is None:
             os.killpg(grader.pid, signal.SIGKILL)
             grader.wait()
+
+
+def test_the_students_report_shows_the_kernels_terminal_output_escaped():
+    written = "<script>alert(1)</script>\x1b]0;pwned\x07 in /tmp/grade-x/work\n"
+    result = Result(student="ann", assignment="a", source="ann.ipynb", digest="0" * 64,
+                    grader_version="9", config_digest="0" * 64, tests=[],
+                    kernel_output=escaped(written))
+    html = render_report(result)
+    shown = BeautifulSoup(html, "html.parser").select_one("#kernel-output pre").get_text()
+    assert shown.startswith("<script>alert(1)</script>\\x1b]0;pwned\\x07 in ")
+    assert "<script>" not in html and "\x1b" not in html and "\x07" not in html
+    assert "kernel-output" not in render_report(replace(result, kernel_output=""))
