@@ -18,6 +18,7 @@ import pytest
 from grader.execute import KernelRun
 from grader.forkserver import enter_namespaces
 from grader.kernels import KernelPool
+from grader.paths import PACKAGE
 from grader.sandbox import SandboxSettings, bwrap_works
 
 pytestmark = pytest.mark.skipif(not bwrap_works() or os.geteuid() != 0,
@@ -34,13 +35,14 @@ print(json.dumps({
     "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
     "interfaces": sorted(line.split(":")[0].strip()
                          for line in open("/proc/net/dev").read().splitlines()[2:]),
-    "checkout": os.path.exists("/work/main/pyproject.toml"),
+    "checkout": os.path.exists(CHECKOUT),
     "tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd(), "files": os.listdir(),
     "namespaces": {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "net", "pid", "ipc")},
     "softmax_is_torchs": torch.softmax.__module__ == "torch" if callable(torch.softmax) else False,
     "left_behind": "LEFT_BEHIND" in globals(),
 }))
 """
+LOOK = LOOK.replace("CHECKOUT", repr(str(PACKAGE.parent / "pyproject.toml")))
 # What a student could do to the next kernel, were anything shared.
 LEAVE = """
 import torch
@@ -64,8 +66,12 @@ def run_cells(pool: KernelPool, *cells: str) -> tuple[dict, int]:
 
 
 def own_tmp(seen: dict) -> set[str]:
-    """What a kernel's /tmp may hold: its own folder and the Fashion-MNIST cache, bound in."""
-    return {seen["cwd"].split("/")[2], *(n for n in seen["tmp"] if n.startswith("dl-grader-"))}
+    """What a kernel's /tmp may hold: its own folder and the Fashion-MNIST cache, bound in,
+    and the folder above the package where the checkout lies under /tmp (a fresh clone)."""
+    package = PACKAGE.resolve().parts
+    checkout = {package[2]} if package[1] == "tmp" else set()
+    return {seen["cwd"].split("/")[2], *checkout,
+            *(n for n in seen["tmp"] if n.startswith("dl-grader-"))}
 
 
 @pytest.fixture(scope="module")
