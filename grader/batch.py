@@ -15,6 +15,7 @@ import os
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,16 @@ class BatchReport:
     reused: list[str] = field(default_factory=list)
     faults: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    def add(self, label: str, result: Result | None, fault: str | None) -> Result | None:
+        """A unit this run finished: its result, or None for a grader fault (a result that
+        is one was saved, for its report, but is no score)."""
+        if result is not None and result.fault is None:
+            self.results.append(result)
+            self.graded.append(label)
+            return result
+        self.faults[label] = (result.fault if result else fault) or "unknown fault"
+        return None
 
 
 @dataclass
@@ -198,16 +209,19 @@ def units_of(submissions: list[Submission], assignments: list[Settings]) -> list
 
 
 def earlier_results(units: list[Unit], report: BatchReport, out: Path) -> list[Result]:
-    """Results already on disk for units this run left alone (--only), for the class files."""
+    """Results already on disk for units this run left alone (--only), for the class files
+    (a grader fault is no score)."""
     done = {f"{r.student}/{r.assignment}" for r in report.results} | set(report.faults)
     earlier = []
     for unit in units:
         if unit.label not in done:
             try:
-                earlier.append(load_result(result_path(out, unit.submission.student,
-                                                       unit.settings.notebook)))
+                previous = load_result(result_path(out, unit.submission.student,
+                                                   unit.settings.notebook))
             except (OSError, ValueError, TypeError, KeyError):
                 continue
+            if previous.fault is None:
+                earlier.append(previous)
     return earlier
 
 
@@ -224,7 +238,9 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     a `shard` grades only its slice of the students.
 
     `on_result` hears of each unit as it finishes (its result, None for a grader fault);
-    a `roster` is matched before anything is graded, what it leaves out told as problems."""
+    a `roster` is matched before anything is graded, what it leaves out told as problems.
+    A signal raises Interrupted, saying how many units were graded and how many are left
+    (each file written is whole; the next run writes the class files again)."""
     assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
     require_notebooks(folder, submissions)
@@ -256,20 +272,20 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     on_progress(0, len(pending), unfinished[:jobs])
     out.mkdir(parents=True, exist_ok=True)  # made now, so the kernels' sandbox can hide it
     mark(out, shard)
-    for unit, result, fault in run_all(pending, out, jobs, (folder, out), scheduler,
-                                       report.problems):
-        if result is None:
-            report.faults[unit.label] = fault or "unknown fault"
-        else:
-            report.results.append(result)
-            report.graded.append(unit.label)
-        on_result(unit.label, result)
-        unfinished.remove(unit.label)
-        # Workers take units in order: the next `jobs` unfinished are the ones running.
-        on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
-    report.results.extend(earlier_results(units, report, out))
-    report.results.sort(key=lambda r: (r.student, r.assignment))
-    write_class_files(report.results, units, out, roster)
+    try:  # closed on an interrupt here too: its workers and kernels stop with it
+        with closing(run_all(pending, out, jobs, (folder, out), scheduler,
+                             report.problems)) as finished:
+            for unit, result, fault in finished:
+                on_result(unit.label, report.add(unit.label, result, fault))
+                unfinished.remove(unit.label)
+                # Workers take units in order: the next `jobs` unfinished are the ones running.
+                on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
+        report.results.extend(earlier_results(units, report, out))
+        report.results.sort(key=lambda r: (r.student, r.assignment))
+        write_class_files(report.results, units, out, roster)
+    except KeyboardInterrupt as stop:
+        raise interrupt.Interrupted(interrupt.signal_of(stop), len(report.graded),
+                                    len(pending) - len(report.graded)) from None
     return report
 
 

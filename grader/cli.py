@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 import click
 from click_default_group import DefaultGroup
 from rich.console import Console
 
 from grader import course
+from grader.interrupt import Interrupted, stopping_on_signals
 
 if TYPE_CHECKING:
     from grader.batch import BatchReport
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 # so `grade --help`, `--version` and usage errors answer at once.
 
 console = Console(stderr=True)
+P = ParamSpec("P")
 ASSIGNMENT = click.option(
     "--assignment", multiple=True, metavar="NAME",
     help="Only this assignment (repeatable; default: every one in the course's assignments/).")
@@ -52,6 +56,23 @@ def main(course_dir: Path | None) -> None:
             course.use(course_dir)
         except course.NotACourse as error:
             raise click.UsageError(str(error)) from None
+
+
+def stops_on_signals(command: Callable[P, None]) -> Callable[P, None]:
+    """A command that Ctrl-C or SIGTERM stops with what it did, how to go on and the
+    signal's exit code (130, 143), instead of click's bare "Aborted!"."""
+
+    @functools.wraps(command)
+    def stopping(*args: P.args, **kwargs: P.kwargs) -> None:
+        with stopping_on_signals():
+            try:
+                command(*args, **kwargs)
+            except KeyboardInterrupt as stop:
+                stopped = stop if isinstance(stop, Interrupted) else Interrupted()
+                console.print(f"[yellow]{stopped.message}[/yellow]", highlight=False)
+                sys.exit(stopped.exit_code)
+
+    return stopping
 
 
 def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Settings]:
@@ -85,11 +106,12 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
               help="Grade only the K-th of N slices of the students (auto/N: K from "
                    "$SLURM_ARRAY_TASK_ID, or $JOB_COMPLETION_INDEX + 1); `grade collect` "
                    "merges the outputs.")
+@stops_on_signals
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
         assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
         as_json: bool, roster: Path | None, scheduler: str | None, shard: str | None) -> None:
     """Grade every submission in FOLDER (a notebook per student or a folder per student) on
-    each of the course's assignments."""
+    each of the course's assignments. Ctrl-C stops it; the same command resumes."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -140,7 +162,8 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         click.echo(json.dumps(summary_json(report, out), indent=2))
     if report.faults:
         console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
-                      "details above. Their students have no result yet.")
+                      "details above. They have no score yet: run the same command again "
+                      "to grade them again.")
         sys.exit(2)
 
 
@@ -241,8 +264,8 @@ def gradebook_command(out: Path, roster: Path | None) -> None:
         raise click.UsageError(f"{out} holds no results (looked for STUDENT/ASSIGNMENT/"
                                "results.json): grade a folder into it first")
     try:
-        problems = write_gradebook([load_result(path) for path in paths],
-                                   out / "gradebook.csv", roster_of(roster))
+        scored = [result for result in map(load_result, paths) if result.fault is None]
+        problems = write_gradebook(scored, out / "gradebook.csv", roster_of(roster))
     except RosterError as error:
         raise click.UsageError(str(error)) from None
     for problem in problems:

@@ -67,7 +67,7 @@ def _stop_unit(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def stopping_on_signals() -> Iterator[None]:
     """In the main process: SIGINT and SIGTERM raise Interrupted; the previous handlers
-    come back after."""
+    come back after, and a signal received here stops no later run of the same process."""
     global _received
     _received = None
     previous = {signum: signal.signal(signum, _stop) for signum in SIGNALS}
@@ -76,6 +76,7 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _received = None
 
 
 def listen_in_worker() -> None:
