@@ -70,7 +70,9 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
         observations, seconds = observe(notebook, exercises, inputs, late, settings, result,
                                         kernels, demos)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
-        result.notes.append(f"The kernel could not start: {error}")
+        result.fault = f"the kernel could not start: {error}"
+        result.notes.append(f"The kernel could not start: {error}. This is the grader's "
+                            "fault, not your notebook's: it will be graded again.")
         return fail_all(exercises, settings, f"not graded: the kernel could not start ({error})")
     result.execution_seconds += time.perf_counter() - started
     observations.update(text_observations(exercises, notebook))

@@ -152,6 +152,7 @@ def observe_runs(notebook: nbformat.NotebookNode, exercises: list[Exercise], inp
             if attempt == 0:
                 raise
             result.notes.append(f"The fresh kernel could not start: {error}")
+            result.fault = f"a fresh kernel could not start: {error}"  # graded again on resume
             break
         known = {record.index for record in result.errors}
         result.errors.extend(e for e in run.errors if e.index not in known)
