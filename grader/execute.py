@@ -2,13 +2,15 @@
 
 Every failure of the student's code is recorded, never raised: a cell error, a cell that
 runs past its timeout (the kernel is interrupted and grading goes on), a kernel that dies,
-a notebook that runs past the total timeout. Callers see one small class, `KernelRun`.
+a notebook that runs past the total timeout or past what is left of the unit's budget
+(grader/budget.py). Callers see one small class, `KernelRun`.
 Observations come back on the kernel's channel, as display messages of the grader's own
 type sent while a grader cell runs; they go to `KernelRun.reader`, never into the notebook.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from grader.budget import Budget
 from grader.kernel.probing import OBSERVATION_MIME
 from grader.kernels import LaunchedKernel
 from grader.observations import ObservationReader
@@ -28,6 +31,20 @@ PING_SECONDS = 10
 SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
 # How jupyter_client's errors for a message whose signature does not verify begin.
 FORGED_MESSAGE = ("Invalid Signature", "Duplicate Signature")
+OUT_OF_TIME = "OutOfTime"  # a cell stopped or left unrun: the unit's budget was spent
+TIMED_OUT = ("CellTimeout", OUT_OF_TIME)  # how the error of an interrupted cell begins
+
+
+def fresh(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A node to run `cell` in, of its type, source and tags alone: a run writes its outputs
+    into nothing of the submission's, and no other metadata of the student's reaches
+    nbclient."""
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return nbformat.NotebookNode(
+        cell_type=cell.get("cell_type"), source=cell.get("source", ""), outputs=[],
+        metadata=nbformat.NotebookNode(tags=[tag for tag in tags if isinstance(tag, str)]
+                                       if isinstance(tags, list) else []))
 
 
 class CappedClient(NotebookClient):
@@ -63,15 +80,18 @@ class Outcome:
 
 
 class KernelRun:
-    """One kernel for one notebook: run its cells, then run grader code in the same kernel."""
+    """One kernel for one notebook: run its cells, then run grader code in the same kernel;
+    with a `budget`, nothing runs past its end."""
 
     def __init__(self, notebook: nbformat.NotebookNode, kernel: LaunchedKernel,
-                 cell_timeout: float, total_timeout: float, skip_tag: str | None = SELF_CHECK_TAG):
+                 cell_timeout: float, total_timeout: float, skip_tag: str | None = SELF_CHECK_TAG,
+                 budget: Budget | None = None):
         self.notebook = notebook
         self.kernel = kernel
         self.workdir = kernel.workdir
         self.cell_timeout = cell_timeout
         self.total_timeout = total_timeout
+        self.budget = budget or Budget(math.inf, math.inf)
         self.deadline = time.monotonic() + total_timeout
         self.student_cells = len(notebook.cells)
         self.errors: list[CellRecord] = []
@@ -119,7 +139,9 @@ class KernelRun:
         content = execute_reply["content"]
         name = content.get("ename", "Error")
         message = content.get("evalue", "")
-        if name == "CellTimeout":
+        if name == "CellTimeout" and self.budget.spent():
+            name, message = OUT_OF_TIME, f"{self.budget.note()}; the cell was interrupted"
+        elif name == "CellTimeout":
             message = f"the cell ran longer than {self.client.timeout:g} s and was interrupted"
         self.last_error = f"{name}: {message}".strip(": ")
         if cell_index < self.student_cells:
@@ -135,17 +157,20 @@ class KernelRun:
 
     def execute(self, index: int, timeout: float | None = None) -> Outcome:
         """Run cell `index`: a notebook cell within the cell and the total timeout, a grader
-        cell within its own `timeout`."""
+        cell within its own `timeout`; either within what is left of the budget."""
         started = time.monotonic()
         self.last_error = None
         if self.dead:
             return Outcome(self.dead, 0.0)
-        cell = self.notebook.cells[index]
-        limit = timeout if timeout is not None else min(self.cell_timeout, self.remaining())
-        self.client.timeout = max(1, int(limit))
+        cell = self.notebook.cells[index] = fresh(self.notebook.cells[index])
+        limit = min(timeout if timeout is not None else min(self.cell_timeout, self.remaining()),
+                    self.budget.left())
+        if limit <= 0:
+            return Outcome(f"{OUT_OF_TIME}: {self.budget.note()}", 0.0)
+        self.client.timeout = max(1, math.ceil(limit))
         try:
             self.client.execute_cell(cell, index)
-            if self.last_error and self.last_error.startswith("CellTimeout"):
+            if self.last_error and self.last_error.startswith(TIMED_OUT):
                 self.expect_responsive()
         except DeadKernelError as error:
             self.stop(index, str(error) if str(error) != "Kernel died" else (
@@ -177,23 +202,25 @@ class KernelRun:
         self.client.timeout = PING_SECONDS
         saved, self.last_error = self.last_error, None
         self.client.execute_cell(self.notebook.cells[-1], len(self.notebook.cells) - 1)
-        if self.last_error and self.last_error.startswith("CellTimeout"):
+        if self.last_error and self.last_error.startswith(TIMED_OUT):
             self.kernel.kill()
             raise DeadKernelError("the kernel ignored the interrupt after a timeout")
         self.last_error = saved
 
     def run_notebook(self) -> None:
         """Every code cell in order, going on past failures until the kernel is gone or the
-        total time is spent."""
-        self.deadline = time.monotonic() + self.total_timeout
+        total time (or the budget) is spent."""
+        self.deadline = min(time.monotonic() + self.total_timeout, self.budget.ends)
         for index, cell in enumerate(list(self.notebook.cells)):
             if cell.cell_type != "code":
                 continue
             if self.remaining() <= 0:
+                why = f"{OUT_OF_TIME}: {self.budget.note()}" if self.budget.spent() else (
+                    f"TotalTimeout: the notebook ran past its total limit of "
+                    f"{self.total_timeout:g} s")
                 self.errors.append(CellRecord(
                     index, str(cell.source)[:MAX_SOURCE_CHARS],
-                    f"TotalTimeout: the notebook ran past its total limit of "
-                    f"{self.total_timeout:g} s; this cell and the ones after it were not run", ""))
+                    f"{why}; this cell and the ones after it were not run", ""))
                 return
             self.execute(index)
             if self.dead:

@@ -3,24 +3,34 @@
 The kernel gets its inputs in the source of the grader's cells and hands observations back
 on its channel (grader/observations.py reads them within bounds); the grader writes nothing
 into, and reads nothing from, the kernel's folder. A cell or a probe that stops the kernel
-is passed over in a fresh one, at most MAX_RESTARTS times.
+is passed over in a fresh one, at most MAX_RESTARTS times a submission, and every kernel run
+of it draws on one time budget (grader/budget.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import nbformat
 
 from grader import course
+from grader.budget import Budget
 from grader.config import Settings
-from grader.execute import KernelRun
+from grader.execute import OUT_OF_TIME, KernelRun
 from grader.exercise import Exercise
+from grader.handout import names
 from grader.inputs import kernel_inputs
-from grader.kernel.probing import COURSE_PACKAGE, encode
+from grader.kernel.probing import COURSE_PACKAGE, encode, failure
 from grader.kernels import KernelPool, LaunchedKernel
-from grader.notebook import without_cells
-from grader.plan import StepWork, left_to_run, planned_work, step_timeout, stopped_by
+from grader.plan import (
+    StepWork,
+    left_to_run,
+    planned_keys,
+    planned_work,
+    step_timeout,
+    stopped_by,
+)
 from grader.results import CellRecord, Result, cpu_key, runnable_key
 
 # A failed cell's traceback (sys.last_*) can pin gigabytes: freed in a cell of its own, as
@@ -35,11 +45,13 @@ COURSE_MODULES = "_grader_probing.course_modules({folder!r})\n"
 RUN_STEP = ("_grader_probing.run_table(_grader_probe, {module!r}, {table!r}, {keys!r}, "
             "{timeout!r}, {late!r})")
 GRACE_SECONDS = 15.0
-MAX_RESTARTS = 2  # fresh kernels after a cell or probe stops one; each reruns the notebook
+MAX_RESTARTS = 2  # fresh kernels, a submission, after a cell or probe stops one
 STOPPED = "not run again: this cell stopped the kernel"
 DEMO = "a given demo, left as given: not run while grading"
 RUN_WHOLE = ("A NameError said a name that only a given demo cell defines was needed; the "
              "grader ran the notebook again with its demo cells.")
+DEMOS_LEFT_OUT, DEMOS_GIVEN_BACK = "given demos left out", "with the given demos"
+NOT_DEFINED = re.compile(r"name '(\w+)' is not defined")  # a NameError's message
 
 
 @dataclass
@@ -64,8 +76,8 @@ def course_modules(work: list[StepWork]) -> str:
 
 
 def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
-                    late: dict[str, int], settings: Settings,
-                    kernel: LaunchedKernel) -> KernelProbing:
+                    late: dict[str, int], settings: Settings, kernel: LaunchedKernel,
+                    budget: Budget) -> KernelProbing:
     """Run the notebook and then the probes of `work` in one fresh kernel.
 
     A timed step is timed from outside, as the whole cell: a hook the notebook set on
@@ -73,14 +85,15 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
     within that cell."""
     seconds: dict[str, float] = {}
     notes: list[str] = []
-    with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout) as run:
+    with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout,
+                   budget=budget) as run:
         run.run_notebook()
         run.run_code(FREE_MEMORY, GRACE_SECONDS)
         opened = run.run_code(OPEN_PROBE.format(course=course_modules(work),
                                                 inputs=encode(kernel_inputs(inputs, late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)
-        if opened.error:
+        if opened.error and not opened.error.startswith(OUT_OF_TIME):  # said once, by observe
             notes.append(f"The grader could not start its probes: {opened.error}")
         for item in work:
             timeout = step_timeout(item.step, settings)
@@ -112,66 +125,134 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
 def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
             late: dict[str, int], settings: Settings, result: Result, kernels: KernelPool,
             demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:
-    """Run the notebook and the probes in a fresh kernel; return what came back.
+    """Run the notebook and the probes in fresh kernels, all on one budget; return what came
+    back, and what did not as failures once the budget is spent.
 
     The given demo cells `demos` are left out (grader/handout.py); if a NameError, in a cell or
-    a probe, says a name one of them binds was looked up at run time, the notebook runs
-    again with them, as if they had never been left out."""
-    if demos:
-        errors, notes = list(result.errors), list(result.notes)
-        observations, seconds = observe_runs(notebook, exercises, inputs, late, settings,
-                                             result, kernels, dict.fromkeys(demos, DEMO))
-        if not name_missing(observations, result.errors):
-            return observations, seconds
-        result.errors, result.notes = errors, [*notes, RUN_WHOLE]
-    return observe_runs(notebook, exercises, inputs, late, settings, result, kernels, {})
-
-
-def name_missing(observations: dict, errors: list[CellRecord]) -> bool:
-    return (any(o.get("error") == "NameError" for o in observations.values())
-            or any(e.error.startswith("NameError") for e in errors))
-
-
-def observe_runs(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
-                 late: dict[str, int], settings: Settings, result: Result, kernels: KernelPool,
-                 left_out: dict[int, str]) -> tuple[dict, dict[str, float]]:
-    """Run the notebook (less the cells `left_out`) and the probes in fresh kernels.
-
-    A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of a
-    rerun in a fresh kernel, as a cell that times out is passed over; a probe that does so
-    fails with the probes that depend on its function, and a fresh kernel runs the rest. At
-    most MAX_RESTARTS reruns: one bad cell or function does not cost every later mark.
-    """
-    work, observations, seconds = planned_work(exercises), {}, {}
-    uses = {key: functions for e in exercises for key, functions in e.probe_uses.items()}
-    for attempt in range(MAX_RESTARTS + 1):
-        try:
-            run = probe_in_kernel(without_cells(notebook, left_out), work, inputs, late,
-                                  settings, kernels.take())
-        except RuntimeError as error:
-            if attempt == 0:
-                raise
-            result.notes.append(f"The fresh kernel could not start: {error}")
-            result.fault = f"a fresh kernel could not start: {error}"  # graded again on resume
-            break
-        known = {record.index for record in result.errors}
-        result.errors.extend(e for e in run.errors if e.index not in known)
-        observations.update(run.observations)
-        seconds = {**run.seconds, **seconds}  # a step timed in an earlier kernel stands
-        work = left_to_run(work, observations)
-        rerun = None
-        if work and attempt < MAX_RESTARTS and run.stopped_cell is not None:
-            left_out = {**left_out, run.stopped_cell: STOPPED}
-            rerun = (f"Cell {run.stopped_cell} stopped the kernel ({run.dead}); the grader ran "
-                     f"the notebook again in a fresh kernel without it.")
-        elif work and attempt < MAX_RESTARTS and run.stopped_probing:
-            culprit = work[0].keys[0]
-            observations.update(stopped_by(culprit, work, run.dead, uses))
-            work = left_to_run(work, observations)
-            rerun = (f"The probe {culprit} stopped the kernel; the grader ran the notebook "
-                     f"again in a fresh kernel for the probes after it.") if work else None
-        if rerun is None:  # the last run's notes stand; a rerun's replace its predecessor's
-            result.notes.extend(run.notes)
-            break
-        result.notes.append(rerun)
+    a probe, names a name one of them binds, the notebook runs again with them, as if they
+    had never been left out. No other NameError does: a typo, or a failed import that
+    leaves a module's name unbound, raises the same with the demos run."""
+    unit = Unit(notebook, exercises, inputs, late, settings, kernels, result,
+                Budget.start(settings.total_timeout))
+    before = list(result.errors)
+    observations, seconds = unit.run_pass(dict.fromkeys(demos or (), DEMO),
+                                          DEMOS_LEFT_OUT if demos else "")
+    if demos and not unit.budget.spent() and (
+            missing_names(observations, result.errors) & bound_by(notebook, demos)):
+        # The cells that stopped a kernel stay left out, and their records stay.
+        result.errors = [*before, *(e for e in result.errors if e.index in unit.stopped)]
+        unit.say(RUN_WHOLE)
+        again, again_seconds = unit.run_pass({}, DEMOS_GIVEN_BACK)
+        observations, seconds = {**observations, **again}, {**seconds, **again_seconds}
+    if unit.budget.spent():
+        unit.say(f"Grading stopped: {unit.budget.note()}; what was not observed by then "
+                 "fails.")
+        observations = {**dict.fromkeys(planned_keys(exercises), failure(
+            OUT_OF_TIME, unit.budget.note())), **observations}
+    result.notes.extend(unit.labelled_notes())
     return observations, seconds
+
+
+def missing_names(observations: dict, errors: list[CellRecord]) -> set[str]:
+    """The names NameErrors said were not defined, in the notebook's cells or in probes."""
+    said = [str(entry.get("message", "")) for entry in observations.values()
+            if entry.get("error") == "NameError"]
+    said += [error.error for error in errors if error.error.startswith("NameError:")]
+    return {name for text in said for name in NOT_DEFINED.findall(text)}
+
+
+def bound_by(notebook: nbformat.NotebookNode, cells: set[int]) -> set[str]:
+    """The names the given cells bind (the course's own cells, matched by digest: safe to
+    parse)."""
+    return set().union(*(names(notebook.cells[index].source)[1] for index in cells))
+
+
+def runnable(notebook: nbformat.NotebookNode, left_out: dict[int, str]) -> nbformat.NotebookNode:
+    """The notebook one kernel run goes through, with the cells `left_out` replaced by a
+    comment saying why (indices kept). Its list of cells is its own and KernelRun runs a
+    fresh node of each cell: no copy of the submission, whose outputs may be megabytes."""
+    cells = list(notebook.cells)
+    for index, why in left_out.items():
+        cells[index] = nbformat.NotebookNode(cell_type="code", source=f"# {why}",
+                                             metadata=nbformat.NotebookNode(), outputs=[])
+    return nbformat.NotebookNode(nbformat=4, nbformat_minor=5,
+                                 metadata=nbformat.NotebookNode(), cells=cells)
+
+
+@dataclass
+class Unit:
+    """One submission's notebook and probes, and what all of its kernel runs share: the
+    budget, the restarts left, the cells and probes known to stop a kernel, and the notes."""
+
+    notebook: nbformat.NotebookNode
+    exercises: list[Exercise]
+    inputs: dict
+    late: dict[str, int]
+    settings: Settings
+    kernels: KernelPool
+    result: Result
+    budget: Budget
+    restarts: int = MAX_RESTARTS
+    stopped: dict[int, str] = field(default_factory=dict)  # cells that stopped a kernel
+    killed: dict = field(default_factory=dict)  # failed probes: one stopped a kernel
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (kernel run or "", note)
+
+    def say(self, note: str) -> None:
+        self.notes.append(("", note))
+
+    def labelled_notes(self) -> list[str]:
+        """Every run's notes in order, each labelled by its kernel run where there were
+        several."""
+        return [f"{run}: {note}" if run and self.budget.runs > 1 else note
+                for run, note in self.notes]
+
+    def run_pass(self, demos: dict[int, str], label: str) -> tuple[dict, dict[str, float]]:
+        """Run the notebook (less `demos` and the cells known to stop a kernel) and the
+        probes in fresh kernels.
+
+        A notebook cell that kills the kernel (or hangs it past an interrupt) is left out of
+        a rerun in a fresh kernel, as a cell that times out is passed over; a probe that does
+        so fails with the probes that depend on its function, and a fresh kernel runs the
+        rest: one bad cell or function does not cost every later mark."""
+        work = left_to_run(planned_work(self.exercises), self.killed)
+        observations, seconds = dict(self.killed), {}
+        uses = {key: functions for e in self.exercises for key, functions in e.probe_uses.items()}
+        while True:
+            self.budget.runs += 1
+            run_label = f"Kernel run {self.budget.runs}" + (f" ({label})" if label else "")
+            try:
+                run = probe_in_kernel(runnable(self.notebook, {**demos, **self.stopped}), work,
+                                      self.inputs, self.late, self.settings,
+                                      self.kernels.take(), self.budget)
+            except RuntimeError as error:
+                if self.budget.runs == 1:
+                    raise
+                self.say(f"The fresh kernel could not start: {error}")
+                self.result.fault = f"a fresh kernel could not start: {error}"  # graded again
+                break
+            known = {record.index for record in self.result.errors}
+            self.result.errors.extend(e for e in run.errors if e.index not in known)
+            observations.update(run.observations)
+            seconds = {**run.seconds, **seconds}  # a step timed in an earlier kernel stands
+            self.notes.extend((run_label, note) for note in run.notes)
+            work = left_to_run(work, observations)
+            if not work or self.budget.spent():
+                break
+            if run.stopped_cell is not None:
+                self.stopped[run.stopped_cell] = STOPPED
+                rerun = (f"Cell {run.stopped_cell} stopped the kernel ({run.dead}); the grader "
+                         f"ran the notebook again in a fresh kernel without it.")
+            elif run.stopped_probing:
+                culprit = work[0].keys[0]
+                self.killed.update(stopped_by(culprit, work, run.dead, uses))
+                observations.update(self.killed)
+                work = left_to_run(work, observations)
+                rerun = (f"The probe {culprit} stopped the kernel; the grader ran the notebook "
+                         f"again in a fresh kernel for the probes after it.") if work else None
+            else:
+                break
+            if rerun is None or not self.restarts:
+                break
+            self.restarts -= 1
+            self.say(rerun)
+        return observations, seconds

@@ -1,0 +1,87 @@
+"""One time budget per submission: every kernel run of a unit draws on it.
+
+A notebook once got a fresh total_timeout for each kernel run: the run without the given
+demos, the whole rerun after any NameError, two fresh kernels after a death in each. One
+notebook with two kernel-killing cells and a NameError made six runs. These tests count the
+kernels a unit takes and check that only a name a left-out demo binds reruns the notebook.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import nbformat
+import pytest
+from conftest import FAST, SOLUTION, grade_file, outcomes, write_notebook
+
+from grader.budget import BUDGET_RUNS
+from grader.kernels import KernelPool
+from grader.observe import MAX_RESTARTS, RUN_WHOLE
+
+# Bound only by the softmax-from-scratch demo, looked up where no reading of the source sees it.
+DEMO_NAME = 'assert eval("num_inputs") == 784'
+TOO_MUCH_OUTPUT = 'print("x" * 2_100_000)'  # past execute.MAX_OUTPUT_CHARS: a note in every run
+KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+
+
+@pytest.fixture
+def kernel_runs(monkeypatch):
+    """The kernels a grading takes, each with the seconds from its taking to the next take
+    or the end (what the unit spent in kernels)."""
+    taken: list[float] = []
+    take = KernelPool.take
+
+    def counted(pool: KernelPool):
+        taken.append(time.monotonic())
+        return take(pool)
+
+    monkeypatch.setattr(KernelPool, "take", counted)
+    return taken
+
+
+def solution_with(first: list[str], last: list[str] = ()) -> nbformat.NotebookNode:
+    """The solution with code cells of its own before and after the course's."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    notebook.cells = ([nbformat.v4.new_code_cell(source) for source in first] + notebook.cells
+                      + [nbformat.v4.new_code_cell(source) for source in last])
+    return notebook
+
+
+def test_a_failed_import_and_its_name_errors_take_one_kernel(tmp_path, kernel_runs):
+    notebook = solution_with(["import d2l_helpers_of_mine", "d2l_helpers_of_mine.show()"])
+    result = grade_file(write_notebook(notebook, tmp_path / "import.ipynb"))
+    assert len(kernel_runs) == 1
+    assert RUN_WHOLE not in result.notes
+    assert [e.error.split(":")[0] for e in result.errors[:2]] == ["ModuleNotFoundError",
+                                                                  "NameError"]
+    assert all(outcomes(result).values())
+
+
+def test_a_name_only_a_left_out_demo_binds_reruns_once_keeping_both_runs_notes(
+        tmp_path, kernel_runs):
+    notebook = solution_with([TOO_MUCH_OUTPUT], [DEMO_NAME])
+    result = grade_file(write_notebook(notebook, tmp_path / "demo_name.ipynb"))
+    assert len(kernel_runs) == 2
+    assert RUN_WHOLE in result.notes
+    dropped = [note for note in result.notes if "more output than the grader keeps" in note]
+    assert [note.split(":")[0] for note in dropped] == [
+        "Kernel run 1 (given demos left out)", "Kernel run 2 (with the given demos)"]
+    assert not [e for e in result.errors if e.error.startswith("NameError")]
+    assert all(outcomes(result).values())
+
+
+def test_kernel_deaths_and_a_demo_name_stay_within_one_budget(tmp_path, kernel_runs):
+    settings = replace(FAST, cell_timeout=8, total_timeout=15)
+    sleeps = ["import time\ntime.sleep(7)"] * 6  # longer than total_timeout together
+    notebook = solution_with([DEMO_NAME], [KILL, KILL, *sleeps])
+    started = time.monotonic()
+    result = grade_file(write_notebook(notebook, tmp_path / "six.ipynb"), settings)
+    spent = time.monotonic() - kernel_runs[0]
+    print(f"{len(kernel_runs)} kernel runs, {spent:.1f} s in kernels, "
+          f"{time.monotonic() - started:.1f} s in all")
+    assert len(kernel_runs) <= MAX_RESTARTS + 2  # the first pass, the demo pass, the restarts
+    budget = f"used its whole time budget of {BUDGET_RUNS * settings.total_timeout:g} s"
+    assert any(budget in note for note in result.notes), result.notes
+    assert any(budget in test.message for test in result.tests)
+    assert not result.fault
