@@ -61,10 +61,12 @@ def is_clean(name: str) -> bool:
     return student_id(name) == unicodedata.normalize("NFC", name)
 
 
-def apart(entry: str, base: str, length: int = SHORT_HASH) -> str:
+def apart(entry: str, base: str, full: bool = False) -> str:
     """The id of an entry that is not its name's sole exact claimant: its clean form, '~'
-    and a hash of its own entry name (the bytes the file system holds)."""
-    return f"{base}{APART}{hashlib.sha256(os.fsencode(entry)).hexdigest()[:length]}"
+    and a hash of its own entry name (the bytes the file system holds), short unless two
+    short ones agree."""
+    digest = hashlib.sha256(os.fsencode(entry)).hexdigest()
+    return f"{base}{APART}{digest if full else digest[:SHORT_HASH]}"
 
 
 def look_alike(student: str) -> str:
@@ -96,7 +98,7 @@ def identities(entries: Sequence[tuple[str, str]]) -> dict[str, Identity]:
     readings = Counter(look_alike(base) for base in bases.values())
     found = {}
     for entry, base in bases.items():
-        student = ids[entry] if twins[ids[entry]] == 1 else apart(entry, base, length=64)
+        student = ids[entry] if twins[ids[entry]] == 1 else apart(entry, base, full=True)
         found[entry] = Identity(student, note(entry, base, student,
                                               readings[look_alike(base)] > 1))
     return found
