@@ -24,6 +24,7 @@ from grader.reference import reference_probe, time_reference
 from grader.results import Result, TestResult, Timing, cpu_key, runnable_key
 from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import hiding
+from grader.source import parse_notebook
 from grader.submissions import Submission, match_notebooks
 
 
@@ -60,8 +61,9 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
     inputs = build_inputs(exercises, settings, notebook)
     late = late_inputs(exercises, settings, result.digest)
     handout = read_handout(course.current().exercises / f"{settings.notebook}.ipynb")
-    demos = left_out(notebook, recorded_demos(handout))
-    blank = unwritten(notebook, handout)
+    parsed = parse_notebook(notebook)  # once, for the demos, the blanks and forbidden calls
+    demos = left_out(parsed, recorded_demos(handout))
+    blank = unwritten(parsed, handout)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")
@@ -85,7 +87,7 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
                       {**inputs, **late}, {t.step: t for t in timings},
                       {key: pairs for e in exercises for key, pairs in e.hints.items()},
                       planned=planned_keys(exercises),
-                      forbidden=forbidden_uses([e.forbidden for e in exercises], notebook,
+                      forbidden=forbidden_uses([e.forbidden for e in exercises], parsed,
                                                observations))
     tests = evaluate_all(checks_of(exercises, settings), context)
     for exercise in exercises:

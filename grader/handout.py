@@ -21,14 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import symtable
 from functools import lru_cache
 from pathlib import Path
 
 import nbformat
-from IPython.core.inputtransformer2 import TransformerManager
 
-from grader.notebook import MAX_PARSED_CHARS
+from grader.source import ParsedNotebook, parse_cell
 
 DEMO_TAG = "demo"
 BLANK = "raise NotImplementedError"  # what `grade assign` puts in place of a solution
@@ -69,13 +67,13 @@ def recorded_demos(handout: dict) -> frozenset[str]:
         else frozenset()
 
 
-def unwritten(notebook: nbformat.NotebookNode, handout: dict) -> list[str]:
+def unwritten(parsed: ParsedNotebook, handout: dict) -> list[str]:
     """The functions and classes whose cell the submission left as handed out, blank."""
     cells = handout.get("cells") if isinstance(handout.get("cells"), list) else []
     blanks = {digest(text) for text in (cell_text(cell) for cell in cells)
               if BLANK in text}
-    return [name for cell in notebook.cells if cell.cell_type == "code"
-            and digest(cell.source) in blanks for name in DEFINED.findall(cell.source)]
+    return [name for cell in parsed.cells if digest(cell.source) in blanks
+            for name in DEFINED.findall(cell.source)]
 
 
 def cell_text(cell) -> str:
@@ -84,18 +82,17 @@ def cell_text(cell) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def left_out(notebook: nbformat.NotebookNode, recorded: frozenset[str]) -> set[int]:
+def left_out(parsed: ParsedNotebook, recorded: frozenset[str]) -> set[int]:
     """The indices of the submission's cells to leave out: its given demos, unchanged,
     that bind no name a cell that runs reads."""
-    code = {index: cell.source for index, cell in enumerate(notebook.cells)
-            if cell.cell_type == "code"}
-    demos = {index for index, source in code.items() if digest(source) in recorded}
+    code = {cell.index: cell for cell in parsed.cells}
+    demos = {index for index, cell in code.items() if digest(cell.source) in recorded}
     while demos:
-        reads = [names(source)[0] for index, source in code.items() if index not in demos]
+        reads = [cell.names[0] for index, cell in code.items() if index not in demos]
         if None in reads:
             return set()
         read = set().union(*reads)
-        needed = {index for index in demos if names(code[index])[1] & read}
+        needed = {index for index in demos if code[index].names[1] & read}
         if not needed:
             return demos
         demos -= needed
@@ -104,27 +101,6 @@ def left_out(notebook: nbformat.NotebookNode, recorded: frozenset[str]) -> set[i
 
 @lru_cache(maxsize=4096)
 def names(source: str) -> tuple[frozenset[str] | None, frozenset[str]]:
-    """The global names a cell reads from other cells (None: it may read any) and those it
-    binds. A name the cell binds itself counts as its own: `x = x + 1` on an unbound `x`
-    shows as a NameError instead. A cell that does not parse reads and binds nothing: it
-    raises SyntaxError before a line runs."""
-    if len(source) > MAX_PARSED_CHARS:  # a cell too long or too deep to read may read any
-        return None, frozenset()
-    try:
-        table = symtable.symtable(TransformerManager().transform_cell(source), "<cell>", "exec")
-    except (SyntaxError, ValueError):
-        return frozenset(), frozenset()
-    except (RecursionError, MemoryError):
-        return None, frozenset()
-    read, bound, tables = set(), set(), [table]
-    while tables:
-        scope = tables.pop()
-        top = scope.get_type() == "module"
-        for symbol in scope.get_symbols():
-            if symbol.is_referenced() and (top or symbol.is_global()):
-                read.add(symbol.get_name())
-            if (top or symbol.is_declared_global()) and (
-                    symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()):
-                bound.add(symbol.get_name())
-        tables.extend(scope.get_children())
-    return frozenset(read - bound), frozenset(bound)
+    """The global names a cell of the course's own reads and binds (grader/source.py's
+    CodeCell.names); a submission's cells are read through its ParsedNotebook instead."""
+    return parse_cell(0, source).names

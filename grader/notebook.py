@@ -3,10 +3,10 @@ in the shape nbclient needs, or a message saying what is wrong."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import nbformat
+from nbformat.reader import get_version, parse_json
 
 from grader.submissions import UnsafeFile, read_submitted
 
@@ -14,6 +14,11 @@ from grader.submissions import UnsafeFile, read_submitted
 # is treated as unreadable, so a hostile cell cannot make the grader spend seconds or
 # gigabytes in `ast.parse`.
 MAX_PARSED_CHARS = 200_000
+# A notebook's cells, and the code the grader parses in all of them together: a real one
+# has tens of cells and tens of thousands of characters; without a cap, 400,000 tiny cells
+# cost the grader minutes and gigabytes before the kernel starts.
+MAX_CELLS = 2_000
+MAX_NOTEBOOK_CODE_CHARS = 2_000_000
 
 
 class NotebookUnreadable(Exception):
@@ -23,7 +28,17 @@ class NotebookUnreadable(Exception):
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook at `path` upgraded to nbformat 4, or a message saying what is wrong."""
     try:
-        notebook = nbformat.reads(read_submitted(path).decode("utf-8"), as_version=4)
+        data = parse_json(read_submitted(path).decode("utf-8"))
+        cells = count_cells(data)
+        if cells > MAX_CELLS:  # refused before nbformat converts them one by one
+            raise NotebookUnreadable(f"{path.name} is not a readable notebook: it has "
+                                     f"{cells:,} cells, more than the {MAX_CELLS:,} the "
+                                     "grader reads in one")
+        major, minor = get_version(data)  # as nbformat.reads does, from the JSON parsed once
+        notebook = nbformat.convert(nbformat.versions[major].to_notebook_json(data, minor=minor),
+                                    4)
+    except NotebookUnreadable:
+        raise
     except UnsafeFile as error:
         raise NotebookUnreadable(str(error)) from None
     except UnicodeDecodeError:
@@ -40,14 +55,21 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         cell.setdefault("metadata", {})
         if cell.get("cell_type") == "code":
             cell.setdefault("outputs", [])
+    code = sum(len(cell.source) for cell in notebook.cells if cell.get("cell_type") == "code")
+    if code > MAX_NOTEBOOK_CODE_CHARS:
+        raise NotebookUnreadable(f"{path.name} is not a readable notebook: its code cells "
+                                 f"hold {code:,} characters, more than the "
+                                 f"{MAX_NOTEBOOK_CODE_CHARS:,} the grader reads in one")
     return notebook
 
 
-def without_cells(notebook: nbformat.NotebookNode,
-                  left_out: dict[int, str]) -> nbformat.NotebookNode:
-    """A copy to run with some cells left out, each replaced by a comment saying why
-    (indices kept)."""
-    copy_ = copy.deepcopy(notebook)
-    for index, why in left_out.items():
-        copy_.cells[index].source = f"# {why}"
-    return copy_
+def count_cells(data: object) -> int:
+    """How many cells a notebook's JSON holds (nbformat 4's list, or 3's worksheets)."""
+    if not isinstance(data, dict):
+        return 0
+    if isinstance(data.get("cells"), list):
+        return len(data["cells"])
+    sheets = data.get("worksheets") if isinstance(data.get("worksheets"), list) else []
+    return sum(len(sheet["cells"]) for sheet in sheets
+               if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list))
+

@@ -14,6 +14,7 @@ from grader.exercises import linreg, softmax
 from grader.forbidden import forbidden_uses
 from grader.kernel.probing import TORCH_CALLS
 from grader.notebook import MAX_PARSED_CHARS
+from grader.source import parse_notebook
 
 RULES = [softmax.FORBIDDEN, linreg.FORBIDDEN]
 IMPORTS = "import torch\nimport random\n"
@@ -25,7 +26,7 @@ def notebook_of(*cells: str) -> nbformat.NotebookNode:
 
 
 def verdicts(*cells: str, observations: dict | None = None) -> dict[str, str]:
-    return forbidden_uses(RULES, notebook_of(*cells), observations or {})
+    return forbidden_uses(RULES, parse_notebook(notebook_of(*cells)), observations or {})
 
 
 CORRECT = [
@@ -62,7 +63,7 @@ def test_the_solution_notebooks_make_no_forbidden_call():
     for path in [SOLUTION, *sorted(BUNDLED.reference.glob("*.ipynb"))]:
         notebook = nbformat.read(path, as_version=4)
         rules = [exercise.forbidden for exercise in available().values()]
-        assert forbidden_uses(rules, notebook, {}) == {}, path
+        assert forbidden_uses(rules, parse_notebook(notebook), {}) == {}, path
 
 
 @pytest.mark.parametrize("cells, function, call", [
@@ -119,13 +120,82 @@ def test_the_last_definition_is_the_one_judged():
 
 
 def test_a_call_the_source_hides_is_caught_at_run_time():
-    hidden = "def softmax(X):\n    return getattr(torch, 'soft' + 'max')(X, 1)\n"
-    assert verdicts(hidden) == {}
+    hidden = ('globals()["pick"] = getattr(torch, "soft" + "max")\n',
+              "def softmax(X):\n    return pick(X, 1)\n")
+    assert verdicts(*hidden) == {}
     seen = {"softmax.values": {"ok": True, "value": {
         "out": None, TORCH_CALLS: ["torch.Tensor.max", "torch.softmax"]}}}
-    found = verdicts(hidden, observations=seen)
+    found = verdicts(*hidden, observations=seen)
     assert "reached `torch.softmax`" in found["softmax"]
     assert "seen at run time" in found["softmax"]
+
+
+SOFTMAX_OF = "def softmax(X):\n    return {}\n"
+
+
+@pytest.mark.parametrize("cells, shown", [
+    ([SOFTMAX_OF.format("torch.ops.aten._softmax(X, 1, False)")], "`torch.ops.aten._softmax`"),
+    ([SOFTMAX_OF.format("torch.ops.aten._log_softmax.default(X, 1, False).exp()")],
+     "`torch.ops.aten._log_softmax.default`"),
+    ([SOFTMAX_OF.format("torch._C._nn.log_softmax(X, 1).exp()")],
+     "`torch._C._nn.log_softmax`"),
+    ([SOFTMAX_OF.format("torch._C._VariableFunctions.softmax(X, 1)")],
+     "`torch._C._VariableFunctions.softmax`"),
+    (["from torch import _VF\n", SOFTMAX_OF.format("_VF.softmax(X, 1)")], "`torch._VF.softmax`"),
+    (["import torch.special as sp\n", SOFTMAX_OF.format("sp.log_softmax(X, 1).exp()")],
+     "`torch.special.log_softmax`"),
+    (["nnf = torch.nn.functional\n", SOFTMAX_OF.format("nnf.softmax(X, 1)")],
+     "`torch.nn.functional.softmax`"),
+    ([SOFTMAX_OF.format("torch.nn.modules.activation.Softmax(1)(X)")],
+     "`torch.nn.modules.activation.Softmax`"),
+    ([SOFTMAX_OF.format("X.log_softmax(1).exp()")], "`torch.Tensor.log_softmax`"),
+    ([SOFTMAX_OF.format("torch.Tensor.softmax(X, 1)")], "`torch.Tensor.softmax`"),
+    ([SOFTMAX_OF.format("__import__('torch.nn.functional').nn.functional.softmax(X, 1)")],
+     "`torch.nn.functional.softmax`"),
+    (["import importlib\n",
+      SOFTMAX_OF.format("importlib.import_module('torch.special').softmax(X, 1)")],
+     "`torch.special.softmax`"),
+    (["import operator\n", SOFTMAX_OF.format("operator.methodcaller('softmax', 1)(X)")],
+     "`torch.Tensor.softmax`"),
+    ([SOFTMAX_OF.format("getattr(torch, 'soft' + 'max')(X, 1)")], "(`getattr`)"),
+    ([SOFTMAX_OF.format("getattr(X, ''.join(['soft', 'max']))(1)")], "(`getattr`)"),
+    ([SOFTMAX_OF.format("getattr(torch.ops.aten, name)(X, 1, False)")], "(`getattr`)"),
+    ([SOFTMAX_OF.format("__import__(name).f(X, 1)")], "(`__import__`)"),
+    ([SOFTMAX_OF.format("eval('torch.soft' + 'max')(X, 1)")], "(`eval`)"),
+    ([SOFTMAX_OF.format("torch.__dict__['softmax'](X, 1)")], "(`__dict__`)"),
+    (["def cross_entropy(y_hat, y):\n    return torch._C._nn.nll_loss(y_hat.log(), y)\n"],
+     "`torch._C._nn.nll_loss`"),
+    (["def squared_loss(y_hat, y):\n    return torch.ops.aten.mse_loss(y_hat, y, 0) / 2\n"],
+     "`torch.ops.aten.mse_loss`"),
+])
+def test_every_route_into_torchs_kernels_is_read(cells, shown):
+    """torch.ops, torch._C, torch._VF, torch.special, nn.functional under any alias, Tensor
+    methods, modules imported by name and lookups by a name built at run time: the static
+    reading sees them all, so switching off the run-time record buys nothing."""
+    found = verdicts(*cells)
+    assert len(found) == 1 and shown in next(iter(found.values())), found
+
+
+def test_a_run_time_lookup_also_names_what_the_probes_saw_it_reach():
+    cells = ["def cross_entropy(y_hat, y):\n"
+             "    return getattr(torch.nn.functional, 'nll' + '_loss')(y_hat.log(), y)\n"]
+    seen = {"cross_entropy.values": {"ok": True, "value": {
+        TORCH_CALLS: ["torch.nn.functional.nll_loss"]}}}
+    found = verdicts(*cells, observations=seen)["cross_entropy"]
+    assert "(`getattr`)" in found and "reached `torch.nn.functional.nll_loss`" in found
+
+
+def test_from_scratch_building_blocks_stay_allowed():
+    """exp, sum, max, log, gather, logsumexp, indexing: a from-scratch answer is never
+    mistaken for a route into the library's version."""
+    assert verdicts(
+        SOFTMAX_OF.format("torch.exp(X - torch.logsumexp(X, 1, keepdim=True))"),
+        "def cross_entropy(y_hat, y):\n"
+        "    return -torch.gather(y_hat, 1, y.view(-1, 1)).squeeze(1).log()\n",
+        "def accuracy(y_hat, y):\n    return float(getattr(y_hat, 'argmax')(1).eq(y).sum())\n",
+        "def squared_loss(y_hat, y):\n"
+        "    return torch.square(y_hat - y.reshape(y_hat.shape)) / 2\n",
+    ) == {}
 
 
 def test_the_run_time_record_can_only_cost_marks():
@@ -149,7 +219,8 @@ def test_padding_a_cell_past_what_the_grader_reads_buys_no_pass():
     padded = "def softmax(X):\n    return X.softmax(1)\n" + "#" * (MAX_PARSED_CHARS + 1)
     found = verdicts(padded, *CORRECT[1:])
     assert set(found) == {name for rules in RULES for name in rules}
-    assert "too long for the grader to check" in found["softmax"]
+    assert "characters long" in found["softmax"]
+    assert "the grader cannot check which library calls it makes" in found["softmax"]
 
 
 def test_the_concise_exercises_forbid_nothing():
