@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ParamSpec
 import click
 from click_default_group import DefaultGroup
 from rich.console import Console
+from rich.markup import escape
 
 from grader import course
 from grader.interrupt import Interrupted, stopping_on_signals
@@ -223,9 +224,9 @@ def print_summary(report: BatchReport, out: Path) -> None:
                       timing_summary(result))
     console.print(table)
     for problem in report.problems:
-        console.print(f"[yellow]note:[/yellow] {problem}")
+        console.print(f"[yellow]note:[/yellow] {escape(problem)}")  # names a file: "[bold]x"
     for student, fault in report.faults.items():
-        console.print(f"[red]grader fault grading {student}:[/red]\n{fault}")
+        console.print(f"[red]grader fault grading {student}:[/red]\n{escape(fault)}")
     console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}; "
                   f"reports in {out}/ (summary.html, grades.csv)")
 

@@ -138,11 +138,13 @@ def test_a_namesake_arriving_changes_the_digest_so_resume_regrades(tmp_path):
 @pytest.fixture(scope="module")
 def graded_twins(tmp_path_factory):
     """The issue's case through the real CLI: the solution as `vic.ipynb`, the blank as
-    `vic!.ipynb` (which sorts first), with a roster naming vic and an absent zoe."""
+    `vic!.ipynb` (which sorts first), with a roster naming vic and an absent zoe, and a file
+    whose name the terminal's markup would choke on."""
     root = tmp_path_factory.mktemp("twins")
     submissions = root / "submissions"
     write_notebook(nbformat.read(SOLUTION, as_version=4), submissions / "vic.ipynb")
     write_notebook(nbformat.read(BLANK, as_version=4), submissions / "vic!.ipynb")
+    (submissions / "[bold]notes.txt").write_text("a name rich would read as markup")
     roster = root / "roster.csv"
     roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
                       "Victor,201,S-1,vic,Mon\nZoë,202,S-2,zoe,Mon\n", encoding="utf-8")
@@ -160,6 +162,7 @@ def gradebook(out) -> dict[str, list[str]]:
 def test_the_exact_name_keeps_its_full_marks_beside_a_blank_namesake(graded_twins):
     result, out, _ = graded_twins
     assert result.exit_code == 0, result.output
+    assert "[bold]notes.txt: not a notebook" in result.output
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     twin = next(student for student in rows if student != "vic")
