@@ -28,6 +28,10 @@ SHORT_HASH = 8
 APART = "~"
 NAMES_ALIKE = "Names alike:"  # starts every note about a name like another entry's
 MAX_SHOWN = 80
+# The class files an output folder holds beside the students' folders: an id equal to one
+# would make that file a folder and stop every later run from writing it.
+RESERVED = frozenset({"grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
+                      "shard.json"})
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ def student_id(name: str) -> str:
 
 
 def is_clean(name: str) -> bool:
-    """Whether a name is its own id: cleaning it changes nothing but its normal form."""
-    return student_id(name) == unicodedata.normalize("NFC", name)
+    """Whether a name is its own id: cleaning it changes nothing but its normal form, and
+    it names none of the class files (in any case, for a case-blind disk)."""
+    return (student_id(name) == unicodedata.normalize("NFC", name)
+            and look_alike(name) not in RESERVED)
 
 
 def apart(entry: str, base: str, full: bool = False) -> str:
