@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from grader.diagnosis import ExerciseScore, common_cause, exercise_scores, flags
+from grader.identity import NAMES_ALIKE
 from grader.results import Result
 
 COMMON_FAILURES = 10
@@ -97,10 +98,13 @@ def common_failures(results: list[Result]) -> list[SharedFailure]:
 
 def needing_a_look(results: list[Result], similar: dict[str, list[str]]) -> list[tuple]:
     """(result, reasons) for each submission an instructor should open: blank, unreadable,
-    timed out, unsandboxed, or near a copy of another (`similar`: student to others)."""
+    timed out, unsandboxed, named like another, or near a copy of another (`similar`:
+    student to others)."""
     found = []
     for result in results:
         reasons = flags(result)
+        if any(note.startswith(NAMES_ALIKE) for note in result.notes):
+            reasons.append("name like another submission's")
         if similar.get(result.student):
             reasons.append(f"similar to {', '.join(similar[result.student])}")
         if reasons:
