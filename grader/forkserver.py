@@ -32,6 +32,8 @@ import sys
 import threading
 from pathlib import Path
 
+from grader.paths import PACKAGE
+
 # Entered in this order: the mount namespace last, as /proc/PID/ns is read through the
 # current one (the fds are opened before any is entered).
 NAMESPACES = ("ipc", "uts", "net", "cgroup", "pid", "mnt")
@@ -44,6 +46,10 @@ MAX_LINE = 1 << 20  # a request or a reply
 CLOSE_SECONDS = 10.0
 WARM = ("torch", "torch._dynamo", "grader.kernel.data", "ipykernel.kernelapp")
 LIBC = ctypes.CDLL(None, use_errno=True)
+# The parent imports the package the grader runs (a clone's, not the one installed), then
+# serves; isolated mode keeps the rest of the environment's paths out.
+SERVE = ("import sys; sys.path.insert(0, sys.argv[1]); from grader.forkserver import serve; "
+         "serve(int(sys.argv[2]))")
 
 
 def checked(result: int, what: str) -> None:
@@ -185,7 +191,7 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-m", "grader.forkserver", str(os.getpid())],
+            [sys.executable, "-I", "-B", "-c", SERVE, str(PACKAGE.parent), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
             start_new_session=True)
         self.ready = False
@@ -216,7 +222,3 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-if __name__ == "__main__":
-    serve(int(sys.argv[1]))
