@@ -15,10 +15,10 @@ from grader.submissions import UnsafeFile, read_submitted
 # gigabytes in `ast.parse`.
 MAX_PARSED_CHARS = 200_000
 # A notebook's cells, and the code the grader parses in all of them together: a real one
-# has tens of cells and tens of thousands of characters; without a cap, 400,000 tiny cells
-# cost the grader minutes and gigabytes before the kernel starts.
+# has tens of cells and under 20,000 characters; without a cap, 400,000 tiny cells cost the
+# grader minutes and gigabytes before the kernel starts (at this one, about 10 s of parsing).
 MAX_CELLS = 2_000
-MAX_NOTEBOOK_CODE_CHARS = 2_000_000
+MAX_NOTEBOOK_CODE_CHARS = 1_000_000
 
 
 class NotebookUnreadable(Exception):
