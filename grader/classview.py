@@ -15,6 +15,8 @@ from grader.identity import NAMES_ALIKE
 from grader.results import Result
 
 COMMON_FAILURES = 10
+SHOWN_PAIRS = 100  # similar pairs per assignment shown with their cells, the most similar
+SHOWN_NAMES = 5  # others named beside a student similar to many
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -96,6 +98,14 @@ def common_failures(results: list[Result]) -> list[SharedFailure]:
             for key in ranked[:COMMON_FAILURES]]
 
 
+def named(students: list[str]) -> str:
+    """The first few names, the rest counted: a student similar to a whole class is one
+    line, not a list of hundreds."""
+    shown = ", ".join(students[:SHOWN_NAMES])
+    more = len(students) - SHOWN_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def needing_a_look(results: list[Result], similar: dict[str, list[str]]) -> list[tuple]:
     """(result, reasons) for each submission an instructor should open: blank, unreadable,
     timed out, unsandboxed, named like another, or near a copy of another (`similar`:
@@ -106,7 +116,7 @@ def needing_a_look(results: list[Result], similar: dict[str, list[str]]) -> list
         if any(note.startswith(NAMES_ALIKE) for note in result.notes):
             reasons.append("name like another submission's")
         if similar.get(result.student):
-            reasons.append(f"similar to {', '.join(similar[result.student])}")
+            reasons.append(f"similar to {named(similar[result.student])}")
         if reasons:
             found.append((result, reasons))
     return found

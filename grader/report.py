@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from grader.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
 from grader.classview import (
+    SHOWN_PAIRS,
     common_failures,
     exercise_names,
     exercise_rates,
@@ -300,7 +301,8 @@ def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> d
         "timing": spread,
         "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
                                                  {t.step: t.max_ratio for t in spread})),
-        "pairs": pairs,
+        "pairs": pairs[:SHOWN_PAIRS],  # the rest are in similarity.csv
+        "more_pairs": max(len(pairs) - SHOWN_PAIRS, 0),
         "histogram": Markup(histogram_svg(scores, max_score)),
         "pass_rates": Markup(pass_rates_svg(_pass_rates(results))),
     }

@@ -7,7 +7,7 @@ import csv
 import nbformat
 from conftest import BLANK, SOLUTION, renamed_copy, with_functions, write_notebook
 
-from grader.similarity import handout_digests, normalised, similar_pairs
+from grader.similarity import SHOWN_CELLS, handout_digests, normalised, similar_pairs
 
 OWN_SOFTMAX = """
 def softmax(X):
@@ -33,7 +33,8 @@ def test_names_comments_docstrings_and_layout_do_not_hide_a_copy():
     second = normalised("def g(values):\n\n    s = values.sum(dim=1)\n    return s")
     other = normalised("def f(x):\n    total = x.sum(dim=0)\n    return total\n")
     assert first.digest == second.digest != other.digest
-    assert normalised("%matplotlib inline\nx = 1").digest == normalised("y = 1").digest
+    magic = normalised("%matplotlib inline\nx = 1")  # read as IPython runs it
+    assert magic is not None and magic.digest == normalised("%matplotlib inline\ny = 1").digest
     assert normalised("this is not python (") is None
     assert normalised("x = " + "-" * 100_000 + "1") is None  # past the recursion limit
     assert normalised("x = 1\n" * 40_000) is None  # valid, but too long to parse
@@ -46,9 +47,12 @@ def test_renamed_copies_are_flagged_with_their_cells_side_by_side(tmp_path):
     [pair] = similar_pairs("linear_networks", {"alice": alice, "erin": erin},
                            handout_digests(SOLUTION))
     assert (pair.first, pair.second) == ("alice", "erin") and pair.share > 0.9
-    theirs = [second for _, second in pair.shared]
+    assert len(pair.shown) == min(pair.shared_cells, SHOWN_CELLS) >= 2
+    theirs = [second for _, second in pair.shown]
     assert all("# my own work" in source for source in theirs)
-    assert any("def softmax(scores)" in source for source in theirs)
+    solution = nbformat.read(SOLUTION, as_version=4).cells
+    assert [first for first, _ in pair.shown] == \
+        [solution[index].source for index, _ in pair.cells[:SHOWN_CELLS]]
 
 
 def test_blank_students_and_own_work_are_not_flagged(tmp_path):
@@ -78,8 +82,9 @@ def test_the_batch_writes_similarity_csv_and_the_summary_lists_the_pair(graded_c
 
     summary = BeautifulSoup((out / "summary.html").read_text(), "html.parser")
     pair = summary.select_one('.similarity details.pair[data-students="alice erin"]')
-    assert pair is not None and len(pair.select(".side-by-side")) == int(
-        next(row["shared_cells"] for row in rows if row["other_student"] == "erin"
-             and row["student"] == "alice"))
+    row = next(row for row in rows if (row["student"], row["other_student"]) == ("alice", "erin"))
+    assert pair is not None and pair["data-shared-cells"] == row["shared_cells"]
+    assert len(pair.select(".side-by-side")) == min(int(row["shared_cells"]), SHOWN_CELLS)
+    assert len(row["student_cells"].split()) == len(row["other_student_cells"].split()) >= 2
     looks = {li["data-student"]: li.get_text() for li in summary.select(".needs-a-look li")}
     assert "similar to" in looks["erin"] and "alice" in looks["erin"]

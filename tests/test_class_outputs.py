@@ -1,0 +1,131 @@
+"""Class outputs stay bounded whatever a group of students hands in: summary.html and
+similarity.csv have caps, building them a fixed memory bound, and the copying is still
+found."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import tracemalloc
+from pathlib import Path
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
+
+from grader.classview import SHOWN_NAMES, SHOWN_PAIRS
+from grader.report import write_summary
+from grader.results import Result, TestResult, Timing
+from grader.similarity import (
+    LISTED_CELLS,
+    SHOWN_CELLS,
+    SHOWN_CHARS,
+    SimilarPair,
+    clipped,
+    handout_digests,
+    similar_pairs,
+    write_similarity_csv,
+)
+from grader.submissions import MAX_NOTEBOOK_BYTES
+
+CELLS = 50
+CELL_CHARS = 30_000  # 50 of them: 1.5 MB of code, within what a notebook may hold
+SUMMARY_CAP = 5_000_000  # bytes, for a class of 500
+# One notebook is read at a time, into a buffer of its size cap; the rest is a fixed margin.
+MEMORY_CAP = MAX_NOTEBOOK_BYTES + 64 * 2**20
+
+
+def large_cell(number: int) -> str:
+    """A cell of CELL_CHARS characters, most of them ones HTML escapes to five."""
+    code = (f"def helper_{number}(values):\n    total = 0\n"
+            "    for value in values:\n        total = total + value * value - 1\n"
+            f"    return total / len(values), {number}\n")
+    return code + f'NOTE_{number} = "' + "&" * (CELL_CHARS - len(code) - 12) + '"\n'
+
+
+@pytest.fixture(scope="module")
+def colluders(tmp_path_factory) -> dict[str, Path]:
+    """Eight students handing in the blank notebook with the same 50 large cells added."""
+    notebook = nbformat.read(BLANK, as_version=4)
+    notebook.cells += [nbformat.v4.new_code_cell(large_cell(n)) for n in range(CELLS)]
+    root = tmp_path_factory.mktemp("colluders")
+    return {f"c{n}": write_notebook(notebook, root / f"c{n}.ipynb") for n in range(8)}
+
+
+def result(student: str, assignment: str = NOTEBOOK) -> Result:
+    tests = [TestResult(f"ex{e}.t{t}", f"ex{e}", 1.0, float(t % 2), t % 2 == 1,
+                        "ok" if t % 2 else f"wrong by {t} on row {e}: " + "x" * 150)
+             for e in range(8) for t in range(5)]
+    return Result(student, assignment, f"{student}.ipynb", "0" * 64, "1", "0" * 64, tests,
+                  timings=[Timing("epoch.run", "cpu", 1.5, 1.0, 3.0)])
+
+
+@pytest.mark.parametrize("count", [4, 8])
+def test_colluders_with_large_cells_are_found_within_fixed_bounds(colluders, tmp_path, count):
+    notebooks = dict(itertools.islice(colluders.items(), count))
+    handout = handout_digests(SOLUTION)
+    tracemalloc.start()
+    try:
+        pairs = similar_pairs(NOTEBOOK, notebooks, handout)
+        write_similarity_csv(pairs, tmp_path / "similarity.csv")
+        write_summary([result(student) for student in notebooks], tmp_path / "summary.html",
+                      pairs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < MEMORY_CAP, f"{peak / 2**20:.0f} MiB"
+    assert len(pairs) == count * (count - 1) // 2  # every pair of them is still found
+    assert all(pair.share == 1.0 and pair.shared_cells == CELLS for pair in pairs)
+    csv_text = (tmp_path / "similarity.csv").read_text()
+    assert "&" not in csv_text and len(csv_text) < 200 * (len(pairs) + 1)
+    rows = list(csv.DictReader(csv_text.splitlines()))
+    assert len(rows[0]["student_cells"].split()) == LISTED_CELLS
+    summary_path = tmp_path / "summary.html"
+    assert summary_path.stat().st_size < 1_000_000  # each pair's 50 cells: 15 MB and up
+    summary = BeautifulSoup(summary_path.read_text(), "html.parser")
+    shown = summary.select(".similarity details.pair")
+    assert len(shown) == len(pairs)
+    sources = shown[0].select("pre.source")
+    assert len(sources) == 2 * SHOWN_CELLS
+    assert all(len(pre.get_text()) < SHOWN_CHARS + 40 for pre in sources)
+    assert f"{len(large_cell(0)) - SHOWN_CHARS:,} more characters" in sources[0].get_text()
+    assert f"and {CELLS - SHOWN_CELLS} more shared cells" in shown[0].get_text()
+    looks = {li["data-student"]: li.get_text() for li in summary.select(".needs-a-look li")}
+    assert set(looks) == set(notebooks) and "similar to" in looks["c0"]
+
+
+def test_a_class_of_500_copying_each_other_keeps_the_summary_small(tmp_path):
+    """Every pair of 500 students alike, each pair's cells at the most the similarity shows,
+    of characters HTML escapes the longest: the summary names the most similar pairs, counts
+    the rest and stays under its cap."""
+    students = [f"s{n:03d}" for n in range(500)]
+    text = clipped("&" * 10**6)
+    pairs = [SimilarPair(NOTEBOOK, first, second, 1.0, CELLS,
+                         tuple((n, n) for n in range(LISTED_CELLS)),
+                         ((text, text),) * SHOWN_CELLS if rank < SHOWN_PAIRS else ())
+             for rank, (first, second) in enumerate(itertools.combinations(students, 2))]
+    write_summary([result(student) for student in students], tmp_path / "summary.html", pairs)
+
+    assert (tmp_path / "summary.html").stat().st_size < SUMMARY_CAP
+    summary = BeautifulSoup((tmp_path / "summary.html").read_text(), "html.parser")
+    assert len(summary.select(".similarity details.pair")) == SHOWN_PAIRS
+    assert summary.select_one(".more-pairs").get_text() == \
+        f"and {len(pairs) - SHOWN_PAIRS} more pairs, in similarity.csv"
+    looks = {li["data-student"]: li.get_text() for li in summary.select(".needs-a-look li")}
+    assert len(looks) == 500
+    assert f"and {499 - SHOWN_NAMES} more" in looks["s250"]
+
+
+def test_a_deeply_nested_cell_is_skipped_and_the_copy_still_found(tmp_path):
+    """Chains nest without bound (`a.b.b…`, `- - x`): such a cell is left out of the
+    comparison, never a crash, and the cells beside it still count."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    notebook.cells += [nbformat.v4.new_code_cell("_x = a" + ".b" * 3_000),
+                       nbformat.v4.new_code_cell("y = " + "-" * 100_000 + "1"),
+                       nbformat.v4.new_code_cell("z = " + "(" * 5_000 + ")" * 5_000)]
+    notebooks = {name: write_notebook(notebook, tmp_path / f"{name}.ipynb")
+                 for name in ("ann", "ben")}
+    [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
+    assert (pair.first, pair.second, pair.share) == ("ann", "ben", 1.0)
