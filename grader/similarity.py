@@ -79,6 +79,8 @@ def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
         elif isinstance(item, list):
             tokens.append(f"[{len(item)}")
             stack.extend(reversed(item))
+        elif type(item) is int:  # a hex literal's value may be too long to write in decimal
+            tokens.append(hex(item))
         else:
             tokens.append(repr(item))
     text = "\0".join(tokens).encode("utf-8", "backslashreplace")

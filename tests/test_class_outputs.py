@@ -15,6 +15,7 @@ from bs4 import BeautifulSoup
 from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
 
 from grader.classview import SHOWN_NAMES, SHOWN_PAIRS
+from grader.notebook import MAX_NOTEBOOK_CODE_CHARS
 from grader.report import write_summary
 from grader.results import Result, TestResult, Timing
 from grader.similarity import (
@@ -30,7 +31,7 @@ from grader.similarity import (
 from grader.submissions import MAX_NOTEBOOK_BYTES
 
 CELLS = 50
-CELL_CHARS = 30_000  # 50 of them: 1.5 MB of code, within what a notebook may hold
+CELL_CHARS = MAX_NOTEBOOK_CODE_CHARS * 3 // 4 // CELLS  # most of what a notebook may hold
 SUMMARY_CAP = 5_000_000  # bytes, for a class of 500
 # One notebook is read at a time, into a buffer of its size cap; the rest is a fixed margin.
 MEMORY_CAP = MAX_NOTEBOOK_BYTES + 64 * 2**20
@@ -83,7 +84,7 @@ def test_colluders_with_large_cells_are_found_within_fixed_bounds(colluders, tmp
     rows = list(csv.DictReader(csv_text.splitlines()))
     assert len(rows[0]["student_cells"].split()) == LISTED_CELLS
     summary_path = tmp_path / "summary.html"
-    assert summary_path.stat().st_size < 1_000_000  # each pair's 50 cells: 15 MB and up
+    assert summary_path.stat().st_size < 1_000_000  # all 50 cells of a pair: 7 MB
     summary = BeautifulSoup(summary_path.read_text(), "html.parser")
     shown = summary.select(".similarity details.pair")
     assert len(shown) == len(pairs)
@@ -118,13 +119,15 @@ def test_a_class_of_500_copying_each_other_keeps_the_summary_small(tmp_path):
     assert f"and {499 - SHOWN_NAMES} more" in looks["s250"]
 
 
-def test_a_deeply_nested_cell_is_skipped_and_the_copy_still_found(tmp_path):
+def test_cells_past_the_readers_limits_never_crash_the_comparison(tmp_path):
     """Chains nest without bound (`a.b.b…`, `- - x`): such a cell is left out of the
-    comparison, never a crash, and the cells beside it still count."""
+    comparison; a hex literal too long to write in decimal is compared as any other; the
+    cells beside them still count."""
     notebook = nbformat.read(SOLUTION, as_version=4)
     notebook.cells += [nbformat.v4.new_code_cell("_x = a" + ".b" * 3_000),
                        nbformat.v4.new_code_cell("y = " + "-" * 100_000 + "1"),
-                       nbformat.v4.new_code_cell("z = " + "(" * 5_000 + ")" * 5_000)]
+                       nbformat.v4.new_code_cell("z = " + "(" * 5_000 + ")" * 5_000),
+                       nbformat.v4.new_code_cell("def f(x):\n    return x + 0x" + "f" * 5_000)]
     notebooks = {name: write_notebook(notebook, tmp_path / f"{name}.ipynb")
                  for name in ("ann", "ben")}
     [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
