@@ -108,7 +108,7 @@ def code_cells(notebook) -> Iterator[tuple[int, NormalCell]]:
     """(index among all cells, normal form) of the notebook's code cells that read as
     Python, one parsed at a time."""
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code":
+        if cell.get("cell_type") == "code":  # a hostile file's cell may have no type
             normal = normalised(cell.source)
             if normal is not None:
                 yield index, normal

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -132,3 +133,14 @@ def test_cells_past_the_readers_limits_never_crash_the_comparison(tmp_path):
                  for name in ("ann", "ben")}
     [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
     assert (pair.first, pair.second, pair.share) == ("ann", "ben", 1.0)
+
+
+def test_a_cell_without_a_type_does_not_stop_the_comparison(colluders, tmp_path):
+    """The reader takes a cell with no `cell_type` (it is not code); one such notebook
+    beside a copying pair used to raise AttributeError and stop the class files."""
+    typeless = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                "cells": [{"source": large_cell(0), "metadata": {}}]}
+    (tmp_path / "odd.ipynb").write_text(json.dumps(typeless))
+    notebooks = {"c0": colluders["c0"], "c1": colluders["c1"], "odd": tmp_path / "odd.ipynb"}
+    [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
+    assert (pair.first, pair.second) == ("c0", "c1")
