@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -84,6 +87,42 @@ def accounts_cpu() -> bool:
         return (own_group(ACCOUNTING) / "cpuacct.usage").exists()
     except OSError:
         return False
+
+
+def cpu_time_unread() -> str:
+    """Why a kernel's CPU time is missing, as a student reads it: the machine's reason, or
+    this kernel's own where the machine could count it."""
+    if not available():
+        return ("the kernel ran without a control group of its own (the grader is not root, "
+                "or cannot make cgroup v1 groups here), so its CPU time could not be read")
+    if not accounts_cpu():
+        return ("this machine has no cpuacct cgroup hierarchy, so the kernel's CPU time "
+                "could not be read")
+    return "the kernel's control group could not be made or read, so its CPU time is missing"
+
+
+@contextmanager
+def thread_apart(name: str, shares: int) -> Iterator[None]:
+    """This thread alone in a cpu group of its own with `shares`, for the block, where groups
+    can be made: it then competes for the cores as a kernel in its group does. Left among
+    every other process of the grader's group, a reference step was slowed several times
+    more than the kernel's beside the same load, and each of its CPU seconds did less."""
+    tid = threading.get_native_id()
+    group = own_group("cpu") / name if available() else None
+    try:
+        if group is not None:
+            group.mkdir(exist_ok=True)
+            (group / "cpu.shares").write_text(str(shares))
+            (group / "tasks").write_text(str(tid))
+    except OSError:
+        remove([group])
+        group = None
+    try:
+        yield
+    finally:
+        if group is not None:
+            (group.parent / "tasks").write_text(str(tid))
+            remove([group])
 
 
 def accounting_group(name: str) -> Path | None:

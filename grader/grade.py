@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader import __version__, course
+from grader import __version__, cgroups, course
 from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
 from grader.exercise import Exercise, lookup, text_observations
@@ -42,11 +42,12 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
     """A timed step's figures; the student's count only if the step's probes returned."""
     returned = all(observations.get(key, {}).get("ok") for key in work.keys)
     max_ratio = getattr(settings.options[work.exercise], work.step.max_ratio)
+    cpu = seconds.get(cpu_key(work.name)) if returned else None
     return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
-                  reference_seconds[work.name], max_ratio,
-                  seconds.get(cpu_key(work.name)) if returned else None,
+                  reference_seconds[work.name], max_ratio, cpu,
                   reference_seconds.get(cpu_key(work.name)),
-                  seconds.get(runnable_key(work.name)) if returned else None)
+                  seconds.get(runnable_key(work.name)) if returned else None,
+                  cgroups.cpu_time_unread() if cpu is None else None)
 
 
 def grade_notebook(path: Path, settings: Settings, result: Result,

@@ -10,6 +10,7 @@ submission's late inputs.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import nbformat
 
-from grader import course
+from grader import cgroups, course
 from grader.cache import load_verified, private_entry, store_verified
 from grader.config import Settings
 from grader.datacache import data_stamp
@@ -25,6 +26,7 @@ from grader.exercise import Exercise, text_observations
 from grader.inputs import build_inputs
 from grader.kernel.data import DataNotFound, data_files, find_data_dir
 from grader.kernel.probing import Probe, run_table, to_bytes
+from grader.kernels import FOREGROUND_SHARES
 from grader.notebook import read_notebook
 from grader.observations import BadObservations, load_bounded, validated
 from grader.plan import planned_keys, probe_steps, step_timeout, timed_work
@@ -110,15 +112,22 @@ def stored_observations(path: Path | None, exercises: list[Exercise]) -> dict:
 def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
                    late: dict[str, int]) -> tuple[dict[str, float], dict]:
     """Run the reference's timed steps now, beside the student's, in the same conditions
-    and with the submission's late inputs; their seconds by step, and their observations."""
+    and with the submission's late inputs; their seconds by step, and their observations.
+
+    The step competes for the cores as the kernel's did: in a cpu group of its own with the
+    graded kernel's weight. Its CPU time is this thread's own clock: the step runs here, on
+    the one thread its probes allow (the kernel's step likewise), while the process's clock
+    also counted the grading worker's other threads (the next kernel's launch polling
+    /proc, the channels' I/O)."""
     seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
     for work in timed_work(exercises):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        run_table(probe, work.module, work.step.table, work.keys,
-                  step_timeout(work.step, settings))
-        seconds[work.name] = time.perf_counter() - started
-        seconds[cpu_key(work.name)] = time.process_time() - started_cpu
+        with cgroups.thread_apart(f"grader-{os.getpid()}-reference", FOREGROUND_SHARES):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            run_table(probe, work.module, work.step.table, work.keys,
+                      step_timeout(work.step, settings))
+            seconds[work.name] = time.perf_counter() - started
+            seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
         observed.update({key: probe.observations[key] for key in work.keys})
     probe.observations = kept
     return seconds, observed

@@ -47,9 +47,6 @@ class CellRecord:
     traceback: str
 
 
-MIN_CPU_SHARE = 0.02  # a timed cell's CPU time below this share of its wall clock is not its own
-
-
 def cpu_key(step: str) -> str:
     """Where a timed step's CPU time goes beside its wall-clock time, in a table by step."""
     return f"{step} cpu"
@@ -64,8 +61,8 @@ def runnable_key(step: str) -> str:
 class Timing:
     """One timed step of an exercise (named by its probe keys) beside the reference's same
     step, timed in the same run: wall-clock seconds, and CPU seconds where they were read
-    (the kernel's from its cgroup, the reference's from the grader's process), which a busy
-    machine does not inflate several-fold as it does the wall clock."""
+    (the kernel's from its cgroup, the reference's from its thread's clock), which load on
+    the machine does not inflate as it does the wall clock."""
 
     step: str
     device: str
@@ -75,22 +72,37 @@ class Timing:
     student_cpu_seconds: float | None = None
     reference_cpu_seconds: float | None = None
     student_runnable_seconds: float | None = None  # run or waiting to run, not asleep
+    cpu_unread: str | None = None  # why the kernel's CPU time is missing, where it is
 
     @property
     def ratio(self) -> float | None:
+        """The ratio the verdict reads: by CPU time wherever the kernel's was read, else by
+        the wall clock."""
+        cpu = self.cpu_ratio
+        return cpu if cpu is not None else self.wall_ratio
+
+    @property
+    def wall_ratio(self) -> float | None:
         if self.student_seconds is None or self.reference_seconds <= 0:
             return None
         return self.student_seconds / self.reference_seconds
 
     @property
+    def asleep_seconds(self) -> float:
+        """How long the kernel's threads neither ran nor waited to run in the step (slept
+        or blocked): its wall clock less what load made it wait, and less its work."""
+        if self.student_seconds is None or self.student_runnable_seconds is None:
+            return 0.0
+        return max(0.0, self.student_seconds - self.student_runnable_seconds)
+
+    @property
     def cpu_ratio(self) -> float | None:
-        """None where either CPU time is missing, or the kernel's is too small to be its
-        work's (a kernel that ran outside its accounting group)."""
-        if None in (self.student_seconds, self.student_cpu_seconds, self.reference_cpu_seconds) \
-                or not self.reference_cpu_seconds > 0 \
-                or self.student_cpu_seconds < MIN_CPU_SHARE * self.student_seconds:
+        """The kernel's CPU time, with the time it slept (sleeping is slow too), over the
+        reference's CPU time; None where either CPU time was not read."""
+        if None in (self.student_seconds, self.student_cpu_seconds) \
+                or not (self.reference_cpu_seconds or 0) > 0:
             return None
-        return self.student_cpu_seconds / self.reference_cpu_seconds
+        return (self.student_cpu_seconds + self.asleep_seconds) / self.reference_cpu_seconds
 
 
 @dataclass
