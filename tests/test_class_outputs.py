@@ -29,13 +29,13 @@ from grader.similarity import (
     similar_pairs,
     write_similarity_csv,
 )
-from grader.submissions import MAX_NOTEBOOK_BYTES
 
 CELLS = 50
 CELL_CHARS = MAX_NOTEBOOK_CODE_CHARS * 3 // 4 // CELLS  # most of what a notebook may hold
 SUMMARY_CAP = 5_000_000  # bytes, for a class of 500
-# One notebook is read at a time, into a buffer of its size cap; the rest is a fixed margin.
-MEMORY_CAP = MAX_NOTEBOOK_BYTES + 64 * 2**20
+# One notebook is read at a time, into a buffer of its own size: a fixed bound, well under
+# what a single notebook at the 64 MiB size cap would take.
+MEMORY_CAP = 64 * 2**20
 
 
 def large_cell(number: int) -> str:

@@ -123,6 +123,22 @@ def test_files_the_grader_will_not_read(tmp_path: Path, make: str):
         read_submitted(path, max_bytes=1024)
 
 
+def test_a_small_file_is_read_into_a_buffer_of_its_size(tmp_path: Path):
+    """Reading reserved the 64 MiB cap for every file: eight small notebooks read at once
+    would hold half a gigabyte."""
+    import tracemalloc
+
+    path = tmp_path / "small.ipynb"
+    path.write_text("{}")
+    tracemalloc.start()
+    try:
+        assert read_submitted(path) == b"{}"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak / 2**20:.0f} MiB"
+
+
 # --- what a kernel can see ---------------------------------------------------------------
 
 SEEN = ("import os\ntry:\n    seen = {probe}\nexcept OSError:\n    seen = False\n"
