@@ -93,7 +93,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                                                 inputs=encode(kernel_inputs(inputs, late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)
-        if opened.error and not opened.error.startswith(OUT_OF_TIME):  # said once, by observe
+        # A dead kernel is said below, a spent budget by observe: each once.
+        if opened.error and not run.dead and not opened.error.startswith(OUT_OF_TIME):
             notes.append(f"The grader could not start its probes: {opened.error}")
         for item in work:
             timeout = step_timeout(item.step, settings)
