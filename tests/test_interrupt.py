@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -81,16 +82,24 @@ def grade(folder: Path, out: Path, stop: Callable[[subprocess.Popen, Path], bool
     return Run(process.returncode, stdout, log.read_text(), out, saved_results(out))
 
 
-def ctrl_c_once_a_kernel_starts(process: subprocess.Popen, log: Path) -> bool:
-    """Early: a worker has started a kernel (its fork server, or the kernel itself)."""
-    for pid in descendants(process.pid):
+def kernels_below(pid: int) -> set[int]:
+    """The kernels (or the fork servers they come from) below process `pid`."""
+    found = set()
+    for child in descendants(pid):
         try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
         if b"grader.forkserver" in command or b"ipykernel" in command:
-            os.killpg(process.pid, signal.SIGINT)
-            return True
+            found.add(child)
+    return found
+
+
+def ctrl_c_once_a_kernel_starts(process: subprocess.Popen, log: Path) -> bool:
+    """Early: a worker has started a kernel."""
+    if kernels_below(process.pid):
+        os.killpg(process.pid, signal.SIGINT)
+        return True
     return False
 
 
@@ -156,6 +165,32 @@ def test_the_resumed_batch_ends_with_the_uninterrupted_scores(batches):
     assert {label: marks(r) for label, r in resumed.saved.items()} == \
         {label: marks(r) for label, r in whole.saved.items()}
     assert (resumed.out / "grades.csv").read_text() == (whole.out / "grades.csv").read_text()
+
+
+def test_ctrl_c_stops_a_jobs_1_batch_in_its_first_unit_and_closes_its_kernels(tmp_path):
+    """In --jobs 1 the unit is graded in `grade` itself: Ctrl-C stops it there."""
+    folder = tmp_path / "submissions"
+    for student in ("ann", "bea"):
+        write_notebook(nbformat.read(REFERENCE, as_version=4), folder / f"{student}.ipynb")
+    earlier = kernels_below(os.getpid())
+    started: set[int] = set()
+
+    def ctrl_c_once_a_kernel_starts() -> None:
+        deadline = time.monotonic() + RUN_SECONDS
+        while not started and time.monotonic() < deadline:
+            started.update(kernels_below(os.getpid()) - earlier)
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_a_kernel_starts, daemon=True).start()
+    stopped = CliRunner().invoke(main, ["--course", str(BUNDLED.root), "run", str(folder),
+                                        "--out", str(tmp_path / "out"), "--assignment",
+                                        ASSIGNMENT])
+    assert started, "no kernel started"
+    assert stopped.exit_code == 130, stopped.output
+    assert "interrupted: 0 graded, 2 left; run the same command to resume" in stopped.output
+    assert not list((tmp_path / "out").glob("*/*/results.json"))
+    assert not started & kernels_below(os.getpid())
 
 
 def a_result(submission: Submission, fault: str | None = None) -> Result:
