@@ -170,7 +170,8 @@ class KernelRun:
         self.client.timeout = max(1, math.ceil(limit))
         try:
             self.client.execute_cell(cell, index)
-            if self.last_error and self.last_error.startswith(TIMED_OUT):
+            # Once the budget is spent nothing more runs here: the kernel is only closed.
+            if self.last_error and self.last_error.startswith("CellTimeout"):
                 self.expect_responsive()
         except DeadKernelError as error:
             self.stop(index, str(error) if str(error) != "Kernel died" else (

@@ -23,6 +23,8 @@ from grader.observe import MAX_RESTARTS, RUN_WHOLE
 DEMO_NAME = 'assert eval("num_inputs") == 784'
 TOO_MUCH_OUTPUT = 'print("x" * 2_100_000)'  # past execute.MAX_OUTPUT_CHARS: a note in every run
 KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+# The function probed first, each probe of it waiting out probe_timeout: past any budget.
+SLOW = "def estimate_probabilities(counts):\n    import time\n    time.sleep(10**6)"
 
 
 @pytest.fixture
@@ -78,8 +80,7 @@ def test_a_name_only_a_left_out_demo_binds_reruns_once_keeping_both_runs_notes(
 
 def test_kernel_deaths_and_a_demo_name_stay_within_one_budget(tmp_path, kernel_runs):
     settings = replace(FAST, cell_timeout=8, total_timeout=15)
-    sleeps = ["import time\ntime.sleep(7)"] * 6  # longer than total_timeout together
-    notebook = solution_with([DEMO_NAME, KILL, KILL], sleeps)  # dying before any demo runs
+    notebook = solution_with([DEMO_NAME, KILL, KILL], [SLOW])  # dying before any demo runs
     result = grade_file(write_notebook(notebook, tmp_path / "six.ipynb"), settings)
     taken, closed = kernel_runs
     print(f"{len(taken)} kernel runs, {closed[-1] - taken[0]:.1f} s from the first kernel "
