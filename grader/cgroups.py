@@ -102,27 +102,34 @@ def cpu_time_unread() -> str:
 
 
 @contextmanager
-def thread_apart(name: str, shares: int) -> Iterator[None]:
+def thread_apart(shares: int) -> Iterator[None]:
     """This thread alone in a cpu group of its own with `shares`, for the block, where groups
     can be made: it then competes for the cores as a kernel in its group does. Left among
     every other process of the grader's group, a reference step was slowed several times
     more than the kernel's beside the same load, and each of its CPU seconds did less."""
     tid = threading.get_native_id()
-    group = own_group("cpu") / name if available() else None
-    try:
-        if group is not None:
-            group.mkdir(exist_ok=True)
-            (group / "cpu.shares").write_text(str(shares))
-            (group / "tasks").write_text(str(tid))
-    except OSError:
-        remove([group])
-        group = None
+    group = thread_group(tid, shares)
     try:
         yield
     finally:
         if group is not None:
             (group.parent / "tasks").write_text(str(tid))
             remove([group])
+
+
+def thread_group(tid: int, shares: int) -> Path | None:
+    """Thread `tid` moved into a new cpu group with `shares`; None where none can be made."""
+    if not available():
+        return None
+    group = own_group("cpu") / f"grader-{os.getpid()}-thread-{tid}"
+    try:
+        group.mkdir(exist_ok=True)
+        (group / "cpu.shares").write_text(str(shares))
+        (group / "tasks").write_text(str(tid))
+    except OSError:
+        remove([group])
+        return None
+    return group
 
 
 def accounting_group(name: str) -> Path | None:

@@ -10,7 +10,6 @@ submission's late inputs.
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cache
 from pathlib import Path
@@ -122,7 +121,7 @@ def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
     seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
     for work in timed_work(exercises):
-        with cgroups.thread_apart(f"grader-{os.getpid()}-reference", FOREGROUND_SHARES):
+        with cgroups.thread_apart(FOREGROUND_SHARES):
             started, started_cpu = time.perf_counter(), time.thread_time()
             run_table(probe, work.module, work.step.table, work.keys,
                       step_timeout(work.step, settings))

@@ -7,6 +7,7 @@ why."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -159,8 +160,8 @@ def test_the_kernel_groups_cpu_time_counts_what_runs_in_it():
         group.close()
 
 
-def cpu_group_of_this_thread() -> Path:
-    for line in Path("/proc/thread-self/cgroup").read_text().splitlines():
+def cpu_group_of(tid: int) -> Path:
+    for line in Path(f"/proc/self/task/{tid}/cgroup").read_text().splitlines():
         _, names, path = line.split(":", 2)
         if "cpu" in names.split(","):
             return cgroups.ROOT / "cpu" / path.lstrip("/")
@@ -169,11 +170,21 @@ def cpu_group_of_this_thread() -> Path:
 
 @needs_cgroups
 def test_a_thread_apart_competes_in_a_group_of_its_own_and_leaves_none():
-    home, name = cgroups.own_group("cpu"), "grader-test-apart"
-    with cgroups.thread_apart(name, 1024):
-        assert cpu_group_of_this_thread() == home / name
-        assert (home / name / "cpu.shares").read_text().strip() == "1024"
-    assert cpu_group_of_this_thread() == home and not (home / name).exists()
+    """Only the thread moves: the process's other threads stay in the grader's group."""
+    home, seen = cgroups.own_group("cpu"), {}
+
+    def apart() -> None:
+        tid = threading.get_native_id()
+        with cgroups.thread_apart(1024):
+            seen.update(group=cpu_group_of(tid), main=cpu_group_of(os.getpid()))
+            seen["shares"] = (seen["group"] / "cpu.shares").read_text().strip()
+        seen["after"] = cpu_group_of(tid)
+
+    thread = threading.Thread(target=apart)
+    thread.start()
+    thread.join()
+    assert seen["group"].parent == home and seen["shares"] == "1024"
+    assert seen["main"] == home and seen["after"] == home and not seen["group"].exists()
 
 
 @contextmanager
