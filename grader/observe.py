@@ -66,6 +66,7 @@ class KernelProbing:
     dead: str | None
     stopped_cell: int | None
     stopped_probing: bool
+    terminal: str  # what its processes wrote to their stdout and stderr, escaped
 
 
 def course_modules(work: list[StepWork]) -> str:
@@ -120,7 +121,8 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                          "the rest was dropped.")
         notes.extend(dict.fromkeys(run.reader.problems))
     return KernelProbing(run.reader.observations, seconds, run.errors, notes, run.dead,
-                         run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error)
+                         run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error,
+                         terminal=kernel.terminal_output())
 
 
 def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
@@ -150,7 +152,8 @@ def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: 
                  "fails.")
         observations = {**dict.fromkeys(planned_keys(exercises), failure(
             OUT_OF_TIME, unit.budget.note())), **observations}
-    result.notes.extend(unit.labelled_notes())
+    result.notes.extend(unit.labelled(unit.notes))
+    result.kernel_output = "\n".join(unit.labelled(unit.terminal))
     return observations, seconds
 
 
@@ -197,15 +200,16 @@ class Unit:
     stopped: dict[int, str] = field(default_factory=dict)  # cells that stopped a kernel
     killed: dict = field(default_factory=dict)  # failed probes: one stopped a kernel
     notes: list[tuple[str, str]] = field(default_factory=list)  # (kernel run or "", note)
+    terminal: list[tuple[str, str]] = field(default_factory=list)  # (kernel run, its output)
 
     def say(self, note: str) -> None:
         self.notes.append(("", note))
 
-    def labelled_notes(self) -> list[str]:
-        """Every run's notes in order, each labelled by its kernel run where there were
-        several."""
-        return [f"{run}: {note}" if run and self.budget.runs > 1 else note
-                for run, note in self.notes]
+    def labelled(self, entries: list[tuple[str, str]]) -> list[str]:
+        """Every run's notes (or output) in order, each labelled by its kernel run where
+        there were several."""
+        return [f"{run}: {text}" if run and self.budget.runs > 1 else text
+                for run, text in entries]
 
     def run_pass(self, demos: dict[int, str], label: str) -> tuple[dict, dict[str, float]]:
         """Run the notebook (less `demos` and the cells known to stop a kernel) and the
@@ -236,6 +240,8 @@ class Unit:
             observations.update(run.observations)
             seconds = {**run.seconds, **seconds}  # a step timed in an earlier kernel stands
             self.notes.extend((run_label, note) for note in run.notes)
+            if run.terminal:
+                self.terminal.append((run_label, run.terminal))
             work = left_to_run(work, observations)
             if not work or self.budget.spent():
                 break

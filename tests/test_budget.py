@@ -22,6 +22,7 @@ from grader.observe import MAX_RESTARTS, RUN_WHOLE
 # Bound only by the softmax-from-scratch demo, looked up where no reading of the source sees it.
 DEMO_NAME = 'assert eval("num_inputs") == 784'
 TOO_MUCH_OUTPUT = 'print("x" * 2_100_000)'  # past execute.MAX_OUTPUT_CHARS: a note in every run
+TO_TERMINAL = 'import os\nos.write(2, b"\\x1b]0;owned\\x07from the kernel\\n")'  # its own fd 2
 KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
 # The function probed first, each probe of it waiting out probe_timeout: past any budget.
 SLOW = "def estimate_probabilities(counts):\n    import time\n    time.sleep(10**6)"
@@ -67,7 +68,7 @@ def test_a_failed_import_and_its_name_errors_take_one_kernel(tmp_path, kernel_ru
 
 def test_a_name_only_a_left_out_demo_binds_reruns_once_keeping_both_runs_notes(
         tmp_path, kernel_runs):
-    notebook = solution_with([TOO_MUCH_OUTPUT], [DEMO_NAME])
+    notebook = solution_with([TOO_MUCH_OUTPUT, TO_TERMINAL], [DEMO_NAME])
     result = grade_file(write_notebook(notebook, tmp_path / "demo_name.ipynb"))
     assert len(kernel_runs[0]) == 2
     assert RUN_WHOLE in result.notes
@@ -76,6 +77,14 @@ def test_a_name_only_a_left_out_demo_binds_reruns_once_keeping_both_runs_notes(
         "Kernel run 1 (given demos left out)", "Kernel run 2 (with the given demos)"]
     assert not [e for e in result.errors if e.error.startswith("NameError")]
     assert all(outcomes(result).values())
+    # Each kernel's own terminal output is kept, labelled, escaped.
+    output = result.kernel_output
+    first, second = output.find("Kernel run 1 (given demos left out): "), output.find(
+        "Kernel run 2 (with the given demos): ")
+    assert 0 <= first < second, output[:2000]
+    written = "\\x1b]0;owned\\x07from the kernel"
+    assert written in output[first:second] and written in output[second:]
+    assert "\x1b" not in output
 
 
 def test_kernel_deaths_and_a_demo_name_stay_within_one_budget(tmp_path, kernel_runs):
