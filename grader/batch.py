@@ -176,8 +176,8 @@ def run_all(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ...],
     with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
                              initargs=(threads, hidden),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
         try:
+            futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
             for future in as_completed(futures):
                 try:
                     yield futures[future], future.result(), None
@@ -192,7 +192,7 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     """Stop what the workers grade (a SIGTERM, as a terminal's Ctrl-C may not have reached
     them) without saving it, drop what they have not started, and wait for them to close
     their kernels."""
-    for worker in multiprocessing.active_children():  # the pool's: this process starts no other
+    for worker in multiprocessing.active_children():  # in `grade`, only the pool's workers
         worker.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
 
