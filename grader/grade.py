@@ -7,10 +7,12 @@ The reference side (grader/reference.py) runs the same probes on the solution's 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from grader import __version__, cgroups, course
-from grader.checks import Check, Context, evaluate_all
+from grader.checks import Check, Context, GraderFault, evaluate_all
 from grader.config import Settings
 from grader.exercise import Exercise, lookup, text_observations
 from grader.forbidden import forbidden_uses
@@ -50,21 +52,35 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
                   cgroups.cpu_time_unread() if cpu is None else None)
 
 
+@contextmanager
+def reading_student_text(path: Path, step: str) -> Iterator[None]:
+    """Steps that read the student's text are bounded and total by design (grader/source.py);
+    one that raises still fails that notebook with the reason, never the batch."""
+    try:
+        yield
+    except GraderFault:
+        raise
+    except Exception as error:  # noqa: BLE001 - the student's text tripped it
+        raise NotebookUnreadable(f"{path.name} could not be read: {type(error).__name__} "
+                                 f"while {step}") from None
+
+
 def grade_notebook(path: Path, settings: Settings, result: Result,
                    kernels: KernelPool) -> list[TestResult]:
     """The tests of the assignment on the notebook at `path` (timings, curves and notes go
     to `result`)."""
     exercises = lookup(settings.exercises)
+    handout = read_handout(course.current().exercises / f"{settings.notebook}.ipynb")
     try:
         notebook = read_notebook(path)
+        with reading_student_text(path, "reading its code"):
+            inputs = build_inputs(exercises, settings, notebook)
+            parsed = parse_notebook(notebook)  # once: the demos, the blanks, forbidden calls
+            demos = left_out(parsed, recorded_demos(handout))
+            blank = unwritten(parsed, handout)
     except NotebookUnreadable as error:
         return fail_all(exercises, settings, str(error))
-    inputs = build_inputs(exercises, settings, notebook)
     late = late_inputs(exercises, settings, result.digest)
-    handout = read_handout(course.current().exercises / f"{settings.notebook}.ipynb")
-    parsed = parse_notebook(notebook)  # once, for the demos, the blanks and forbidden calls
-    demos = left_out(parsed, recorded_demos(handout))
-    blank = unwritten(parsed, handout)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")
@@ -78,7 +94,12 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
                             "fault, not your notebook's: it will be graded again.")
         return fail_all(exercises, settings, f"not graded: the kernel could not start ({error})")
     result.execution_seconds += time.perf_counter() - started
-    observations.update(text_observations(exercises, notebook))
+    try:
+        with reading_student_text(path, "reading its answers and calls"):
+            observations.update(text_observations(exercises, notebook))
+            forbidden = forbidden_uses([e.forbidden for e in exercises], parsed, observations)
+    except NotebookUnreadable as error:
+        return fail_all(exercises, settings, str(error))
     reference = reference_probe(exercises, settings)
     reference_seconds, timed_reference = time_reference(reference, exercises, settings, late)
     timings = [timing_of(work, observations, seconds, reference_seconds, settings)
@@ -87,9 +108,7 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
     context = Context(observations, {**reference.observations, **timed_reference},
                       {**inputs, **late}, {t.step: t for t in timings},
                       {key: pairs for e in exercises for key, pairs in e.hints.items()},
-                      planned=planned_keys(exercises),
-                      forbidden=forbidden_uses([e.forbidden for e in exercises], parsed,
-                                               observations))
+                      planned=planned_keys(exercises), forbidden=forbidden)
     tests = evaluate_all(checks_of(exercises, settings), context)
     for exercise in exercises:
         if exercise.curves is not None:

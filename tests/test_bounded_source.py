@@ -162,3 +162,20 @@ def test_a_deep_cell_is_graded_with_a_message_and_the_class_with_it(tmp_path):
     assert others and all(test.passed for test in others if test.exercise.startswith("concise"))
     assert all(test.passed for test in results["good"].tests)
     assert (tmp_path / "out" / "deep" / NOTEBOOK / "results.json").is_file()
+
+
+def test_a_step_reading_the_students_text_that_raises_fails_only_that_notebook(
+        tmp_path, monkeypatch):
+    """Were a reading step to raise all the same (a bound missed, a parser's bug), the
+    student gets every test failed with the reason, and no grader fault stops the batch."""
+    import grader.grade
+
+    def gives_up(notebook):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(grader.grade, "parse_notebook", gives_up)
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "deep.ipynb")
+    result = grade_file(path, LENIENT)
+    assert result.fault is None and result.tests
+    assert all(not test.passed and "RecursionError while reading its code" in test.message
+               for test in result.tests), result.tests[0].message
