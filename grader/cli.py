@@ -291,6 +291,12 @@ def collect_command(outs: tuple[Path, ...], merged: Path) -> None:
         raise click.UsageError(str(error)) from None
     click.echo(f"merged {len(results)} results from {len(outs)} outputs into {merged}/ "
                "(grades.csv, summary.html)")
+    faults = [f"{r.student}/{r.assignment}" for r in results if r.fault is not None]
+    if faults:
+        console.print(f"[red]{len(faults)} result(s) are grader faults[/red], left out of the "
+                      f"class files: {escape(', '.join(faults[:20]))}; run their shard again "
+                      "to grade them, then collect again.", highlight=False)
+        sys.exit(2)
 
 
 @main.command(name="assign")

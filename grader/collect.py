@@ -100,7 +100,9 @@ def check_one(what: str, found: dict[str, tuple[Path, Result]],
 
 def collect(outs: list[Path], merged: Path) -> list[Result]:
     """Merge `outs` into `merged`: each result and report, then grades.csv, gradebook.csv
-    and summary.html (similarity.csv needs the submissions: one output's stays its own)."""
+    and summary.html (similarity.csv needs the submissions: one output's stays its own).
+    A result that is a grader fault is copied, and left out of the class files: the shard
+    that holds it grades it again when run again."""
     resolved = {out.resolve() for out in outs}
     if merged.resolve() in resolved:
         raise CollectError(f"--out {merged} is one of the outputs collected: merge into a "
@@ -115,7 +117,8 @@ def collect(outs: list[Path], merged: Path) -> list[Result]:
         report = report_path(out, result.student, result.assignment)
         if report.is_file():
             shutil.copyfile(report, report_path(merged, result.student, result.assignment))
-    write_grades_csv(results, merged / "grades.csv")
-    write_gradebook(results, merged / "gradebook.csv", None)
-    write_summary(results, merged / "summary.html")
+    scored = [result for result in results if result.fault is None]  # a fault is no score
+    write_grades_csv(scored, merged / "grades.csv")
+    write_gradebook(scored, merged / "gradebook.csv", None)
+    write_summary(scored, merged / "summary.html")
     return results

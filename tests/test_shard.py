@@ -169,3 +169,24 @@ def test_collect_refuses_merging_into_an_input(sharded):
                                        str(root / "shard1")])
     assert result.exit_code == 2
     assert "is one of the outputs collected" in result.output
+
+
+def test_collect_leaves_a_grader_fault_out_of_the_class_files(sharded, tmp_path):
+    """A shard's result that is a grader fault (a kernel that never started) is no score:
+    no row in grades.csv or gradebook.csv, and collect says which to grade again."""
+    from grader.results import load_result, save_result
+
+    root, submissions = sharded
+    copies = [tmp_path / f"shard{index}" for index in range(1, SPLIT + 1)]
+    for index, copy in enumerate(copies, start=1):
+        shutil.copytree(root / f"shard{index}", copy)
+    faulted = next(copies[0].glob(f"*/{NOTEBOOK}/results.json"))
+    result = load_result(faulted)
+    result.fault = "the kernel could not start: Broken pipe"
+    save_result(result, faulted)
+    merged = tmp_path / "merged"
+    run = CliRunner().invoke(main, ["collect", *map(str, copies), "--out", str(merged)])
+    assert run.exit_code == 2 and f"{result.student}/{NOTEBOOK}" in run.output, run.output
+    rows = (merged / "grades.csv").read_text().splitlines()[1:]
+    assert result.student not in {line.split(",")[0] for line in rows}
+    assert f"{result.student}," not in (merged / "gradebook.csv").read_text()
