@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -82,9 +83,14 @@ def gradescope_results(results: list[Result], seconds: float) -> dict:
     }
 
 
+class NotGraded(Exception):
+    """A grader fault (a kernel that could not start): Gradescope gets no results.json, so
+    it tells the student the autograder failed instead of posting a 0."""
+
+
 def run(root: Path, assignments: list[Settings]) -> dict:
     """Grade root/submission on each assignment, write root/results/results.json (and the
-    reports beside it)."""
+    reports beside it); NotGraded, with no results.json, where any was a grader fault."""
     started = time.perf_counter()
     folder = root / "submission"
     submission = Submission("submission", folder, notebooks_in(folder))
@@ -94,12 +100,15 @@ def run(root: Path, assignments: list[Settings]) -> dict:
     results = [grade_submission(submission, settings, matched=matched)
                for settings in assignments]
     results_dir = root / "results"
-    data = gradescope_results(results, time.perf_counter() - started)
-    write_atomically(results_dir / "results.json", json.dumps(data, indent=2))
     for result in results:  # for the instructor, beside Gradescope's copy
         write_report(result, results_dir / "reports")
         save_result(result, results_dir / "reports" / result.student / result.assignment
                     / "results.json")
+    faults = [f"{result.assignment}: {result.fault}" for result in results if result.fault]
+    if faults:
+        raise NotGraded("; ".join(faults))
+    data = gradescope_results(results, time.perf_counter() - started)
+    write_atomically(results_dir / "results.json", json.dumps(data, indent=2))
     return data
 
 
@@ -116,7 +125,11 @@ def main() -> None:
     if arguments.course is not None:
         course.use(arguments.course)
     files = [arguments.config] if arguments.config else course.current().assignment_files()
-    data = run(arguments.root, load_assignments(files, tuple(arguments.assignment)))
+    try:
+        data = run(arguments.root, load_assignments(files, tuple(arguments.assignment)))
+    except NotGraded as fault:
+        sys.exit(f"not graded, a grader fault (no score posted; regrade once it is fixed): "
+                 f"{fault}")
     print(f"score {data['score']:g} over {len(data['tests'])} tests")
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import with_functions, write_notebook
+from conftest import NOTEBOOK, with_functions, write_notebook
 
+from grader import course
 from grader.cli import main
 from grader.course import BUNDLED, ENV_VAR
 
@@ -150,3 +151,26 @@ def test_visible_tests_show_paths_as_the_report_does(tmp_path):
     output = test_entry(test, 1, result)["output"]
     assert "/tmp/grade-" not in output and str(tmp_path) not in output, output
     assert "\x1b" not in output and "helper.py line 3" in output and "data.csv" in output
+
+
+def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
+    """A kernel that could not start is the grader's fault: no results.json (Gradescope
+    then says the autograder failed) rather than a 0 posted to the student; the
+    instructor's report is kept."""
+    import grader.gradescope as gradescope
+    from grader.config import load_assignments
+    from grader.results import Result
+
+    def faulted(submission, settings, matched=None):
+        return Result(submission.student, settings.notebook, str(submission.path), "d", "v",
+                      "c", fault="the kernel could not start: Broken pipe")
+
+    monkeypatch.setattr(gradescope, "grade_submission", faulted)
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / f"{NOTEBOOK}.ipynb").write_text("{}")
+    settings = load_assignments(course.current().assignment_files(), (NOTEBOOK,))
+    with pytest.raises(gradescope.NotGraded, match="Broken pipe"):
+        gradescope.run(tmp_path, settings)
+    assert not (tmp_path / "results" / "results.json").exists()
+    assert (tmp_path / "results" / "reports" / "submission" / NOTEBOOK
+            / "results.json").is_file()
