@@ -82,6 +82,18 @@ class Timing:
         return cpu if cpu is not None else self.wall_ratio
 
     @property
+    def judged_by(self) -> str:
+        """What `ratio` compares, for the reports: their seconds columns show the same."""
+        return "CPU time" if self.cpu_ratio is not None else "wall clock"
+
+    @property
+    def judged_seconds(self) -> tuple[float | None, float | None]:
+        """(the student's, the reference's) seconds that `ratio` divides."""
+        if self.cpu_ratio is None:
+            return self.student_seconds, self.reference_seconds
+        return self.student_cpu_seconds + self.asleep_seconds, self.reference_cpu_seconds
+
+    @property
     def wall_ratio(self) -> float | None:
         if self.student_seconds is None or self.reference_seconds <= 0:
             return None
