@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+OUT_OF_TIME = "OutOfTime"  # the error of a cell or probe the spent budget stopped or left unrun
+
 # One whole run of the notebook and its probes and one whole rerun (with the demos, or past
 # a cell that killed the kernel): all an honest notebook needs, as total_timeout is already
 # a generous bound on one run. More would only buy time for a notebook that keeps failing.

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from grader.budget import OUT_OF_TIME
 from grader.kernel.probing import function_of
 from grader.results import JUDGED, NOT_JUDGED, NOT_MEASURED, TestResult, Timing
 
@@ -23,6 +24,8 @@ HINTS = {
     "Timeout": "it ran too long (an infinite loop?)",
     "Missing": "the function is missing: keep the name and signature the notebook gives",
     "Unobserved": "the grader could not run it",
+    OUT_OF_TIME: ("the submission had used its whole time budget before this ran: make "
+                  "the slow or crashing cells named in the notes finish"),
 }
 
 # A reference step whose wall-clock time exceeds its CPU time this many times ran on a busy

@@ -19,7 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from grader.budget import Budget
+from grader.budget import OUT_OF_TIME, Budget
 from grader.kernel.probing import OBSERVATION_MIME
 from grader.kernels import LaunchedKernel
 from grader.observations import ObservationReader
@@ -31,7 +31,6 @@ PING_SECONDS = 10
 SELF_CHECK_TAG = "selfcheck"  # students' own checks: advice, not needed for grading
 # How jupyter_client's errors for a message whose signature does not verify begin.
 FORGED_MESSAGE = ("Invalid Signature", "Duplicate Signature")
-OUT_OF_TIME = "OutOfTime"  # a cell stopped or left unrun: the unit's budget was spent
 TIMED_OUT = ("CellTimeout", OUT_OF_TIME)  # how the error of an interrupted cell begins
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import nbformat
 
 from grader import course
-from grader.budget import Budget
+from grader.budget import OUT_OF_TIME, Budget
 from grader.config import Settings
-from grader.execute import OUT_OF_TIME, KernelRun
+from grader.execute import KernelRun
 from grader.exercise import Exercise
 from grader.handout import names
 from grader.inputs import kernel_inputs

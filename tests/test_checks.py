@@ -93,3 +93,12 @@ def test_a_hidden_message_keeps_the_graders_own_words():
     result = check(hinted, hidden=True).evaluate(raised("ex"))
     assert result.message.startswith("ex.probe failed — ValueError: [what it said")
     assert result.message.endswith("take n from len(features)")
+
+
+def test_a_probe_the_spent_budget_left_unrun_says_what_to_do():
+    from grader.budget import OUT_OF_TIME
+
+    spent = Context({"ex.probe": {"ok": False, "error": OUT_OF_TIME, "message": "used 1200 s",
+                                  "traceback": ""}}, {"ex.probe": {"ok": True, "value": 1}}, {})
+    message = check(lambda ctx: ctx.got("ex.probe")).evaluate(spent).message
+    assert "whole time budget" in message and "notes" in message, message
