@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+from grader.janitor import remove_groups
+
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "memory", "pids")
 # Where the machine has it, a cpuacct group too: the kernel's CPU time, read from outside,
@@ -60,25 +62,13 @@ def for_kernel(name: str, memory_mb: int, max_processes: int) -> KernelGroup | N
     try:
         return KernelGroup(name, memory_mb, max_processes)
     except OSError:
-        remove(group_paths(name))
+        remove_groups(group_paths(name))
         return None
 
 
 def group_paths(name: str) -> list[Path]:
     """The kernel's group folder in each hierarchy, in CONTROLLERS order."""
     return [own_group(controller) / name for controller in CONTROLLERS]
-
-
-def remove(paths: list[Path], attempts: int = 1) -> None:
-    for path in paths:
-        for _ in range(attempts):  # the killed may take a moment to be reaped
-            try:
-                path.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
 
 
 def accounts_cpu() -> bool:
@@ -114,7 +104,7 @@ def thread_apart(shares: int) -> Iterator[None]:
     finally:
         if group is not None:
             (group.parent / "tasks").write_text(str(tid))
-            remove([group])
+            remove_groups([group])
 
 
 def thread_group(tid: int, shares: int) -> Path | None:
@@ -127,7 +117,7 @@ def thread_group(tid: int, shares: int) -> Path | None:
         (group / "cpu.shares").write_text(str(shares))
         (group / "tasks").write_text(str(tid))
     except OSError:
-        remove([group])
+        remove_groups([group])
         return None
     return group
 
@@ -212,4 +202,4 @@ class KernelGroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
-        remove([*self.paths, *filter(None, [self.accounting])], attempts)
+        remove_groups([*self.paths, *filter(None, [self.accounting])], attempts)

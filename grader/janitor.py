@@ -59,8 +59,14 @@ def clean(entry: dict) -> None:
     if entry.get("mount"):
         unmount(Path(entry["mount"]))
     shutil.rmtree(entry["folder"], ignore_errors=True)
+    remove_groups(groups, KILL_ROUNDS)
+
+
+def remove_groups(groups: list[Path], attempts: int = 1) -> None:
+    """Remove each group folder, trying `attempts` times: the killed may take a moment to
+    be reaped (grader/cgroups.py removes its groups with this too)."""
     for group in groups:
-        for _ in range(KILL_ROUNDS):  # the killed may take a moment to be reaped
+        for _ in range(attempts):
             try:
                 group.rmdir()
                 break

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -182,3 +183,13 @@ def graded_class(tmp_path_factory):
     stuck = [note for r in report.results for note in r.notes if "could not start" in note]
     assert not stuck, f"no kernel started (the machine is too busy?): {stuck[:1]}"
     return report, submissions, root / "out"
+
+
+def wait_for(condition, seconds: float = 60.0) -> bool:
+    """Whether `condition()` holds within `seconds` (a process reaped, a folder removed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()

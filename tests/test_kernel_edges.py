@@ -14,13 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
+from conftest import wait_for
 
 from grader import cgroups
 from grader.execute import KernelRun
@@ -181,15 +181,6 @@ def running(pid: int) -> bool:
 
 def gone(path: str) -> bool:
     return not Path(path).exists()
-
-
-def wait_for(condition, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 @needs_cage

@@ -8,11 +8,10 @@ restart planning (which probes a stopped kernel takes down with it) is checked o
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import EXERCISES
+from conftest import EXERCISES, wait_for
 
 from grader import cgroups
 from grader.kernel.probing import ProbeStep
@@ -33,15 +32,6 @@ def groups_of(pid: int) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     return {controller: line.split(":", 2)[2] for line in lines
             for controller in line.split(":", 2)[1].split(",")}
-
-
-def wait_for(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 @needs_cgroups
