@@ -21,12 +21,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import SETTINGS, code, with_functions, write_notebook
+from conftest import SETTINGS, TEST_COURSE, code, with_functions, write_notebook
 
 from grader import __version__, interrupt
 from grader.batch import BatchReport, Unit, save_outputs, up_to_date
 from grader.cli import main
-from grader.course import BUNDLED
+from grader.course import BUNDLED, ENV_VAR
 from grader.grade import grade_submission
 from grader.kernels import KernelPool, descendants
 from grader.results import Result, TestResult, load_result, save_result
@@ -167,8 +167,10 @@ def test_the_resumed_batch_ends_with_the_uninterrupted_scores(batches):
     assert (resumed.out / "grades.csv").read_text() == (whole.out / "grades.csv").read_text()
 
 
-def test_ctrl_c_stops_a_jobs_1_batch_in_its_first_unit_and_closes_its_kernels(tmp_path):
+def test_ctrl_c_stops_a_jobs_1_batch_in_its_first_unit_and_closes_its_kernels(tmp_path,
+                                                                              monkeypatch):
     """In --jobs 1 the unit is graded in `grade` itself: Ctrl-C stops it there."""
+    monkeypatch.setenv(ENV_VAR, str(TEST_COURSE.root))  # `--course` sets it; put back after
     folder = tmp_path / "submissions"
     for student in ("ann", "bea"):
         write_notebook(nbformat.read(REFERENCE, as_version=4), folder / f"{student}.ipynb")
