@@ -35,6 +35,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
                                      f"{cells:,} cells, more than the {MAX_CELLS:,} the "
                                      "grader reads in one")
         major, minor = get_version(data)  # as nbformat.reads does, from the JSON parsed once
+        if major not in nbformat.versions:
+            raise NotebookUnreadable(f"{path.name} is not a readable notebook: Unsupported "
+                                     f"nbformat version {major}")
         notebook = nbformat.convert(nbformat.versions[major].to_notebook_json(data, minor=minor),
                                     4)
     except NotebookUnreadable:

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.checks import HIDDEN_TEXT
 from grader.config import Settings, load_settings
 from grader.course import ENV_VAR, Course
 from grader.exercise import available, lookup
@@ -34,6 +35,19 @@ EXERCISES = lookup(SETTINGS.exercises)
 # Hidden tests say what failed, never the values behind it: no message names the bug.
 HIDDEN = frozenset(c.full_name for e in available().values() for c in e.checks if c.hidden)
 HIDDEN_FAILURE = "not met on the hidden inputs"
+
+
+def words_missing(name: str, message: str, words: tuple[str, ...]) -> list[str]:
+    """The bug's `words` that `message` lacks. A hidden test names a bug by what failed
+    alone; where the student's function raised, by the kind of error (and the grader's hint
+    where it has one), never the text it raised (which may quote the hidden inputs): the
+    words are then not asked for, the kind of error is."""
+    if name in HIDDEN and message.endswith(HIDDEN_FAILURE):
+        return []
+    if name in HIDDEN and HIDDEN_TEXT in message:
+        kind = message.split(HIDDEN_TEXT, 1)[0].rstrip(": ").rsplit(" ", 1)[-1]
+        return [] if kind.isidentifier() else ["the kind of error"]
+    return [word for word in words if word not in message]
 FAST = replace(SETTINGS, cell_timeout=60, total_timeout=180, probe_timeout=20, long_timeout=60)
 # The timed epoch is compared with the reference's on this machine; on a shared two-core
 # box the ratio swings several-fold, so tests of bugs allow it to be generous.

@@ -122,7 +122,9 @@ def test_a_kernels_terminal_writes_are_kept_bounded_and_escaped_never_shown(fork
     text = kernel.terminal_output()
     assert "\\x1b]0;pwned\\x07\\x1b[31mzz_victim 0/97 -> a00_blank 97/97\\r\n" in text
     assert "\x1b" not in text and "\x07" not in text
-    assert not forked or text.startswith("\\x1b]0;pwned")  # nothing of ipykernel's before
+    # Nothing of ipykernel's before; fd 1 and fd 2 reach the FIFO through ipykernel's own
+    # forwarding threads, so the line on stdout may come first.
+    assert not forked or text.replace("on stdout\n", "", 1).startswith("\\x1b]0;pwned")
     assert len(text) < 2 * MAX_KEPT_BYTES and "more bytes not kept" in text
 
 
@@ -150,8 +152,9 @@ def works(kernel):
 
 pool = KernelPool(SandboxSettings(), gpu=False)
 first = pool.take()
-print(json.dumps({"ready": works(first)}), flush=True)
-try:
+ready = works(first)
+try:  # the Ctrl-C may come as soon as the line is out, before print() has returned
+    print(json.dumps({"ready": ready}), flush=True)
     time.sleep(600)
 except KeyboardInterrupt:
     pass

@@ -23,6 +23,7 @@ import pytest
 import torch
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
+from conftest import HIDDEN_FAILURE, words_missing
 from nbclient import NotebookClient
 
 from grader import course
@@ -39,7 +40,6 @@ EXERCISES = ("one_hot", "validation_training", "seq_model", "module_classes", "s
 # The groups a student self-checks, by the name the notebook's check("…") cells give.
 SELF_CHECKED = ("one_hot", "train", "seq_model", "FlattenLayer", "LinearNet",
                 "module_classes_training", "show_images")
-HIDDEN_FAILURE = "not met on the hidden inputs"
 DEFINITION = re.compile(r"^(?:def|class) (\w+)\b", re.M)
 
 
@@ -493,8 +493,7 @@ def test_the_message_names_the_bug(graded, bug, check):
     _, _, tests = graded
     result = tests[f"notebook_{bug.notebook}"][check]
     assert not result["passed"]
-    assert [word for word in bug.words if word not in result["message"]] == [], \
-        result["message"]
+    assert words_missing(check, result["message"], bug.words) == [], result["message"]
 
 
 def test_hidden_tests_keep_their_values_out_of_the_feedback(graded):
