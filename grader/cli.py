@@ -212,7 +212,7 @@ def print_summary(report: BatchReport, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title="Grades")
-    table.add_column("student")
+    table.add_column("student", overflow="fold")  # a name cut short could be another's
     table.add_column("assignment")
     table.add_column("score", justify="right")
     table.add_column("failed tests", justify="right")

@@ -186,3 +186,24 @@ def test_a_folder_without_notebooks_is_a_usage_error_saying_what_was_looked_for(
     assert result.exit_code == 2
     assert f"{folder} holds no notebooks: looked for STUDENT.ipynb files" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_the_end_table_never_cuts_a_student_name_short(tmp_path, monkeypatch):
+    """`José_Núñez~df32281c` shown as `José_Núñez~df3…` could be read as another student's
+    row: a long name folds onto the next line instead."""
+    import io
+
+    from rich.console import Console
+
+    import grader.cli
+    from grader.batch import BatchReport
+    from grader.results import Result
+
+    screen = io.StringIO()
+    monkeypatch.setattr(grader.cli, "console", Console(file=screen, width=80))
+    name = "José_Núñez~df32281c_with_a_long_tail_of_names"
+    result = Result(name, "linear_networks", f"{name}.ipynb", "d", "v", "c")
+    grader.cli.print_summary(BatchReport(results=[result]), tmp_path)
+    shown = "".join(line.split("│")[1].strip() for line in screen.getvalue().splitlines()
+                    if line.startswith("│"))
+    assert name in shown, screen.getvalue()
