@@ -11,15 +11,13 @@ apply, and `available()` says so.
 from __future__ import annotations
 
 import os
-import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from grader.janitor import remove_groups
+from grader.janitor import kill_all, remove_groups
 
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "memory", "pids")
@@ -192,14 +190,5 @@ class KernelGroup:
 
     def close(self, attempts: int = 50) -> None:
         """Kill every process in the group, however it detached, then remove the groups."""
-        for _ in range(attempts):
-            pids = self.processes()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        kill_all(self.processes, attempts)
         remove_groups([*self.paths, *filter(None, [self.accounting])], attempts)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MNT_DETACH = 2
@@ -46,20 +47,26 @@ def clean(entry: dict) -> None:
     """Kill what is left in the kernel's groups, unmount its disk, remove its folder and
     its groups."""
     groups = [Path(path) for path in entry.get("groups", [])]
-    for _ in range(KILL_ROUNDS):
-        left = [pid for group in groups for pid in processes(group)]
-        if not left:
-            break
-        for pid in left:
+    kill_all(lambda: [pid for group in groups for pid in processes(group)], KILL_ROUNDS)
+    if entry.get("mount"):
+        unmount(Path(entry["mount"]))
+    shutil.rmtree(entry["folder"], ignore_errors=True)
+    remove_groups(groups, KILL_ROUNDS)
+
+
+def kill_all(left: Callable[[], list[int]], rounds: int) -> None:
+    """SIGKILL every process `left()` names until it names none, at most `rounds` times
+    (a group's processes may fork while being killed; grader/cgroups.py closes with this)."""
+    for _ in range(rounds):
+        pids = left()
+        if not pids:
+            return
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         time.sleep(ROUND_SECONDS)
-    if entry.get("mount"):
-        unmount(Path(entry["mount"]))
-    shutil.rmtree(entry["folder"], ignore_errors=True)
-    remove_groups(groups, KILL_ROUNDS)
 
 
 def remove_groups(groups: list[Path], attempts: int = 1) -> None:
