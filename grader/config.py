@@ -19,6 +19,7 @@ import torch
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from grader.exercise import lookup
+from grader.late import LatePolicy
 from grader.sandbox import SandboxSettings
 
 Positive = Annotated[float, Field(gt=0)]
@@ -45,6 +46,9 @@ class Settings:
     hidden: tuple[str, ...] = ()
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     options: dict[str, Any] = field(default_factory=dict)  # by exercise
+    # Applied to the results on every run, never deciding a verdict, so not in `digest`:
+    gradebook_column: str = ""  # the LMS's column for it, e.g. "HW3 Softmax (123)"
+    late: LatePolicy | None = None
 
     def resolved(self) -> Settings:
         """Settings with 'auto' replaced by the device this machine really has."""
@@ -63,8 +67,13 @@ class Settings:
         return asdict(self)
 
     def digest(self) -> str:
-        text = json.dumps(self.as_dict(), sort_keys=True)
+        """What decides the tests' verdicts: a change regrades."""
+        verdict = {k: v for k, v in self.as_dict().items() if k not in AFTER_GRADING}
+        text = json.dumps(verdict, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+AFTER_GRADING = ("gradebook_column", "late")
 
 
 class ConfigError(ValueError):

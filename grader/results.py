@@ -135,6 +135,31 @@ class Curve:
 
 
 @dataclass
+class Lateness:
+    """When a file was handed in, as the LMS's export says: its late marker (Canvas's
+    `_LATE_`) and the time it gives, where it gives one (Gradescope's metadata, a file time
+    the export keeps). The late policy (grader/late.py) turns it into a penalty."""
+
+    marked_late: bool = False
+    submitted_at: str | None = None  # ISO 8601, with its offset
+
+
+@dataclass
+class Adjustment:
+    """A change to the tests' score that is not the grader's verdict, kept beside it and
+    shown with its reason: an instructor's override (a test's points, or the total, set) or
+    a late penalty (points taken off). Applied again on every run, never saved as a test."""
+
+    kind: str  # OVERRIDE or LATE
+    test: str | None  # the test an override sets; None: the total
+    points: float  # an override: the points set; a late penalty: the points taken off
+    reason: str
+
+
+OVERRIDE, LATE = "override", "late"
+
+
+@dataclass
 class Result:
     """The whole verdict on one assignment of one submission."""
 
@@ -157,13 +182,40 @@ class Result:
     # What the kernel processes wrote to their own stdout and stderr (not cell outputs),
     # bounded; shown escaped in this student's report, never on the grader's terminal.
     kernel_output: str = ""
+    name: str = ""  # the student as people read them (Unicode, from the roster or the file)
+    lms_id: str | None = None  # the LMS's id for the student, from its export's file names
+    # Why there is nothing to grade (no notebook for this assignment): no tests, no score,
+    # an empty gradebook cell, left out of the class's statistics.
+    missing: str | None = None
+    possible: float = 0.0  # the assignment's points, which a missing result has no tests for
+    lateness: Lateness | None = None
+    adjustments: list[Adjustment] = field(default_factory=list)
+
+    @property
+    def shown_name(self) -> str:
+        return self.name or self.student
+
+    @property
+    def earned(self) -> float:
+        """The tests' points, with an override of a test's points in its place."""
+        overrides = {a.test: a.points for a in self.adjustments
+                     if a.kind == OVERRIDE and a.test is not None}
+        return round(sum(overrides.get(t.name, t.points) for t in self.tests), 4)
 
     @property
     def score(self) -> float:
-        return round(sum(t.points for t in self.tests), 4)
+        """What lands in the gradebook: the tests' points as overridden, less a late
+        penalty, never below 0; an override of the total is final."""
+        total = [a.points for a in self.adjustments if a.kind == OVERRIDE and a.test is None]
+        if total:
+            return round(total[-1], 4)
+        penalty = sum(a.points for a in self.adjustments if a.kind == LATE)
+        return round(max(0.0, self.earned - penalty), 4)
 
     @property
     def max_score(self) -> float:
+        if not self.tests:
+            return round(self.possible, 4)
         return round(sum(t.max_points for t in self.tests), 4)
 
     def to_dict(self) -> dict:
@@ -174,6 +226,7 @@ class Result:
                     finite_only(values)
         data["score"] = self.score
         data["max_score"] = self.max_score
+        data["earned"] = self.earned
         for timing, saved in zip(self.timings, data["timings"], strict=True):
             saved["ratio"] = timing.ratio
         return data
@@ -181,8 +234,9 @@ class Result:
     @classmethod
     def from_dict(cls, data: dict) -> Result:
         data = dict(data)
-        data.pop("score", None)
-        data.pop("max_score", None)
+        for derived in ("score", "max_score", "earned"):
+            data.pop(derived, None)
+        lateness = data.pop("lateness", None)
         timings = [{k: v for k, v in timing.items() if k != "ratio"}
                    for timing in data.pop("timings", [])]
         return cls(
@@ -190,6 +244,8 @@ class Result:
             errors=[CellRecord(**c) for c in data.pop("errors", [])],
             curves=[Curve(**c) for c in data.pop("curves", [])],
             timings=[Timing(**timing) for timing in timings],
+            adjustments=[Adjustment(**a) for a in data.pop("adjustments", [])],
+            lateness=None if lateness is None else Lateness(**lateness),
             **data,
         )
 

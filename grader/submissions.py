@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader.files import NotRegular, open_regular
 from grader.identity import NAMES_ALIKE, identities, shown
+from grader.results import Lateness
 
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 MAX_NOTEBOOK_BYTES = 64 * 2**20
@@ -51,6 +52,15 @@ def read_submitted(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class Handed:
+    """What an LMS's export says of one submitted file: the name the student gave it (the
+    export's prefix taken off) and when it came in."""
+
+    original: str
+    lateness: Lateness | None = None
+
+
 @dataclass
 class Submission:
     """One student's work: the notebooks found for them, and what was odd about it."""
@@ -60,6 +70,10 @@ class Submission:
     notebooks: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     refused: str | None = None  # why nothing of it is graded (a link, say)
+    name: str = ""  # as people read it: Unicode, from the roster or the file's own name
+    lms_id: str | None = None  # the LMS's id for the student, from its export's names
+    handed: dict[Path, Handed] = field(default_factory=dict)  # by notebook, where known
+    unreadable: dict[Path, str] = field(default_factory=dict)  # a file, and why it cannot be
 
     def digest(self) -> str:
         """Content hash of the submitted notebooks, to tell whether a regrade is due."""
