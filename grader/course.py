@@ -58,6 +58,15 @@ class Course:
 BUNDLED = Course(Path(__file__).resolve().parent / "course")
 
 
+PLUGINS_README = """\
+# plugins/
+
+The course's own exercise modules: `NAME.py` (its checks, hidden inputs and settings model)
+and `NAME_probes.py` (what runs in the student's kernel). One named like a bundled exercise
+replaces it. The README's "Adding an exercise" says what each holds.
+"""
+
+
 class NotACourse(ValueError):
     """A folder that lacks what a course holds."""
 
@@ -90,4 +99,7 @@ def init(target: Path) -> Course:
         raise NotACourse(f"{target} exists and is not empty: choose a new folder")
     for part in PARTS:
         shutil.copytree(getattr(BUNDLED, part), target / part)
-    return Course(target.resolve())
+    made = Course(target.resolve())
+    made.plugins.mkdir()
+    (made.plugins / "README.md").write_text(PLUGINS_README, encoding="utf-8")
+    return made

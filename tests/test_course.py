@@ -25,6 +25,7 @@ def test_init_copies_the_bundled_course_and_it_is_then_the_one_in_use(tmp_path: 
     for part in course.PARTS:
         assert sorted(p.name for p in (mine / part).iterdir()) == \
             sorted(p.name for p in getattr(course.BUNDLED, part).iterdir())
+    assert "plugins/" in result.output and (mine / "plugins" / "README.md").is_file()
     assert course.current() == course.BUNDLED  # not inside it yet
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(mine)
