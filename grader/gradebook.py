@@ -1,189 +1,170 @@
-"""gradebook.csv: one row per student, one column per assignment, as an LMS imports it.
+"""gradebook.csv: a row per student, a column per assignment, as an LMS imports it.
 
-The shape is Canvas's gradebook CSV (the columns `Student, ID, SIS User ID, SIS Login ID,
-Section`, then an assignment per column, a `Points Possible` row first); Moodle's CSV grade
-import maps the same columns. A student is the submission's file or folder name, put in
-`SIS Login ID`, or the roster row (a Canvas gradebook export, say) that names them in one of
-its id columns; a student the roster does not name stops the export, listing them all.
+Only a score is written: work not handed in, a grader fault or no result at all leaves
+the cell empty, so an import never puts a 0 over a grade the LMS already holds. With a
+roster (grader.roster) its rows are the students, in its order; without one, each graded
+student. An assignment's column is its `gradebook_column` setting (`columns`), else its
+name. No cell starts with `=`, `+`, `-`, `@`, a tab or a return (a spreadsheet would run
+it as a formula): such a cell gets a `'` in front. Three flavours:
+
+- canvas: `Student, ID, SIS User ID, SIS Login ID, Section`, a column per assignment, a
+  `Points Possible` row first. Canvas finds the student by `ID`, then `SIS User ID`, then
+  `SIS Login ID`; a column named like the assignment's own, "HW3 Softmax (123)" (its id in
+  parentheses), fills that assignment, any other name makes a new one. An empty cell
+  leaves the grade as it was.
+- moodle: one mapping column, then `Full name`, then a column per assignment; no points
+  row (Moodle aborts the whole import on a row it cannot map to a user). In "Import CSV",
+  set "Map from" to that column and "Map to" to the same field: `Email address` to
+  useremail, `ID number` to useridnumber, `Username` to username (the student id, without
+  a roster). Map each assignment's column to its grade item. Moodle empties a grade for an
+  empty cell, so a student with no score at all is left out, and the other empty cells
+  are listed as a problem (map only the columns you mean to import).
+- plain: `student, name, lms_id`, a column per assignment; a row per student and nothing
+  else (the points possible are in grades.csv), for a spreadsheet or a script.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import unicodedata
-from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from grader.identity import look_alike, shown
 from grader.report import format_points
 from grader.results import Result, write_atomically
+from grader.roster import (
+    POINTS_POSSIBLE,
+    Claim,
+    Person,
+    RosterError,
+    listed,
+    match_roster,
+    read_roster,
+)
 
-ID_COLUMNS = ("SIS Login ID", "SIS User ID", "ID")
-POINTS_POSSIBLE = "Points Possible"
-MAX_LISTED = 20  # names a roster message lists before "and N more"
+__all__ = ["FLAVOURS", "HEADER", "Person", "RosterError", "match_roster", "read_roster",
+           "write_gradebook"]
 
-
-class RosterError(ValueError):
-    """A roster the gradebook cannot read."""
+HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Moodle's user fields a gradebook row can be mapped by, as the mapping column's header.
+MOODLE_MAPPINGS = (("Email address", "email"), ("ID number", "sis_user_id"),
+                   ("Username", "sis_login_id"))
 
 
 @dataclass(frozen=True)
-class Person:
-    """A roster row: what Canvas needs to find the student."""
+class Entry:
+    """A gradebook row: the person as the LMS knows them, and whose results fill it."""
 
-    student: str
-    id: str = ""
-    sis_user_id: str = ""
-    sis_login_id: str = ""
-    section: str = ""
-
-    def names(self) -> set[str]:
-        """The student ids that are theirs, exactly: each id column and a login's part
-        before any '@' (NFC, as ids are)."""
-        ids = [self.id, self.sis_user_id, self.sis_login_id, self.sis_login_id.split("@")[0]]
-        return {unicodedata.normalize("NFC", value.strip()) for value in ids if value.strip()}
-
-    def label(self) -> str:
-        """The row as a message names it: name and login."""
-        login = self.sis_login_id or self.sis_user_id or self.id
-        return shown(f"{self.student} ({login})" if self.student else login)
-
-    def row(self) -> list[str]:
-        return [self.student, self.id, self.sis_user_id, self.sis_login_id, self.section]
-
-
-HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-
-
-def read_roster(path: Path) -> list[Person]:
-    """The students of a roster CSV with Canvas's columns (at least one id column)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RosterError(f"cannot read the roster {path}: {error}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [name.strip() for name in reader.fieldnames or []]
-    if not any(name in columns for name in ID_COLUMNS):
-        raise RosterError(f"the roster {path} has none of the columns {', '.join(ID_COLUMNS)} "
-                          f"(it has: {', '.join(columns) or 'nothing'})")
-    people = []
-    for row in reader:
-        values = {key.strip(): (value or "").strip() for key, value in row.items()
-                  if isinstance(key, str)}
-        if values.get("Student", "") == POINTS_POSSIBLE:  # a Canvas export's second row
-            continue
-        people.append(Person(values.get("Student", ""), values.get("ID", ""),
-                             values.get("SIS User ID", ""), values.get("SIS Login ID", ""),
-                             values.get("Section", "")))
-    return people
+    person: Person
+    student: str | None  # None: on the roster, no submission matched
 
 
 @dataclass
-class RosterMatch:
-    """Which roster row is whose, and what matched nothing on either side."""
+class Book:
+    """What every flavour writes: the rows, the columns and each cell's text."""
 
-    rows: dict[str, Person] = field(default_factory=dict)  # student id: their row
-    unmatched: list[str] = field(default_factory=list)  # how each such submission is shown
-    contested: list[str] = field(default_factory=list)  # rows more than one submission names
-    ambiguous: list[str] = field(default_factory=list)  # submissions more than one row names
-    missing: list[Person] = field(default_factory=list)  # rows with no submission
+    entries: list[Entry]
+    assignments: list[str]
+    headers: list[str]  # each assignment's column, in the same order
+    possible: dict[str, str]
+    cells: dict[tuple[str, str], str]  # (student, assignment): the score; absent: empty
+    problems: list[str]
 
-    def problems(self) -> list[str]:
-        """What the instructor must read: submissions left out, students absent."""
-        found = []
-        if self.unmatched:
-            found.append(f"no roster row names {listed(self.unmatched)}: left out of "
-                         f"gradebook.csv (matched exactly by {', '.join(ID_COLUMNS)} or a "
-                         "login's part before '@'); add them to the roster or rename the "
-                         "submission")
-        if self.ambiguous:
-            found.append(f"submissions the roster names more than once, left out of "
-                         f"gradebook.csv: {listed(self.ambiguous)}; fix the roster")
-        if self.contested:
-            found.append(f"roster rows named by more than one submission, given to none "
-                         f"(their cells left empty): {listed(self.contested)}; check whose "
-                         "work each is")
-        if self.missing:
-            found.append(f"on the roster with no submission (absent, their cells left "
-                         f"empty): {listed([person.label() for person in self.missing])}")
-        return found
+    def scores(self, entry: Entry) -> list[str]:
+        return [self.cells.get((entry.student or "", name), "") for name in self.assignments]
 
 
-def listed(names: list[str]) -> str:
-    """Names for one message, bounded however many there are."""
-    more = len(names) - MAX_LISTED
-    return ", ".join(names[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
-
-
-def match_roster(students: Mapping[str, str], roster: list[Person]) -> RosterMatch:
-    """Each student's roster row by exact id. `students` maps each id to its submission's
-    file or folder name, for the messages. Nothing a file name does stops the export: an id
-    two rows name matches neither, and a row two submissions name (a login and another's
-    user id, say) goes to neither, whatever the order; each is a problem to read."""
-    named: dict[str, list[Person]] = defaultdict(list)
-    alike: dict[str, list[str]] = defaultdict(list)
-    for person in roster:
-        for name in person.names():
-            named[name].append(person)
-            alike[look_alike(name)].append(shown(name))
-    match = RosterMatch()
-    claims: dict[int, list[str]] = defaultdict(list)
-    for student in sorted(students):
-        rows = named.get(student, [])
-        if len(rows) == 1:
-            claims[id(rows[0])].append(student)
-            match.rows[student] = rows[0]
-        elif rows:
-            match.ambiguous.append(f"{as_shown(student, students[student])} "
-                                   f"({', '.join(p.label() for p in rows)})")
-        else:
-            near = sorted(set(alike.get(look_alike(student), [])))
-            match.unmatched.append(as_shown(student, students[student]) + (
-                f" (the roster has {', '.join(near)})" if near else ""))
-    for claimants in (c for c in claims.values() if len(c) > 1):
-        match.contested.append(f"{match.rows[claimants[0]].label()} by "
-                               f"{', '.join(as_shown(s, students[s]) for s in claimants)}")
-        for student in claimants:
-            del match.rows[student]
-    found = {id(person) for person in match.rows.values()}
-    match.missing = [person for person in roster
-                     if id(person) not in found and id(person) not in claims]
-    return match
-
-
-def as_shown(student: str, source: str) -> str:
-    """A submission in a message: its file or folder name, and its id where that differs."""
-    return student if source == student else f"{shown(source)} (as {student})"
-
-
-def write_gradebook(results: list[Result], path: Path,
-                    roster: list[Person] | None) -> list[str]:
-    """Total per student and assignment. With a roster, every roster row in its order; one
-    with no submission gets empty cells, which an import leaves as they were. Returns the
-    roster's problems (see RosterMatch)."""
-    assignments = sorted({result.assignment for result in results})
-    possible = {result.assignment: result.max_score for result in results}
-    totals = {(result.student, result.assignment): result.score for result in results}
-    students = sorted({result.student for result in results})
-    problems = []
-    if roster is None:
-        rows = [(Person(student, sis_login_id=student), student) for student in students]
-    else:
-        match = match_roster({r.student: Path(r.source).name for r in results}, roster)
-        owners = {id(person): student for student, person in match.rows.items()}
-        rows = [(person, owners.get(id(person))) for person in roster]
-        problems = match.problems()
+def write_gradebook(results: list[Result], path: Path, roster: list[Person] | None,
+                    flavour: str = "canvas",
+                    columns: Mapping[str, str] | None = None) -> list[str]:
+    """Write `path` in `flavour` (canvas, moodle or plain); `columns` maps an assignment to
+    its LMS column ("HW3 Softmax (123)"). Returns what the instructor must read: the
+    roster's problems and what the flavour could not write."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown gradebook flavour {flavour!r}: choose one of "
+                         f"{', '.join(FLAVOURS)}")
+    book = book_of(results, roster, columns or {})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*HEADER, *assignments])
-    writer.writerow([POINTS_POSSIBLE, "", "", "", "",
-                     *(format_points(possible[name]) for name in assignments)])
-    for person, student in rows:
-        writer.writerow([*person.row(), *(
-            format_points(totals[student, name]) if (student, name) in totals else ""
-            for name in assignments)])
+    writer.writerows([[safe(cell) for cell in row] for row in FLAVOURS[flavour](book)])
     write_atomically(path, buffer.getvalue())
-    return problems
+    return book.problems
+
+
+def book_of(results: list[Result], roster: list[Person] | None,
+            columns: Mapping[str, str]) -> Book:
+    """The rows and cells of a gradebook, whatever its flavour."""
+    assignments = sorted({result.assignment for result in results})
+    possible = {result.assignment: format_points(result.max_score) for result in results}
+    cells = {(r.student, r.assignment): format_points(r.score) for r in results
+             if r.missing is None and r.fault is None}
+    firsts = {r.student: r for r in reversed(results)}
+    problems = []
+    if roster is None:
+        entries = [Entry(Person(first.shown_name, first.lms_id or "", sis_login_id=student),
+                         student) for student, first in sorted(firsts.items())]
+    else:
+        claims = [Claim(r.student, r.lms_id, Path(r.source).name) for r in firsts.values()]
+        match = match_roster(claims, roster)
+        owners = {id(person): student for student, person in match.rows.items()}
+        entries = [Entry(person, owners.get(id(person))) for person in roster]
+        problems = match.problems()
+    return Book(entries, assignments, [columns.get(a) or a for a in assignments],
+                possible, cells, problems)
+
+
+def canvas_rows(book: Book) -> list[list[str]]:
+    """Canvas's gradebook import: the points possible first, then each row."""
+    rows = [[*HEADER, *book.headers],
+            [POINTS_POSSIBLE, "", "", "", "", *(book.possible[a] for a in book.assignments)]]
+    for entry in book.entries:
+        person = entry.person
+        rows.append([person.student, person.id, person.sis_user_id,
+                     person.sis_login_id, person.section, *book.scores(entry)])
+    return rows
+
+
+def moodle_rows(book: Book) -> list[list[str]]:
+    """Moodle's "Import CSV": a row per student with a score, mapped by one user field."""
+    people = [entry.person for entry in book.entries if entry.student]
+    header, attribute = next(((h, a) for h, a in MOODLE_MAPPINGS
+                              if all(getattr(p, a) for p in people)),
+                             max(MOODLE_MAPPINGS, key=lambda m: sum(
+                                 bool(getattr(p, m[1])) for p in people)))
+    rows, unmapped, partial = [[header, "Full name", *book.headers]], [], []
+    for entry in book.entries:
+        scores = book.scores(entry)
+        if not any(scores):
+            continue
+        if not getattr(entry.person, attribute):
+            unmapped.append(entry.person.label())
+            continue
+        if not all(scores):
+            partial.append(entry.person.label())
+        rows.append([getattr(entry.person, attribute), entry.person.student, *scores])
+    if unmapped:
+        book.problems.append(f"left out of the Moodle gradebook, having no {header} for "
+                             f"Moodle to map: {listed(unmapped)}; add it to the roster")
+    if partial:
+        book.problems.append(f"Moodle empties a grade for an empty cell, and these rows have "
+                             f"one: {listed(partial)}; in the import, map only the columns "
+                             "you mean to import")
+    return rows
+
+
+def plain_rows(book: Book) -> list[list[str]]:
+    """A row per student: id, name, LMS id and a score per assignment."""
+    return [["student", "name", "lms_id", *book.headers], *(
+        [entry.student or "", entry.person.student, entry.person.id, *book.scores(entry)]
+        for entry in book.entries)]
+
+
+FLAVOURS: dict[str, Callable[[Book], list[list[str]]]] = {
+    "canvas": canvas_rows, "moodle": moodle_rows, "plain": plain_rows}
+
+
+def safe(cell: str) -> str:
+    """A cell no spreadsheet runs as a formula: one starting like a formula gets a `'`."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell

@@ -1,4 +1,5 @@
-"""gradebook.csv in Canvas's import shape, by file name or through a roster."""
+"""gradebook.csv in each LMS's import shape, by file name or through a roster, checked by
+importing it with the LMS's own rules (tests/lms_import.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from grader.gradebook import (
     read_roster,
     write_gradebook,
 )
-from grader.results import Result
+from grader.results import Result, TestResult
+from grader.roster import Claim
+from tests.lms_import import User, canvas_import, moodle_import
 
 ROSTER = ("Student,ID,SIS User ID,SIS Login ID,Section\n"
           "    Points Possible,,,,,\n"
@@ -74,19 +77,6 @@ def test_students_the_roster_does_not_name_are_told_and_nothing_is_refused(grade
         assert [row[3] for row in rows] == ["alice@uni.example", "bob", "carol"]
 
 
-def test_a_roster_without_id_columns_is_refused_and_one_naming_an_id_twice_matches_neither(
-        tmp_path):
-    roster = tmp_path / "roster.csv"
-    roster.write_text("Name,Email\nAda,ada@x\n", encoding="utf-8")
-    with pytest.raises(RosterError, match="none of the columns SIS Login ID, SIS User ID, ID"):
-        read_roster(roster)
-    roster.write_text("Student,ID,SIS Login ID\nA,1,ada\nB,2,ada\n", encoding="utf-8")
-    match = match_roster({"ada": "ada.ipynb"}, read_roster(roster))
-    assert match.rows == {}
-    assert "the roster names more than once, left out of gradebook.csv: ada.ipynb (as ada) " \
-           "(A (ada), B (ada))" in match.problems()[0]
-
-
 def people(text: str) -> list[Person]:
     return [Person(*line.split(",")) for line in text.strip().splitlines()]
 
@@ -137,3 +127,185 @@ def test_the_gradebook_of_results_on_disk_needs_results(tmp_path):
     assert result.exit_code == 2 and "holds no results" in result.output
     write_gradebook([], tmp_path / "gradebook.csv", None)
     assert rows_of(tmp_path / "gradebook.csv") == [HEADER, ["Points Possible", "", "", "", ""]]
+
+
+def result(student: str, assignment: str, points: float | None, max_points: float = 25,
+           **given) -> Result:
+    """A result without grading: one test worth `max_points`, or missing work (None)."""
+    if points is None:
+        return Result(student, assignment, "", "", "", "", missing="no notebook",
+                      possible=max_points, **given)
+    test = TestResult("t", "e", max_points, points, points == max_points, "")
+    return Result(student, assignment, f"{student}.ipynb", "", "", "", tests=[test], **given)
+
+
+# carol handed in only softmax: the issue's `carol,,,carol,,0,0,0,25`
+CAROL = [result("carol", "linear_regression", None), result("carol", "preliminaries", None),
+         result("carol", "softmax_regression", 25), result("dan", "softmax_regression", 10)]
+COURSE = {123: "HW3 Softmax", 122: "HW2 Linear regression"}
+USERS = [User(7, "Cantor, Georg", login="carol", email="carol@uni.example"),
+         User(8, "Dedekind, Richard", login="dan", email="dan@uni.example")]
+
+
+def written(tmp_path, results, roster=None, **options) -> tuple[str, list[str]]:
+    path = tmp_path / "gradebook.csv"
+    problems = write_gradebook(results, path, roster, **options)
+    return path.read_text(encoding="utf-8"), problems
+
+
+def test_canvas_leaves_the_grade_of_missing_work_as_it_was(tmp_path):
+    text, _ = written(tmp_path, CAROL)
+    assert "carol,,,carol,,,,25" in text.splitlines()
+    done = canvas_import(text, USERS, COURSE)
+    assert done.errors == []
+    assert {key: grade for key, grade in done.grades.items() if key[0] == 7} == {
+        (7, "softmax_regression"): "25"}  # nothing over linear_regression, preliminaries
+    assert done.points["softmax_regression"] == "25"
+
+
+def test_canvas_fills_the_assignment_its_column_names_and_makes_none(tmp_path):
+    columns = {"softmax_regression": "HW3 Softmax (123)",
+               "linear_regression": "HW2 Linear regression (122)"}
+    text, _ = written(tmp_path, CAROL, columns=columns)
+    done = canvas_import(text, USERS, COURSE)
+    assert done.new_assignments == ["preliminaries"]  # no column set: a new assignment
+    assert done.grades == {(7, "HW3 Softmax"): "25", (8, "HW3 Softmax"): "10"}
+    assert canvas_import(written(tmp_path, CAROL)[0], USERS, COURSE).new_assignments == [
+        "linear_regression", "preliminaries", "softmax_regression"]  # the issue's columns
+
+
+def test_a_fault_or_no_result_leaves_the_cell_empty(tmp_path):
+    faulty = result("dan", "linear_regression", 5, fault="no kernel")
+    text, _ = written(tmp_path, [*CAROL, faulty], flavour="plain")
+    rows = list(csv.reader(text.splitlines()))
+    assert rows == [["student", "name", "lms_id", "linear_regression", "preliminaries",
+                     "softmax_regression"],
+                    ["carol", "carol", "", "", "", "25"], ["dan", "dan", "", "", "", "10"]]
+
+
+MOODLE_SHEET = ("\ufeffIdentifier;Full name;Email address;Status;Grade\n"
+                "Participant 501;Georg Cantor;carol@uni.example;Submitted;\n"
+                "Participant 502;Richard Dedekind;dan@uni.example;Submitted;\n"
+                "Participant 503;Emmy Noether;emmy@uni.example;No submission;\n")
+
+
+def test_moodle_maps_every_row_to_a_user_and_empties_nothing_it_was_not_given(tmp_path):
+    roster = tmp_path / "worksheet.csv"
+    roster.write_text(MOODLE_SHEET, encoding="utf-8")
+    people = read_roster(roster)
+    assert [(p.id, p.student, p.email) for p in people][0] == (
+        "501", "Georg Cantor", "carol@uni.example")
+    results = [result("carol", "softmax_regression", 25, lms_id="501"),
+               result("dan", "softmax_regression", 10, lms_id="502"),
+               result("emmy", "softmax_regression", None, lms_id="503")]
+    text, problems = written(tmp_path, results, people, flavour="moodle",
+                             columns={"softmax_regression": "HW3 Softmax"})
+    assert text.splitlines()[0] == "Email address,Full name,HW3 Softmax"
+    done = moodle_import(text, USERS + [User(9, login="emmy", email="emmy@uni.example")],
+                         "Email address", "useremail", {"HW3 Softmax": "HW3"})
+    assert done.errors == [] and problems == []
+    assert done.grades == {(7, "HW3"): "25", (8, "HW3"): "10"}  # emmy's grade untouched
+    without_roster, _ = written(tmp_path, results, flavour="moodle")
+    done = moodle_import(without_roster, USERS + [User(9, login="emmy")], "Username",
+                         "username", {"softmax_regression": "HW3"})
+    assert done.errors == [] and done.grades == {(7, "HW3"): "25", (8, "HW3"): "10"}
+
+
+def test_the_canvas_shape_is_what_moodle_aborts_on(tmp_path):
+    """The issue: Moodle cannot map the `Points Possible` row to a user."""
+    text, _ = written(tmp_path, CAROL)
+    done = moodle_import(text, USERS, "SIS Login ID", "username",
+                         {"softmax_regression": "HW3"})
+    assert done.grades == {} and done.errors == ["User not found, abort whole import"]
+
+
+def test_moodle_says_which_empty_cells_it_would_empty_and_who_it_cannot_map(tmp_path):
+    people = [Person("Cantor", email="carol@uni.example"), Person("Dedekind", "8", "",
+                                                                  "dan")]
+    text, problems = written(tmp_path, CAROL, people, flavour="moodle")
+    assert text.splitlines()[1:] == ["carol@uni.example,Cantor,,,25"]
+    assert "no Email address for Moodle to map: Dedekind (dan)" in problems[0]
+    assert "empties a grade for an empty cell, and these rows have one: Cantor " \
+           "(carol@uni.example)" in problems[1]
+
+
+CANVAS_EXPORT = ("Student,ID,SIS User ID,SIS Login ID,Section,HW3 Softmax (123),"
+                 "Current Score\n"
+                 "    Points Possible,,,,,25,(read only)\n"
+                 ",,,,,Manual Posting,\n"
+                 "\"Cantor, Georg\",7,S-7,carol@uni.example,Tue,20,80\n"
+                 "\"Dedekind, Richard\",8,S-8,dan,Tue,,0\n"
+                 "\"Student, Test\",99,,4f2a,Tue,,\n")
+
+
+def test_a_canvas_export_as_roster_round_trips(tmp_path):
+    roster = tmp_path / "export.csv"
+    roster.write_text(CANVAS_EXPORT, encoding="utf-8")
+    people = read_roster(roster)
+    assert [p.student for p in people] == ["Cantor, Georg", "Dedekind, Richard"]
+    results = [result("carol", "softmax_regression", 25),  # by login before '@'
+               result("Dedekind_Richard~1a2b3c4d", "softmax_regression", 10, lms_id="8")]
+    text, problems = written(tmp_path, results, people,
+                             columns={"softmax_regression": "HW3 Softmax (123)"})
+    assert problems == []
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[2] == ["Cantor, Georg", "7", "S-7", "carol@uni.example", "Tue", "25"]
+    assert rows[3][:5] == ["Dedekind, Richard", "8", "S-8", "dan", "Tue"]
+    done = canvas_import(text, [User(7, "Cantor, Georg"), User(8, "Dedekind, Richard")],
+                         COURSE)
+    assert done.errors == [] and done.new_students == [] and done.new_assignments == []
+    assert done.grades == {(7, "HW3 Softmax"): "25", (8, "HW3 Softmax"): "10"}
+
+
+def test_the_lms_id_is_matched_first_and_two_rows_for_it_are_both_named():
+    roster = [Person("Cantor", "7", sis_login_id="carol"), Person("Other", "8",
+                                                                    sis_login_id="gc")]
+    match = match_roster([Claim("carol", "8", "carol_8_1_hw.ipynb")], roster)
+    assert match.rows["carol"].student == "Other"  # the LMS id, not the file's name
+    twins = [Person("Cantor", "7"), Person("Cantor again", "7")]
+    match = match_roster([Claim("gc", "7", "gc.ipynb")], twins)
+    assert match.rows == {}
+    assert "gc.ipynb (as gc) (Cantor (7), Cantor again (7)); fix the roster" in \
+        match.problems()[0]
+
+
+@pytest.mark.parametrize("text", [
+    "name,LOGIN,Email\nAda Lovelace,ada,ada@uni.example\n",
+    "Name;Login;Email\r\n\"Ada Lovelace\";ada;ada@uni.example\r\n",
+    "\ufeffid,username,email,idnumber,firstname,lastname\n"
+    "3,ada,ada@uni.example,S-3,Ada,Lovelace\n",
+])
+def test_plain_and_moodle_user_rosters_are_read(tmp_path, text):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text, encoding="utf-8")
+    (ada,) = read_roster(roster)
+    assert (ada.student, ada.sis_login_id, ada.email) == (
+        "Ada Lovelace", "ada", "ada@uni.example")
+    assert match_roster({"ada": "ada.ipynb"}, [ada]).rows["ada"] == ada
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"Name,Section\nAda,Mon\n", "has none of the id columns ID, SIS User ID"),
+    ("Student,ID\nAda,1\n".encode("utf-16"), "UTF-16"),
+    ("Student,ID\nJos\u00e9,1\n".encode("latin-1"), "is not UTF-8"),
+    (b"Student,ID\n" + b"A,1\n" * 100_001, "over 100,000 rows"),
+])
+def test_a_roster_that_cannot_be_read_says_what_to_do(tmp_path, data, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(data)
+    with pytest.raises(RosterError, match=message):
+        read_roster(roster)
+
+
+def test_no_cell_starts_a_formula_whatever_the_roster_holds(tmp_path):
+    people = [Person("=HYPERLINK(\"http://x\")", "7", "+1", "-carol", "@mon",
+                     "carol@uni.example")]
+    results = [result("carol", "softmax_regression", 25, lms_id="7")]
+    for flavour in ("canvas", "moodle", "plain"):
+        text, _ = written(tmp_path, results, people, flavour=flavour)
+        cells = [cell for row in csv.reader(text.splitlines()) for cell in row]
+        assert "'=HYPERLINK(\"http://x\")" in cells
+        assert not [cell for cell in cells if cell[:1] in "=+-@\t\r" and cell]
+    with pytest.raises(ValueError, match="unknown gradebook flavour 'blackboard': choose "
+                                         "one of canvas, moodle, plain"):
+        write_gradebook(results, tmp_path / "gradebook.csv", None, flavour="blackboard")
