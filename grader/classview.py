@@ -10,11 +10,12 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from grader.diagnosis import ExerciseScore, common_cause, exercise_scores, flags
+from grader.diagnosis import ExerciseScore, common_cause, exercise_scores, flags, shorten
 from grader.identity import NAMES_ALIKE
-from grader.results import Result
+from grader.results import NOT_JUDGED, Result
 
 COMMON_FAILURES = 10
+SHOWN_MESSAGE = 300  # characters of a shared failure's example message
 SHOWN_PAIRS = 100  # similar pairs per assignment shown with their cells, the most similar
 SHOWN_NAMES = 5  # others named beside a student similar to many
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -27,6 +28,12 @@ class HeatRow:
 
     result: Result
     cells: list[ExerciseScore | None]
+
+
+def handed_in(results: list[Result]) -> list[Result]:
+    """The results with a notebook behind them: missing work is its own state, left out of
+    the class's means, medians, pass rates and histograms."""
+    return [result for result in results if result.missing is None]
 
 
 def exercise_names(results: list[Result]) -> list[str]:
@@ -57,10 +64,10 @@ class ExerciseRate:
 def exercise_rates(results: list[Result]) -> list[ExerciseRate]:
     """Per exercise, the share of students passing all of its tests, the hardest first."""
     grouped: dict[str, list[ExerciseScore]] = {}
-    for result in results:
+    for result in handed_in(results):
         for exercise in exercise_scores(result.tests):
             grouped.setdefault(exercise.name, []).append(exercise)
-    rates = [ExerciseRate(name, sum(not e.failed for e in group), len(group),
+    rates = [ExerciseRate(name, sum(e.all_passed for e in group), len(group),
                           statistics.fmean(e.fraction for e in group))
              for name, group in grouped.items()]
     return sorted(rates, key=lambda rate: (rate.rate, rate.mean_fraction))
@@ -68,33 +75,36 @@ def exercise_rates(results: list[Result]) -> list[ExerciseRate]:
 
 @dataclass(frozen=True)
 class SharedFailure:
-    """A failure message many students got (numbers aside), with the tests that said it."""
+    """A failure message many students got, numbers aside: one student's wording as the
+    example, how many wordings it stands for, and the tests that said it."""
 
     message: str
     students: list[str]
     tests: list[str]
+    wordings: int = 1
 
 
 def common_failures(results: list[Result]) -> list[SharedFailure]:
     """The failure messages most students share, most common first. Submissions that
     failed everything for one cause (blank, unreadable) are left out: they are listed
-    among the submissions to look at, and would only crowd the list."""
+    among the submissions to look at, and would only crowd the list. So are tests left
+    unjudged by an earlier failure: that failure is listed, not its consequences."""
     students: dict[str, set[str]] = {}
     tests: dict[str, Counter] = {}
-    examples: dict[str, str] = {}
+    wordings: dict[str, set[str]] = {}
     for result in results:
         if common_cause(result) is not None:
             continue
         for test in result.tests:
-            if test.passed:
+            if test.passed or test.state == NOT_JUDGED:
                 continue
             key = NUMBER.sub("#", test.message)
-            examples.setdefault(key, test.message)
+            wordings.setdefault(key, set()).add(test.message)
             students.setdefault(key, set()).add(result.student)
             tests.setdefault(key, Counter())[test.name] += 1
-    ranked = sorted(students, key=lambda key: (-len(students[key]), examples[key]))
-    return [SharedFailure(examples[key], sorted(students[key]),
-                          [name for name, _ in tests[key].most_common()])
+    ranked = sorted(students, key=lambda key: (-len(students[key]), key))
+    return [SharedFailure(shorten(min(wordings[key]), SHOWN_MESSAGE), sorted(students[key]),
+                          [name for name, _ in tests[key].most_common()], len(wordings[key]))
             for key in ranked[:COMMON_FAILURES]]
 
 
@@ -111,7 +121,7 @@ def needing_a_look(results: list[Result], similar: dict[str, list[str]]) -> list
     timed out, unsandboxed, named like another, or near a copy of another (`similar`:
     student to others)."""
     found = []
-    for result in results:
+    for result in handed_in(results):  # missing work is counted on its own, not listed
         reasons = flags(result)
         if any(note.startswith(NAMES_ALIKE) for note in result.notes):
             reasons.append("name like another submission's")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader import course
 from grader.paths import PACKAGE
-from grader.results import Result, TestResult
+from grader.results import NOT_JUDGED, Result, TestResult
 
 # What the failures of a notebook nobody worked on say: the handout's functions raise,
 # its answers are still the prompt.
@@ -94,7 +94,17 @@ class ExerciseScore:
 
     @property
     def failed(self) -> list[TestResult]:
-        return [test for test in self.tests if not test.passed]
+        """The tests that failed on their own account: a test left unjudged by an earlier
+        failure is that failure's consequence, neither passed nor failed."""
+        return [test for test in self.tests if not test.passed and test.state != NOT_JUDGED]
+
+    @property
+    def not_judged(self) -> list[TestResult]:
+        return [test for test in self.tests if test.state == NOT_JUDGED]
+
+    @property
+    def all_passed(self) -> bool:
+        return self.passed == len(self.tests)
 
     @property
     def fraction(self) -> float:
@@ -117,6 +127,18 @@ def first_problem(result: Result) -> tuple[ExerciseScore, TestResult] | None:
             visible = [test for test in exercise.failed if not test.hidden]
             return exercise, (visible or exercise.failed)[0]
     return None
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a word boundary with an ellipsis: a cut
+    mid-word ("expecte") reads as a typo of the grader's."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a single long word (a path, a tensor) is cut where it must be
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(") + "…"
 
 
 def timed_out(result: Result) -> bool:
@@ -144,8 +166,10 @@ def private_roots(result: Result) -> list[str]:
     paths = sysconfig.get_paths()
     roots = {str(Path(result.source).parent), str(course.current().root), str(PACKAGE.parent),
              paths["purelib"], paths["platlib"], paths["stdlib"]}
-    return sorted((root.rstrip("/") + "/" for root in roots if root not in ("", "/")),
-                  key=len, reverse=True)
+    # A relative source ("alice.ipynb") has the parent ".": "./" is no private root, and
+    # taking it out would mangle "../data" in a message.
+    return sorted((root.rstrip("/") + "/" for root in roots
+                   if Path(root).is_absolute() and root != "/"), key=len, reverse=True)
 
 
 def relative_names(text: str, roots: list[str]) -> str:

@@ -26,6 +26,7 @@ from grader.classview import (
     common_failures,
     exercise_names,
     exercise_rates,
+    handed_in,
     heat_map,
     needing_a_look,
     timing_spread,
@@ -37,8 +38,18 @@ from grader.diagnosis import (
     private_roots,
     relative_names,
 )
+from grader.identity import shown
 from grader.paths import TEMPLATES
-from grader.results import Result, TestResult, Timing, write_atomically
+from grader.results import (
+    NOT_JUDGED,
+    OVERRIDE,
+    Adjustment,
+    Curve,
+    Result,
+    TestResult,
+    Timing,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
     from grader.similarity import SimilarPair
@@ -68,6 +79,14 @@ def format_seconds(seconds: float | None) -> str:
 def format_points(points: float) -> str:
     """Points without float noise: 2.0 is '2', 1/3 is '0.33'."""
     return f"{round(points, 2) + 0.0:.10g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def verdict(test: TestResult) -> str:
+    """A test's verdict as the report and its styles name it: a test an earlier failure left
+    unjudged is neither passed nor failed."""
+    if test.state == NOT_JUDGED:
+        return "not-judged"
+    return "pass" if test.passed else "fail"
 
 
 def seed_tag(seed: int) -> str:
@@ -109,7 +128,8 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi,
-                       seed_tag=seed_tag, md=markdown_text, shown_as=shown_as)
+                       seed_tag=seed_tag, md=markdown_text, shown_as=shown_as, person=shown,
+                       verdict=verdict)
     return env
 
 
@@ -186,9 +206,32 @@ def for_student(result: Result) -> Callable[[object], str]:
     return lambda text: relative_names(strip_ansi(str(text)), roots)
 
 
+def curves_by_exercise(result: Result) -> tuple[dict[str, list[Curve]], list[Curve]]:
+    """Each exercise's curves, to show beside its tests, and the curves that name no
+    exercise of the result. A curve is an exercise's if its name is the exercise's or
+    starts with it and a colon ("train: validation loss")."""
+    names = {test.exercise for test in result.tests}
+    placed: dict[str, list[Curve]] = {}
+    unplaced = []
+    for curve in result.curves:
+        home = curve.name.split(": ", 1)[0]
+        if home in names:
+            placed.setdefault(home, []).append(curve)
+        else:
+            unplaced.append(curve)
+    return placed, unplaced
+
+
+def test_overrides(result: Result) -> dict[str, Adjustment]:
+    """Per test, the instructor's override of its points (the last one, as `earned`)."""
+    return {a.test: a for a in result.adjustments if a.kind == OVERRIDE and a.test is not None}
+
+
 def render_report(result: Result) -> str:
     """The page one student reads: what to fix first at the top, then each exercise as a
-    section of its own, folded where everything passed."""
+    section of its own (its training curves with it), folded where everything passed. Work
+    not handed in is one short page, not a list of failed tests."""
+    placed, unplaced = curves_by_exercise(result)
     return ENV.get_template("report.html.j2").render(
         result=result,
         source=Path(result.source).name,
@@ -198,7 +241,9 @@ def render_report(result: Result) -> str:
         repeated=repeated_from(result.tests),
         timings=timing_verdicts(result),
         relative=for_student(result),
-        chart=Markup(curves_svg(result.curves)),
+        charts={name: Markup(curves_svg(curves)) for name, curves in placed.items()},
+        chart=Markup(curves_svg(unplaced)),
+        overrides=test_overrides(result),
     )
 
 
@@ -236,24 +281,40 @@ def by_assignment(results: list[Result]) -> dict[str, list[Result]]:
     return groups
 
 
+def adjustment_text(adjustment: Adjustment) -> str:
+    """An adjustment in a few words with its reason, for grades.csv."""
+    points = format_points(adjustment.points)
+    if adjustment.kind == OVERRIDE:
+        what = adjustment.test or "total"
+        return f"{what} set to {points}: {adjustment.reason}"
+    return f"late: -{points}: {adjustment.reason}"
+
+
 def write_grades_csv(results: list[Result], path: Path) -> None:
     """One row per student and assignment for the gradebook, grouped by assignment; a test
-    a row lacks (another assignment's) is an empty cell."""
+    a row lacks (another assignment's) is an empty cell. The tests' cells keep the grader's
+    verdict; `earned` is their sum with the instructor's overrides, `adjustment` says what
+    changed it and why, and `score` is final. Work not handed in has empty cells and total,
+    and says why in `missing`."""
     names = _test_names(results)
     steps = list(dict.fromkeys(t.step for result in results for t in result.timings))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "assignment", "score", "max_score", *names,
-                     *(f"{step} ratio" for step in steps)])
+    writer.writerow(["student", "assignment", "score", "max_score", "earned", "adjustment",
+                     "missing", *names, *(f"{step} ratio" for step in steps)])
     for result in [r for group in by_assignment(results).values() for r in group]:
         points = {test.name: format_points(test.points) for test in result.tests}
         ratios = {t.step: t.ratio for t in result.timings}
+        unscored = result.missing is not None and not result.adjustments
         writer.writerow(
             [
                 result.student,
                 result.assignment,
-                format_points(result.score),
+                "" if unscored else format_points(result.score),
                 format_points(result.max_score),
+                "" if result.missing is not None else format_points(result.earned),
+                "; ".join(adjustment_text(a) for a in result.adjustments),
+                result.missing or "",
                 *(points.get(name, "") for name in names),
                 *("" if ratios.get(step) is None else round(ratios[step], 3) for step in steps),
             ]
@@ -262,7 +323,8 @@ def write_grades_csv(results: list[Result], path: Path) -> None:
 
 
 def _pass_rates(results: list[Result]) -> dict[str, float]:
-    """Per test, the share of the students who ran it that passed it, the hardest first."""
+    """Per test, the share of the students who ran it that passed it, the hardest first
+    (the results handed in: missing work has no tests)."""
     verdicts: dict[str, list[bool]] = {name: [] for name in _test_names(results)}
     for result in results:
         for test in result.tests:
@@ -282,29 +344,33 @@ def similar_to(pairs: list[SimilarPair]) -> dict[str, list[str]]:
 
 def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> dict:
     """One assignment's figures: the heat map, the hardest exercises, the shared failures,
-    the submissions to open, the score and timing spread, the similar pairs."""
-    scores = [result.score for result in results]
+    the submissions to open, the score and timing spread, the similar pairs. Work not
+    handed in is counted, and left out of every figure of the work handed in."""
+    handed = handed_in(results)
+    scores = [result.score for result in handed]
     max_score = max((result.max_score for result in results), default=0.0)
-    spread = timing_spread(results)
-    rates = exercise_rates(results)
+    spread = timing_spread(handed)
+    rates = exercise_rates(handed)
     return {
         "results": results,
+        "handed": len(handed),
+        "missing": len(results) - len(handed),
         "max_score": max_score,
-        "mean": statistics.fmean(scores),
-        "median": statistics.median(scores),
+        "mean": statistics.fmean(scores) if scores else None,
+        "median": statistics.median(scores) if scores else None,
         "exercises": exercise_names(results),
         "heat_map": heat_map(results),
         "exercise_rates": rates,
         "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")),
-        "common_failures": common_failures(results),
-        "look": needing_a_look(results, similar_to(pairs)),
+        "common_failures": common_failures(handed),
+        "look": needing_a_look(handed, similar_to(pairs)),
         "timing": spread,
         "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
                                                  {t.step: t.max_ratio for t in spread})),
         "pairs": pairs[:SHOWN_PAIRS],  # the rest are in similarity.csv
         "more_pairs": max(len(pairs) - SHOWN_PAIRS, 0),
         "histogram": Markup(histogram_svg(scores, max_score)),
-        "pass_rates": Markup(pass_rates_svg(_pass_rates(results))),
+        "pass_rates": Markup(pass_rates_svg(_pass_rates(handed))),
     }
 
 
@@ -319,7 +385,8 @@ def render_summary(results: list[Result], pairs: Sequence[SimilarPair] = ()) -> 
     return ENV.get_template("summary.html.j2").render(
         assignments={name: assignment_summary(group, [p for p in pairs if p.assignment == name])
                      for name, group in by_assignment(results).items()},
-        count=len({result.student for result in results}), heat_colour=heat_colour)
+        count=len({result.student for result in results}), heat_colour=heat_colour,
+        names={result.student: result.shown_name for result in results})
 
 
 def write_summary(results: list[Result], path: Path, pairs: Sequence[SimilarPair] = ()) -> None:

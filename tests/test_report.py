@@ -241,14 +241,20 @@ def test_notes_and_missing_timing(broken: Result, perfect: Result) -> None:
 
 
 def test_chart_is_inline_svg(perfect: Result, broken: Result) -> None:
-    for result in (perfect, broken):
-        soup = _soup(render_report(result))
-        svg = soup.select_one("#chart svg.chart.chart-curves")
-        assert svg is not None
-        assert svg.title.get_text() == "Training curves: loss"
-        assert soup.find_all("img") == []
+    """A curve named after an exercise ("loss") sits in that exercise's section, near its
+    tests, drawn larger than the 230 px it had at the page's bottom; one naming no
+    exercise of the result stays in a section of its own."""
+    placed, unplaced = _soup(render_report(perfect)), _soup(render_report(broken))
+    svg = placed.select_one('#ex-loss .exercise-chart[data-exercise="loss"] svg.chart-curves')
+    assert svg is not None and placed.select_one("#chart") is None
+    assert svg.title.get_text() == "Training curves: loss"
+    assert float(svg["height"].removesuffix("pt")) * 4 / 3 >= 300  # px
+    assert unplaced.select_one("#chart svg.chart.chart-curves") is not None
+    assert not placed.find_all("img") and not unplaced.find_all("img")
+    perfect.curves = [replace(perfect.curves[0], name="loss: per epoch")]
+    assert _soup(render_report(perfect)).select_one("#ex-loss svg.chart-curves") is not None
     perfect.curves = []
-    assert _soup(render_report(perfect)).select_one("#chart") is None
+    assert _soup(render_report(perfect)).select(".exercise-chart, #chart") == []
 
 
 def test_write_report_writes_report_html(tmp_path: Path, perfect: Result) -> None:
@@ -312,8 +318,9 @@ def test_summary_stats_charts_and_table(perfect: Result, broken: Result) -> None
     sections = soup.select("section.assignment")
     assert [s["data-assignment"] for s in sections] == ["preliminaries", "softmax_regression"]
     first, section = sections
-    assert first.select_one(".count").get_text(" ", strip=True) == "1 submissions"
-    assert section.select_one(".count").get_text(" ", strip=True) == "3 submissions"
+    assert first.select_one(".count").get_text(" ", strip=True) == "1 handed in"
+    assert section.select_one(".count").get_text(" ", strip=True) == "3 handed in"
+    assert section.select_one(".missing").get_text(" ", strip=True) == "0 not handed in"
     assert section.select_one(".mean strong").get_text() == "1.83 / 4"
     assert section.select_one(".median strong").get_text() == "2 / 4"
     assert section.select_one(".histogram svg.chart-histogram") is not None
@@ -360,6 +367,9 @@ def test_grades_csv(tmp_path: Path, perfect: Result, broken: Result) -> None:
         "assignment",
         "score",
         "max_score",
+        "earned",
+        "adjustment",
+        "missing",
         "softmax_rows_sum_to_one",
         "held_out_accuracy",
         "cross_entropy_value",
