@@ -1,16 +1,17 @@
-"""Student ids from file and folder names: readable in any script, unique, and never taken.
+"""Student ids from file and folder names: ASCII, unique, and never taken.
 
 An id is what the grader names a student by: the folder of their reports, their row in
 grades.csv, their login in gradebook.csv. It must be safe as a folder name and a CSV cell
 whatever the name held, and one student's file name must never yield another's id.
 
-Ids keep letters, digits and combining marks of every script (NFC): José stays José and
-李雷 stays 李雷. Transliterating would be ASCII-only but lossy (José and Jose would clash,
-and Chinese has no Latin letters to keep), and folders, UTF-8 CSVs and LMS logins take
-Unicode. A name that is already a clean id is its own id. Any other name (a space, a '!',
-a twin of another entry) gets its clean form plus '~' and a hash of the name itself:
-'~' never occurs in a clean id, so such an id cannot equal an exact one, and it depends on
-nothing but the name, so it stays the same whatever else is handed in.
+Ids are ASCII: letters of every script are transliterated (anyascii), so José Núñez reads
+as Jose_Nunez and 李雷 as Li_Lei, and any tool, disk or spreadsheet takes them. The name as
+people read it, in its own script, is kept beside the id (Submission.name). A name that is
+already a clean id is its own id. Any other name (a space, a '!', a letter outside ASCII, a
+twin of another entry) gets its clean form plus '~' and a hash of the entry's own name:
+'~' never occurs in a clean id, so such an id cannot equal an exact one (José and Jose
+stay apart), and it depends on nothing but that entry, so it stays the same whatever else
+is handed in.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from anyascii import anyascii
 
 KEPT_PUNCTUATION = "._-"
 MAX_ID_BYTES = 100  # a folder name may be 255 bytes; this leaves room for the suffix
@@ -43,21 +46,33 @@ class Identity:
 
 
 def student_id(name: str) -> str:
-    """The clean form of a name: letters, digits and marks of any script, '.', '_' and
-    '-'; invisible format characters (bidi overrides, zero widths) dropped; any other run
-    one '_'; no leading or trailing '.', '_' or '-' (no hidden folder, '..' or '-flag', and
-    no '=', '+', '@' at all for a spreadsheet to run); at most MAX_ID_BYTES of UTF-8."""
+    """The clean form of a name: its letters transliterated to ASCII, ASCII letters and
+    digits, '.', '_' and '-' kept; invisible format characters (bidi overrides, zero
+    widths) dropped; any other run one '_'; no leading or trailing '.', '_' or '-' (no
+    hidden folder, '..' or '-flag', and no '=', '+', '@' at all for a spreadsheet to run);
+    at most MAX_ID_BYTES."""
     kept: list[str] = []
     for char in unicodedata.normalize("NFC", name):
-        category = unicodedata.category(char)
-        if char.isalnum() or char in KEPT_PUNCTUATION or (
-                category[0] == "M" and kept and kept[-1] not in KEPT_PUNCTUATION):
-            kept.append(char)
-        elif category != "Cf" and kept[-1:] != ["_"]:
-            kept.append("_")
-    cleaned = "".join(kept).strip(KEPT_PUNCTUATION)
-    cut = cleaned.encode()[:MAX_ID_BYTES].decode(errors="ignore").strip(KEPT_PUNCTUATION)
+        if unicodedata.category(char) == "Cf":
+            continue
+        for latin in transliterated(char):
+            if latin.isascii() and (latin.isalnum() or latin in KEPT_PUNCTUATION):
+                kept.append(latin)
+            elif kept[-1:] != ["_"]:
+                kept.append("_")
+    cut = "".join(kept)[:MAX_ID_BYTES].strip(KEPT_PUNCTUATION)
     return cut or "unnamed"
+
+
+def transliterated(char: str) -> str:
+    """One character in ASCII; a syllable of a script without case (李 Li, 민 Min) apart
+    from the next, as its readers would write it in Latin letters: Li_Lei, not LiLei."""
+    if char.isascii():
+        return char
+    latin = anyascii(char)
+    if len(latin) > 1 and latin[0].isupper() and not (char.isupper() or char.islower()):
+        return f" {latin} "
+    return latin
 
 
 def is_clean(name: str) -> bool:
@@ -120,6 +135,6 @@ def note(entry: str, base: str, student: str, alike: bool) -> tuple[str, ...]:
                 "work each is.",)
     if APART in student:
         return (f"{shown(entry)} is graded as {student}: a name that is not already an id "
-                "(letters, digits, '.', '_', '-') gets one with a suffix from its own name, "
-                "so it never takes another student's",)
+                "(ASCII letters, digits, '.', '_', '-') gets one with a suffix from its own "
+                "name, so it never takes another student's",)
     return ()

@@ -1,12 +1,12 @@
-"""Finding the submissions in a folder: a notebook per student, or a folder per student.
+"""A student's submission as the grader holds it, how its files are read, and which file
+is which assignment's notebook.
 
-Nothing is skipped silently: files that are not notebooks, empty folders and names alike
-are reported as problems the CLI prints and the summary shows. A student's id is their
-entry's own name where it is already a clean id, else one derived from that name alone
-(see grader.identity), so no file name can take a classmate's id. A submission that is
-a link, or holds one, is refused: the grader runs as root and would follow it anywhere (to
-the reference solution, to a file only root may read). Files are read without following
-links, only if they are regular files, and only up to MAX_NOTEBOOK_BYTES.
+grader.intake finds the submissions (the layouts, the LMS exports, the zips). A
+submission that is a link, or holds one, is refused: the grader runs as root and would
+follow it anywhere (to the reference solution, to a file only root may read). Files are
+read without following links, only if they are regular files, and only up to
+MAX_NOTEBOOK_BYTES. A file that cannot be read is matched by its name like any other, its
+reason kept in `Submission.unreadable`, so the report says why rather than "missing".
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.files import NotRegular, open_regular
-from grader.identity import NAMES_ALIKE, identities, shown
+from grader.identity import NAMES_ALIKE, shown
 from grader.results import Lateness
 
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
@@ -91,54 +92,25 @@ class Submission:
 
 
 def discover(folder: Path) -> tuple[list[Submission], list[str]]:
-    """Submissions in `folder`, sorted by student, and problems that belong to no student."""
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a folder of submissions")
-    found: list[tuple[str, Submission]] = []
-    problems = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or entry.name in IGNORED_DIRS:
-            continue
-        name = shown(entry.name)
-        if entry.is_symlink():
-            submission = Submission("", entry)
-            submission.refused = (f"{name} is a link, not the work itself: links are "
-                                  "refused; hand in the notebook file")
-        elif entry.is_dir():
-            submission = Submission("", entry, notebooks_in(entry))
-            links = links_in(entry)
-            if links:
-                submission.refused = (f"the folder {name}/ holds links "
-                                      f"({', '.join(map(shown, links[:3]))}): links are "
-                                      "refused; hand in the files themselves")
-                submission.notebooks = []
-            elif not submission.notebooks:
-                submission.problems.append(f"the folder {name}/ holds no notebook")
-        elif entry.suffix == ".ipynb":
-            submission = Submission("", entry, [entry])
-        else:
-            problems.append(f"{name}: not a notebook (.ipynb) nor a folder, not graded")
-            continue
-        found.append((own_name(entry), submission))
-    given = identities([(name, submission.path.name) for name, submission in found])
-    for _, submission in found:
-        submission.student = given[submission.path.name].student
-        submission.problems[:0] = given[submission.path.name].notes
-    return sorted((s for _, s in found), key=lambda s: s.student), problems
+    """Submissions in `folder`, sorted by student, and problems that belong to no student
+    (grader.intake reads the layouts: plain, LMS exports, zips)."""
+    from grader.intake import discover as intake  # intake builds on this module's types
 
-
-def own_name(entry: Path) -> str:
-    """The name a student is known by: a notebook's (or a link's) stem, a folder's name."""
-    notebook = entry.suffix == ".ipynb" and (entry.is_symlink() or not entry.is_dir())
-    return entry.stem if notebook else entry.name
+    return intake(folder)
 
 
 def notebooks_in(folder: Path) -> list[Path]:
     """The notebooks below `folder`, not looking into linked folders."""
+    return files_in(folder, ".ipynb")
+
+
+def files_in(folder: Path, suffix: str) -> list[Path]:
+    """The files below `folder` whose name ends in `suffix`, not looking into linked
+    folders nor into the folders the grader ignores."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        found.extend(Path(root) / name for name in files if name.endswith(".ipynb"))
+        found.extend(Path(root) / name for name in files if name.lower().endswith(suffix))
     return sorted(found)
 
 
@@ -153,37 +125,80 @@ def links_in(folder: Path) -> list[str]:
 
 
 def notebook_id(path: Path) -> str | None:
-    """The assignment notebook a file claims to be, from metadata the assignment ships."""
+    """The assignment notebook a file claims to be, from metadata the assignment ships;
+    UnsafeFile, UnicodeDecodeError or ValueError where the file cannot be read as JSON."""
+    data = json.loads(read_submitted(path).decode("utf-8"))
     try:
-        text = read_submitted(path).decode("utf-8", errors="replace")
-        return str(json.loads(text)["metadata"]["grader"]["notebook"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return str(data["metadata"]["grader"]["notebook"])
+    except (KeyError, TypeError):
         return None
 
 
+def unreadable_reason(error: Exception) -> str:
+    """What is wrong with a file notebook_id could not read, as a sentence's end."""
+    if isinstance(error, UnsafeFile):
+        return str(error)
+    if isinstance(error, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return f"it is not a notebook's JSON ({str(error)[:200]})"
+
+
+def original_name(submission: Submission, path: Path) -> str:
+    """The name the student gave a file (an LMS export prefixes its own), for messages."""
+    handed = submission.handed.get(path)
+    return handed.original if handed else path.name
+
+
+def stem_of(name: str) -> str:
+    """A file name's stem without an LMS's or a browser's copy marker: Canvas's
+    `softmax_regression-1.ipynb`, a download's `softmax_regression (1).ipynb`."""
+    return re.sub(r"(-\d+| \(\d+\))$", "", Path(name).stem)
+
+
 def match_notebooks(submission: Submission, wanted: list[str]) -> dict[str, Path]:
-    """Which submitted file is which assignment notebook: by metadata, then file name, and
-    a lone file for a one-notebook assignment."""
+    """Which submitted file is which assignment notebook: by metadata, then the name the
+    student gave it, then a lone file for a one-notebook assignment; a file that cannot be
+    read goes to the one assignment left, if just one is, and its reason is kept in
+    `submission.unreadable` either way."""
     matched: dict[str, Path] = {}
     for path in submission.notebooks:
-        claimed = notebook_id(path)
+        try:
+            claimed = notebook_id(path)
+        except (OSError, ValueError, RecursionError) as error:
+            submission.unreadable[path] = unreadable_reason(error)
+            continue
         if claimed in wanted and claimed not in matched:
             matched[claimed] = path
     for path in submission.notebooks:
-        if path.stem in wanted and path.stem not in matched and path not in matched.values():
-            matched[path.stem] = path
+        original = Path(original_name(submission, path)).stem
+        stem = original if original in wanted else stem_of(original)
+        if stem in wanted and stem not in matched and path not in matched.values():
+            matched[stem] = path
+    open_ = [name for name in wanted if name not in matched]
+    unread = [p for p in submission.notebooks
+              if p in submission.unreadable and p not in matched.values()]
     if not matched and len(wanted) == 1 and len(submission.notebooks) == 1:
         matched[wanted[0]] = submission.notebooks[0]
-    extra = [p.name for p in submission.notebooks if p not in matched.values()]
+    elif len(open_) == 1 and len(unread) == 1:
+        matched[open_[0]] = unread[0]
+    extra = [shown(original_name(submission, p)) + unread_note(submission, p)
+             for p in submission.notebooks if p not in matched.values()]
     if extra:
         submission.problems.append(f"not graded (the notebook of no assignment graded, "
                                    f"{', '.join(wanted)}): {', '.join(extra)}")
     return matched
 
 
+def unread_note(submission: Submission, path: Path) -> str:
+    """`(it cannot be read: why)` after an unreadable file's name, else nothing."""
+    reason = submission.unreadable.get(path)
+    return f" (it cannot be read: {reason})" if reason else ""
+
+
 def require_notebooks(folder: Path, submissions: list[Submission] | None = None) -> None:
     """LookupError for a folder with nothing to grade, saying what was looked for."""
     found = discover(folder)[0] if submissions is None else submissions
     if not any(s.notebooks or s.refused for s in found):
-        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files and "
-                          "STUDENT/ folders holding .ipynb files")
+        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb (or .zip) "
+                          "files, STUDENT/ folders holding them, and Canvas, Moodle and "
+                          "Gradescope exports")

@@ -52,14 +52,24 @@ def test_hostile_names_give_safe_bounded_ids_that_make_a_folder(name, tmp_path):
     assert safe(kept) and APART in kept  # no hostile name is its own id
 
 
-def test_names_in_any_script_keep_distinct_readable_ids():
-    names = ["José", "Zoë", "李雷", "हिन्दी", "Борис"]
+def test_names_in_any_script_get_ascii_ids_apart_and_keep_their_display_name(tmp_path):
+    names = {"José Núñez": "Jose_Nunez", "Zoë": "Zoe", "李雷": "Li_Lei",
+             "김민수": "Gim_Min_Su", "हिन्दी": "hindi", "Борис": "Boris"}
     found = identities([(name, f"{name}.ipynb") for name in names])
-    assert [found[f"{name}.ipynb"].student for name in names] == names
-    assert student_id("José Núñez") == "José_Núñez"
-    assert student_id("Zoë Ångström (copy 2)") == "Zoë_Ångström_copy_2"
+    for name, latin in names.items():
+        student = found[f"{name}.ipynb"].student
+        assert student.isascii() and student.startswith(f"{latin}{APART}"), student
+    assert student_id("Zoë Ångström (copy 2)") == "Zoe_Angstrom_copy_2"
     # The same name decomposed (as macOS writes it) reads as the same id.
-    assert student_id(unicodedata.normalize("NFD", "Zoë")) == "Zoë"
+    assert student_id(unicodedata.normalize("NFD", "Zoë")) == "Zoe"
+    # José is not Jose: the exact ASCII name keeps its id, the other is kept apart.
+    both = identities([("José", "José.ipynb"), ("Jose", "Jose.ipynb")])
+    assert both["Jose.ipynb"].student == "Jose"
+    assert both["José.ipynb"].student.startswith(f"Jose{APART}")
+    touch(tmp_path, "José Núñez.ipynb")
+    (submission,) = discover(tmp_path)[0]
+    assert submission.name == "José Núñez"
+    assert submission.student.startswith(f"Jose_Nunez{APART}")
 
 
 def test_a_name_of_a_class_file_is_no_id():
