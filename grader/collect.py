@@ -1,5 +1,7 @@
 """`grade collect`: the output folders of a class's shards (or of runs over parts of it)
-merged into one, with the grades.csv and summary.html one run over the whole class writes.
+merged into one, with the grades.csv, similarity.csv and summary.html one run over the
+whole class writes: students graded in different shards are compared through the cells
+each output keeps of them (grader/similarity.py), never through the submissions.
 
 Results are merged only when they can be compared: the same grader version, one settings
 digest per assignment, every shard of one split present once, no student graded twice.
@@ -7,15 +9,25 @@ digest per assignment, every shard of one split present once, no student graded 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from grader.batch import result_path
 from grader.gradebook import write_gradebook
+from grader.identity import shown
 from grader.report import report_path, write_grades_csv, write_summary
 from grader.results import Result, load_result, save_result
 from grader.shard import ShardError, read_marker
+from grader.similarity import (
+    FOLDER,
+    SimilarPair,
+    copy_fingerprints,
+    fingerprint_path,
+    similar_pairs,
+    write_similarity_csv,
+)
 
 
 class CollectError(ValueError):
@@ -69,6 +81,9 @@ def results_of(outs: list[Path]) -> dict[str, tuple[Path, Result]]:
                 raise CollectError(f"{path} cannot be read ({error}): grade that "
                                    "submission again") from None
             label = f"{result.student}/{result.assignment}"
+            if (path.parent.parent.name, path.parent.name) != (result.student, result.assignment):
+                raise CollectError(f"{path} holds the result of {shown(label)}, not of its "
+                                   "folder's: grade that output again")
             if label in found:
                 raise CollectError(f"{label} is graded in both {found[label][0]} and {out}: "
                                    "collect outputs of disjoint parts of the class")
@@ -98,9 +113,47 @@ def check_one(what: str, found: dict[str, tuple[Path, Result]],
             + f": {advice}")
 
 
-def collect(outs: list[Path], merged: Path) -> list[Result]:
-    """Merge `outs` into `merged`: each result and report, then grades.csv, gradebook.csv
-    and summary.html (similarity.csv needs the submissions: one output's stays its own).
+def stored_cells(found: dict[str, tuple[Path, Result]], assignment: str,
+                 notes: list[str]) -> dict[str, Path]:
+    """Where each output keeps the cells of its students who handed in `assignment`; an
+    output that keeps none (graded before the grader kept them) is told in `notes`."""
+    stored: dict[str, Path] = {}
+    unkept: dict[str, int] = {}
+    for out, result in found.values():
+        if result.assignment != assignment or result.missing is not None:
+            continue
+        if not (out / FOLDER / assignment).is_dir():
+            unkept[str(out)] = unkept.get(str(out), 0) + 1
+            continue
+        try:
+            path = fingerprint_path(out, assignment, result.student)
+        except ValueError as error:
+            notes.append(f"{error}: it is compared with no one.")
+            continue
+        if os.path.lexists(path):  # none: no notebook was compared (a refused submission)
+            stored[result.student] = path
+    notes.extend(f"{out} keeps no similarity fingerprints of {assignment} (it was graded "
+                 f"before `grade` kept them): its {count} student(s) are compared with no "
+                 "one; grade it again with this grader, then collect again."
+                 for out, count in sorted(unkept.items()))
+    return stored
+
+
+def class_pairs(found: dict[str, tuple[Path, Result]], merged: Path,
+                notes: list[str]) -> list[SimilarPair]:
+    """The similar pairs of the whole class, from the cells the outputs keep, which are
+    copied into `merged` as one run over the class would have kept them."""
+    pairs = []
+    for assignment in sorted({result.assignment for _, result in found.values()}):
+        kept = copy_fingerprints(stored_cells(found, assignment, notes), merged, assignment,
+                                 notes)
+        pairs += similar_pairs(assignment, kept, notes=notes)
+    return pairs
+
+
+def collect(outs: list[Path], merged: Path, notes: list[str] | None = None) -> list[Result]:
+    """Merge `outs` into `merged`: each result and report, then grades.csv, gradebook.csv,
+    similarity.csv and summary.html; what could not be compared is told in `notes`.
     A result that is a grader fault is copied, and left out of the class files: the shard
     that holds it grades it again when run again."""
     resolved = {out.resolve() for out in outs}
@@ -117,8 +170,10 @@ def collect(outs: list[Path], merged: Path) -> list[Result]:
         report = report_path(out, result.student, result.assignment)
         if report.is_file():
             shutil.copyfile(report, report_path(merged, result.student, result.assignment))
+    pairs = class_pairs(found, merged, [] if notes is None else notes)
     scored = [result for result in results if result.fault is None]  # a fault is no score
     write_grades_csv(scored, merged / "grades.csv")
     write_gradebook(scored, merged / "gradebook.csv", None)
-    write_summary(scored, merged / "summary.html")
+    write_similarity_csv(pairs, merged / "similarity.csv")
+    write_summary(scored, merged / "summary.html", pairs)
     return results

@@ -8,10 +8,15 @@ are in every notebook) and is long enough to say something. It changes no score.
 
 Only the submitted notebooks are read, through grader.notebook's bounded reader (which caps
 a notebook's cells and code) and grader.source's reading of each cell; nothing a kernel
-wrote. Whatever a class hands in, the cost stays bounded: one notebook is read at a time and
-one cell's tree held at a time, a student's first MAX_OWN_CELLS cells of their own are
-kept as fingerprints only (students are paired through cells they hold in common, never by
-comparing texts), and the few cells the summary shows are read back afterwards, clipped.
+wrote. What the comparison needs of each is kept in the output folder, beside the grades
+(`OUT/.similarity/ASSIGNMENT/STUDENT.json`, never inside a student's own folder): a
+student's first MAX_OWN_CELLS cells of their own, each as its fingerprint, its size and its
+text clipped to what the summary shows; never the whole notebook. Pairs are computed from
+these files, so `grade collect` pairs students graded in different shards exactly as one
+run over the class does. Whatever a class hands in, the cost stays bounded: one notebook,
+then one stored file, is read at a time, students are paired through fingerprints they hold
+in common (never by comparing texts), and the few texts the summary shows are read back
+afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import csv
 import hashlib
 import io
 import itertools
+import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +35,8 @@ from typing import NamedTuple
 
 from grader.assign import student_version
 from grader.classview import SHOWN_PAIRS
+from grader.files import open_regular
+from grader.identity import shown
 from grader.notebook import NotebookUnreadable, read_notebook
 from grader.results import write_atomically
 from grader.source import parse_cell
@@ -39,6 +48,12 @@ MAX_OWN_CELLS = 300  # a student's own cells compared (an assignment has tens)
 SHOWN_CELLS = 3  # per pair shown
 SHOWN_CHARS = 1_000  # of each cell shown
 LISTED_CELLS = 10  # cell numbers per pair in similarity.csv
+FOLDER = ".similarity"  # in an output folder; a student id never starts with '.'
+# A student's stored cells: MAX_OWN_CELLS texts of at most SHOWN_CHARS characters and a
+# count, each character at most 6 bytes of JSON (an escaped control character): 1.8 MB.
+MAX_STORED_BYTES = 2 * 2**20
+MAX_STORED_TEXT = SHOWN_CHARS + 40  # the clipped text and its "… N more characters"
+UNREAD = "(this cell could not be read again)"
 
 # Fields that say nothing about what the code does; a type comment is a comment.
 _DROPPED = frozenset({"annotation", "returns", "type_comment"})
@@ -119,17 +134,28 @@ class OwnCell(NamedTuple):
     nodes: int
 
 
-def own_cells(path: Path, handout: set[bytes]) -> dict[bytes, OwnCell]:
-    """The cells a student wrote in the notebook at `path`, by fingerprint, the first of
-    each: none of the handout's, none too short to tell; an unreadable notebook has none."""
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… {len(text) - limit:,} more characters"
+
+
+def own_cells(path: Path, handout: set[bytes]) -> list[dict]:
+    """The cells a student wrote in the notebook at `path`, the first of each fingerprint,
+    as they are stored: none of the handout's, none too short to tell, the first
+    MAX_OWN_CELLS, each text clipped to what the summary shows; an unreadable notebook has
+    none."""
     try:
         notebook = read_notebook(path)
     except NotebookUnreadable:
-        return {}
-    own: dict[bytes, OwnCell] = {}
+        return []
+    seen: set[bytes] = set()
+    own = []
     for index, cell in code_cells(notebook):
-        if cell.digest not in handout and cell.nodes >= MIN_NODES:
-            own.setdefault(cell.digest, OwnCell(index, cell.nodes))
+        if cell.digest not in handout and cell.nodes >= MIN_NODES and cell.digest not in seen:
+            seen.add(cell.digest)
+            own.append({"index": index, "nodes": cell.nodes, "digest": cell.digest.hex(),
+                        "text": clipped(notebook.cells[index].source)})
             if len(own) == MAX_OWN_CELLS:
                 break
     return own
@@ -173,45 +199,152 @@ def _overlaps(own: list[dict[bytes, OwnCell]]) -> dict[tuple[int, int], list[int
     return shared
 
 
-def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}\n… {len(text) - limit:,} more characters"
+def fingerprint_path(out: Path, assignment: str, student: str) -> Path:
+    """Where an output folder keeps a student's cells of an assignment; a name that is not
+    one plain file name (a `/`, `..`, a leading `.`) is refused, so nothing is written
+    outside the folder."""
+    for name in (assignment, student):
+        if not name or name.startswith(".") or Path(name).name != name or "\0" in name:
+            raise ValueError(f"{shown(name)} cannot name a file of similarity fingerprints")
+    return out / FOLDER / assignment / f"{student}.json"
+
+
+def _keep_only(folder: Path, students: Iterable[str]) -> None:
+    """Remove the stored cells of students no longer in the output (the folder is the
+    grader's own: links and odd entries are removed as they are, never followed)."""
+    wanted = {f"{student}.json" for student in students}
+    with os.scandir(folder) as entries:
+        stale = [entry.path for entry in entries
+                 if entry.name.endswith(".json") and entry.name not in wanted]
+    for path in stale:
+        Path(path).unlink(missing_ok=True)
+
+
+def write_fingerprints(out: Path, assignment: str, notebooks: dict[str, Path],
+                       handout: set[bytes]) -> dict[str, Path]:
+    """Keep in `out` what comparing the students needs of their `notebooks` for
+    `assignment` (their own cells: fingerprints, sizes, clipped texts), one notebook read at
+    a time, and only theirs: a student no longer handed in is dropped. Returns the stored
+    file of each student, for similar_pairs."""
+    stored = {student: fingerprint_path(out, assignment, student) for student in notebooks}
+    folder = out / FOLDER / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_only(folder, notebooks)
+    for student, path in notebooks.items():
+        write_atomically(stored[student], json.dumps({"cells": own_cells(path, handout)},
+                                                     ensure_ascii=False))
+    return stored
+
+
+class StoredUnreadable(ValueError):
+    """A file of stored cells that is missing, damaged or not the grader's."""
+
+
+def _valid_cell(cell: object) -> bool:
+    if not isinstance(cell, dict):
+        return False
+    index, nodes, digest, text = (cell.get(key) for key in ("index", "nodes", "digest", "text"))
+    return (type(index) is int and 0 <= index and type(nodes) is int and nodes > 0
+            and isinstance(digest, str) and len(digest) == 32
+            and all(char in "0123456789abcdef" for char in digest)
+            and isinstance(text, str) and len(text) <= MAX_STORED_TEXT)
+
+
+def read_stored(path: Path) -> tuple[bytes, list[dict]]:
+    """A student's stored cells, and the file's bytes: read as a file the grader may not
+    have made (no link, no FIFO, at most MAX_STORED_BYTES) and checked cell by cell."""
+    try:
+        handle, info = open_regular(path)
+    except OSError as error:
+        raise StoredUnreadable(error.strerror or str(error)) from None
+    with os.fdopen(handle, "rb") as file:
+        if info.st_size > MAX_STORED_BYTES:
+            raise StoredUnreadable(f"{info.st_size:,} bytes, more than the "
+                                   f"{MAX_STORED_BYTES:,} the grader writes")
+        data = file.read(MAX_STORED_BYTES + 1)
+    if len(data) > MAX_STORED_BYTES:
+        raise StoredUnreadable("it grew while it was read")
+    try:
+        cells = json.loads(data.decode("utf-8"))["cells"]
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+        raise StoredUnreadable("not the grader's JSON") from None
+    if not isinstance(cells, list) or len(cells) > MAX_OWN_CELLS \
+            or not all(map(_valid_cell, cells)):
+        raise StoredUnreadable("its cells are not the grader's")
+    return data, cells
+
+
+def copy_fingerprints(stored: dict[str, Path], out: Path, assignment: str,
+                      notes: list[str]) -> dict[str, Path]:
+    """The `stored` files (of other output folders) that can be read, copied into `out`
+    as `write_fingerprints` keeps them; each that cannot is left out, told in `notes`."""
+    folder = out / FOLDER / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_only(folder, stored)
+    copied = {}
+    for student, path in stored.items():
+        try:
+            data, _ = read_stored(path)
+        except StoredUnreadable as why:
+            notes.append(unread_note(student, assignment, path, why))
+            continue
+        copied[student] = fingerprint_path(out, assignment, student)
+        write_atomically(copied[student], data.decode("utf-8"))
+    return copied
+
+
+def unread_note(student: str, assignment: str, path: Path, why: Exception) -> str:
+    return (f"The similarity fingerprints of {shown(student)} in {assignment} ({path}) "
+            f"cannot be read ({why}): {shown(student)} is compared with no one; grade that "
+            "submission again (--only) to compare it.")
+
+
+def _own_of(student: str, assignment: str, path: Path,
+            notes: list[str] | None) -> dict[bytes, OwnCell]:
+    try:
+        _, cells = read_stored(path)
+    except StoredUnreadable as why:
+        if notes is not None:
+            notes.append(unread_note(student, assignment, path, why))
+        return {}
+    own: dict[bytes, OwnCell] = {}
+    for cell in cells:
+        own.setdefault(bytes.fromhex(cell["digest"]), OwnCell(cell["index"], cell["nodes"]))
+    return own
 
 
 def _cell_texts(path: Path, indices: set[int]) -> dict[int, str]:
-    """The cells at `indices` of the notebook at `path`, clipped: one notebook read at a
-    time, so only the texts shown are ever held."""
+    """The stored texts of the cells at `indices`: one student's file read at a time, so
+    only the texts shown are ever held."""
     try:
-        cells = read_notebook(path).cells
-    except NotebookUnreadable:
+        _, cells = read_stored(path)
+    except StoredUnreadable:
         return {}
-    return {index: clipped(cells[index].source) for index in indices if index < len(cells)}
+    return {cell["index"]: cell["text"] for cell in cells if cell["index"] in indices}
 
 
-def _with_sources(pairs: list[SimilarPair], notebooks: dict[str, Path]) -> list[SimilarPair]:
+def _with_sources(pairs: list[SimilarPair], stored: dict[str, Path]) -> list[SimilarPair]:
     wanted: dict[str, set[int]] = {}
     for pair in pairs:
         for first, second in pair.cells[:SHOWN_CELLS]:
             wanted.setdefault(pair.first, set()).add(first)
             wanted.setdefault(pair.second, set()).add(second)
     texts = {(student, index): text for student, indices in wanted.items()
-             for index, text in _cell_texts(notebooks[student], indices).items()}
-    missing = "(this cell could not be read again)"
-    return [replace(pair, shown=tuple((texts.get((pair.first, a), missing),
-                                       texts.get((pair.second, b), missing))
+             for index, text in _cell_texts(stored[student], indices).items()}
+    return [replace(pair, shown=tuple((texts.get((pair.first, a), UNREAD),
+                                       texts.get((pair.second, b), UNREAD))
                                       for a, b in pair.cells[:SHOWN_CELLS]))
             for pair in pairs]
 
 
-def similar_pairs(assignment: str, notebooks: dict[str, Path],
-                  handout: Iterable[bytes]) -> list[SimilarPair]:
-    """Pairs of students (their notebooks for `assignment`) that share most of their own
-    code after normalisation, the most similar first; the first SHOWN_PAIRS with their
-    shared cells' text."""
-    given = set(handout)
-    students = sorted(notebooks)
-    own = [own_cells(notebooks[student], given) for student in students]
+def similar_pairs(assignment: str, stored: dict[str, Path], *,
+                  notes: list[str] | None = None) -> list[SimilarPair]:
+    """Pairs of students (their cells of `assignment` as `write_fingerprints` stored them)
+    that share most of their own code after normalisation, the most similar first; the
+    first SHOWN_PAIRS with their shared cells' text. A stored file that cannot be read
+    pairs its student with no one, told in `notes`."""
+    students = sorted(stored)
+    own = [_own_of(student, assignment, stored[student], notes) for student in students]
     sizes = [sum(cell.nodes for cell in cells.values()) for cells in own]
     pairs = []
     for (a, b), (count, nodes) in _overlaps(own).items():
@@ -221,7 +354,7 @@ def similar_pairs(assignment: str, notebooks: dict[str, Path],
             pairs.append(SimilarPair(assignment, students[a], students[b], round(share, 3),
                                      count, tuple(common[:LISTED_CELLS])))
     pairs.sort(key=lambda pair: (-pair.share, pair.first, pair.second))
-    return _with_sources(pairs[:SHOWN_PAIRS], notebooks) + pairs[SHOWN_PAIRS:]
+    return _with_sources(pairs[:SHOWN_PAIRS], stored) + pairs[SHOWN_PAIRS:]
 
 
 def handout_digests(solution: Path) -> set[bytes]:
@@ -235,13 +368,14 @@ def _numbers(indices: Iterable[int]) -> str:
 
 
 def write_similarity_csv(pairs: list[SimilarPair], path: Path) -> None:
-    """One row per pair; its cells named by number (1 = a notebook's first cell), the first
-    LISTED_CELLS of them, never by their text."""
+    """One row per pair, by assignment (in their own order within one: one run and a
+    collect of its shards write the same file); its cells named by number (1 = a
+    notebook's first cell), the first LISTED_CELLS of them, never by their text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["assignment", "student", "other_student", "shared_share", "shared_cells",
                      "student_cells", "other_student_cells"])
-    for pair in pairs:
+    for pair in sorted(pairs, key=lambda pair: pair.assignment):
         writer.writerow([pair.assignment, pair.first, pair.second, f"{pair.share:.3f}",
                          pair.shared_cells, _numbers(a for a, _ in pair.cells),
                          _numbers(b for _, b in pair.cells)])
