@@ -106,15 +106,21 @@ def reason(policy: LatePolicy, lateness: Lateness, extension: float, days: int,
            points: float) -> str:
     """What the student reads: when it came in, the due date, the days, the rate and cap."""
     submitted = moment(lateness.submitted_at)
-    when = ("marked late by the LMS, which gives no time, so counted as 1 day late"
-            if submitted is None or submitted <= policy.due else
-            f"handed in {shown_time(submitted.astimezone(policy.due.tzinfo))}")
-    terms = [f"due {shown_time(policy.due)}"]
+    shown_at = submitted and shown_time(submitted.astimezone(policy.due.tzinfo))
+    if submitted is None:
+        when = "marked late by the LMS, which gives no time, so counted as 1 day late"
+    elif submitted <= policy.due:
+        when = (f"marked late by the LMS, though the time it gives ({shown_at}) is not after "
+                "the due date, so counted as 1 day late")
+    else:
+        when = f"handed in {shown_at}"
+    given = []
     if extension:
-        terms.append(f"with an extension of {number(extension)} day(s)")
+        given.append(f"an extension of {number(extension)} day(s)")
     if policy.grace_minutes:
-        terms.append(f"and a grace period of {number(policy.grace_minutes)} minute(s)")
-    return (f"Late: {when}; {' '.join(terms)}; {days} started day(s) late at "
+        given.append(f"a grace period of {number(policy.grace_minutes)} minute(s)")
+    due = f"due {shown_time(policy.due)}" + (f" with {' and '.join(given)}" if given else "")
+    return (f"Late: {when}; {due}; {days} started day(s) late at "
             f"{percent(policy.penalty_per_day)} of the points a day, at most "
             f"{percent(policy.max_penalty)}: {number(points)} point(s) off.")
 

@@ -92,10 +92,14 @@ def test_an_extension_moves_the_due_date_by_id_or_lms_id() -> None:
 
 
 def test_a_marker_without_a_time_counts_one_day() -> None:
-    for submitted_at in (None, "yesterday", "2025-03-02T10:00:00", "2025-02-28T10:00:00Z"):
+    for submitted_at in (None, "yesterday", "2025-03-02T10:00:00"):  # none, bad, naive
         adjustment = penalty(submitted_at, marked=True)
         assert adjustment.points == 1.0, submitted_at
-        assert "marked late by the LMS, which gives no time" in adjustment.reason
+        assert "marked late by the LMS, which gives no time, so counted as 1 day late" \
+            in adjustment.reason
+    early = penalty("2025-03-01T15:00:00Z", marked=True)
+    assert early.points == 1.0 and "though the time it gives (2025-03-01 10:00 UTC-05:00) " \
+        "is not after the due date, so counted as 1 day late" in early.reason
     assert penalty(None, marked=False) is None
     assert penalty(None, marked=True, late=policy(extensions={"alice": 1})) is None
     assert late_penalty(None, Lateness(True), "alice", None, 10.0) is None
