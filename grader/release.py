@@ -95,9 +95,10 @@ def release(out: Path, dest: Path, flavour: str) -> Released:
                     feedback.append(feedback_of(result, flavour))
                 except Unmatched as error:
                     problems.append(str(error))
-        kept = sole_claimants(feedback, problems)
-        released.written += WRITERS[flavour](dest, assignment, kept, problems)
-        released.reports += len(kept)
+        written, reports = WRITERS[flavour](dest, assignment,
+                                            sole_claimants(feedback, problems), problems)
+        released.written += written
+        released.reports += reports
     return released
 
 
@@ -264,20 +265,24 @@ def write_zip(path: Path, files: dict[str, str]) -> None:
         raise
 
 
-def zip_writer(flavour: str) -> Callable[[Path, str, list[Feedback], list[str]], list[Path]]:
-    """Writes one assignment's feedback as `flavour`'s zip; none where there is none."""
+Writer = Callable[[Path, str, list[Feedback], list[str]], tuple[list[Path], int]]
+
+
+def zip_writer(flavour: str) -> Writer:
+    """Writes one assignment's feedback as `flavour`'s zip (none where there is none), and
+    says which files it wrote and how many reports they hold."""
     def write(dest: Path, assignment: str, feedback: list[Feedback],
-              problems: list[str]) -> list[Path]:
+              problems: list[str]) -> tuple[list[Path], int]:
         if not feedback:
-            return []
+            return [], 0
         path = bundle_path(dest, assignment, flavour)
         write_zip(path, {item.entry: item.html for item in feedback})
-        return [path]
+        return [path], len(feedback)
     return write
 
 
 def write_plain(dest: Path, assignment: str, feedback: list[Feedback],
-                problems: list[str]) -> list[Path]:
+                problems: list[str]) -> tuple[list[Path], int]:
     """Each report as DEST/STUDENT/ASSIGNMENT.html; never through a link found there."""
     written = []
     for item in feedback:
@@ -288,7 +293,8 @@ def write_plain(dest: Path, assignment: str, feedback: list[Feedback],
             continue
         write_atomically(path, item.html)
         written.append(path)
-    return written
+    return written, len(written)
 
 
-WRITERS = {"canvas": zip_writer("canvas"), "moodle": zip_writer("moodle"), "plain": write_plain}
+WRITERS: dict[str, Writer] = {"canvas": zip_writer("canvas"), "moodle": zip_writer("moodle"),
+                              "plain": write_plain}

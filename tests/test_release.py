@@ -170,3 +170,16 @@ def test_nothing_to_release_says_what_to_do(tmp_path):
         release(tmp_path, tmp_path / "dest", "canvas")
     with pytest.raises(ReleaseError, match="unknown LMS blackboard: use one of canvas"):
         release(tmp_path, tmp_path / "dest", "blackboard")
+
+
+def test_plain_never_writes_through_a_link_in_dest(tmp_path):
+    out = graded(tmp_path / "out", lms=0)
+    dest, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dest.mkdir()
+    os.symlink(elsewhere, dest / "carol")
+    released = release(out, dest, "plain")
+    assert not list(elsewhere.iterdir())
+    assert released.reports == 2  # dave's and gus's
+    assert [p for p in released.problems if p.startswith("carol/softmax_regression: ")
+            and "is a link: no feedback written through it" in p]
