@@ -70,6 +70,11 @@ class Unit:
     def label(self) -> str:
         return f"{self.submission.student}/{self.settings.notebook}"
 
+    @property
+    def absent(self) -> bool:
+        """Nothing handed in for this assignment: told without a kernel or a worker."""
+        return self.settings.notebook not in self.matched and not self.submission.refused
+
 
 def result_path(out: Path, student: str, assignment: str) -> Path:
     return out / student / assignment / "results.json"
@@ -268,10 +273,15 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
         else:
             report.results.append(previous)
             report.reused.append(unit.label)
-    unfinished = [u.label for u in pending]
-    on_progress(0, len(pending), unfinished[:jobs])
     out.mkdir(parents=True, exist_ok=True)  # made now, so the kernels' sandbox can hide it
     mark(out, shard)
+    for unit in (u for u in pending if u.absent):
+        result = grade_submission(unit.submission, unit.settings, matched=unit.matched)
+        save_outputs(result, out)
+        on_result(unit.label, report.add(unit.label, result, None))
+    pending = [u for u in pending if not u.absent]
+    unfinished = [u.label for u in pending]
+    on_progress(0, len(pending), unfinished[:jobs])
     try:  # closed on an interrupt here too: its workers and kernels stop with it
         with closing(run_all(pending, out, jobs, (folder, out), scheduler,
                              report.problems)) as finished:
@@ -285,7 +295,7 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
         write_class_files(report.results, units, out, roster)
     except KeyboardInterrupt as stop:
         raise interrupt.Interrupted(interrupt.signal_of(stop), len(report.graded),
-                                    len(pending) - len(report.graded)) from None
+                                    len(unfinished)) from None
     return report
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +20,7 @@ from rich.markup import escape
 
 from grader import course
 from grader.interrupt import Interrupted, stopping_on_signals
+from grader.results import JUDGED
 
 if TYPE_CHECKING:
     from grader.batch import BatchReport
@@ -85,7 +89,7 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 
 
 @main.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where reports go (default: FOLDER-graded next to FOLDER).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -111,8 +115,9 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
         assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
         as_json: bool, roster: Path | None, scheduler: str | None, shard: str | None) -> None:
-    """Grade every submission in FOLDER (a notebook per student or a folder per student) on
-    each of the course's assignments. Ctrl-C stops it; the same command resumes."""
+    """Grade every submission in FOLDER (a notebook per student, a folder per student, or an
+    LMS's download: Canvas, Moodle, Gradescope) on each of the course's assignments; FOLDER
+    may also be one notebook (or .zip). Ctrl-C stops it; the same command resumes."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -124,9 +129,12 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
 
     from grader.submissions import require_notebooks
 
+    named = folder.resolve().stem if folder.is_file() else folder.resolve().name
+    out = out or folder.parent / f"{named}-graded"
     try:  # before the imports of torch: an empty folder is told at once
+        folder = staged(folder) if folder.is_file() else folder
         require_notebooks(folder)
-    except LookupError as error:
+    except (LookupError, OSError) as error:
         raise click.UsageError(str(error)) from None
 
     from grader.batch import grade_folder
@@ -141,7 +149,6 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         slice_ = None if shard is None else parse_shard(shard)
     except (ValueError, DataNotFound) as error:
         raise click.UsageError(str(error)) from None
-    out = out or folder.parent / f"{folder.resolve().name}-graded"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
                   console=console, transient=True) as progress:
@@ -168,6 +175,25 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         sys.exit(2)
 
 
+def staged(file: Path) -> Path:
+    """A folder of the grader's own holding a copy of one handed-in file, graded as a class
+    of one: the file's own folder may hold anything (the course, the package) and kernels
+    must not see the submissions' folder."""
+    from grader.submissions import UnsafeFile, read_submitted
+
+    if file.suffix.lower() not in (".ipynb", ".zip"):
+        raise LookupError(f"{file} is not a notebook (.ipynb) nor a .zip of one: give a "
+                          "notebook, or a folder of submissions")
+    try:
+        data = read_submitted(file)
+    except UnsafeFile as error:
+        raise LookupError(f"{file} cannot be graded: {error}") from None
+    folder = Path(tempfile.mkdtemp(prefix="grade-one-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    (folder / file.name).write_bytes(data)
+    return folder
+
+
 def cluster_errors(scheduler: str | None) -> tuple[type[Exception], ...]:
     """What a cluster raises when it cannot grade (Dask is imported only to use it)."""
     if scheduler is None:
@@ -187,6 +213,9 @@ def print_finished(label: str, result: Result | None) -> None:
     """One line for a finished submission: its score and how long its notebook ran."""
     if result is None:
         console.print(f"{label}: grader fault (details at the end)", highlight=False)
+        return
+    if result.missing:
+        console.print(f"{label}: not handed in", highlight=False)
         return
     failed = sum(not test.passed for test in result.tests)
     console.print(f"{label}: {points(result.score):g} / {points(result.max_score):g}, "
@@ -217,18 +246,31 @@ def print_summary(report: BatchReport, out: Path) -> None:
     table.add_column("score", justify="right")
     table.add_column("failed tests", justify="right")
     table.add_column("timed steps", justify="right")
-    for result in sorted(report.results, key=lambda r: (r.assignment, r.student)):
-        table.add_row(result.student, result.assignment,
-                      f"{points(result.score):g} / {points(result.max_score):g}",
-                      str(sum(not t.passed for t in result.tests)),
+    for result in sorted(report.results, key=lambda r: (r.assignment, r.student.casefold(),
+                                                        r.student)):
+        table.add_row(escape(result.student), result.assignment, score_cell(result),
+                      "-" if result.missing else str(sum(
+                          t.state == JUDGED and not t.passed for t in result.tests)),
                       timing_summary(result))
     console.print(table)
-    for problem in report.problems:
-        console.print(f"[yellow]note:[/yellow] {escape(problem)}")  # names a file: "[bold]x"
+    if report.problems:  # one block, after the table: what to read before importing grades
+        console.print(f"[yellow]to read ({len(report.problems)}):[/yellow]")
+        for problem in report.problems:
+            console.print(f"  - {escape(problem)}", highlight=False)  # names a file: "[bold]x"
     for student, fault in report.faults.items():
-        console.print(f"[red]grader fault grading {student}:[/red]\n{escape(fault)}")
-    console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}; "
-                  f"reports in {out}/ (summary.html, grades.csv)")
+        console.print(f"[red]grader fault grading {escape(student)}:[/red]\n{escape(fault)}")
+    absent = sum(result.missing is not None for result in report.results)
+    console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}"
+                  + (f", not handed in {absent}" if absent else "")
+                  + f"; reports in {out}/ (summary.html, grades.csv, gradebook.csv)")
+
+
+def score_cell(result: Result) -> str:
+    """A result's score as the end table shows it: adjusted scores say so."""
+    if result.missing:
+        return "not handed in"
+    mark = "*" if result.adjustments else ""
+    return f"{points(result.score):g}{mark} / {points(result.max_score):g}"
 
 
 def timing_summary(result: Result) -> str:
@@ -244,11 +286,17 @@ def summary_json(report: BatchReport, out: Path) -> dict:
         "unchanged": report.reused,
         "faults": sorted(report.faults),
         "problems": report.problems,
-        "students": {student: {r.assignment: {"score": points(r.score),
-                                              "max_score": points(r.max_score)}
+        "students": {student: {r.assignment: result_json(r)
                                for r in report.results if r.student == student}
                      for student in dict.fromkeys(r.student for r in report.results)},
     }
+
+
+def result_json(result: Result) -> dict:
+    """One result for scripts: its score (None for work not handed in, never a 0)."""
+    return {"score": None if result.missing else points(result.score),
+            "max_score": points(result.max_score), "missing": result.missing,
+            "adjustments": [a.reason for a in result.adjustments]}
 
 
 @main.command(name="gradebook")

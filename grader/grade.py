@@ -17,6 +17,7 @@ from grader.config import Settings
 from grader.exercise import Exercise, lookup, text_observations
 from grader.forbidden import forbidden_uses
 from grader.handout import left_out, read_handout, recorded_demos, unwritten
+from grader.identity import shown
 from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
 from grader.notebook import NotebookUnreadable, read_notebook
@@ -37,6 +38,33 @@ def checks_of(exercises: list[Exercise], settings: Settings) -> list[Check]:
 
 def fail_all(exercises: list[Exercise], settings: Settings, message: str) -> list[TestResult]:
     return [check.result(False, message) for check in checks_of(exercises, settings)]
+
+
+def possible_points(settings: Settings) -> float:
+    """The assignment's points, which a result with no tests (work not handed in) keeps."""
+    return sum(check.points for check in checks_of(lookup(settings.exercises), settings))
+
+
+def missing_reason(submission: Submission, notebook: str) -> str:
+    """Why no file of `submission` is the notebook of an assignment: nothing handed in, or
+    files that could not be read (their reasons kept, whatever matched)."""
+    reason = f"no notebook {notebook}.ipynb was handed in"
+    unreadable = [f"{shown(path.name)}: {why}" for path, why in submission.unreadable.items()]
+    if unreadable:
+        reason += ("; files that could not be read, so could be any assignment: "
+                   + "; ".join(unreadable))
+    return reason
+
+
+def handed_in_as(submission: Submission, notebook: Path | None) -> str:
+    """The file a result names: its path inside the submissions folder, never the
+    instructor's own folders."""
+    if notebook is None:
+        return submission.path.name
+    try:
+        return str(notebook.relative_to(submission.path.parent))
+    except ValueError:  # unpacked from a zip, outside the folder
+        return notebook.name
 
 
 def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
@@ -127,18 +155,23 @@ def grade_submission(submission: Submission, settings: Settings,
     one pool for all its submissions, so the next kernel boots while this one is graded.
     """
     settings = settings.resolved()
+    if matched is None:
+        matched = match_notebooks(submission, [settings.notebook])
+    notebook = matched.get(settings.notebook)
+    handed = submission.handed.get(notebook) if notebook is not None else None
     result = Result(
         student=submission.student,
         assignment=settings.notebook,
-        source=str(submission.path),
+        source=handed_in_as(submission, notebook),
         digest=submission.digest(),
         grader_version=__version__,
         config_digest=settings.digest(),
         seeds={"inputs": settings.seed},
+        name=submission.name,
+        lms_id=submission.lms_id,
+        possible=possible_points(settings),
+        lateness=handed.lateness if handed else None,
     )
-    if matched is None:
-        matched = match_notebooks(submission, [settings.notebook])
-    notebook = matched.get(settings.notebook)
     result.notes = list(submission.problems)
     unsandboxed = describe_sandbox(settings.sandbox)
     if unsandboxed:
@@ -149,8 +182,7 @@ def grade_submission(submission: Submission, settings: Settings,
         result.tests = fail_all(exercises, settings, f"not graded: {submission.refused}")
         return result
     if notebook is None:
-        result.tests = fail_all(exercises, settings,
-                                f"no notebook {settings.notebook}.ipynb in the submission")
+        result.missing = missing_reason(submission, settings.notebook)
         return result
     pool = kernels or KernelPool(hiding(settings.sandbox, submission.path.parent),
                                  settings.device.startswith("cuda"), ahead=False)

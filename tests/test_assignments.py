@@ -63,12 +63,13 @@ def test_together_every_assignment_of_every_student_is_graded(classroom):
         students["cy"]["linear_regression"]["max_score"]
 
 
-def test_a_missing_assignment_fails_with_the_reason(classroom):
+def test_a_missing_assignment_is_not_handed_in_never_a_zero(classroom):
     root, together, _ = classroom
-    assert together["students"]["cy"]["softmax_regression"]["score"] == 0
-    messages = {message for _, message in verdicts(root / "all", "cy",
-                                                    "preliminaries").values()}
-    assert messages == {"no notebook preliminaries.ipynb in the submission"}
+    absent = together["students"]["cy"]["softmax_regression"]
+    assert absent["score"] is None and absent["max_score"] > 0
+    assert absent["missing"] == "no notebook softmax_regression.ipynb was handed in"
+    saved = json.loads((root / "all" / "cy" / "preliminaries" / "results.json").read_text())
+    assert saved["tests"] == [] and saved["missing"].startswith("no notebook preliminaries")
 
 
 def test_alone_each_assignment_gets_the_verdicts_it_gets_together(classroom):
