@@ -199,6 +199,6 @@ def require_notebooks(folder: Path, submissions: list[Submission] | None = None)
     """LookupError for a folder with nothing to grade, saying what was looked for."""
     found = discover(folder)[0] if submissions is None else submissions
     if not any(s.notebooks or s.refused for s in found):
-        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb (or .zip) "
-                          "files, STUDENT/ folders holding them, and Canvas, Moodle and "
+        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files "
+                          "(or .zip), STUDENT/ folders holding them, and Canvas, Moodle and "
                           "Gradescope exports")
