@@ -134,13 +134,13 @@ def notebook_id(path: Path) -> str | None:
         return None
 
 
-def unreadable_reason(error: Exception) -> str:
-    """What is wrong with a file notebook_id could not read, as a sentence's end."""
+def unreadable_reason(path: Path, error: Exception) -> str:
+    """Why notebook_id could not read a file, said after its name: "is not UTF-8 text"."""
     if isinstance(error, UnsafeFile):
-        return str(error)
+        return str(error).removeprefix(f"{path.name} ")
     if isinstance(error, UnicodeDecodeError):
-        return "it is not UTF-8 text"
-    return f"it is not a notebook's JSON ({str(error)[:200]})"
+        return "is not UTF-8 text"
+    return f"is not a notebook's JSON ({str(error)[:200]})"
 
 
 def original_name(submission: Submission, path: Path) -> str:
@@ -165,7 +165,7 @@ def match_notebooks(submission: Submission, wanted: list[str]) -> dict[str, Path
         try:
             claimed = notebook_id(path)
         except (OSError, ValueError, RecursionError) as error:
-            submission.unreadable[path] = unreadable_reason(error)
+            submission.unreadable[path] = unreadable_reason(path, error)
             continue
         if claimed in wanted and claimed not in matched:
             matched[claimed] = path
@@ -190,9 +190,9 @@ def match_notebooks(submission: Submission, wanted: list[str]) -> dict[str, Path
 
 
 def unread_note(submission: Submission, path: Path) -> str:
-    """`(it cannot be read: why)` after an unreadable file's name, else nothing."""
+    """`(why it cannot be read)` after an unreadable file's name, else nothing."""
     reason = submission.unreadable.get(path)
-    return f" (it cannot be read: {reason})" if reason else ""
+    return f" (unreadable: it {reason})" if reason else ""
 
 
 def require_notebooks(folder: Path, submissions: list[Submission] | None = None) -> None:

@@ -335,7 +335,7 @@ def test_an_unreadable_file_goes_to_the_one_assignment_left(tmp_path):
     bob = Submission("bob", tmp_path / "bob", [broken, good])
     assert match_notebooks(bob, WANTED) == {"softmax_regression": good,
                                             "linear_regression": broken}
-    assert bob.unreadable[broken].startswith("it is not a notebook's JSON")
+    assert bob.unreadable[broken].startswith("is not a notebook's JSON")
     assert bob.problems == []
 
 
@@ -346,7 +346,7 @@ def test_unreadable_files_are_not_guessed_at_and_their_reasons_are_said(tmp_path
         handle.truncate(65 * 2**20)  # sparse: no disk spent
     bob = Submission("bob", tmp_path / "bob", [broken, huge])
     assert match_notebooks(bob, WANTED) == {}
-    assert "65 MiB, over the 64 MiB a notebook may be" in bob.unreadable[huge]
+    assert bob.unreadable[huge] == "is 65 MiB, over the 64 MiB a notebook may be"
     (problem,) = bob.problems
-    assert "hw1.ipynb (it cannot be read: it is not a notebook's JSON" in problem
-    assert "hw2.ipynb (it cannot be read: hw2.ipynb is 65 MiB" in problem
+    assert "hw1.ipynb (unreadable: it is not a notebook's JSON" in problem
+    assert "hw2.ipynb (unreadable: it is 65 MiB, over the 64 MiB" in problem
