@@ -15,7 +15,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
 
-from grader.classview import SHOWN_NAMES, SHOWN_PAIRS
+from grader.classview import SHOWN_MESSAGE, SHOWN_NAMES, SHOWN_PAIRS
 from grader.notebook import MAX_NOTEBOOK_CODE_CHARS
 from grader.report import write_summary
 from grader.results import Result, TestResult, Timing
@@ -144,3 +144,21 @@ def test_a_cell_without_a_type_does_not_stop_the_comparison(colluders, tmp_path)
     notebooks = {"c0": colluders["c0"], "c1": colluders["c1"], "odd": tmp_path / "odd.ipynb"}
     [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
     assert (pair.first, pair.second) == ("c0", "c1")
+
+
+def test_a_shared_failure_is_shown_shortened_at_a_word_boundary(tmp_path):
+    """A check's message may quote a student's huge value: the summary shows one example,
+    cut between words within SHOWN_MESSAGE characters, however many students share it."""
+    words = " ".join(f"value{n}" for n in range(20_000))
+    results = []
+    for student in ("ann", "ben"):
+        graded = result(student)
+        for test in graded.tests:
+            test.message = words if not test.passed else test.message
+        results.append(graded)
+    write_summary(results, tmp_path / "summary.html")
+    summary = BeautifulSoup((tmp_path / "summary.html").read_text(), "html.parser")
+    [shown] = {li.select_one(".message").get_text()
+               for li in summary.select(".common-failures li")}
+    assert len(shown) <= SHOWN_MESSAGE and shown.endswith("…")
+    assert words.startswith(shown[:-1]) and words[len(shown) - 1] == " "

@@ -33,6 +33,8 @@ def test_the_summary_shows_its_charts_and_table_in_a_browser(tmp_path):
         _result("ada", [_test("softmax.values", "softmax", 2, 2), _test("quiz.c", "quiz", 1)]),
         _result("bo", [_test("softmax.values", "softmax", 0, 2), _test("quiz.c", "quiz", 1)]),
         _result("cy", [_test("softmax.values", "softmax", 0, 2), _test("quiz.c", "quiz", 0)]),
+        _result("dee", [], missing="no notebook softmax_regression.ipynb was handed in",
+                possible=3.0, name="Dée"),
     ]
     page = tmp_path / "summary.html"
     write_summary(results, page)
@@ -40,9 +42,12 @@ def test_the_summary_shows_its_charts_and_table_in_a_browser(tmp_path):
     histogram = dom.select_one("svg.chart-histogram")
     rates = dom.select_one("svg.chart-pass-rates")
     assert histogram is not None and histogram.select("path, rect")
+    assert histogram.title.get_text() == "Histogram of 3 scores out of 3"  # dee is not a 0
     assert rates is not None and "softmax.values" in rates.get_text()
     rows = dom.select(".students tr[data-student]")
-    assert [row["data-student"] for row in rows] == ["ada", "bo", "cy"]
+    assert [row["data-student"] for row in rows] == ["ada", "bo", "cy", "dee"]
+    missing = dom.select_one('.heatmap tr[data-student="dee"]')
+    assert missing.th.get_text() == "Dée" and missing.select_one("td.cell.missing")
     assert not dom.select("script[src], link[href^=http], img[src^=http]")
 
 
