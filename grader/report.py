@@ -13,7 +13,7 @@ import io
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -209,14 +209,14 @@ def for_student(result: Result) -> Callable[[object], str]:
 def curves_by_exercise(result: Result) -> tuple[dict[str, list[Curve]], list[Curve]]:
     """Each exercise's curves, to show beside its tests, and the curves that name no
     exercise of the result. A curve is an exercise's if its name is the exercise's or
-    starts with it and a colon ("train: validation loss")."""
+    starts with it and a colon ("train: validation loss", titled "validation loss" there)."""
     names = {test.exercise for test in result.tests}
     placed: dict[str, list[Curve]] = {}
     unplaced = []
     for curve in result.curves:
-        home = curve.name.split(": ", 1)[0]
+        home, _, title = curve.name.partition(": ")
         if home in names:
-            placed.setdefault(home, []).append(curve)
+            placed.setdefault(home, []).append(replace(curve, name=title or home))
         else:
             unplaced.append(curve)
     return placed, unplaced

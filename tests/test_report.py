@@ -265,7 +265,8 @@ def test_chart_is_inline_svg(perfect: Result, broken: Result) -> None:
     assert unplaced.select_one("#chart svg.chart.chart-curves") is not None
     assert not placed.find_all("img") and not unplaced.find_all("img")
     perfect.curves = [replace(perfect.curves[0], name="loss: per epoch")]
-    assert _soup(render_report(perfect)).select_one("#ex-loss svg.chart-curves") is not None
+    svg = _soup(render_report(perfect)).select_one("#ex-loss svg.chart-curves")
+    assert svg.title.get_text() == "Training curves: per epoch"  # the section names it
     perfect.curves = []
     assert _soup(render_report(perfect)).select(".exercise-chart, #chart") == []
 
