@@ -9,7 +9,13 @@ the image, copies `run_autograder` to /autograder/ and runs it for each submissi
   course/                    the course's assignments graded: their solutions, settings,
                              student notebooks (which record the given demo cells),
                              self-check data and the course's own exercise modules;
-  data/                      Fashion-MNIST's four files, so grading needs no download.
+  data/                      Fashion-MNIST's four files, so grading needs no download;
+  README.md                  what to set in Gradescope: the memory the grading needs.
+
+Grading one submission holds the grader (torch, the reference's run), the fork server and
+the student's kernel (torch each) at once: more than Gradescope's default 768 MB, which
+ends the run with "Killed". MEMORY_GB is what the instructor must set; a test measures the
+peak of a run as Gradescope makes it and fails if it outgrows what this says.
 """
 
 from __future__ import annotations
@@ -29,8 +35,38 @@ from grader.paths import PACKAGE
 
 DISTRIBUTION = "dl-grader"
 SKIPPED = ("__pycache__", "course")  # bytecode, and the bundled course: the zip has its own
+# The peak of the autograder's whole process tree (grader, fork server, kernel) grading the
+# solution of softmax_regression, its cgroup's peak, measured by tests/test_gradescope.py
+# (torch 2.14 CUDA build, bubblewrap, as root); MEMORY_GB leaves room for a student's
+# heavier code.
+MEASURED_PEAK_MIB = 1193
+MEMORY_GB = 2
+
+
+def memory_advice() -> str:
+    """The sentence `grade gradescope` and the zip's README tell the instructor."""
+    return (f"set the autograder's memory to at least {MEMORY_GB} GB in Gradescope's "
+            f"settings (measured peak {MEASURED_PEAK_MIB:,} MiB; the default, 768 MB, ends "
+            "grading with 'Killed')")
+
+
+README = """# The autograder of {names}
+
+Built by `grade gradescope`. Upload this zip as the assignment's autograder (Ubuntu 22.04
+image or later), then {advice}.
+
+The student's kernel may use up to {kernel_mb:,} MB (`memory_mb` in the assignment's
+`[sandbox]` settings): where that is more than the memory you set less about 1 GB for the
+grader, a notebook that fills its memory kills the whole autograder ('Killed') instead of
+failing its own tests. Lower `memory_mb`, or set more memory.
+
+A submission that could not be graded through the grader's fault (a kernel that could not
+start, a failed check of the sandbox before grading) gets no score: Gradescope shows that
+the autograder failed, and its log says why. Fix the cause and regrade; never is it a 0.
+"""
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, in /autograder/source, when it builds the autograder image.
+# Grading needs more memory than Gradescope's default: {advice}.
 set -euo pipefail
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
@@ -58,7 +94,9 @@ fi
 """
 RUN = """#!/usr/bin/env bash
 # Gradescope runs this for each submission, from /autograder; AUTOGRADER_ROOT points it at
-# another folder laid out the same way, AUTOGRADER_PYTHON at another interpreter.
+# another folder laid out the same way, AUTOGRADER_PYTHON at another interpreter. Before
+# grading, the grader checks the sandbox and the kernel's interpreter; a fault writes no
+# results.json (Gradescope then says the autograder failed) and exits non-zero.
 set -euo pipefail
 root="${AUTOGRADER_ROOT:-/autograder}"
 python="${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}"
@@ -139,8 +177,13 @@ def build_autograder(source: Course, assignments: list[Settings], out: Path) -> 
     partial = out.with_name(f".{out.name}.partial")
     with zipfile.ZipFile(partial, "w") as archive:
         add(archive, "setup.sh", SETUP.replace("{torch}", torch_version)
-            .replace("{torchvision}", vision_version), executable=True)
+            .replace("{torchvision}", vision_version).replace("{advice}", memory_advice()),
+            executable=True)
         add(archive, "run_autograder", RUN, executable=True)
+        add(archive, "README.md", README.format(
+            names=", ".join(settings.notebook for settings in assignments),
+            advice=memory_advice(),
+            kernel_mb=max(settings.sandbox.memory_mb for settings in assignments)))
         add(archive, "package/pyproject.toml", project_file())
         for name, path in files.items():
             add(archive, name, path.read_bytes())

@@ -2,7 +2,9 @@
 zip is unpacked into a root laid out as /autograder (sources in source/, run_autograder
 copied beside it, the submission in submission/), the package it holds is installed into
 a fresh environment, and run_autograder grades from there (no Docker engine exists here,
-and setup.sh's downloads cannot run: the environment sees the system's torch instead)."""
+and setup.sh's downloads cannot run: the environment sees the system's torch instead).
+run_autograder runs in a memory control group of its own where this machine allows, so
+the peak of its whole process tree is measured against what the zip tells the instructor."""
 
 from __future__ import annotations
 
@@ -13,15 +15,23 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from click.testing import CliRunner
 from conftest import NOTEBOOK, with_functions, write_notebook
 
 from grader import course
+from grader.autograder import MEMORY_GB, memory_advice
+from grader.cgroups import own_group
 from grader.cli import main
 from grader.course import BUNDLED, ENV_VAR
+from grader.gradescope import gradescope_results, leaderboard
+from grader.janitor import remove_groups
+from grader.results import LATE, Adjustment, Result, TestResult, Timing
 
 ASSIGNMENT = "softmax_regression"
 # A broken evaluate_accuracy whose error tries to add an image and a link to the page.
@@ -29,10 +39,51 @@ HOSTILE = ("def evaluate_accuracy(net, data_iter):\n"
            "    raise ValueError('<img src=x onerror=alert(1)> [click](http://evil)')\n")
 
 
+SPEED_MARK = "softmax_training.epoch_is_fast_enough"
+
+
 def run(command: list[str], cwd: Path | None = None, timeout: float = 600):
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done
+
+
+@contextmanager
+def memory_group() -> Iterator[Path | None]:
+    """A cgroup v1 memory group below this process's own, for a run to measure its whole
+    process tree (the kernels' groups nest below it); None where none can be made."""
+    try:
+        group = own_group("memory") / f"gradescope-test-{os.getpid()}"
+        group.mkdir()
+    except OSError:
+        yield None
+        return
+    try:
+        yield group
+    finally:
+        remove_groups(sorted(group.rglob("*/"), key=lambda p: -len(p.parts)) + [group], 50)
+
+
+def run_autograder(root: Path, env: dict[str, str], group: Path | None):
+    """run_autograder as Gradescope starts it, inside `group` where there is one."""
+    enter = ["sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sh"] if group \
+        else []
+    return subprocess.run([*enter, str(root / "run_autograder")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=600)
+
+
+def autograder_env(root: Path, python: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
+    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python))
+    return env
+
+
+class Autograded(NamedTuple):
+    completed: subprocess.CompletedProcess
+    root: Path  # laid out as /autograder
+    modes: dict[str, int]  # the zip's members' file modes
+    data: dict | None  # results.json
+    peak_mib: float | None  # the run's whole process tree, where it could be measured
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +105,31 @@ def autograded(tmp_path_factory):
          "--wheel-dir", str(root / "dist"), str(root / "source" / "package")])
     [wheel] = (root / "dist").glob("dl_grader-*.whl")
     run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+    # --ignore-installed: the zip's package, even where the grader is installed system-wide
     run([str(venv / "bin/python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-         str(wheel)])
+         "--ignore-installed", str(wheel)])
     write_notebook(with_functions({"evaluate_accuracy": HOSTILE},
                                   base=BUNDLED.reference / f"{ASSIGNMENT}.ipynb"),
                    root / "submission" / "homework" / "my_notebook.ipynb")
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(venv / "bin/python"))
-    completed = subprocess.run([str(root / "run_autograder")], env=env, cwd=root,
-                               capture_output=True, text=True, timeout=600)
+    with memory_group() as group:
+        completed = run_autograder(root, autograder_env(root, venv / "bin/python"), group)
+        peak = group and int((group / "memory.max_usage_in_bytes").read_text()) / 2**20
     results = root / "results" / "results.json"
     data = json.loads(results.read_text()) if results.exists() else None
-    return completed, root, modes, data
+    return Autograded(completed, root, modes, data, peak)
+
+
+def entry_scores(data: dict) -> float:
+    """The total Gradescope adds up where results.json gives none."""
+    return sum(entry["score"] for entry in data["tests"] if "score" in entry)
 
 
 def test_the_zip_is_laid_out_as_gradescope_wants(autograded):
-    _, root, modes, _ = autograded
+    root, modes = autograded.root, autograded.modes
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     names = set(modes)
     assert {f"course/reference/{ASSIGNMENT}.ipynb", f"course/assignments/{ASSIGNMENT}.toml",
-            f"course/public/{ASSIGNMENT}.pt", "package/pyproject.toml",
+            f"course/public/{ASSIGNMENT}.pt", "package/pyproject.toml", "README.md",
             "package/grader/gradescope.py", "package/grader/templates/gradescope.md.j2"} <= names
     assert not [n for n in names if n.startswith("package/grader/course/")]  # no other course
     assert len([n for n in names if n.startswith("data/")]) == 4
@@ -81,47 +137,93 @@ def test_the_zip_is_laid_out_as_gradescope_wants(autograded):
     assert "chromium" not in setup and "[test]" not in setup and "python3.11" in setup
 
 
+def test_the_zip_says_how_much_memory_to_set(autograded):
+    advice = memory_advice()
+    assert f"at least {MEMORY_GB} GB" in advice and "measured peak" in advice
+    for name in ("README.md", "setup.sh"):
+        assert advice in (autograded.root / "source" / name).read_text()
+
+
+def test_the_memory_stated_covers_the_measured_peak(autograded):
+    """The whole tree's peak (grader, fork server, kernel) stays within what the zip tells
+    the instructor to set; where it grows past it, the figure must be measured again."""
+    if autograded.peak_mib is None:
+        pytest.skip("no memory control group can be made here to measure the peak")
+    print(f"run_autograder's peak: {autograded.peak_mib:.0f} MiB")
+    assert autograded.peak_mib < MEMORY_GB * 1024, autograded.peak_mib
+
+
 def test_run_autograder_grades_from_the_unpacked_layout(autograded):
-    completed, root, _, data = autograded
+    completed, root, data = autograded.completed, autograded.root, autograded.data
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert data is not None and "score" in completed.stdout
     assert data["execution_time"] > 0 and data["output_format"] == "md"
-    tests = [t for t in data["tests"] if "score" in t]
-    assert data["score"] == pytest.approx(sum(t["score"] for t in tests))
-    assert 0 < data["score"] < sum(t["max_score"] for t in tests)
-    failed = {t["name"] for t in tests if t["status"] == "failed"}
+    tests = {t["name"]: t for t in data["tests"] if "score" in t}
+    assert 0 < entry_scores(data) < sum(t["max_score"] for t in tests.values())
+    failed = {name for name, t in tests.items() if t["status"] == "failed"}
     assert failed and all(name.startswith("evaluate_accuracy.") for name in failed)
-    assert all(t["tags"] == [ASSIGNMENT, t["name"].split(".")[0]] for t in tests)
-    assert [entry["name"] for entry in data["leaderboard"]] == ["epoch.run time ratio"]
+    assert all(t["tags"] == [ASSIGNMENT, name.split(".")[0]] for name, t in tests.items())
+    earned = tests[SPEED_MARK]["status"] == "passed"
+    assert [e["name"] for e in data["leaderboard"]] == ["epoch.run time ratio"] * earned
     assert (root / "results" / "reports" / "submission" / ASSIGNMENT / "report.html").is_file()
 
 
 def test_the_installed_package_is_the_zips(autograded):
-    _, root, _, _ = autograded
+    root = autograded.root
     where = run([str(root / "venv/bin/python"), "-c", "import grader; print(grader.__file__)"],
                 cwd=root)
     assert Path(where.stdout.strip()).is_relative_to(root / "venv")
 
 
 def test_nothing_hidden_shows_before_publication(autograded):
-    _, _, _, data = autograded
+    """With hidden tests, results.json carries no total (Gradescope adds up the tests it
+    may show), and the visible text gives the visible tests' points, as it says."""
+    data = autograded.data
     tests = {t["name"]: t for t in data["tests"]}
     tie = tests["accuracy.breaks_ties_like_argmax"]
     assert tie["visibility"] == "after_published" and "expected:" not in tie["output"]
     visible = tests["softmax.values_match_the_reference"]
     assert visible["visibility"] == "visible"
+    assert "score" not in data
+    shown_points = sum(t["score"] for t in tests.values()
+                       if t.get("visibility") == "visible" and "score" in t)
     shown = data["output"]
-    assert "Fix this first" in shown and "the total shows when grades are published" in shown
-    assert f"{data['score']:g} /" not in shown
+    assert "Fix this first" in shown and "show when grades are published" in shown
+    assert f"{shown_points:g} / " in shown and "on the visible tests" in shown
+    assert f"{entry_scores(data):g} /" not in shown
     full = tests[f"{ASSIGNMENT}: full report"]
-    assert full["visibility"] == "after_published" and f"{data['score']:g} /" in full["output"]
+    total = f"{entry_scores(data):g} /"
+    assert full["visibility"] == "after_published" and total in full["output"]
 
 
 def test_what_a_student_wrote_cannot_add_markup(autograded):
-    _, _, _, data = autograded
+    data = autograded.data
     for text in (data["output"], data["tests"][-1]["output"]):
         assert r"\<img" in text
         assert not re.search(r"(?<!\\)<img|(?<!\\)\]\(http", text)
+
+
+def test_a_kernel_user_that_cannot_run_the_interpreter_posts_no_score(autograded, tmp_path):
+    """The preflight: the interpreter's folder closed to the kernel's user (as a venv in
+    root's home would be) fails run_autograder before any grading, with no results.json and
+    the reason on the log."""
+    for name in ("source", "submission"):
+        (tmp_path / name).symlink_to(autograded.root / name)
+    shutil.copy(autograded.root / "run_autograder", tmp_path / "run_autograder")
+    venv = autograded.root / "venv"
+    venv.chmod(0o700)
+    try:
+        completed = run_autograder(tmp_path, autograder_env(tmp_path, venv / "bin/python"),
+                                   None)
+    finally:
+        venv.chmod(0o755)
+    assert completed.returncode != 0
+    assert not (tmp_path / "results" / "results.json").exists()
+    assert "not graded, a grader fault (no score posted" in completed.stderr
+    log = completed.stderr
+    assert "the preflight failed: the kernel's unprivileged user" in log, log
+    assert "cannot run" in log and "import torch" in log
+
 
 
 def test_a_course_without_its_self_check_data_cannot_be_zipped(tmp_path, monkeypatch):
@@ -140,7 +242,6 @@ def test_visible_tests_show_paths_as_the_report_does(tmp_path):
     """A traceback names the kernel's work folder and the instructor's folders: Gradescope's
     test output shows them relative, as report.html does, and without terminal colours."""
     from grader.gradescope import test_entry
-    from grader.results import Result, TestResult
 
     source = tmp_path / "submissions" / "ann.ipynb"
     got = (f"\x1b[31mValueError\x1b[0m in /tmp/grade-x1y2/work/helper.py line 3, "
@@ -159,7 +260,6 @@ def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
     instructor's report is kept."""
     import grader.gradescope as gradescope
     from grader.config import load_assignments
-    from grader.results import Result
 
     def faulted(submission, settings, matched=None):
         return Result(submission.student, settings.notebook, str(submission.path), "d", "v",
@@ -174,3 +274,62 @@ def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
     assert not (tmp_path / "results" / "results.json").exists()
     assert (tmp_path / "results" / "reports" / "submission" / NOTEBOOK
             / "results.json").is_file()
+
+
+def timed_result(speed_mark_passed: bool) -> Result:
+    """An epoch within its time limit, its speed mark earned or not (it did not train)."""
+    mark = TestResult(SPEED_MARK, "softmax_training", 2.0, 2.0 * speed_mark_passed,
+                      speed_mark_passed, "one epoch" if speed_mark_passed else "not judged")
+    return Result("s", ASSIGNMENT, "s.ipynb", "d", "v", "c", tests=[mark],
+                  timings=[Timing("epoch.run", "cpu", 1.2, 1.0, 3.0)])
+
+
+def test_the_leaderboard_ranks_only_earned_speed_marks():
+    assert leaderboard([timed_result(False)]) == []
+    assert leaderboard([timed_result(True)]) == [
+        {"name": "epoch.run time ratio", "value": 1.2, "order": "asc"}]
+
+
+def two_tests(hidden_points: float, late: float = 0.0) -> Result:
+    tests = [TestResult("softmax.values", "softmax", 2.0, 2.0, True, "ok"),
+             TestResult("softmax.hidden", "softmax", 3.0, hidden_points, hidden_points > 0,
+                        "not met on the hidden inputs", hidden=True)]
+    adjustments = [Adjustment(LATE, None, late, "1 day late: 1 point off")] if late else []
+    return Result("s", ASSIGNMENT, "s.ipynb", "d", "v", "c", tests=tests,
+                  adjustments=adjustments)
+
+
+def test_hidden_tests_leave_the_total_to_gradescope_and_the_text_says_so():
+    result = two_tests(hidden_points=3.0)
+    data = gradescope_results([result], 1.0)
+    assert "score" not in data and entry_scores(data) == result.score == 5.0
+    assert "2 / 2 on the visible tests" in data["output"]
+    assert "show when grades are published" in data["output"] and "5 / 5" not in data["output"]
+
+
+def test_without_hidden_tests_the_total_is_posted_and_shown():
+    result = Result("s", ASSIGNMENT, "s.ipynb", "d", "v", "c",
+                    tests=[TestResult("softmax.values", "softmax", 2.0, 1.5, False, "off")])
+    data = gradescope_results([result], 1.0)
+    assert data["score"] == 1.5 and "1.5 / 2" in data["output"]
+    assert "visible tests" not in data["output"]
+
+
+def test_a_late_penalty_is_an_entry_so_the_tests_add_up_to_the_score():
+    result = two_tests(hidden_points=3.0, late=1.0)
+    data = gradescope_results([result], 1.0)
+    assert entry_scores(data) == result.score == 4.0
+    [adjusted] = [t for t in data["tests"] if t["name"].endswith(": adjustments")]
+    assert adjusted["score"] == -1.0 and "1 day late" in adjusted["output"]
+    assert adjusted["visibility"] == "after_published"  # it would tell the hidden points
+
+
+def test_a_missing_notebook_is_the_students_zero_not_a_grader_fault():
+    result = Result("s", ASSIGNMENT, "submission", "d", "v", "c", possible=10.0,
+                    missing=f"no notebook {ASSIGNMENT}.ipynb was handed in")
+    data = gradescope_results([result], 1.0)
+    message = f"no notebook {ASSIGNMENT}.ipynb was found in your submission: upload it"
+    [entry] = data["tests"]
+    assert entry["score"] == 0 and entry["max_score"] == 10.0 and entry["output"] == message
+    assert entry["visibility"] == "visible" and data["score"] == 0
+    assert message in data["output"] and data["leaderboard"] == []
