@@ -121,6 +121,10 @@ class TooLarge(Exception):
     """A zip holds more entries, or more bytes, than the grader unpacks."""
 
 
+def too_large() -> TooLarge:
+    return TooLarge(f"unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB")
+
+
 def unpack_into(opened: zipfile.ZipFile, name: str,
                 into: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     """Unpack the notebooks of an open zip into `into`, checking each entry's name, kind
@@ -130,10 +134,10 @@ def unpack_into(opened: zipfile.ZipFile, name: str,
         raise TooLarge(f"holds {len(entries):,} entries, more than the {MAX_ZIP_ENTRIES} "
                        "the grader unpacks")
     if sum(info.file_size for info in entries) > MAX_UNPACKED_BYTES:
-        raise TooLarge(f"unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB")
+        raise too_large()
     found: list[tuple[Path, str]] = []
     problems: list[str] = []
-    budget = [MAX_UNPACKED_BYTES]
+    left = MAX_UNPACKED_BYTES
     for info in entries:
         parts = entry_parts(info.filename)
         refusal = refused_entry(info, parts)
@@ -142,7 +146,9 @@ def unpack_into(opened: zipfile.ZipFile, name: str,
         elif parts and not ignored(parts) and parts[-1].lower().endswith(".ipynb"):
             target = into.joinpath(*parts)
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if write_entry(opened, info, target, budget):
+            written = write_entry(opened, info, target, left)
+            if written is not None:
+                left -= written
                 found.append((target, parts[-1]))
             else:
                 problems.append(f"{name} holds {shown(info.filename)} twice: the first is "
@@ -183,20 +189,22 @@ def refused_entry(info: zipfile.ZipInfo, parts: tuple[str, ...]) -> str | None:
 
 
 def write_entry(opened: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
-                budget: list[int]) -> bool:
+                left: int) -> int | None:
     """Copy one entry to `target` (a new file, never a link's target), counting the bytes
-    really decompressed against `budget`; False where the zip held the name already."""
+    really decompressed against the `left` the zip may still unpack to: how many it wrote,
+    None where the zip held the name already."""
     try:
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
-        return False
+        return None
+    written = 0
     with os.fdopen(handle, "wb") as out, opened.open(info) as source:
         while chunk := source.read(CHUNK):
-            budget[0] -= len(chunk)
-            if budget[0] < 0:  # what it unpacks to, whatever its header claimed
-                raise TooLarge(f"unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB")
+            written += len(chunk)
+            if written > left:  # what it unpacks to, whatever its header claimed
+                raise too_large()
             out.write(chunk)
-    return True
+    return written
 
 
 def discover(target: Path, unpack_to: Path | None = None) -> tuple[list[Submission], list[str]]:

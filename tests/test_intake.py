@@ -125,6 +125,21 @@ def test_two_canvas_students_of_one_login_are_both_kept_apart(canvas):
     assert all(lee.problems[0].startswith(NAMES_ALIKE) for lee in lees)
 
 
+def test_a_link_in_an_lms_export_refuses_that_student_alone(tmp_path):
+    write(tmp_path / "elsewhere.ipynb")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "smithcarol_1_2_softmax_regression.ipynb").symlink_to(
+        tmp_path / "elsewhere.ipynb")
+    (tmp_path / "in" / "Carol Smith_3_assignsubmission_file_").mkdir()
+    (tmp_path / "in" / "Carol Smith_3_assignsubmission_file_" / "a.ipynb").symlink_to(
+        tmp_path / "elsewhere.ipynb")
+    write(tmp_path / "in" / "doejohn_4_5_softmax_regression.ipynb")
+    found = by_lms(discover(tmp_path / "in")[0])
+    assert "is a link" in found["1"].refused and not found["1"].notebooks
+    assert "holds links (a.ipynb)" in found["3"].refused and not found["3"].notebooks
+    assert found["4"].refused is None and len(found["4"].notebooks) == 1
+
+
 # Moodle ------------------------------------------------------------------------------------
 
 def test_moodle_folders_of_one_participant_are_one_submission(tmp_path):
@@ -207,6 +222,24 @@ def test_gradescope_submitters_are_students_with_the_exports_time(gradescope):
     (handed,) = lei.handed.values()
     assert handed == Handed("linear_regression.ipynb",
                             Lateness(False, "2023-12-01T13:25:21+00:00"))
+
+
+def test_gradescope_submitters_twice_or_without_an_id_are_said(gradescope):
+    (gradescope / GRADESCOPE_METADATA).write_text(METADATA + """submission_216999999:
+  :submitters:
+  - :name: Alice Sun Fontaine
+    :sid: '06758767'
+  - :name: Nobody
+  :created_at: 2023-12-03 00:00:00.000000000 Z
+""", encoding="utf-8")
+    write(gradescope / "submission_216999999" / "softmax_regression.ipynb")
+    submissions, problems = discover(gradescope)
+    assert by_lms(submissions)["06758767"].path.name == "submission_216999999"
+    assert problems == [
+        f"submission_999: not in {GRADESCOPE_METADATA}, not graded",
+        "06758767 is a submitter of submission_216975964 and submission_216999999: "
+        "submission_216999999, handed in later, is graded",
+        "submission_216999999: a submitter with no sid nor email (Nobody), not graded"]
 
 
 def test_gradescope_metadata_that_cannot_be_read_says_what_to_do(gradescope):
@@ -297,6 +330,25 @@ def test_a_zip_of_too_many_entries_is_refused(tmp_path):
     assert alice.problems == [f"alice.zip holds 10,000 entries, more than the "
                               f"{MAX_ZIP_ENTRIES} the grader unpacks: not unpacked; hand in "
                               "the notebooks themselves"]
+
+
+def test_encrypted_and_twice_written_entries_are_said(tmp_path):
+    path = tmp_path / "in" / "alice.zip"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("secret.ipynb", b"ciphertext")
+        archive.writestr("softmax_regression.ipynb", notebook("softmax_regression"))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("softmax_regression.ipynb", b"the second")
+    data = bytearray(path.read_bytes())  # zipfile writes no encrypted entry: mark one
+    data[data.index(b"PK\x01\x02") + 8] |= 0x1  # the first entry's flags, in the directory
+    path.write_bytes(data)
+    (alice,) = discover(tmp_path / "in", tmp_path / "unpacked")[0]
+    (kept,) = alice.notebooks
+    assert kept.read_bytes() == notebook("softmax_regression")
+    assert alice.problems == [
+        "alice.zip: secret.ipynb is encrypted, not unpacked",
+        "alice.zip holds softmax_regression.ipynb twice: the first is graded"]
 
 
 def test_a_file_that_is_no_zip_is_a_problem_not_a_crash(tmp_path):
