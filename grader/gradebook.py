@@ -97,7 +97,9 @@ def book_of(results: list[Result], roster: list[Person] | None,
             columns: Mapping[str, str]) -> Book:
     """The rows and cells of a gradebook, whatever its flavour."""
     assignments = sorted({result.assignment for result in results})
-    possible = {result.assignment: format_points(result.max_score) for result in results}
+    # A fault's result has no tests to count points from: any other result's points win.
+    possible = {r.assignment: format_points(r.max_score)
+                for r in sorted(results, key=lambda r: r.fault is None)}
     cells = {(r.student, r.assignment): format_points(r.score) for r in results
              if r.missing is None and r.fault is None}
     firsts = {r.student: r for r in reversed(results)}
@@ -128,11 +130,7 @@ def canvas_rows(book: Book) -> list[list[str]]:
 
 def moodle_rows(book: Book) -> list[list[str]]:
     """Moodle's "Import CSV": a row per student with a score, mapped by one user field."""
-    people = [entry.person for entry in book.entries if entry.student]
-    header, attribute = next(((h, a) for h, a in MOODLE_MAPPINGS
-                              if all(getattr(p, a) for p in people)),
-                             max(MOODLE_MAPPINGS, key=lambda m: sum(
-                                 bool(getattr(p, m[1])) for p in people)))
+    header, attribute = moodle_mapping([e.person for e in book.entries if e.student])
     rows, unmapped, partial = [[header, "Full name", *book.headers]], [], []
     for entry in book.entries:
         scores = book.scores(entry)
@@ -152,6 +150,15 @@ def moodle_rows(book: Book) -> list[list[str]]:
                              f"one: {listed(partial)}; in the import, map only the columns "
                              "you mean to import")
     return rows
+
+
+def moodle_mapping(people: list[Person]) -> tuple[str, str]:
+    """The user field Moodle maps rows by: the first every student has (email first), else
+    the one most have (the others are left out, said so)."""
+    for header, attribute in MOODLE_MAPPINGS:
+        if all(getattr(person, attribute) for person in people):
+            return header, attribute
+    return max(MOODLE_MAPPINGS, key=lambda m: sum(bool(getattr(p, m[1])) for p in people))
 
 
 def plain_rows(book: Book) -> list[list[str]]:

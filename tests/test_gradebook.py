@@ -17,7 +17,7 @@ from grader.gradebook import (
     read_roster,
     write_gradebook,
 )
-from grader.results import Result, TestResult
+from grader.results import Result, TestResult, save_result
 from grader.roster import Claim
 from tests.lms_import import User, canvas_import, moodle_import
 
@@ -147,6 +147,12 @@ USERS = [User(7, "Cantor, Georg", login="carol", email="carol@uni.example"),
          User(8, "Dedekind, Richard", login="dan", email="dan@uni.example")]
 
 
+def roster_from(tmp_path, text: str) -> list[Person]:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text, encoding="utf-8")
+    return read_roster(roster)
+
+
 def written(tmp_path, results, roster=None, **options) -> tuple[str, list[str]]:
     path = tmp_path / "gradebook.csv"
     problems = write_gradebook(results, path, roster, **options)
@@ -190,9 +196,7 @@ MOODLE_SHEET = ("\ufeffIdentifier;Full name;Email address;Status;Grade\n"
 
 
 def test_moodle_maps_every_row_to_a_user_and_empties_nothing_it_was_not_given(tmp_path):
-    roster = tmp_path / "worksheet.csv"
-    roster.write_text(MOODLE_SHEET, encoding="utf-8")
-    people = read_roster(roster)
+    people = roster_from(tmp_path, MOODLE_SHEET)
     assert [(p.id, p.student, p.email) for p in people][0] == (
         "501", "Georg Cantor", "carol@uni.example")
     results = [result("carol", "softmax_regression", 25, lms_id="501"),
@@ -239,9 +243,7 @@ CANVAS_EXPORT = ("Student,ID,SIS User ID,SIS Login ID,Section,HW3 Softmax (123),
 
 
 def test_a_canvas_export_as_roster_round_trips(tmp_path):
-    roster = tmp_path / "export.csv"
-    roster.write_text(CANVAS_EXPORT, encoding="utf-8")
-    people = read_roster(roster)
+    people = roster_from(tmp_path, CANVAS_EXPORT)
     assert [p.student for p in people] == ["Cantor, Georg", "Dedekind, Richard"]
     results = [result("carol", "softmax_regression", 25),  # by login before '@'
                result("Dedekind_Richard~1a2b3c4d", "softmax_regression", 10, lms_id="8")]
@@ -276,9 +278,7 @@ def test_the_lms_id_is_matched_first_and_two_rows_for_it_are_both_named():
     "3,ada,ada@uni.example,S-3,Ada,Lovelace\n",
 ])
 def test_plain_and_moodle_user_rosters_are_read(tmp_path, text):
-    roster = tmp_path / "roster.csv"
-    roster.write_text(text, encoding="utf-8")
-    (ada,) = read_roster(roster)
+    (ada,) = roster_from(tmp_path, text)
     assert (ada.student, ada.sis_login_id, ada.email) == (
         "Ada Lovelace", "ada", "ada@uni.example")
     assert match_roster({"ada": "ada.ipynb"}, [ada]).rows["ada"] == ada
@@ -309,3 +309,16 @@ def test_no_cell_starts_a_formula_whatever_the_roster_holds(tmp_path):
     with pytest.raises(ValueError, match="unknown gradebook flavour 'blackboard': choose "
                                          "one of canvas, moodle, plain"):
         write_gradebook(results, tmp_path / "gradebook.csv", None, flavour="blackboard")
+
+
+def test_the_gradebook_command_reads_a_canvas_export_as_roster(tmp_path):
+    out = tmp_path / "out"
+    for each in CAROL:
+        save_result(each, out / each.student / each.assignment / "results.json")
+    roster = tmp_path / "export.csv"
+    roster.write_text(CANVAS_EXPORT, encoding="utf-8")
+    ran = CliRunner().invoke(main, ["gradebook", str(out), "--roster", str(roster)])
+    assert ran.exit_code == 0, ran.output
+    assert rows_of(out / "gradebook.csv")[2:] == [
+        ["Cantor, Georg", "7", "S-7", "carol@uni.example", "Tue", "", "", "25"],
+        ["Dedekind, Richard", "8", "S-8", "dan", "Tue", "", "", "10"]]
