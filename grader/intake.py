@@ -122,6 +122,7 @@ class TooLarge(Exception):
 
 
 def too_large() -> TooLarge:
+    """The refusal of a zip whose contents are over MAX_UNPACKED_BYTES, claimed or read."""
     return TooLarge(f"unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB")
 
 
