@@ -643,7 +643,8 @@ def test_a_test_left_unjudged_is_neither_passed_nor_failed() -> None:
     assert row.select_one(".badge").get_text() == "not judged"
     assert soup.select_one("#fix-first")["data-test"] == "softmax.values"
     training = soup.select_one('details[data-exercise="training"]')
-    assert not training.has_attr("open") and "fail" not in training["class"]
+    assert not training.has_attr("open") and "not-judged" in training["class"]
+    assert training.select_one(".badge.pass") is None  # 0/1 passed is not shown green
     assert "1 not judged" in training.summary.get_text()
     assert soup.select_one("#fix-first .others") is None  # no other exercise failed
 
