@@ -3,16 +3,29 @@ one unsharded run; outputs that cannot be compared are refused with the reason."
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from itertools import count
+from pathlib import Path
 
+import nbformat
 import pytest
+from bs4 import BeautifulSoup
 from click.testing import CliRunner
-from conftest import BLANK, NOTEBOOK, with_functions, write_notebook
+from conftest import BLANK, NOTEBOOK, SOLUTION, renamed_copy, with_functions, write_notebook
 
 from grader.cli import main
+from grader.collect import CollectError, collect
 from grader.shard import KUBERNETES_INDEX, SLURM_INDEX, Shard, ShardError, parse_shard
+from grader.similarity import (
+    FOLDER,
+    SHOWN_CELLS,
+    handout_digests,
+    similar_pairs,
+    write_fingerprints,
+    write_similarity_csv,
+)
 
 SPLIT = 3
 
@@ -60,6 +73,8 @@ def test_shards_collected_are_one_unsharded_run(sharded, tmp_path):
     assert merged == (root / "whole" / "grades.csv").read_text()
     gradebook = (tmp_path / "merged" / "gradebook.csv").read_text()
     assert gradebook == (root / "whole" / "gradebook.csv").read_text()
+    similarity = (tmp_path / "merged" / "similarity.csv").read_text()
+    assert similarity == (root / "whole" / "similarity.csv").read_text()
     assert sorted(line.split(",")[0] for line in merged.splitlines()[1:]) == students
     summary = (tmp_path / "merged" / "summary.html").read_text()
     assert all(student in summary for student in students)
@@ -190,3 +205,83 @@ def test_collect_leaves_a_grader_fault_out_of_the_class_files(sharded, tmp_path)
     rows = (merged / "grades.csv").read_text().splitlines()[1:]
     assert result.student not in {line.split(",")[0] for line in rows}
     assert f"{result.student}," not in (merged / "gradebook.csv").read_text()
+
+
+def keep_cells(out: Path, notebooks: dict[str, Path]) -> dict[str, Path]:
+    """Keep in `out` the cells of the students it graded, as the batch keeps them."""
+    graded = [path.parent.parent.name for path in out.glob(f"*/{NOTEBOOK}/results.json")]
+    return write_fingerprints(out, NOTEBOOK, {student: notebooks[student] for student in graded},
+                              handout_digests(SOLUTION))
+
+
+@pytest.fixture(scope="module")
+def copying(sharded, tmp_path_factory):
+    """The sharded class's outputs, copied, as if a student of shard 1 had handed in the
+    solution and one of shard 2 a renamed copy of it: each output keeps its students'
+    cells, and the whole class's similarity.csv is written as the batch writes it. No
+    grading: the kept cells are all that pairing reads."""
+    root, submissions = sharded
+    copy = tmp_path_factory.mktemp("copying")
+    notebooks = {path.stem: path for path in submissions.glob("*.ipynb")}
+    first, second = names_in(Shard(1, SPLIT), 2)[1], names_in(Shard(2, SPLIT), 1)[0]
+    notebooks[first] = write_notebook(nbformat.read(SOLUTION, as_version=4),
+                                      copy / "work" / f"{first}.ipynb")
+    notebooks[second] = write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
+                                       copy / "work" / f"{second}.ipynb")
+    for name in ("whole", *(f"shard{index}" for index in range(1, SPLIT + 1))):
+        shutil.copytree(root / name, copy / name)
+        keep_cells(copy / name, notebooks)
+    write_similarity_csv(similar_pairs(NOTEBOOK, keep_cells(copy / "whole", notebooks)),
+                         copy / "whole" / "similarity.csv")
+    return copy, tuple(sorted((first, second)))
+
+
+def test_students_copying_across_shards_are_paired_as_in_one_run(copying, tmp_path):
+    copy, pair = copying
+    merged = tmp_path / "merged"
+    run = CliRunner().invoke(main, ["collect", *outs(copy, 1, 2, 3), "--out", str(merged)])
+    assert run.exit_code == 0, run.output
+    similarity = (merged / "similarity.csv").read_text()
+    assert similarity == (copy / "whole" / "similarity.csv").read_text()
+    rows = list(csv.DictReader(similarity.splitlines()))
+    assert [(row["student"], row["other_student"]) for row in rows] == [pair]
+    summary = BeautifulSoup((merged / "summary.html").read_text(), "html.parser")
+    shown = summary.select_one(f'.similarity details.pair[data-students="{" ".join(pair)}"]')
+    assert shown is not None
+    assert len(shown.select(".side-by-side")) == min(int(rows[0]["shared_cells"]), SHOWN_CELLS)
+    assert "# my own work" in shown.get_text()
+    assert {path.stem for path in (merged / FOLDER / NOTEBOOK).iterdir()} >= set(pair)
+    again = tmp_path / "again"  # the merged folder is an output like any other
+    assert collect([merged], again) and (again / "similarity.csv").read_text() == similarity
+
+
+def test_collect_says_which_cells_it_could_not_read_and_pairs_the_rest(copying, tmp_path):
+    """An output graded before outputs kept cells, a student's cells damaged: each is a
+    note; the pair across the other outputs is still found."""
+    copy, pair = copying
+    copies = [tmp_path / f"shard{index}" for index in range(1, SPLIT + 1)]
+    for index, out in enumerate(copies, start=1):
+        shutil.copytree(copy / f"shard{index}", out)
+    shutil.rmtree(copies[2] / FOLDER)
+    damaged = names_in(Shard(2, SPLIT), 2)[1]
+    (copies[1] / FOLDER / NOTEBOOK / f"{damaged}.json").write_text("{")
+    notes: list[str] = []
+    collect(copies, tmp_path / "merged", notes)
+    unkept, unread = notes
+    assert f"{copies[2]} keeps no similarity fingerprints of {NOTEBOOK}" in unkept
+    assert "its 2 student(s) are compared with no one" in unkept
+    assert f"similarity fingerprints of {damaged} in {NOTEBOOK}" in unread
+    rows = list(csv.DictReader((tmp_path / "merged" / "similarity.csv").open()))
+    assert [(row["student"], row["other_student"]) for row in rows] == [pair]
+
+
+def test_collect_refuses_a_result_in_another_students_folder(sharded, tmp_path):
+    root, _ = sharded
+    copies = [tmp_path / f"shard{index}" for index in range(1, SPLIT + 1)]
+    for index, out in enumerate(copies, start=1):
+        shutil.copytree(root / f"shard{index}", out)
+    moved = next(copies[0].glob(f"*/{NOTEBOOK}/results.json"))
+    saved = json.loads(moved.read_text())
+    moved.write_text(json.dumps({**saved, "student": "../../elsewhere"}))
+    with pytest.raises(CollectError, match="not of its folder's"):
+        collect(copies, tmp_path / "merged")
