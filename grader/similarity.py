@@ -278,9 +278,6 @@ def copy_fingerprints(stored: dict[str, Path], out: Path, assignment: str,
                       notes: list[str]) -> dict[str, Path]:
     """The `stored` files (of other output folders) that can be read, copied into `out`
     as `write_fingerprints` keeps them; each that cannot is left out, told in `notes`."""
-    folder = out / FOLDER / assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    _keep_only(folder, stored)
     copied = {}
     for student, path in stored.items():
         try:
@@ -290,13 +287,16 @@ def copy_fingerprints(stored: dict[str, Path], out: Path, assignment: str,
             continue
         copied[student] = fingerprint_path(out, assignment, student)
         write_atomically(copied[student], data.decode("utf-8"))
+    folder = out / FOLDER / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_only(folder, copied)
     return copied
 
 
 def unread_note(student: str, assignment: str, path: Path, why: Exception) -> str:
     return (f"The similarity fingerprints of {shown(student)} in {assignment} ({path}) "
-            f"cannot be read ({why}): {shown(student)} is compared with no one; grade that "
-            "submission again (--only) to compare it.")
+            f"cannot be read ({why}): {shown(student)} is compared with no one; run `grade` "
+            "into that output again (finished grades are reused, the cells kept anew).")
 
 
 def _own_of(student: str, assignment: str, path: Path,

@@ -271,6 +271,7 @@ def test_collect_says_which_cells_it_could_not_read_and_pairs_the_rest(copying, 
     assert f"{copies[2]} keeps no similarity fingerprints of {NOTEBOOK}" in unkept
     assert "its 2 student(s) are compared with no one" in unkept
     assert f"similarity fingerprints of {damaged} in {NOTEBOOK}" in unread
+    assert not (tmp_path / "merged" / FOLDER / NOTEBOOK / f"{damaged}.json").exists()
     rows = list(csv.DictReader((tmp_path / "merged" / "similarity.csv").open()))
     assert [(row["student"], row["other_student"]) for row in rows] == [pair]
 
