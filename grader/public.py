@@ -11,10 +11,14 @@ import torch
 
 from grader import course
 from grader.assign import student_version
+from grader.checks import Context, evaluate_all
 from grader.config import Settings
 from grader.exercise import Exercise, lookup
+from grader.grade import checks_of
 from grader.inputs import build_inputs, derived_seed
+from grader.kernel.probing import Probe
 from grader.notebook import read_notebook
+from grader.plan import planned_keys
 from grader.reference import reference_probe
 
 
@@ -32,14 +36,29 @@ def build_public(settings: Settings) -> dict:
     exercises = lookup(settings.exercises)
     probe = reference_probe(exercises, settings)
     solution = read_notebook(course.current().reference / f"{settings.notebook}.ipynb")
+    inputs = build_inputs(exercises, settings, student_version(solution))
+    reference = shareable(exercises, probe.observations)
     return {
-        "inputs": build_inputs(exercises, settings, student_version(solution)),
-        "reference": shareable(exercises, probe.observations),
+        "inputs": inputs,
+        "reference": reference,
         "exercises": list(settings.exercises),
         "options": {name: asdict(options) for name, options in settings.options.items()},
+        "points": dict(settings.points),
         "timeouts": {"probe": settings.probe_timeout, "long": settings.long_timeout},
         "hidden": list(settings.hidden),
+        "grader_only": grader_only(exercises, settings, probe, inputs, reference),
     }
+
+
+def grader_only(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
+                reference: dict) -> list[str]:
+    """The public tests the self-check cannot judge with the data it ships: those the
+    reference's own observations fail against it (the quiz's answers, withheld). The
+    self-check lists them with what only the grader checks instead of failing them."""
+    checks = [check for check in checks_of(exercises, settings)
+              if not check.hidden and not check.timed]
+    context = Context(probe.observations, reference, inputs, planned=planned_keys(exercises))
+    return [result.name for result in evaluate_all(checks, context) if not result.passed]
 
 
 def shareable(exercises: list[Exercise], observations: dict) -> dict:
@@ -52,6 +71,7 @@ def shareable(exercises: list[Exercise], observations: dict) -> dict:
 
 
 def write_public(settings: Settings) -> Path:
+    """Write public/<notebook>.pt of the course in use; returns the file written."""
     folder = course.current().public
     folder.mkdir(exist_ok=True)
     path = folder / f"{settings.notebook}.pt"

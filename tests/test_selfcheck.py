@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import nbformat
 import pytest
 import torch
@@ -12,8 +16,9 @@ from grader.config import load_assignments
 from grader.course import BUNDLED, ENV_VAR
 from grader.execute import KernelRun
 from grader.exercise import lookup
+from grader.grade import possible_points
 from grader.inputs import build_inputs
-from grader.kernel.selfcheck import check, run_check
+from grader.kernel.selfcheck import SelfCheck, check, check_all, run_check
 from grader.kernels import LaunchedKernel
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
@@ -65,9 +70,13 @@ def test_a_bug_prints_the_first_failing_expectation(capsys, monkeypatch):
     monkeypatch.setattr(selfcheck, "caller_namespace", lambda: namespace)
     check("softmax")
     printed = capsys.readouterr().out
-    assert printed.startswith("softmax: 2/5 public tests passed")  # shape and dtype hold
+    # shape and dtype hold (1 + 1 of 7 points); the hidden gradient test is named apart
+    assert printed.startswith("softmax: 2/5 public tests passed, 2.0 of 7.0 public points")
     assert "✗ values_match_the_reference" in printed
-    assert "First problem:" in printed and "columns sum to 1" in printed
+    assert "First problem: softmax.values_match_the_reference:" in printed
+    assert "columns sum to 1" in printed
+    assert "Only the grader checks these (1.0 points)" in printed
+    assert "softmax.softmax_gradient_matches" in printed and "hidden test" in printed
 
 
 def test_check_runs_in_the_sandbox_without_reference_or_network():
@@ -84,3 +93,138 @@ def test_check_runs_in_the_sandbox_without_reference_or_network():
     assert "softmax: 0/5 public tests passed" in outputs['check("softmax")']
     assert "keepdim=True" in outputs['check("softmax")']
     assert "accuracy: 2/2 public tests passed" in outputs['check("accuracy")']
+
+
+# --- check_all: the public score, what it leaves out and what only the grader checks -------
+
+SOFTMAX = "softmax_regression"
+[SOFTMAX_SETTINGS] = [s for s in ASSIGNMENTS if s.notebook == SOFTMAX]
+TRAININGS = {"softmax_training.reaches_the_test_accuracy",
+             "concise_softmax_training.reaches_the_test_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """The solution notebook as a student's kernel finds it saved: its metadata names the
+    assignment, its answer cell holds the key's letter."""
+    path = tmp_path_factory.mktemp("saved") / "my_copy.ipynb"
+    shutil.copy(BUNDLED.reference / f"{SOFTMAX}.ipynb", path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def solution_namespace(saved) -> dict:
+    """The solution's functions, in a kernel that Jupyter told its notebook's path."""
+    return {**reference_functions(SOFTMAX, BUNDLED.reference), "__session__": str(saved)}
+
+
+def checked_all(monkeypatch, namespace: dict, **options) -> SelfCheck:
+    monkeypatch.setattr(selfcheck, "caller_namespace", lambda: namespace)
+    return check_all(**options)
+
+
+def test_check_all_gives_the_solution_every_public_point_and_names_the_rest(
+        monkeypatch, capsys, solution_namespace):
+    summary = checked_all(monkeypatch, solution_namespace, training=True)
+    printed = capsys.readouterr().out
+    assert summary.assignment == SOFTMAX  # from the saved notebook's metadata
+    assert summary.failed == [] and summary.earned == summary.possible > 0
+    assert TRAININGS <= {r.name for r in summary.results} and summary.not_run == {}
+    assert summary.exercises["quiz"] == (0.0, 0.0)  # the format is checked, for no points
+    assert summary.grader_only == {
+        "softmax.softmax_gradient_matches": (1.0, selfcheck.HIDDEN),
+        "cross_entropy.cross_entropy_gradient_matches": (1.0, selfcheck.HIDDEN),
+        "accuracy.breaks_ties_like_argmax": (1.0, selfcheck.HIDDEN),
+        "softmax_training.epoch_is_fast_enough": (2.0, selfcheck.TIMED),
+        "quiz.softmax_shift_invariance": (2.0, selfcheck.WITHHELD),
+        "evaluate_accuracy.runs_without_gradients": (1.0, selfcheck.HIDDEN)}
+    assert summary.grade_points == possible_points(SOFTMAX_SETTINGS) == 36
+    assert re.search(rf"\n  public score +{summary.earned:.1f} / {summary.possible:.1f}\n",
+                     printed)
+    assert "Only the grader checks these (8.0 points), so the public score is not the grade"\
+        in printed
+    assert "The grade is out of 36.0 points" in printed and "First problem" not in printed
+
+
+def test_check_all_with_one_bug_costs_its_points_and_names_its_check(
+        monkeypatch, capsys, tmp_path, solution_namespace):
+    monkeypatch.chdir(tmp_path)
+    namespace = {**solution_namespace, "__session__": None}
+    exec(NO_KEEPDIM, namespace)  # noqa: S102 - the student's cell
+    summary = checked_all(monkeypatch, namespace)  # the assignment guessed from the functions
+    printed = capsys.readouterr().out
+    assert summary.assignment == SOFTMAX
+    earned, possible = summary.exercises["softmax"]
+    assert earned < possible and summary.earned == summary.possible - (possible - earned)
+    assert summary.failed[0] == "softmax.values_match_the_reference"
+    assert {name.split(".")[0] for name in summary.failed} == {"softmax"}
+    assert "First problem: softmax.values_match_the_reference" in printed
+    # Without training=True, the long trainings are named with their points, not run; the
+    # saved notebook (unnamed here, none in the folder) is not found: the quiz is not run.
+    long = {name for name, (_, why) in summary.not_run.items() if why == selfcheck.LONG}
+    assert TRAININGS <= long and {name.split(".")[0] for name in long} == {
+        "softmax_training", "concise_softmax_training"}
+    assert summary.not_run.keys() - long == {"quiz.answers_with_one_of_the_choices"}
+    assert summary.not_run["quiz.answers_with_one_of_the_choices"][1] == selfcheck.NO_NOTEBOOK
+    assert "Not run this time" in printed and "check_all(training=True) runs it" in printed
+    assert re.search(r"\n  softmax_training +- +not run \(below\)\n", printed)
+    assert summary.grade_points == 36
+
+
+def quiz_notebook(answer: str) -> nbformat.NotebookNode:
+    notebook = nbformat.read(BUNDLED.exercises / f"{SOFTMAX}.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if "answer:softmax_shift" in cell.metadata.get("tags", []):
+            cell.source = answer
+    return notebook
+
+
+def test_the_quiz_checks_the_answers_form_not_whether_it_is_right():
+    [valid] = run_check("quiz", {}, quiz_notebook("B"))  # a wrong letter, in a valid form
+    assert valid.passed and valid.name == "quiz.answers_with_one_of_the_choices"
+    assert "whether it is right, the grader says" in valid.message
+    [invalid] = run_check("quiz", {}, quiz_notebook("B or C"))
+    assert not invalid.passed and "exactly one of A, B, C, D" in invalid.message
+    [blank] = run_check("quiz", {}, quiz_notebook("YOUR ANSWER HERE"))
+    assert not blank.passed and "no answer given" in blank.message
+
+
+def test_the_quiz_check_says_when_it_cannot_find_the_saved_notebook(
+        monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(selfcheck, "caller_namespace", lambda: {})
+    check("quiz")
+    printed = capsys.readouterr().out
+    assert printed.startswith("quiz: not run: it reads your answers from the saved notebook")
+    assert "quiz.softmax_shift_invariance" in printed and "answer key" in printed
+
+
+def test_the_saved_notebook_is_the_one_of_the_folder_that_names_the_assignment(
+        monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert selfcheck.saved_notebook({}, SOFTMAX) is None
+    shutil.copy(BUNDLED.exercises / f"{SOFTMAX}.ipynb", tmp_path / "renamed.ipynb")
+    shutil.copy(BUNDLED.exercises / "more_pytorch.ipynb", tmp_path / "other.ipynb")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    found = selfcheck.saved_notebook({}, SOFTMAX)
+    assert found is not None and selfcheck.named_assignment(found) == SOFTMAX
+    shutil.copy(tmp_path / "renamed.ipynb", tmp_path / "renamed-Copy1.ipynb")
+    assert selfcheck.saved_notebook({}, SOFTMAX) is None  # two copies: neither is trusted
+
+
+def test_an_assignment_that_cannot_be_told_asks_for_its_name(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"cannot tell which assignment .* check_all\("):
+        selfcheck.guessed_assignment({})
+    with pytest.raises(ValueError, match="no public tests of an assignment named 'mlp'; the "
+                                         "course has: linear_regression, more_pytorch"):
+        check_all("mlp")
+    defined = {"data_iter": len, "sgd": len, "softmax": len}
+    assert selfcheck.guessed_assignment(defined) == "linear_regression"
+
+
+def test_the_public_data_names_the_tests_only_the_grader_can_judge():
+    public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
+    assert public["grader_only"] == ["quiz.softmax_shift_invariance"]
+    assert public["points"] == dict(SOFTMAX_SETTINGS.points)
+    assert public["reference"]["quiz.softmax_shift"]["value"] is None  # no key shipped

@@ -71,13 +71,28 @@ def correct_choice(ctx: Context, question: str) -> str:
         raise GraderFault(f"the reference's answer to {question}: {failure.message}") from None
 
 
+def chosen_letter(ctx: Context, question: str) -> str:
+    """The student's letter for `question`, or Failed saying what is wrong with its form."""
+    observed = ctx.student.get(f"quiz.{question}")
+    if observed is None:
+        raise Failed(f"the answer cell is missing (a markdown cell tagged {ANSWER_TAG}"
+                     f"{question}): restore it from the assignment", None, None)
+    return parse_choice(observed["value"], CHOICES[question])
+
+
+@CHECKS.add("quiz", points=0)
+def answers_with_one_of_the_choices(ctx: Context) -> str:
+    """Each answer is one letter among the choices.
+
+    The self-check can tell this, not whether the letter is right (it ships no key), so
+    it earns no points of its own: the format is the part of the quiz a student can check."""
+    letters = [f"{question}: {chosen_letter(ctx, question)}" for question in CHOICES]
+    return f"{'; '.join(letters)}, one of the choices (whether it is right, the grader says)."
+
+
 @CHECKS.add("quiz", points=2)
 def softmax_shift_invariance(ctx: Context) -> str:
-    observed = ctx.student.get("quiz.softmax_shift")
-    if observed is None:
-        raise Failed("the answer cell is missing (a markdown cell tagged "
-                     "answer:softmax_shift): restore it from the assignment", None, None)
-    chosen = parse_choice(observed["value"], CHOICES["softmax_shift"])
+    chosen = chosen_letter(ctx, "softmax_shift")
     correct = correct_choice(ctx, "softmax_shift")
     if chosen != correct:
         raise Failed(f"{chosen} is not right: softmax(x + c) = softmax(x), and "

@@ -20,15 +20,20 @@ from grader.course import BUNDLED
 HERE = Path(__file__).resolve().parent
 NAME = "linear_networks"
 ORDER = ("preliminaries", "linear_regression", "softmax_regression")
+# The cells of check_all() (the call and its heading, by id): it runs the public tests of
+# one assignment of the bundled course, which the combined notebook is not.
+CHECK_ALL = ("self-check", "check-all")
 
 
 def combined_notebook() -> nbformat.NotebookNode:
     """The bundled solution notebooks one after the other, a code cell that repeats an
-    earlier one (the imports) left out."""
+    earlier one (the imports) and the check_all() cells left out."""
     parts = [nbformat.read(BUNDLED.reference / f"{name}.ipynb", as_version=4) for name in ORDER]
     notebook = copy.deepcopy(parts[0])
     cells, seen = [], set()
     for cell in (cell for part in parts for cell in part.cells):
+        if cell.get("id") in CHECK_ALL:
+            continue
         if cell.cell_type != "code" or cell.source not in seen:
             cells.append(copy.deepcopy(cell))
             seen.add(cell.source)
