@@ -25,13 +25,28 @@ from grader import __version__, course, interrupt
 from grader.config import Settings
 from grader.exercise import available
 from grader.grade import grade_submission
-from grader.gradebook import Person, match_roster, write_gradebook
+from grader.gradebook import write_gradebook
 from grader.kernels import KernelPool
+from grader.late import unknown_extensions
+from grader.overrides import (
+    Override,
+    apply,
+    by_roster,
+    override_files,
+    read_overrides,
+    unused,
+)
 from grader.report import write_grades_csv, write_report, write_summary
 from grader.results import Result, load_result, save_result
+from grader.roster import Claim, Person, match_roster
 from grader.sandbox import hiding
 from grader.shard import Shard, mark
-from grader.similarity import handout_digests, similar_pairs, write_similarity_csv
+from grader.similarity import (
+    handout_digests,
+    similar_pairs,
+    write_fingerprints,
+    write_similarity_csv,
+)
 from grader.submissions import Submission, discover, match_notebooks, require_notebooks
 
 
@@ -235,12 +250,12 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
                  on_progress: Callable[[int, int, list[str]], None] = lambda *_: None,
                  on_result: Callable[[str, Result | None], None] = lambda *_: None,
                  roster: list[Person] | None = None, scheduler: str | None = None,
-                 shard: Shard | None = None) -> BatchReport:
+                 shard: Shard | None = None, lms: str = "canvas") -> BatchReport:
     """Grade every assignment of every submission in `folder` into `out`, then write
     grades.csv, gradebook.csv, similarity.csv and summary.html.
 
     A `scheduler` (a Dask scheduler's address, or "local") has a cluster's workers grade;
-    a `shard` grades only its slice of the students.
+    a `shard` grades only its slice of the students; `lms` is the gradebook's flavour.
 
     `on_result` hears of each unit as it finishes (its result, None for a grader fault);
     a `roster` is matched before anything is graded, what it leaves out told as problems.
@@ -249,9 +264,16 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
     assignments = [settings.resolved() for settings in assignments]
     submissions, problems = discover(folder)
     require_notebooks(folder, submissions)
-    if roster is not None:
-        problems += match_roster({s.student: s.path.name for s in submissions},
-                                 roster).problems()
+    overrides = read_overrides(override_files(out))  # a bad row stops it before grading
+    if roster is not None:  # the source of truth: every file matched, or told, before grading
+        match = match_roster([Claim(s.student, s.lms_id, s.path.name) for s in submissions],
+                             roster)
+        problems += match.problems()
+        for submission in submissions:
+            person = match.rows.get(submission.student)
+            if person is not None and person.student:
+                submission.name = person.student
+        overrides = by_roster(overrides, match.rows)
     if only:
         unknown = only - {s.student for s in submissions}
         if unknown:
@@ -291,23 +313,73 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
                 # Workers take units in order: the next `jobs` unfinished are the ones running.
                 on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
         report.results.extend(earlier_results(units, report, out))
+        report.results = adjusted(report.results, assignments, overrides, out)
+        report.problems += adjustment_problems(report.results, assignments, overrides)
         report.results.sort(key=lambda r: (r.student, r.assignment))
-        write_class_files(report.results, units, out, roster)
+        write_class_files(report.results, units, out, roster, lms)
     except KeyboardInterrupt as stop:
         raise interrupt.Interrupted(interrupt.signal_of(stop), len(report.graded),
                                     len(unfinished)) from None
     return report
 
 
+def adjusted(results: list[Result], assignments: list[Settings], overrides: list[Override],
+             out: Path) -> list[Result]:
+    """Each result with its adjustments made afresh (the instructor's overrides, the late
+    penalty), on every run: one whose adjustments changed is saved again, with its report,
+    so a regrade never loses an override and an edited overrides.csv needs no regrade."""
+    policies = {settings.notebook: settings.late for settings in assignments}
+    fresh = []
+    for result in results:
+        now = apply(result, overrides, policies.get(result.assignment))
+        if now.adjustments != result.adjustments:
+            save_outputs(now, out)
+        fresh.append(now)
+    return fresh
+
+
+def adjustment_problems(results: list[Result], assignments: list[Settings],
+                        overrides: list[Override]) -> list[str]:
+    """Overrides and extensions that name no one graded: a typo must not pass silently."""
+    return unused(overrides, results) + [
+        problem for settings in assignments for problem in unknown_extensions(
+            settings.late, settings.notebook,
+            [key for r in results if r.assignment == settings.notebook
+             for key in (r.student, r.lms_id) if key])]
+
+
+def rewrite_gradebook(out: Path, assignments: list[Settings], roster: list[Person] | None,
+                      lms: str) -> tuple[int, list[str]]:
+    """gradebook.csv again from the results in `out`, with the overrides, late policy and
+    roster as they are now, regrading nothing; (results read, problems)."""
+    paths = sorted(out.glob("*/*/results.json"))
+    if not paths:
+        raise LookupError(f"{out} holds no results (looked for STUDENT/ASSIGNMENT/"
+                          "results.json): grade a folder into it first")
+    results = [result for result in map(load_result, paths) if result.fault is None]
+    overrides = read_overrides(override_files(out))
+    if roster is not None:
+        claims = {r.student: Claim(r.student, r.lms_id, Path(r.source).name) for r in results}
+        overrides = by_roster(overrides, match_roster(list(claims.values()), roster).rows)
+    results = adjusted(results, assignments, overrides, out)
+    columns = {s.notebook: s.gradebook_column for s in assignments if s.gradebook_column}
+    problems = write_gradebook(results, out / "gradebook.csv", roster, lms, columns)
+    return len(paths), problems + adjustment_problems(results, assignments, overrides)
+
+
 def write_class_files(results: list[Result], units: list[Unit], out: Path,
-                      roster: list[Person] | None) -> None:
+                      roster: list[Person] | None, lms: str) -> None:
     """What covers the whole class: the CSVs, the similar pairs and the summary."""
-    pairs = [pair for name in dict.fromkeys(unit.settings.notebook for unit in units)
-             for pair in similar_pairs(
-                 name, {u.submission.student: u.matched[name] for u in units
+    pairs = []
+    for name in dict.fromkeys(unit.settings.notebook for unit in units):
+        stored = write_fingerprints(
+            out, name, {u.submission.student: u.matched[name] for u in units
                         if u.settings.notebook == name and name in u.matched},
-                 handout_digests(course.current().reference / f"{name}.ipynb"))]
+            handout_digests(course.current().reference / f"{name}.ipynb"))
+        pairs += similar_pairs(name, stored)
+    columns = {u.settings.notebook: u.settings.gradebook_column for u in units
+               if u.settings.gradebook_column}
     write_grades_csv(results, out / "grades.csv")
-    write_gradebook(results, out / "gradebook.csv", roster)
+    write_gradebook(results, out / "gradebook.csv", roster, lms, columns)
     write_similarity_csv(pairs, out / "similarity.csv")
     write_summary(results, out / "summary.html", pairs)

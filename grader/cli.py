@@ -38,8 +38,15 @@ ASSIGNMENT = click.option(
     help="Only this assignment (repeatable; default: every one in the course's assignments/).")
 ROSTER = click.option(
     "--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="A roster CSV (Canvas's columns: Student, ID, SIS User ID, SIS Login ID, Section) "
-         "whose ids name the submissions: gradebook.csv then carries its rows.")
+    help="A roster CSV (Canvas's gradebook export, Moodle's grading worksheet or user export, "
+         "or a plain CSV with an id, login or email column): the class as the LMS knows it. "
+         "Every submission is matched to one row (by the LMS id of the download's names, "
+         "then by id) or named before grading; gradebook.csv carries its rows.")
+LMS = click.option(
+    "--lms", type=click.Choice(["canvas", "moodle", "plain"]), default="canvas",
+    show_default=True,
+    help="The form of gradebook.csv: Canvas's gradebook import, Moodle's grade import (no "
+         "points row, one column to map users by), or a plain table.")
 CONFIG = click.option(
     "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
     help="One assignment's settings file, instead of the course's assignments/.")
@@ -104,6 +111,7 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 @click.option("--only", multiple=True, metavar="STUDENT", help="Grade only these students.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @ROSTER
+@LMS
 @click.option("--scheduler", metavar="ADDRESS|local", default=None,
               help="Grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or "
                    "local for a LocalCluster of --jobs workers on this machine.")
@@ -114,7 +122,8 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 @stops_on_signals
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
         assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
-        as_json: bool, roster: Path | None, scheduler: str | None, shard: str | None) -> None:
+        as_json: bool, roster: Path | None, lms: str, scheduler: str | None,
+        shard: str | None) -> None:
     """Grade every submission in FOLDER (a notebook per student, a folder per student, or an
     LMS's download: Canvas, Moodle, Gradescope) on each of the course's assignments; FOLDER
     may also be one notebook (or .zip). Ctrl-C stops it; the same command resumes."""
@@ -139,6 +148,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
 
     from grader.batch import grade_folder
     from grader.kernel.data import DataNotFound, find_data_dir
+    from grader.overrides import OverrideError
     from grader.shard import parse_shard
 
     try:
@@ -161,9 +171,10 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
                     description=f"grading {', '.join(running)}" if running else "done"),
                 # Without a terminal there is no bar: a line per submission says it moves.
                 on_result=(lambda *_: None) if console.is_terminal else print_finished,
-                roster=people, scheduler=scheduler, shard=slice_,
+                roster=people, scheduler=scheduler, shard=slice_, lms=lms,
             )
-        except (LookupError, NotADirectoryError, *cluster_errors(scheduler)) as error:
+        except (LookupError, NotADirectoryError, OverrideError,
+                *cluster_errors(scheduler)) as error:
             raise click.UsageError(str(error)) from None
     print_summary(report, out)
     if as_json:
@@ -302,24 +313,51 @@ def result_json(result: Result) -> dict:
 @main.command(name="gradebook")
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @ROSTER
-def gradebook_command(out: Path, roster: Path | None) -> None:
-    """Write OUT/gradebook.csv again from the results a run left in OUT (say, with a roster
-    obtained since)."""
-    from grader.gradebook import RosterError, write_gradebook
-    from grader.results import load_result
+@LMS
+def gradebook_command(out: Path, roster: Path | None, lms: str) -> None:
+    """Write OUT/gradebook.csv again from the results a run left in OUT, with the roster,
+    overrides.csv and late policies as they are now (say, a roster obtained since, or an
+    override added), regrading nothing."""
+    from grader.batch import rewrite_gradebook
+    from grader.overrides import OverrideError
 
-    paths = sorted(out.glob("*/*/results.json"))
-    if not paths:
-        raise click.UsageError(f"{out} holds no results (looked for STUDENT/ASSIGNMENT/"
-                               "results.json): grade a folder into it first")
     try:
-        scored = [result for result in map(load_result, paths) if result.fault is None]
-        problems = write_gradebook(scored, out / "gradebook.csv", roster_of(roster))
-    except RosterError as error:
+        count, problems = rewrite_gradebook(out, chosen_assignments(None, ()), roster_of(roster),
+                                            lms)
+    except (LookupError, OverrideError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     for problem in problems:
         click.echo(f"note: {problem}")
-    click.echo(f"wrote {out / 'gradebook.csv'} ({len(paths)} results)")
+    click.echo(f"wrote {out / 'gradebook.csv'} ({count} results, for {lms})")
+
+
+@main.command(name="release")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write the feedback into.")
+@click.option("--lms", type=click.Choice(["canvas", "moodle", "plain"]), default="plain",
+              show_default=True, help="The form the LMS takes feedback back in.")
+def release_command(out: Path, dest: Path, lms: str) -> None:
+    """Write each student's report from the results in OUT, theirs alone and without hidden
+    values, in the form the LMS takes back: Canvas's re-upload zip, Moodle's feedback-files
+    zip, or DEST/STUDENT/ASSIGNMENT.html. Work not handed in and grader faults get none."""
+    from grader.release import ReleaseError, release
+
+    try:
+        released = release(out, dest, lms)
+    except ReleaseError as error:
+        raise click.UsageError(str(error)) from None
+    for problem in released.problems:
+        click.echo(f"note: {problem}")
+    click.echo(f"wrote {released.reports} report(s) into {len(released.written)} file(s) in "
+               f"{dest}/; {released.missing} result(s) had no work handed in, so no report")
+    where = {"canvas": "on the assignment's page in Canvas, with 'Re-Upload Submissions'",
+             "moodle": "in Moodle's assignment, 'View all submissions' > 'Upload multiple "
+                       "feedback files in a zip' (feedback files must be enabled)"}
+    for path in released.written if lms in where else ():
+        click.echo(f"upload {path} {where[lms]}")
+    if released.problems:
+        sys.exit(2)  # some results got no report: named above
 
 
 @main.command(name="collect")
@@ -333,12 +371,15 @@ def collect_command(outs: tuple[Path, ...], merged: Path) -> None:
     refused."""
     from grader.collect import CollectError, collect
 
+    notes: list[str] = []
     try:
-        results = collect(list(outs), merged)
+        results = collect(list(outs), merged, notes)
     except CollectError as error:
         raise click.UsageError(str(error)) from None
+    for note in notes:
+        click.echo(f"note: {note}")
     click.echo(f"merged {len(results)} results from {len(outs)} outputs into {merged}/ "
-               "(grades.csv, summary.html)")
+               "(grades.csv, gradebook.csv, similarity.csv, summary.html)")
     faults = [f"{r.student}/{r.assignment}" for r in results if r.fault is not None]
     if faults:
         console.print(f"[red]{len(faults)} result(s) are grader faults[/red], left out of the "
@@ -379,7 +420,7 @@ def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
 def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Path) -> None:
     """Build the zip to upload as a Gradescope assignment's autograder: it grades each
     student's submission on the course's assignments (all, or those named)."""
-    from grader.autograder import build_autograder
+    from grader.autograder import build_autograder, memory_advice
     from grader.kernel.data import DataNotFound, find_data_dir
 
     try:
@@ -391,6 +432,7 @@ def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Pa
     names = ", ".join(settings.notebook for settings in assignments)
     click.echo(f"wrote {built} ({built.stat().st_size / 2**20:.1f} MiB) for {names}: upload it "
                "as the autograder (Ubuntu 22.04 image or later)")
+    click.echo(memory_advice())
 
 
 @main.command(name="init")
