@@ -144,6 +144,7 @@ def test_check_all_gives_the_solution_every_public_point_and_names_the_rest(
     assert "Only the grader checks these (8.0 points), so the public score is not the grade"\
         in printed
     assert "The grade is out of 36.0 points" in printed and "First problem" not in printed
+    assert selfcheck.SAVED in printed
 
 
 def test_check_all_with_one_bug_costs_its_points_and_names_its_check(

@@ -39,6 +39,7 @@ NO_NOTEBOOK = ("it reads your answers from the saved notebook, which the self-ch
 HIDDEN = "hidden test"
 TIMED = "timed by the grader"
 WITHHELD = "needs the grader's own data (an answer key)"
+SAVED = "Answers were read from the notebook as last saved: save it after changing them."
 
 
 @dataclass
@@ -198,15 +199,14 @@ def run_exercise(exercise: Exercise, public: dict, functions: dict,
             continue
         if check.exercise not in outcome.groups:
             outcome.groups.append(check.exercise)
-        reason = why_grader_only(check, public)
-        if reason is None:
-            reason = why_not_run(exercise, check, training, notebook)
-            if reason is None:
-                runnable.append(check)
-            else:
-                outcome.not_run[check.full_name] = (check.points, reason)
+        grader_only = why_grader_only(check, public)
+        later = why_not_run(exercise, check, training, notebook)
+        if grader_only:
+            outcome.grader_only[check.full_name] = (check.points, grader_only)
+        elif later:
+            outcome.not_run[check.full_name] = (check.points, later)
         else:
-            outcome.grader_only[check.full_name] = (check.points, reason)
+            runnable.append(check)
     if runnable:
         long = any(is_training(exercise, check.exercise) for check in runnable)
         context = observe(exercise, public, functions, long)
@@ -313,6 +313,8 @@ def check(name: str) -> None:
               f"passed, {outcome.earned:.1f} of {outcome.possible:.1f} public points")
     for result in results:
         print(f"  {'✓' if result.passed else '✗'} {result.name.split('.', 1)[1]}")
+    if notebook is not None:
+        print(SAVED)
     print_first_failure(outcome)
     print_grader_only(outcome.grader_only)
 
@@ -332,6 +334,8 @@ def check_all(assignment: str | None = None, training: bool = False) -> SelfChec
     for exercise in exercises:
         summary.add(run_exercise(exercise, public, namespace, notebook, training=training))
     print_table(summary)
+    if notebook is not None:
+        print(SAVED)
     return summary
 
 
