@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from grader.budget import OUT_OF_TIME
+from grader.diagnosis import shorten
 from grader.kernel.probing import function_of
 from grader.results import JUDGED, NOT_JUDGED, NOT_MEASURED, TestResult, Timing
 
@@ -258,7 +259,7 @@ class Check:
                 return self.result(False, f"{self.summary}: not met on the hidden inputs")
             return self.result(False, failure.message, failure.expected, failure.got)
         except Exception as error:  # noqa: BLE001 - malformed observations land here
-            said = "" if self.hidden else f": {str(error)[:300]}"  # it may quote the values
+            said = "" if self.hidden else f": {shorten(str(error), 300)}"  # may quote values
             return self.result(False, f"could not check the value returned: "
                                       f"{type(error).__name__}{said}")
         if self.hidden:
@@ -286,7 +287,7 @@ def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
         failed.sort(key=lambda r: r.hidden)  # a visible test says more
         if failed:
             causes.append(f"{function} fails {failed[0].name.split('.', 1)[1]} "
-                          f"({failed[0].message[:200].rstrip('.')}), see {function}")
+                          f"({shorten(failed[0].message, 200).rstrip('.')}), see {function}")
     return causes
 
 

@@ -27,6 +27,7 @@ from grader.similarity import (
     clipped,
     handout_digests,
     similar_pairs,
+    write_fingerprints,
     write_similarity_csv,
 )
 
@@ -69,7 +70,8 @@ def test_colluders_with_large_cells_are_found_within_fixed_bounds(colluders, tmp
     handout = handout_digests(SOLUTION)
     tracemalloc.start()
     try:
-        pairs = similar_pairs(NOTEBOOK, notebooks, handout)
+        pairs = similar_pairs(NOTEBOOK, write_fingerprints(tmp_path, NOTEBOOK, notebooks,
+                                                           handout))
         write_similarity_csv(pairs, tmp_path / "similarity.csv")
         write_summary([result(student) for student in notebooks], tmp_path / "summary.html",
                       pairs)
@@ -131,7 +133,8 @@ def test_cells_past_the_readers_limits_never_crash_the_comparison(tmp_path):
                        nbformat.v4.new_code_cell("def f(x):\n    return x + 0x" + "f" * 5_000)]
     notebooks = {name: write_notebook(notebook, tmp_path / f"{name}.ipynb")
                  for name in ("ann", "ben")}
-    [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
+    [pair] = similar_pairs(NOTEBOOK, write_fingerprints(tmp_path, NOTEBOOK, notebooks,
+                                                        handout_digests(SOLUTION)))
     assert (pair.first, pair.second, pair.share) == ("ann", "ben", 1.0)
 
 
@@ -142,7 +145,8 @@ def test_a_cell_without_a_type_does_not_stop_the_comparison(colluders, tmp_path)
                 "cells": [{"source": large_cell(0), "metadata": {}}]}
     (tmp_path / "odd.ipynb").write_text(json.dumps(typeless))
     notebooks = {"c0": colluders["c0"], "c1": colluders["c1"], "odd": tmp_path / "odd.ipynb"}
-    [pair] = similar_pairs(NOTEBOOK, notebooks, handout_digests(SOLUTION))
+    [pair] = similar_pairs(NOTEBOOK, write_fingerprints(tmp_path, NOTEBOOK, notebooks,
+                                                        handout_digests(SOLUTION)))
     assert (pair.first, pair.second) == ("c0", "c1")
 
 
