@@ -5,7 +5,8 @@ Each entry of the folder is read by its own name, so a folder may mix layouts:
 - `STUDENT.ipynb` or `STUDENT.zip`: one student's work; `STUDENT/`: a folder of it.
 - Canvas's "Download Submissions": flat files `LOGIN_USERID_SUBMISSIONID_ORIGINAL`
   (`LOGIN_LATE_USERID_...` when late). The files of one USERID are one student: `lms_id`
-  USERID, `name` LOGIN, each file handed as ORIGINAL with the late marker and its time.
+  USERID, `name` LOGIN, each file handed as ORIGINAL with the late marker (and, for a
+  file marked late, its time: an unmarked file was on time by Canvas's own due dates).
 - Moodle's export: a folder `Full Name_PID_assignsubmission_file_` (or flat files
   `Full Name_PID_assignsubmission_file_ORIGINAL`); the entries of one PID are one student:
   `lms_id` PID (Moodle's "Participant PID"), `name` the full name, the files' times kept.
@@ -332,7 +333,10 @@ def add_canvas(entries: dict[str, Entry], path: Path, parts: re.Match[str],
     """One file of Canvas's export, added to its USERID's submission."""
     login, user = parts["login"], parts["user"]
     entry = lms_entry(entries, f"canvas/{login}_{user}", login, path, shown(login), user)
-    lateness = Lateness(marked_late=parts["late"] is not None, submitted_at=modified(path))
+    # Canvas marks late work itself, knowing every student's due date: a file it did not
+    # mark was on time, whatever time the unpacked file carries (an unzip may not keep it).
+    late = parts["late"] is not None
+    lateness = Lateness(marked_late=late, submitted_at=modified(path) if late else None)
     add_file(entry.submission, path, parts["original"], lateness, unpacker)
 
 
