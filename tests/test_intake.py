@@ -85,7 +85,7 @@ def test_canvas_files_of_one_user_are_one_submission_named_by_their_login(canvas
     assert (carol.student, carol.name) == ("smithcarol", "smithcarol")
     assert originals(carol) == {
         "smithcarol_123456_7654321_softmax_regression-1.ipynb": Handed(
-            "softmax_regression-1.ipynb", Lateness(False, None)),  # on time, by Canvas,
+            "softmax_regression-1.ipynb", Lateness(False, None)),  # on time, by Canvas
         "smithcarol_123456_7654322_linear_regression.ipynb": Handed(
             "linear_regression.ipynb", Lateness(False, None))}
 
