@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+import torch
 
 from grader.assign import assign, render, strip_solutions, student_version
+from grader.config import load_assignments
 from grader.course import BUNDLED
+from grader.execute import SELF_CHECK_TAG
+from grader.exercise import lookup
+from grader.grade import checks_of
 
 
 def test_committed_student_notebooks_match_their_solutions():
@@ -57,3 +62,17 @@ def test_hidden_cells_are_dropped():
         nbformat.v4.new_code_cell("x = 1"),
     ])
     assert [c.source for c in student_version(notebook).cells] == ["x = 1"]
+
+
+def test_every_part_with_a_public_test_has_a_check_cell_and_check_all_ends_the_notebook():
+    """A student can check every graded part the self-check can judge (the trainings, the
+    quiz's form), then the whole assignment with its points."""
+    for settings in load_assignments(BUNDLED.assignment_files()):
+        solution = nbformat.read(BUNDLED.reference / f"{settings.notebook}.ipynb", as_version=4)
+        checks = [cell.source for cell in solution.cells
+                  if SELF_CHECK_TAG in cell.metadata.get("tags", [])]
+        public = torch.load(BUNDLED.public / f"{settings.notebook}.pt", weights_only=True)
+        parts = {check.exercise for check in checks_of(lookup(settings.exercises), settings)
+                 if not (check.hidden or check.timed or check.full_name in public["grader_only"])}
+        assert {f'check("{part}")' for part in parts} - set(checks) == set(), settings.notebook
+        assert checks[-1] == "check_all()", settings.notebook
