@@ -12,13 +12,14 @@ it as a formula): such a cell gets a `'` in front. Three flavours:
   `SIS Login ID`; a column named like the assignment's own, "HW3 Softmax (123)" (its id in
   parentheses), fills that assignment, any other name makes a new one. An empty cell
   leaves the grade as it was.
-- moodle: one mapping column, then `Full name`, then a column per assignment; no points
-  row (Moodle aborts the whole import on a row it cannot map to a user). In "Import CSV",
-  set "Map from" to that column and "Map to" to the same field: `Email address` to
-  useremail, `ID number` to useridnumber, `Username` to username (the student id, without
-  a roster). Map each assignment's column to its grade item. Moodle empties a grade for an
-  empty cell, so a student with no score at all is left out, and the other empty cells
-  are listed as a problem (map only the columns you mean to import).
+- moodle: Moodle empties a grade for an empty cell, so no file of it has one: a file per
+  assignment, `gradebook-moodle/ASSIGNMENT.csv` (beside where gradebook.csv would be),
+  holding only the students with a score for it. Its columns: one mapping column, then
+  `Full name`, then the assignment's; no points row (Moodle aborts the whole import on a
+  row it cannot map to a user). In "Import CSV", set "Map from" to that column and "Map
+  to" to the same field: `Email address` to useremail, `ID number` to useridnumber,
+  `Username` to username (the student id, without a roster), and the assignment's column
+  to its grade item.
 - plain: `student, name, lms_id`, a column per assignment; a row per student and nothing
   else (the points possible are in grades.csv), for a spreadsheet or a script.
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.report import format_points
@@ -47,6 +48,7 @@ __all__ = ["FLAVOURS", "HEADER", "Person", "RosterError", "match_roster", "read_
            "write_gradebook"]
 
 HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+MOODLE_FOLDER = "gradebook-moodle"  # a file per assignment: Moodle has no empty cell
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Moodle's user fields a gradebook row can be mapped by, as the mapping column's header.
 MOODLE_MAPPINGS = (("Email address", "email"), ("ID number", "sis_user_id"),
@@ -86,11 +88,19 @@ def write_gradebook(results: list[Result], path: Path, roster: list[Person] | No
         raise ValueError(f"unknown gradebook flavour {flavour!r}: choose one of "
                          f"{', '.join(FLAVOURS)}")
     book = book_of(results, roster, columns or {})
+    if flavour == "moodle":
+        for index, name in enumerate(book.assignments):
+            write_rows(path.parent / MOODLE_FOLDER / f"{name}.csv", moodle_rows(replace(
+                book, assignments=[name], headers=[book.headers[index]])))
+    else:
+        write_rows(path, FLAVOURS[flavour](book))
+    return list(dict.fromkeys(book.problems))
+
+
+def write_rows(path: Path, rows: list[list[str]]) -> None:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows([[safe(cell) for cell in row] for row in FLAVOURS[flavour](book)])
+    csv.writer(buffer, lineterminator="\n").writerows([[safe(c) for c in row] for row in rows])
     write_atomically(path, buffer.getvalue())
-    return book.problems
 
 
 def book_of(results: list[Result], roster: list[Person] | None,
@@ -129,26 +139,21 @@ def canvas_rows(book: Book) -> list[list[str]]:
 
 
 def moodle_rows(book: Book) -> list[list[str]]:
-    """Moodle's "Import CSV": a row per student with a score, mapped by one user field."""
+    """Moodle's "Import CSV": a row per student with every score of the book (one
+    assignment's), mapped by one user field; no empty cell, which would empty a grade."""
     header, attribute = moodle_mapping([e.person for e in book.entries if e.student])
-    rows, unmapped, partial = [[header, "Full name", *book.headers]], [], []
+    rows, unmapped = [[header, "Full name", *book.headers]], []
     for entry in book.entries:
         scores = book.scores(entry)
-        if not any(scores):
+        if not all(scores):
             continue
         if not getattr(entry.person, attribute):
             unmapped.append(entry.person.label())
             continue
-        if not all(scores):
-            partial.append(entry.person.label())
         rows.append([getattr(entry.person, attribute), entry.person.student, *scores])
     if unmapped:
         book.problems.append(f"left out of the Moodle gradebook, having no {header} for "
                              f"Moodle to map: {listed(unmapped)}; add it to the roster")
-    if partial:
-        book.problems.append(f"Moodle empties a grade for an empty cell, and these rows have "
-                             f"one: {listed(partial)}; in the import, map only the columns "
-                             "you mean to import")
     return rows
 
 

@@ -34,7 +34,7 @@ MAX_SHOWN = 80
 # The class files an output folder holds beside the students' folders: an id equal to one
 # would make that file a folder and stop every later run from writing it.
 RESERVED = frozenset({"grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
-                      "shard.json", "overrides.csv"})
+                      "shard.json", "overrides.csv", "gradebook-moodle"})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.gradebook import (
     HEADER,
+    MOODLE_FOLDER,
     Person,
     RosterError,
     match_roster,
@@ -154,8 +155,12 @@ def roster_from(tmp_path, text: str) -> list[Person]:
 
 
 def written(tmp_path, results, roster=None, **options) -> tuple[str, list[str]]:
+    """The gradebook's text; for Moodle, its files' texts, one after another by name."""
     path = tmp_path / "gradebook.csv"
     problems = write_gradebook(results, path, roster, **options)
+    if options.get("flavour") == "moodle":
+        files = sorted((tmp_path / MOODLE_FOLDER).glob("*.csv"))
+        return "".join(file.read_text(encoding="utf-8") for file in files), problems
     return path.read_text(encoding="utf-8"), problems
 
 
@@ -223,14 +228,22 @@ def test_the_canvas_shape_is_what_moodle_aborts_on(tmp_path):
     assert done.grades == {} and done.errors == ["User not found, abort whole import"]
 
 
-def test_moodle_says_which_empty_cells_it_would_empty_and_who_it_cannot_map(tmp_path):
+def test_moodle_gets_a_file_per_assignment_with_no_empty_cell_and_names_who_it_cannot_map(
+        tmp_path):
+    """Moodle empties a grade for an empty cell: Carol's missing work is in no file."""
     people = [Person("Cantor", email="carol@uni.example"), Person("Dedekind", "8", "",
                                                                   "dan")]
-    text, problems = written(tmp_path, CAROL, people, flavour="moodle")
-    assert text.splitlines()[1:] == ["carol@uni.example,Cantor,,,25"]
-    assert "no Email address for Moodle to map: Dedekind (dan)" in problems[0]
-    assert "empties a grade for an empty cell, and these rows have one: Cantor " \
-           "(carol@uni.example)" in problems[1]
+    _, problems = written(tmp_path, CAROL, people, flavour="moodle")
+    files = {path.stem: path.read_text().splitlines()
+             for path in (tmp_path / MOODLE_FOLDER).glob("*.csv")}
+    assert files == {
+        "linear_regression": ["Email address,Full name,linear_regression"],
+        "preliminaries": ["Email address,Full name,preliminaries"],
+        "softmax_regression": ["Email address,Full name,softmax_regression",
+                               "carol@uni.example,Cantor,25"]}
+    assert problems[-1].startswith("left out of the Moodle gradebook, having no Email "
+                                   "address for Moodle to map: Dedekind (dan)")
+    assert not (tmp_path / "gradebook.csv").exists()
 
 
 CANVAS_EXPORT = ("Student,ID,SIS User ID,SIS Login ID,Section,HW3 Softmax (123),"

@@ -123,7 +123,7 @@ ASSIGNMENT = "softmax_regression"
 
 def add_exercise(root: Path) -> None:
     """What the instructor writes: the plug-in, its cells, its table."""
-    (root / "plugins").mkdir()
+    (root / "plugins").mkdir(exist_ok=True)  # `grade init` makes it
     (root / "plugins" / "mlp.py").write_text(textwrap.dedent(EXERCISE).lstrip())
     (root / "plugins" / "mlp_probes.py").write_text(textwrap.dedent(PROBES).lstrip())
     path = root / "reference" / f"{ASSIGNMENT}.ipynb"
