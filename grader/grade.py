@@ -57,14 +57,16 @@ def missing_reason(submission: Submission, notebook: str) -> str:
 
 
 def handed_in_as(submission: Submission, notebook: Path | None) -> str:
-    """The file a result names: its path inside the submissions folder, never the
-    instructor's own folders."""
+    """The file a result names: its path inside the submissions folder (a notebook from a
+    zip: the zip's, then its path inside), never the instructor's own folders."""
     if notebook is None:
         return submission.path.name
-    try:
-        return str(notebook.relative_to(submission.path.parent))
-    except ValueError:  # unpacked from a zip, outside the folder
-        return notebook.name
+    handed = submission.handed.get(notebook)
+    folder = submission.path.parent
+    if handed is not None and handed.via is not None and handed.via.is_relative_to(folder):
+        return f"{handed.via.relative_to(folder)}/{handed.original}"
+    return str(notebook.relative_to(folder)) if notebook.is_relative_to(folder) \
+        else notebook.name
 
 
 def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],

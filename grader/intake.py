@@ -303,7 +303,7 @@ def add_file(submission: Submission, path: Path, original: str,
             submission.problems.append(f"{shown(original)} holds no notebook")
         for notebook, inner in unpacked:
             submission.notebooks.append(notebook)
-            submission.handed[notebook] = Handed(inner, lateness)
+            submission.handed[notebook] = Handed(inner, lateness, via=path)
     elif original.lower().endswith(".ipynb"):
         submission.notebooks.append(path)
         if lateness is not None or original != path.name:

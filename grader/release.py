@@ -157,10 +157,12 @@ def canvas_place(result: Result) -> tuple[str, str]:
     """`name[_LATE]_USERID_FILEID_ASSIGNMENT_report.html`, from the handed-in file's name;
     Unmatched where that name lacks Canvas's ids or names another user id than the LMS id."""
     require_lms_id(result)
-    name = PurePosixPath(result.source).name
+    # The download's file: the notebook's own name, or for one unpacked, its zip's.
+    path = PurePosixPath(result.source)
+    name = next((part for part in path.parts if canvas_ids(part)), path.name)
     parts = name.split("_")
-    ids = [index for index, part in enumerate(parts) if part.isascii() and part.isdigit()]
-    if len(ids) < 2 or ids[1] != ids[0] + 1:
+    ids = canvas_ids(name)
+    if not ids:
         raise Unmatched(f"{label_of(result)}: its file {shown(name)} is not named as Canvas's "
                         "'Download Submissions' names files (name_USERID_FILEID_file), so "
                         "Canvas could not match its feedback to the student: grade the "
@@ -172,6 +174,14 @@ def canvas_place(result: Result) -> tuple[str, str]:
     person = canvas_name(head[:-1] if late else head)
     kept = [person, "LATE" if late else "", user, handed, report_name(result)]
     return "_".join(part for part in kept if part), user
+
+
+def canvas_ids(name: str) -> list[int]:
+    """Where a file name holds Canvas's USERID_FILEID: the indices of its first two parts
+    of digits, if they follow each other; else empty."""
+    parts = name.split("_")
+    ids = [index for index, part in enumerate(parts) if part.isascii() and part.isdigit()]
+    return ids[:2] if len(ids) >= 2 and ids[1] == ids[0] + 1 else []
 
 
 def canvas_name(parts: list[str]) -> str:

@@ -60,6 +60,7 @@ class Handed:
 
     original: str
     lateness: Lateness | None = None
+    via: Path | None = None  # the zip it was unpacked from, where it was
 
 
 @dataclass
