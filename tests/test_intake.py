@@ -107,7 +107,8 @@ def test_a_late_canvas_zip_is_unpacked_outside_the_submissions_and_marked_late(c
     (unpacked,) = john.notebooks
     assert folder not in unpacked.parents  # kernels may see the submissions, not this
     assert john.handed[unpacked] == Handed("softmax_regression.ipynb",
-                                           Lateness(True, "2026-03-01T23:59:30+00:00"))
+                                           Lateness(True, "2026-03-01T23:59:30+00:00"),
+                                           via=folder / "doejohn_LATE_222_9001_homework.zip")
     assert match_notebooks(john, WANTED) == {"softmax_regression": unpacked}
 
 
