@@ -222,7 +222,8 @@ def test_gradescope_submitters_are_students_with_the_exports_time(gradescope):
         Lateness(False, "2023-12-02T02:52:07+00:00")]
     (handed,) = lei.handed.values()
     assert handed == Handed("linear_regression.ipynb",
-                            Lateness(False, "2023-12-01T13:25:21+00:00"))
+                            Lateness(False, "2023-12-01T13:25:21+00:00"),
+                            via=gradescope / "submission_216667716" / "work.zip")
 
 
 def test_gradescope_submitters_twice_or_without_an_id_are_said(gradescope):
