@@ -43,8 +43,8 @@ def test_each_timed_step_names_itself_its_device_and_the_reference(solution_resu
 
 def test_curves_come_from_both_trainings(solution_result):
     names = [c.name for c in solution_result.curves]
-    assert "linear regression loss" in names
-    loss = next(c for c in solution_result.curves if c.name == "linear regression loss")
+    assert "linreg_training: training loss" in names
+    loss = next(c for c in solution_result.curves if c.name == "linreg_training: training loss")
     assert len(loss.y) == FAST.options["linreg"].epochs and loss.y[-1] < 1e-4
     assert loss.reference_y is not None
 

@@ -660,5 +660,5 @@ def curves(ctx: Context) -> list[Curve]:
     except Failed:
         return []
     epochs = list(range(1, len(losses) + 1))
-    return [Curve("linear regression loss", "epoch", "training loss", epochs, losses,
+    return [Curve("linreg_training: training loss", "epoch", "training loss", epochs, losses,
                   ref_losses)]

@@ -195,8 +195,8 @@ def curves(ctx: Context) -> list[Curve]:
     groups = list(range(1, len(out) + 1))
     faces = {f"P(die={face + 1})": finite_values(out[:, face].tolist())
              for face in range(out.shape[1])}
-    return [Curve("dice: running estimates", "groups of experiments", "estimated probability",
-                  groups, [], [1 / 6] * len(groups), faces)]
+    return [Curve("estimate_probabilities: running estimates", "groups of experiments",
+                  "estimated probability", groups, [], [1 / 6] * len(groups), faces)]
 
 
 # --- normal ------------------------------------------------------------------------------

@@ -656,7 +656,7 @@ def curves(ctx: Context) -> list[Curve]:
         for key, label in (("losses", "training loss"), ("accuracies", "training accuracy")):
             y = finite_values(got[key] if got[key] is not None else [])
             x = list(range(1, len(y) + 1))
-            series.append(Curve(f"softmax regression {label}", "batch", label, x, y,
+            series.append(Curve(f"softmax_training: {label}", "batch", label, x, y,
                                 finite_values(want[key])))
         return series
     except (Failed, KeyError, TypeError):
