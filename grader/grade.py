@@ -49,10 +49,10 @@ def missing_reason(submission: Submission, notebook: str) -> str:
     """Why no file of `submission` is the notebook of an assignment: nothing handed in, or
     files that could not be read (their reasons kept, whatever matched)."""
     reason = f"no notebook {notebook}.ipynb was handed in"
-    unreadable = [f"{shown(path.name)}: {why}" for path, why in submission.unreadable.items()]
+    unreadable = [f"{shown(path.name)} {why}" for path, why in submission.unreadable.items()]
     if unreadable:
-        reason += ("; files that could not be read, so could be any assignment: "
-                   + "; ".join(unreadable))
+        reason += ("; what was handed in could not be read, so which assignment it is "
+                   "cannot be told: " + "; ".join(unreadable))
     return reason
 
 

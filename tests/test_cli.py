@@ -212,3 +212,32 @@ def test_the_end_table_never_cuts_a_student_name_short(tmp_path, monkeypatch):
     shown = "".join(line.split("│")[1].strip() for line in screen.getvalue().splitlines()
                     if line.startswith("│"))
     assert name in shown, screen.getvalue()
+
+
+def test_the_end_table_sorts_names_case_blind_and_reads_missing_work_and_problems_apart(
+        tmp_path, monkeypatch):
+    """bob before Carol before dave whatever their case; work not handed in says so (never
+    0 / N); the notes come in one block after the table."""
+    import io
+
+    from rich.console import Console
+
+    import grader.cli
+    from grader.batch import BatchReport
+    from grader.results import Result, TestResult
+
+    screen = io.StringIO()
+    monkeypatch.setattr(grader.cli, "console", Console(file=screen, width=120))
+    passed = [TestResult("t", "e", 2, 2, True, "")]
+    results = [Result("dave", "hw", "dave.ipynb", "d", "v", "c", tests=passed),
+               Result("Carol", "hw", "Carol.ipynb", "d", "v", "c", missing="no notebook",
+                      possible=2),
+               Result("bob", "hw", "bob.ipynb", "d", "v", "c", tests=passed)]
+    grader.cli.print_summary(BatchReport(results=results, problems=["one", "two"]), tmp_path)
+    lines = screen.getvalue().splitlines()
+    rows = [line for line in lines if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == ["bob", "Carol", "dave"]
+    assert "not handed in" in rows[1] and "0 /" not in rows[1]
+    block = lines.index("to read (2):")
+    assert lines[block + 1:block + 3] == ["  - one", "  - two"]
+    assert "not handed in 1" in screen.getvalue()

@@ -87,3 +87,21 @@ def test_an_unreadable_notebook_fails_every_test_with_the_reason(tmp_path, conte
     result = grade_file(path)
     assert result.score == 0 and result.tests
     assert all(words in t.message for t in result.tests)
+
+
+def test_an_unreadable_file_keeps_its_reason_when_no_assignment_can_be_told(tmp_path):
+    """Two assignments and one corrupt file: neither is graded from it, and both say why,
+    never a bare "no notebook was handed in"."""
+    from grader.grade import grade_submission
+    from grader.submissions import Submission
+
+    broken = tmp_path / "ann" / "homework.ipynb"
+    broken.parent.mkdir()
+    broken.write_text("{ not json")
+    submission = Submission("ann", broken.parent, [broken],
+                            unreadable={broken: "is not JSON"})
+    result = grade_submission(submission, FAST, matched={})
+    assert result.tests == [] and result.score == 0 and result.max_score > 0
+    assert result.missing == ("no notebook linear_networks.ipynb was handed in; what was "
+                              "handed in could not be read, so which assignment it is cannot "
+                              "be told: homework.ipynb is not JSON")
