@@ -63,8 +63,8 @@ def a_course(root: Path) -> Path:
     made = course.init(root / "course")
     for name, column in COLUMNS.items():
         path = made.assignments / f"{name}.toml"
-        text = path.read_text().replace("\n[sandbox]\n",
-                                        f'\ngradebook_column = "{column}"\n[sandbox]\n')
+        text = path.read_text().replace('gradebook_column = ""',
+                                        f'gradebook_column = "{column}"')
         if name == "linear_regression":
             text += ('\n[late]\ndue = 2026-12-01T23:59:00Z\npenalty_per_day = 0.1\n'
                      'max_penalty = 0.5\n')
