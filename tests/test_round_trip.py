@@ -96,6 +96,15 @@ def grade(root: Path, submissions: Path, roster: Path, lms: str, *more: str) -> 
     return json.loads(ran.stdout[ran.stdout.index("{"):])
 
 
+def round_trip(root: Path, roster_text: str, lms: str, student: str) -> tuple[dict, dict]:
+    """The class in `root/submissions` graded with the roster, then an override of
+    `student`'s and a forced regrade: (the first run's summary, regrade_with_override's)."""
+    roster = root / "roster.csv"
+    roster.write_text(roster_text, encoding="utf-8")
+    first = grade(root, root / "submissions", roster, lms)
+    return first, regrade_with_override(root, root / "submissions", roster, lms, student)
+
+
 def regrade_with_override(root: Path, submissions: Path, roster: Path, lms: str,
                           student: str) -> dict:
     """The gradebook's text before, and after an override and a forced regrade of it all."""
@@ -128,18 +137,15 @@ def canvas_class(tmp_path_factory):
     write(down / "nunezjose_234567_7003_homework.zip",
           zipped("week1/preliminaries.ipynb", solution("preliminaries")))
     write(down / "doedave_345678_7004_linear_regression-1.ipynb", blank("linear_regression"))
-    roster = root / "roster.csv"
-    roster.write_text(
+    first, trip = round_trip(root, (
         "Student,ID,SIS User ID,SIS Login ID,Section,HW1 Preliminaries (111),"
         "HW2 Linear Regression (456)\n"
         "    Points Possible,,,,,28.00,33.00\n"
         '"Smith, Carol",123456,S001,csmith,Sec A,3,4\n'
         '"Núñez, José",234567,S002,jnunez,Sec A,5,17\n'
         '"Doe, Dave",345678,S003,ddoe,Sec B,6,7\n'
-        '"Evans, Eve",456789,S004,eevans,Sec B,12,9\n', encoding="utf-8")
-    first = grade(root, down, roster, "canvas")
-    trip = regrade_with_override(root, down, roster, "canvas", "csmith")
-    yield root, first, trip, roster
+        '"Evans, Eve",456789,S004,eevans,Sec B,12,9\n'), "canvas", "csmith")
+    yield root, first, trip, root / "roster.csv"
 
 
 def test_canvas_files_are_matched_to_the_roster_before_grading(canvas_class):
@@ -217,14 +223,12 @@ def moodle_class(tmp_path_factory):
           solution("preliminaries"))
     write(down / "Li Lei_1002_assignsubmission_file_" / "my notebook.ipynb",
           blank("preliminaries"))
-    roster = root / "worksheet.csv"
-    roster.write_text(
+    first, trip = round_trip(root, (
         "Identifier,Full name,Email address,Status,Grade,Maximum Grade\n"
         "Participant 1001,Zoë Ångström,zoe@example.edu,Submitted,,100\n"
         "Participant 1002,Li Lei,lilei@example.edu,Submitted,,100\n"
-        "Participant 1003,Ana Absent,ana@example.edu,No submission,,100\n", encoding="utf-8")
-    first = grade(root, down, roster, "moodle")
-    trip = regrade_with_override(root, down, roster, "moodle", "zoe@example.edu")
+        "Participant 1003,Ana Absent,ana@example.edu,No submission,,100\n"), "moodle",
+        "zoe@example.edu")
     yield root, first, trip
 
 
