@@ -250,7 +250,8 @@ def test_the_blank_gets_zero_saying_not_implemented(blank_result):
 
 
 def test_the_dice_estimates_are_plotted_in_the_report(solution_result):
-    dice = next(c for c in solution_result.curves if c.name.startswith("dice"))
+    dice = next(c for c in solution_result.curves
+                if c.name == "estimate_probabilities: running estimates")
     assert list(dice.series) == [f"P(die={face})" for face in range(1, 7)]
     assert all(abs(values[-1] - 1 / 6) < 0.05 for values in dice.series.values())
     assert dice.reference_y == [1 / 6] * len(dice.x)
