@@ -270,15 +270,16 @@ def print_summary(report: BatchReport, out: Path) -> None:
             console.print(f"  - {escape(problem)}", highlight=False)  # names a file: "[bold]x"
     for student, fault in report.faults.items():
         console.print(f"[red]grader fault grading {escape(student)}:[/red]\n{escape(fault)}")
-    absent = sum(result.missing is not None for result in report.results)
-    console.print(f"graded {len(report.graded)}, unchanged {len(report.reused)}"
-                  + (f", not handed in {absent}" if absent else "")
+    absent = {f"{r.student}/{r.assignment}" for r in report.results if r.missing}
+    console.print(f"graded {len(set(report.graded) - absent)}, unchanged "
+                  f"{len(set(report.reused) - absent)}"
+                  + (f", not handed in {len(absent)}" if absent else "")
                   + f"; reports in {out}/ (summary.html, grades.csv, gradebook.csv)")
 
 
 def score_cell(result: Result) -> str:
     """A result's score as the end table shows it: adjusted scores say so."""
-    if result.missing:
+    if not result.scored:
         return "not handed in"
     mark = "*" if result.adjustments else ""
     return f"{points(result.score):g}{mark} / {points(result.max_score):g}"
@@ -305,7 +306,7 @@ def summary_json(report: BatchReport, out: Path) -> dict:
 
 def result_json(result: Result) -> dict:
     """One result for scripts: its score (None for work not handed in, never a 0)."""
-    return {"score": None if result.missing else points(result.score),
+    return {"score": points(result.score) if result.scored else None,
             "max_score": points(result.max_score), "missing": result.missing,
             "adjustments": [a.reason for a in result.adjustments]}
 

@@ -111,7 +111,7 @@ def book_of(results: list[Result], roster: list[Person] | None,
     possible = {r.assignment: format_points(r.max_score)
                 for r in sorted(results, key=lambda r: r.fault is None)}
     cells = {(r.student, r.assignment): format_points(r.score) for r in results
-             if r.missing is None and r.fault is None}
+             if r.scored}
     firsts = {r.student: r for r in reversed(results)}
     problems = []
     if roster is None:

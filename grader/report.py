@@ -305,7 +305,7 @@ def write_grades_csv(results: list[Result], path: Path) -> None:
     for result in [r for group in by_assignment(results).values() for r in group]:
         points = {test.name: format_points(test.points) for test in result.tests}
         ratios = {t.step: t.ratio for t in result.timings}
-        unscored = result.missing is not None and not result.adjustments
+        unscored = not result.scored
         writer.writerow(
             [
                 result.student,

@@ -196,6 +196,14 @@ class Result:
         return self.name or self.student
 
     @property
+    def scored(self) -> bool:
+        """Whether there is a score to post: work handed in and graded, or an instructor's
+        total for work the grader never saw (handed in some other way). A grader fault is
+        never one."""
+        return self.fault is None and (self.missing is None or any(
+            a.kind == OVERRIDE and a.test is None for a in self.adjustments))
+
+    @property
     def earned(self) -> float:
         """The tests' points, with an override of a test's points in its place."""
         overrides = {a.test: a.points for a in self.adjustments

@@ -335,3 +335,14 @@ def test_the_gradebook_command_reads_a_canvas_export_as_roster(tmp_path):
     assert rows_of(out / "gradebook.csv")[2:] == [
         ["Cantor, Georg", "7", "S-7", "carol@uni.example", "Tue", "", "", "25"],
         ["Dedekind, Richard", "8", "S-8", "dan", "Tue", "", "", "10"]]
+
+
+def test_an_instructors_total_for_work_not_handed_in_is_posted(tmp_path):
+    """Work the grader never saw (handed in by email, say) gets the total an override
+    sets; without one its cell stays empty."""
+    from grader.results import OVERRIDE, Adjustment
+
+    emailed = result("carol", "linear_regression", None)
+    emailed.adjustments = [Adjustment(OVERRIDE, None, 20, "handed in by email")]
+    text, _ = written(tmp_path, [emailed, result("dan", "linear_regression", None)])
+    assert text.splitlines()[2:] == ["carol,,,carol,,20", "dan,,,dan,,"]
