@@ -120,7 +120,7 @@ def reason(policy: LatePolicy, lateness: Lateness, extension: float, days: int,
     if policy.grace_minutes:
         given.append(f"a grace period of {number(policy.grace_minutes)} minute(s)")
     due = f"due {shown_time(policy.due)}" + (f" with {' and '.join(given)}" if given else "")
-    return (f"Late: {when}; {due}; {days} started day(s) late at "
+    return (f"{when}; {due}; {days} started day(s) late at "
             f"{percent(policy.penalty_per_day)} of the points a day, at most "
             f"{percent(policy.max_penalty)}: {number(points)} point(s) off.")
 
