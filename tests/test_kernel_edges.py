@@ -142,11 +142,14 @@ from grader.execute import KernelRun
 from grader.kernels import KernelPool
 from grader.sandbox import SandboxSettings
 
+open_runs = []  # held: a run collected as garbage shuts its kernel down, whenever gc runs
+
 def works(kernel):
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
     run = KernelRun(notebook, kernel, cell_timeout=120, total_timeout=240)
     run.__enter__()  # kept open: the kernel must be alive when the grader is killed
+    open_runs.append(run)
     run.run_notebook()
     return run.notebook.cells[0].outputs[0]["text"].strip() == "42"
 
