@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -313,7 +313,8 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
                 # Workers take units in order: the next `jobs` unfinished are the ones running.
                 on_progress(len(pending) - len(unfinished), len(pending), unfinished[:jobs])
         report.results.extend(earlier_results(units, report, out))
-        report.results = adjusted(report.results, assignments, overrides, out)
+        report.results = adjusted(report.results, assignments, overrides, out,
+                                  {s.student: s.name for s in submissions})
         report.problems += adjustment_problems(report.results, assignments, overrides)
         report.results.sort(key=lambda r: (r.student, r.assignment))
         write_class_files(report.results, units, out, roster, lms)
@@ -324,15 +325,17 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
 
 
 def adjusted(results: list[Result], assignments: list[Settings], overrides: list[Override],
-             out: Path) -> list[Result]:
+             out: Path, names: dict[str, str] | None = None) -> list[Result]:
     """Each result with its adjustments made afresh (the instructor's overrides, the late
-    penalty), on every run: one whose adjustments changed is saved again, with its report,
-    so a regrade never loses an override and an edited overrides.csv needs no regrade."""
+    penalty) and its student's name as `names` gives it now (a roster given since), on
+    every run: one that changed is saved again, with its report, so a regrade never loses
+    an override and neither an edited overrides.csv nor a new roster needs a regrade."""
     policies = {settings.notebook: settings.late for settings in assignments}
     fresh = []
     for result in results:
-        now = apply(result, overrides, policies.get(result.assignment))
-        if now.adjustments != result.adjustments:
+        now = replace(apply(result, overrides, policies.get(result.assignment)),
+                      name=(names or {}).get(result.student, result.name))
+        if (now.adjustments, now.name) != (result.adjustments, result.name):
             save_outputs(now, out)
         fresh.append(now)
     return fresh

@@ -241,3 +241,17 @@ def test_the_end_table_sorts_names_case_blind_and_reads_missing_work_and_problem
     block = lines.index("to read (2):")
     assert lines[block + 1:block + 3] == ["  - one", "  - two"]
     assert "not handed in 1" in screen.getvalue()
+
+
+def test_a_roster_given_later_names_the_students_without_a_regrade(graded, tmp_path):
+    _, submissions, out = graded
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
+                      "\"Liddell, Alice\",1,,alice,\n", encoding="utf-8")
+    again = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--roster",
+                                      str(roster), "--json"])
+    summary = json.loads(again.stdout[again.stdout.index("{"):])
+    assert summary["graded"] == [] and f"alice/{NOTEBOOK}" in summary["unchanged"]
+    saved = json.loads((out / "alice" / NOTEBOOK / "results.json").read_text())
+    assert saved["name"] == "Liddell, Alice"
+    assert "Report for Liddell, Alice" in (out / "alice" / NOTEBOOK / "report.html").read_text()
