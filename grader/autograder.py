@@ -9,7 +9,8 @@ the image, copies `run_autograder` to /autograder/ and runs it for each submissi
   course/                    the course's assignments graded: their solutions, settings,
                              student notebooks (which record the given demo cells),
                              self-check data and the course's own exercise modules;
-  data/                      Fashion-MNIST's four files, so grading needs no download;
+  data/<slug>/               the files of each data set the exercises read (grader/datasets.py),
+                             so grading needs no download;
   README.md                  what to set in Gradescope: the memory the grading needs.
 
 Grading one submission holds the grader (torch, the reference's run), the fork server and
@@ -30,7 +31,7 @@ import torchvision
 
 from grader.config import Settings
 from grader.course import Course
-from grader.kernel.data import data_files, find_data_dir
+from grader.datasets import DataSet, needed
 from grader.paths import PACKAGE
 
 DISTRIBUTION = "dl-grader"
@@ -100,8 +101,7 @@ RUN = """#!/usr/bin/env bash
 set -euo pipefail
 root="${AUTOGRADER_ROOT:-/autograder}"
 python="${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}"
-export FASHION_MNIST_DIR="$root/source/data"
-exec "$python" -m grader.gradescope --root "$root" --course "$root/source/course"
+{data}exec "$python" -m grader.gradescope --root "$root" --course "$root/source/course"
 """
 PROJECT = """[build-system]
 requires = ["setuptools>=70.1"]
@@ -157,6 +157,17 @@ def course_files(source: Course, assignments: list[Settings]) -> dict[str, Path]
     return files
 
 
+def data_files(sets: tuple[DataSet, ...]) -> dict[str, Path]:
+    """The data sets' files, found here, by their name in the zip: one folder per set."""
+    return {f"data/{data.slug}/{path.name}": path
+            for data in sets for path in data.files(data.find())}
+
+
+def data_variables(sets: tuple[DataSet, ...]) -> str:
+    """The lines of run_autograder that tell the kernels where each data set lies."""
+    return "".join(f'export {data.env_var}="$root/source/data/{data.slug}"\n' for data in sets)
+
+
 def add(archive: zipfile.ZipFile, name: str, data: bytes | str, executable: bool = False) -> None:
     """One member, dated and moded alike in every build: the same inputs, the same zip."""
     info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
@@ -168,18 +179,20 @@ def add(archive: zipfile.ZipFile, name: str, data: bytes | str, executable: bool
 def build_autograder(source: Course, assignments: list[Settings], out: Path) -> Path:
     """Write the zip to upload as the autograder of `assignments` (a Gradescope assignment
     may take one notebook or several): its run_autograder grades each of them."""
+    data = needed(name for settings in assignments for name in settings.exercises)
     torch_version = torch.__version__.split("+")[0]
     vision_version = torchvision.__version__.split("+")[0]
     files = {**{f"package/grader/{p.relative_to(PACKAGE)}": p for p in package_files()},
              **course_files(source, assignments),
-             **{f"data/{p.name}": p for p in data_files(find_data_dir())}}
+             **data_files(data)}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     with zipfile.ZipFile(partial, "w") as archive:
         add(archive, "setup.sh", SETUP.replace("{torch}", torch_version)
             .replace("{torchvision}", vision_version).replace("{advice}", memory_advice()),
             executable=True)
-        add(archive, "run_autograder", RUN, executable=True)
+        add(archive, "run_autograder", RUN.replace("{data}", data_variables(data)),
+            executable=True)
         add(archive, "README.md", README.format(
             names=", ".join(settings.notebook for settings in assignments),
             advice=memory_advice(),

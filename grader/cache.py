@@ -1,5 +1,5 @@
-"""A private cache for what is slow to make and the same on every run: Fashion-MNIST
-inflated from its gzip files, the reference solution's observations.
+"""A private cache for what is slow to make and the same on every run: the data sets' files
+inflated from their gzip files, the reference solution's observations.
 
 It lies in the temporary directory, in a folder this user owns (one another user made is
 refused). An entry is named after a fingerprint of everything it is made from, so a

@@ -1,4 +1,4 @@
-"""The grader's copy of Fashion-MNIST inflated from its gzip files, for every kernel to read
+"""The grader's copy of a data set inflated from its gzip files, for every kernel to read
 raw, verified against a manifest of sizes and digests whenever it is used."""
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from grader.cache import (
     store_verified,
     write_atomically,
 )
-from grader.kernel.data import FILES, data_files
+from grader.datasets import DataSet
 
 MANIFEST = "manifest"
 MANIFEST_MAX_BYTES = 4096
 CHUNK = 1 << 20
-MAX_INFLATED = 1 << 28  # Fashion-MNIST's largest file is 47 MB
+MAX_INFLATED = 1 << 28  # the largest file of the data sets declared is 47 MB
 # File times advance by clock ticks (a second on some filesystems): a file changed within a
 # tick of its check may keep its times, so only a check begun this long after the file's
 # last change may vouch for it by its times alone.
@@ -51,31 +51,32 @@ Stamp = tuple[int, int, int, int]
 _VERIFIED: dict[Path, tuple[Entry, Stamp]] = {}  # path -> entry and stamp at its last full check
 
 
-def unpacked_dir(folder: Path, cache_root: Path | None = None) -> Path:
-    """`folder` with its gzipped files inflated into the cache, so that every kernel reads
-    raw bytes instead of inflating 30 MB again; `folder` when none is gzipped.
+def unpacked_dir(data: DataSet, folder: Path, cache_root: Path | None = None) -> Path:
+    """`folder`, which holds `data`, with its gzipped files inflated into the cache, so that
+    every kernel reads raw bytes instead of inflating 30 MB again; `folder` when none is
+    gzipped.
 
     The copy is named after the sources' data_stamp and readable by every uid (kernels run
     under their own). It is checked against its manifest on every use, and a file that is
     damaged, missing, a link or not a regular file of ours is inflated again: one bad copy
     would otherwise cost every later student the marks of the exercises that read it."""
-    sources = data_files(folder)
+    sources = data.files(folder)
     if all(path.suffix != ".gz" for path in sources):
         return folder
     root = owned_folder(cache_root or default_root(), 0o755)
-    target = owned_folder(root / f"fashion-mnist-{fingerprint(data_stamp(sources))}", 0o755)
-    recorded = read_manifest(target)
+    target = owned_folder(root / f"{data.slug}-{fingerprint(data_stamp(sources))}", 0o755)
+    recorded = read_manifest(target, data.stems)
     entries = {stem: ensure_inflated(target / stem, source, recorded.get(stem))
-               for stem, source in zip(FILES.values(), sources, strict=True)}
+               for stem, source in zip(data.stems, sources, strict=True)}
     if entries != recorded:  # written last: a manifest vouches only for finished files
         store_verified(target / MANIFEST, json.dumps(
             {stem: asdict(entry) for stem, entry in entries.items()}).encode())
     return target
 
 
-def read_manifest(target: Path) -> dict[str, Entry]:
-    """The entries recorded for the files in `target`; {} when the manifest is missing or
-    not as written, so that every file is inflated again."""
+def read_manifest(target: Path, stems: tuple[str, ...]) -> dict[str, Entry]:
+    """The entries recorded for the files `stems` in `target`; {} when the manifest is
+    missing or not as written, so that every file is inflated again."""
     raw = load_verified(target / MANIFEST, MANIFEST_MAX_BYTES)
     if raw is None:
         return {}
@@ -83,7 +84,7 @@ def read_manifest(target: Path) -> dict[str, Entry]:
         recorded = json.loads(raw)
     except ValueError:
         return {}
-    if not isinstance(recorded, dict) or set(recorded) != set(FILES.values()):
+    if not isinstance(recorded, dict) or set(recorded) != set(stems):
         return {}
     entries = {stem: entry_from(fields) for stem, fields in recorded.items()}
     return {} if None in entries.values() else entries

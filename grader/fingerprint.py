@@ -2,7 +2,7 @@
 course and the data, each as a digest of its content (never of its paths, which differ
 between machines).
 
-A worker whose grader, course or Fashion-MNIST differs would grade against another
+A worker whose grader, course or data sets differ would grade against another
 reference or other settings, and its results would not be comparable with the others'.
 """
 
@@ -20,7 +20,7 @@ import torch
 
 import grader
 from grader import course
-from grader.kernel.data import data_files, find_data_dir
+from grader.datasets import DataSet, in_use
 from grader.paths import PACKAGE
 
 COURSE_FILES = ("reference/*.ipynb", "exercises/*.ipynb", "assignments/*.toml",
@@ -30,7 +30,7 @@ WHAT_TO_ALIGN = {
     "grader": "install the same grader version (and torch) on every machine",
     "course": "grade with the same course everywhere (DL_GRADER_COURSE, or the course "
               "folder the worker starts in)",
-    "data": "give every machine the same Fashion-MNIST files (FASHION_MNIST_DIR)",
+    "data": "give every machine the same files of each data set ({variables})",
 }
 
 
@@ -44,8 +44,10 @@ class Fingerprint:
 
     def differences(self, expected: Fingerprint) -> list[str]:
         """What differs from `expected`, each with what to do about it; [] when all agree."""
+        variables = ", ".join(data.env_var for data in in_use())
         return [f"its {part.name} differs ({getattr(self, part.name)}, expected "
-                f"{getattr(expected, part.name)}): {WHAT_TO_ALIGN[part.name]}"
+                f"{getattr(expected, part.name)}): "
+                f"{WHAT_TO_ALIGN[part.name].format(variables=variables)}"
                 for part in fields(self) if getattr(self, part.name) != getattr(expected,
                                                                                 part.name)]
 
@@ -59,11 +61,17 @@ def files_digest(root: Path, patterns: Iterable[str]) -> str:
     return digest.hexdigest()[:12]
 
 
+def data_digest(sets: Iterable[DataSet]) -> str:
+    """A digest of the data sets' files, found where their loaders find them (DataNotFound
+    if one is missing)."""
+    return content_digest(tuple(path for data in sets for path in data.files(data.find())))
+
+
 @cache
-def data_digest(folder: Path) -> str:
-    """A digest of the four IDX files' content, inflated: gzipped or not, the same data."""
+def content_digest(paths: tuple[Path, ...]) -> str:
+    """A digest of the files' content, inflated: gzipped or not, the same data."""
     digest = hashlib.sha256()
-    for path in data_files(folder):
+    for path in paths:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
@@ -77,6 +85,6 @@ def grader_identity() -> str:
 
 
 def this_machine() -> Fingerprint:
-    """This process's grader, course and data (DataNotFound without Fashion-MNIST)."""
+    """This process's grader, course and data sets (DataNotFound when one is missing)."""
     return Fingerprint(grader_identity(), files_digest(course.current().root, COURSE_FILES),
-                       data_digest(find_data_dir()))
+                       data_digest(in_use()))

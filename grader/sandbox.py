@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -32,8 +33,8 @@ from pydantic import ConfigDict, Field
 from grader import course
 from grader.cache import private_root
 from grader.datacache import unpacked_dir
+from grader.datasets import DataNotFound, DataSet, in_use
 from grader.janitor import unmount
-from grader.kernel.data import ENV_VAR, DataNotFound, find_data_dir
 from grader.paths import PACKAGE
 
 HOLDER = "sleep"  # the placeholder's program, which the grader waits to see it become
@@ -161,20 +162,28 @@ def interpreter_paths() -> list[str]:
     return sorted(p for p in paths if Path(p).exists())
 
 
-def data_dir() -> Path | None:
-    """The Fashion-MNIST folder the kernels read: the grader's, inflated once if gzipped."""
-    try:
-        source = find_data_dir().resolve()
-    except DataNotFound:
-        return None
-    try:
-        return unpacked_dir(source)
-    except OSError:  # no writable cache: each kernel inflates the files itself
-        return source
+def data_folders(sets: Iterable[DataSet] | None = None) -> dict[str, Path]:
+    """The folders of the data sets the kernels read (`sets`, else the course's), by the
+    variable that tells a kernel where: each the grader's, inflated once if gzipped. One not
+    found is left out; a kernel that reads it gets its loader's message."""
+    folders = {}
+    for data in in_use() if sets is None else sets:
+        try:
+            source = data.find().resolve()
+        except DataNotFound:
+            continue
+        try:
+            folders[data.env_var] = unpacked_dir(data, source)
+        except OSError:  # no writable cache: each kernel inflates the files itself
+            folders[data.env_var] = source
+    return folders
+
+
+data_dir = data_folders  # the name grader/kernels.py imports, until it calls data_folders
 
 
 def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
-                  data: Path | None) -> list[str]:
+                  data: Mapping[str, Path]) -> list[str]:
     """`folder` is the kernel's own (its work folder and its channel's folder inside)."""
     # As root, no user namespace: the kernel then drops to a real uid of its own.
     namespaces = ["--unshare-all"] if os.geteuid() else [
@@ -192,7 +201,7 @@ def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
     for path in hidden:
         command += ["--tmpfs", str(path)]
     plugins = course.current().plugins
-    visible = [*interpreter_paths(), str(PACKAGE), *([str(data)] if data else []),
+    visible = [*interpreter_paths(), str(PACKAGE), *map(str, data.values()),
                *([str(plugins.resolve())] if plugins.is_dir() else [])]
     for path in visible:  # /tmp is a fresh tmpfs too: the data cache may lie below it
         command += reopen(Path(path), [*hidden, Path("/tmp")])
@@ -231,12 +240,12 @@ def reopen(path: Path, hidden: list[Path]) -> list[str]:
 
 
 def kernel_prefix(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
-                  data: Path | None) -> list[str]:
+                  data: Mapping[str, Path]) -> list[str]:
     """What goes before the kernel's own command line.
 
     The shell stays the kernel's parent: under a new pid namespace the kernel's parent would
-    otherwise be pid 1, and ipykernel takes that as its parent having died. `data` is the
-    Fashion-MNIST folder (data_dir()) bound into the sandbox.
+    otherwise be pid 1, and ipykernel takes that as its parent having died. `data` holds the
+    data sets' folders (data_folders()) bound into the sandbox.
     """
     cage = bwrap_command(folder, workdir, settings, gpu, data) if use_bwrap(settings) else []
     keep_parent = ["sh", "-c", '"$@"; true', "sh"]
@@ -244,7 +253,7 @@ def kernel_prefix(folder: Path, workdir: Path, settings: SandboxSettings, gpu: b
 
 
 def holder_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
-                   data: Path | None) -> list[str]:
+                   data: Mapping[str, Path]) -> list[str]:
     """A sandbox like a kernel's, holding only a placeholder (pid 1 of its namespace),
     for a kernel forked from the warm parent to enter (grader/forkserver.py)."""
     return [*bwrap_command(folder, workdir, settings, gpu, data), *limits_command(settings),
@@ -265,9 +274,10 @@ def take_back(folder: Path) -> None:
         folder.chmod(0o755)
 
 
-def kernel_environment(workdir: Path, data: Path | None) -> dict[str, str]:
-    """An allow-list of the grader's environment, and HOME and IPython's folders inside the
-    work folder: the rest of the system is read-only."""
+def kernel_environment(workdir: Path, data: Mapping[str, Path] | None) -> dict[str, str]:
+    """An allow-list of the grader's environment, HOME and IPython's folders inside the
+    work folder (the rest of the system is read-only) and where each data set in `data`
+    lies."""
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
                MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
@@ -279,8 +289,7 @@ def kernel_environment(workdir: Path, data: Path | None) -> dict[str, str]:
     # As many threads as this grading worker has: kernels must not oversubscribe the cores.
     threads = str(torch.get_num_threads())
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    if data:
-        env[ENV_VAR] = str(data)
+    env.update({variable: str(folder) for variable, folder in (data or {}).items()})
     return env
 
 

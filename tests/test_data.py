@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from grader import cache, datacache
+from grader.datasets import FASHION_MNIST
 from grader.kernel import data
 
 
@@ -105,7 +106,7 @@ def test_the_real_dataset_has_the_published_sizes():
 
 def test_gzipped_files_are_inflated_once_into_a_shared_cache(tmp_path):
     written = fake_dataset(tmp_path / "gz", compress=True)
-    unpacked = datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+    unpacked = datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache")
     assert unpacked.parent == tmp_path / "cache"
     assert sorted(p.name for p in unpacked.iterdir()) == sorted([*data.FILES.values(),
                                                                  datacache.MANIFEST])
@@ -113,13 +114,14 @@ def test_gzipped_files_are_inflated_once_into_a_shared_cache(tmp_path):
     assert (unpacked / datacache.MANIFEST).stat().st_mode & 0o777 == 0o600  # the grader's alone
     assert_holds(unpacked, written)
     first = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()}
-    assert datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache") == unpacked
+    assert datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache") == unpacked
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in unpacked.iterdir()} == first
 
 
 def test_raw_files_are_used_where_they_are(tmp_path):
     fake_dataset(tmp_path / "raw", compress=False)
-    assert datacache.unpacked_dir(tmp_path / "raw", tmp_path / "cache") == tmp_path / "raw"
+    unpacked = datacache.unpacked_dir(FASHION_MNIST, tmp_path / "raw", tmp_path / "cache")
+    assert unpacked == tmp_path / "raw"
     assert not (tmp_path / "cache").exists()
 
 
@@ -129,7 +131,7 @@ def test_a_cache_folder_owned_by_another_user_is_not_used(tmp_path):
     (tmp_path / "cache").mkdir()
     os.chown(tmp_path / "cache", 12345, 12345)
     with pytest.raises(PermissionError, match="another user"):
-        datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+        datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache")
 
 
 DAMAGED = "train-images-idx3-ubyte"
@@ -194,12 +196,12 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
 def cached(tmp_path) -> tuple[Path, dict[str, torch.Tensor]]:
     """A gzipped dataset's copy in a test cache, and the tensors written to the dataset."""
     written = fake_dataset(tmp_path / "gz", compress=True)
-    return datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache"), written
+    return datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache"), written
 
 
 def unpack_again(unpacked: Path) -> Path:
     root = unpacked.parent.parent
-    return datacache.unpacked_dir(root / "gz", root / "cache")
+    return datacache.unpacked_dir(FASHION_MNIST, root / "gz", root / "cache")
 
 
 @pytest.mark.timeout(20)  # a FIFO opened for reading blocks until a writer comes: never
@@ -293,5 +295,5 @@ def test_a_cache_folder_that_is_not_a_folder_of_ours_is_refused(tmp_path, damage
     else:
         (tmp_path / "cache").write_bytes(b"")
     with pytest.raises(OSError):
-        datacache.unpacked_dir(tmp_path / "gz", tmp_path / "cache")
+        datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache")
     assert not list((tmp_path / "elsewhere").iterdir())

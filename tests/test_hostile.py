@@ -37,13 +37,13 @@ import pytest
 from conftest import FAST, grade_file, write_notebook
 from hostile import make_corpus
 
-from grader import cgroups
+from grader import cgroups, sandbox
 from grader.batch import grade_folder
 from grader.course import BUNDLED
 from grader.kernel.data import DataNotFound, find_data_dir
 from grader.paths import PACKAGE
 from grader.results import Result
-from grader.sandbox import SandboxSettings, bwrap_works, data_dir, drops_privileges
+from grader.sandbox import SandboxSettings, bwrap_works, drops_privileges
 
 CASES = json.loads(make_corpus.MANIFEST.read_text(encoding="utf-8"))
 CASE = {case["name"]: case for case in CASES}
@@ -207,7 +207,7 @@ def data_folders() -> list[Path]:
         found = [find_data_dir().resolve()]
     except DataNotFound:
         return []
-    return list(dict.fromkeys([*found, *filter(None, [data_dir()])]))
+    return list(dict.fromkeys([*found, *sandbox.data_folders().values()]))
 
 
 def entry(path: Path) -> tuple:
