@@ -120,7 +120,7 @@ class GradingWorker(WorkerPlugin):
         try:
             differences = this_machine().differences(self.expected)
         except DataNotFound as error:
-            return f"it has no Fashion-MNIST: {error}"
+            return f"it lacks a data set: {error}"
         if differences:
             return "; ".join(differences)
         self.lock = threading.Lock()
