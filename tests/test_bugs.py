@@ -27,8 +27,8 @@ from conftest import (
     write_notebook,
 )
 
-from grader.checks import COUNTEREXAMPLE
 from grader.exercises import linreg, quiz, softmax
+from grader.expect import COUNTEREXAMPLE
 from grader.results import Result
 
 TRAINING = {"linreg_training", "softmax_training"}

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry, expect_close, expect_tensor
+from grader.checks import Context, Failed, Registry
+from grader.expect import expect_close, expect_tensor
 from grader.kernel.probing import ProbeStep
 
 PROBES = ".mlp_probes"

@@ -21,7 +21,8 @@ import pytest
 from conftest import EXERCISES, FAST, SOLUTION, code, grade_file, with_functions, write_notebook
 
 from grader import cgroups, reference
-from grader.checks import Failed, NotMeasured, expect_fast_enough
+from grader.checks import Failed, NotMeasured
+from grader.expect import expect_fast_enough
 from grader.inputs import late_inputs
 from grader.results import JUDGED, NOT_MEASURED, Result, TestResult, Timing, cpu_key
 

@@ -26,7 +26,8 @@ from conftest import (
 
 from grader import course
 from grader.cache import store_verified
-from grader.checks import COUNTEREXAMPLE, Context
+from grader.checks import Context
+from grader.expect import COUNTEREXAMPLE
 from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.kernel.probing import Probe, run_table, to_bytes

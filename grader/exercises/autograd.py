@@ -10,18 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import (
-    Context,
-    Failed,
-    Registry,
-    describe,
-    expect_close,
-    expect_shape,
-    expect_tensor,
-    max_difference,
-)
+from grader.checks import Context, Failed, Registry
 from grader.config import Count, Positive
-from grader.exercises.linreg import NO_GRAD
+from grader.exercise_helpers import NO_GRAD
+from grader.expect import describe, expect_close, expect_shape, expect_tensor, max_difference
 from grader.kernel.probing import ProbeStep
 
 PROBES = ".autograd_probes"

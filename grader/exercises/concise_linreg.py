@@ -5,21 +5,14 @@ and its error in w are computed here from the parameters it returns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from grader.checks import (
-    Context,
-    Failed,
-    Registry,
-    describe,
-    expect_finite,
-    expect_shape,
-    expect_tensor,
-    max_difference,
-)
-from grader.exercises.linreg import (
+from grader.checks import Context, Failed, Registry
+from grader.exercise_helpers import (
     ID_BATCH_SIZE,
-    Options,
+    LinearData,
     describe_truth,
     epoch_order,
     expect_aligned,
@@ -32,13 +25,19 @@ from grader.exercises.linreg import (
     labelled_by_id,
     synthetic_data,
 )
+from grader.expect import describe, expect_finite, expect_shape, expect_tensor, max_difference
 from grader.kernel.probing import ProbeStep
 
-__all__ = ["Options"]  # the settings model, linear regression's: [concise_linreg]
 PROBES = ".concise_linreg_probes"
 PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 INIT_STD = 0.01
+
+
+@dataclass(frozen=True)
+class Options(LinearData):
+    """[concise_linreg]: the data, the training run, and how close it must get, as
+    linreg's."""
 
 
 def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:

@@ -9,23 +9,16 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import (
-    Context,
-    Failed,
-    Registry,
-    describe,
-    expect_finite,
-    expect_shape,
-    expect_tensor,
-)
+from grader.checks import Context, Failed, Registry
 from grader.config import Fraction
-from grader.exercises.softmax import (
+from grader.exercise_helpers import (
     BLANK_PIXELS,
     Training,
     as_number,
     expect_started_from,
     expect_test_accuracy,
 )
+from grader.expect import describe, expect_finite, expect_shape, expect_tensor
 from grader.kernel.data import as_float
 from grader.kernel.probing import ProbeStep
 

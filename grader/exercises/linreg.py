@@ -8,30 +8,45 @@ forms, saying so in the feedback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
 
 import torch
-from pydantic import Field
 
-from grader.checks import (
-    Agreement,
-    Context,
-    Failed,
-    Registry,
+from grader.checks import Context, Failed, Registry
+from grader.exercise_helpers import (
+    ID_BATCH_SIZE,
+    NO_GRAD,
+    LinearData,
+    describe_truth,
+    epoch_ids,
+    expect_aligned,
+    expect_batch_sizes,
+    expect_each_example_once,
+    expect_epochs,
+    expect_pairs,
+    expect_shuffled,
+    hidden_truth,
+    labelled_by_id,
+    synthetic_data,
+)
+from grader.expect import (
     WrongForm,
     describe,
     expect_close,
     expect_close_naming,
     expect_finite,
+    expect_gradient,
+    expect_per_example,
     expect_shape,
     expect_tensor,
     max_difference,
+    same_losses,
     same_value,
+    small_values,
     told_with,
+    with_counterexample,
 )
-from grader.config import Count, Positive
-from grader.exercises.linreg_probes import SMALL_CASES
 from grader.forbidden import Forbidden
+from grader.kernel.probe_helpers import SMALL_CASES
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
@@ -40,8 +55,6 @@ PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 TRAINING_USES = ("data_iter", "squared_loss", "sgd")
 PROBE_USES = {"linreg.train": TRAINING_USES}  # probes that call more than their own function
-NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
-           "param.data), so autograd does not record the step")
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
 # The library calls that would do a from-scratch function's work (PrairieLearn's not_allowed).
 FORBIDDEN = {
@@ -56,7 +69,6 @@ FORBIDDEN = {
                      "Update each parameter yourself inside torch.no_grad(): "
                      "param -= lr * param.grad / batch_size, then param.grad.zero_()."),
 }
-ID_BATCH_SIZE = 10  # the batch size of the traced datasets of data_iter and load_array
 # Candidate inputs from small to large, on which a failed value check shows the first where
 # the student's function and the reference's disagree: examples of squared_loss, and
 # (rows of w, batch_size) of sgd (batch_size 1 first: a step not divided by it agrees there).
@@ -67,46 +79,8 @@ SGD_ARGUMENTS = ("w", "b", "w.grad", "b.grad", "lr", "batch_size")
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(LinearData):
     """[linreg]: the data, the training run, and how close it must get."""
-
-    examples: Annotated[int, Field(ge=100)] = 1000
-    lr: Positive = 0.03
-    batch_size: Count = 10
-    epochs: Count = 3
-    # The final loss must be at most this times the reference run's.
-    loss_margin: Annotated[float, Field(ge=1)] = 1.5
-    # |w - true_w| must be at most max(2 x the reference run's error, this).
-    weight_tolerance: Positive = 2e-3
-
-
-def hidden_truth(generator: torch.Generator) -> tuple[torch.Tensor, float]:
-    """Weights and bias drawn from the grading seed, as large as the notebook's [2, -3.4] and
-    4.2: a training result cannot be written down in advance, only trained."""
-    w = (torch.rand(2, generator=generator) * 8 - 4).round(decimals=1)
-    b = round(float(torch.rand(1, generator=generator)) * 10 - 5, 1)
-    return w, b
-
-
-def synthetic_data(w: torch.Tensor, b: float, n: int, generator: torch.Generator):
-    X = torch.normal(0, 1, (n, len(w)), generator=generator)
-    y = X @ w + b + torch.normal(0, 0.01, (n,), generator=generator)
-    return X, y.reshape(-1, 1)
-
-
-def describe_truth(w: torch.Tensor) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in w.tolist()) + "]"
-
-
-def labelled_by_id(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A dataset of n examples, n no multiple of ID_BATCH_SIZE so that the last batch is
-    partial, whose labels count up from a random start: label start + i marks example i, so
-    batches can be traced, and only this dataset's batches carry these labels."""
-    n = ID_BATCH_SIZE * int(torch.randint(10, 13, (1,), generator=generator)) \
-        + int(torch.randint(1, ID_BATCH_SIZE, (1,), generator=generator))
-    start = int(torch.randint(1_000, 1_000_000, (1,), generator=generator))
-    return torch.randn(n, 3, generator=generator), \
-        (start + torch.arange(n, dtype=torch.float32)).reshape(-1, 1)
 
 
 def make_inputs(generator: torch.Generator, options: Options, notebook: dict) -> dict:
@@ -143,46 +117,7 @@ def make_inputs(generator: torch.Generator, options: Options, notebook: dict) ->
     }
 
 
-def small_values(generator: torch.Generator, *shape: int) -> torch.Tensor:
-    """Values with one decimal, for a counterexample a student can follow by hand."""
-    return (torch.randn(shape, generator=generator) * 2).round(decimals=1)
-
-
 # --- data_iter ---------------------------------------------------------------------------
-
-def example_ids(y: torch.Tensor, labels: torch.Tensor, what: str) -> list[int]:
-    """The examples a batch's labels mark (label start + i marks example i); a label that is
-    none of the dataset's fails, so only batches drawn from the hidden data can be traced."""
-    index = {value: i for i, value in enumerate(labels.reshape(-1).tolist())}
-    ids = [index.get(value, -1) for value in y.reshape(-1).tolist()]
-    if -1 in ids:
-        raise Failed(f"{what} holds labels that are not in the labels passed in: yield "
-                     "labels[idx] beside features[idx]", "labels of the data", describe(y))
-    return ids
-
-
-def epoch_ids(batches, labels: torch.Tensor, what: str) -> list[list[int]]:
-    """The example ids in each batch of an epoch, read back from the labels."""
-    if not isinstance(batches, list) or not batches:
-        raise Failed(f"{what} yielded no batches", "a non-empty sequence of (X, y)",
-                     describe(batches))
-    ids = []
-    for number, batch in enumerate(batches):
-        if not isinstance(batch, list) or len(batch) != 2:
-            raise Failed(f"{what}: batch {number} is not a pair (X, y)", "(X, y)",
-                         describe(batch))
-        y = expect_tensor(batch[1], f"{what}: y of batch {number}")
-        ids.append(example_ids(y, labels, f"{what}: y of batch {number}"))
-    return ids
-
-
-def expect_epochs(epochs, count: int, what: str) -> list:
-    """The epochs the probe ran, as many as it asked for: no epochs would prove nothing."""
-    if not isinstance(epochs, list) or len(epochs) != count:
-        raise Failed(f"{what}: expected {count} epochs of batches", f"{count} epochs",
-                     describe(epochs))
-    return epochs
-
 
 def got_epochs(ctx: Context) -> dict:
     try:
@@ -196,69 +131,6 @@ def got_epochs(ctx: Context) -> dict:
 
 def column_epochs(ctx: Context) -> list:
     return expect_epochs(got_epochs(ctx)["column"], 2, "data_iter")
-
-
-def expect_pairs(batches: list, features: torch.Tensor, labels: torch.Tensor) -> None:
-    """(X, y) pairs shaped (b, d) and (b, 1), whose rows and labels are the data's own."""
-    rows = {tuple(row) for row in features.tolist()}
-    epoch_ids(batches, labels, "the epoch")
-    for number, (X, y) in enumerate(batches):
-        X = expect_tensor(X, f"X of batch {number}")
-        y = expect_tensor(y, f"y of batch {number}")
-        expect_shape(X, [(len(X), features.shape[1])], f"X of batch {number}")
-        expect_shape(y, [(len(X), 1)], f"y of batch {number}")
-        if not all(tuple(row) in rows for row in X.tolist()):
-            raise Failed(f"the rows of X in batch {number} are not rows of the features "
-                         "passed in: yield features[idx]", "rows of features", describe(X))
-
-
-def expect_each_example_once(batches: list, labels: torch.Tensor, what: str) -> None:
-    n = len(labels)
-    seen = sorted(i for batch in epoch_ids(batches, labels, what) for i in batch)
-    if seen != list(range(n)):
-        missing = sorted(set(range(n)) - set(seen))
-        repeated = len(seen) - len(set(seen))
-        raise Failed(
-            f"{what} visited {len(seen)} examples of {n}: {len(missing)} missing, "
-            f"{repeated} repeated; every example must appear exactly once",
-            f"each of the {n} examples once", f"{len(seen)} examples, {len(missing)} missing",
-        )
-
-
-def expect_batch_sizes(batches: list, labels: torch.Tensor, size: int) -> None:
-    n = len(labels)
-    sizes = [len(ids) for ids in epoch_ids(batches, labels, "epoch 1")]
-    expected = [size] * (n // size) + ([n % size] if n % size else [])
-    if sizes != expected:
-        raise Failed(f"batch sizes for n={n}, batch_size={size} are wrong; all batches hold "
-                     "batch_size examples but the last, which keeps the remainder",
-                     str(expected), str(sizes))
-
-
-def epoch_order(batches: list, labels: torch.Tensor) -> list[int]:
-    return [i for ids in epoch_ids(batches, labels, "epoch") for i in ids]
-
-
-def expect_shuffled(epochs: list[list], labels: torch.Tensor) -> None:
-    orders = [epoch_order(batches, labels) for batches in epochs]
-    if orders[0] == list(range(len(labels))):
-        raise Failed("the examples come in their original order: shuffle the indices",
-                     "a random order", str(orders[0][:12]) + " …")
-    if orders[0] == orders[1]:
-        raise Failed("two epochs came in the same order: shuffle on every call",
-                     "a fresh order each epoch", "the same order twice")
-
-
-def expect_aligned(epochs: list[list], features: torch.Tensor, labels: torch.Tensor) -> None:
-    """Each batch's X holds the rows its labels mark; an epoch without batches fails."""
-    for epoch in epochs:
-        for number, ids in enumerate(epoch_ids(epoch, labels, "the epoch")):
-            X = expect_tensor(epoch[number][0], "X")
-            if X.shape != features[ids].shape or not torch.equal(X, features[ids]):
-                raise Failed(f"in batch {number} the rows of X do not belong to the labels y "
-                             "yielded with them: index features and labels with the same "
-                             "indices", "X == features[idx] and y == labels[idx]",
-                             describe(X))
 
 
 def plural(count: int, noun: str) -> str:
@@ -297,7 +169,7 @@ def smallest_failing_case(ctx: Context) -> str:
     return ""
 
 
-def with_counterexample(ctx: Context):
+def with_smallest_dataset(ctx: Context):
     """A data_iter failure, told with the smallest dataset it also fails on."""
     return told_with(lambda: smallest_failing_case(ctx))
 
@@ -316,7 +188,7 @@ def yields_feature_label_pairs(ctx: Context) -> str:
 def covers_every_example_once_per_epoch(ctx: Context) -> str:
     labels = ctx.inputs["data_iter.labels"]
     for epoch, batches in enumerate(column_epochs(ctx), start=1):
-        with with_counterexample(ctx):
+        with with_smallest_dataset(ctx):
             expect_each_example_once(batches, labels, f"epoch {epoch}")
     return f"Each epoch visits all {len(labels)} examples exactly once."
 
@@ -325,7 +197,7 @@ def covers_every_example_once_per_epoch(ctx: Context) -> str:
 def keeps_the_last_partial_batch(ctx: Context) -> str:
     labels = ctx.inputs["data_iter.labels"]
     size = int(ctx.inputs["data_iter.batch_size"])
-    with with_counterexample(ctx):
+    with with_smallest_dataset(ctx):
         expect_batch_sizes(column_epochs(ctx)[0], labels, size)
     return f"Batches of {size} with the last {len(labels) % size} examples kept."
 
@@ -374,16 +246,6 @@ def loss_output(ctx: Context, key: str) -> torch.Tensor:
     return out.reshape(-1)
 
 
-def expect_per_example(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
-    """Each loss belongs to its own example: taken in the order of the reference's losses,
-    the student's rise (or fall, where a sign is flipped) strictly, as neither a constant
-    nor the losses of other data do."""
-    steps = got.double().reshape(-1)[want.double().reshape(-1).argsort()].diff()
-    if not (bool((steps > 0).all()) or bool((steps < 0).all())):
-        raise Failed(f"{what} do not follow the examples: each must be computed from its own "
-                     "example's prediction and target", describe(want), describe(got))
-
-
 @CHECKS.add("squared_loss", points=1)
 def returns_per_example_losses(ctx: Context) -> str:
     expect_per_example(loss_output(ctx, "squared_loss.column"),
@@ -409,15 +271,9 @@ def squared_loss_wrong_forms(y_hat: torch.Tensor, y: torch.Tensor) -> list[Wrong
     ]
 
 
-def same_losses(rtol: float, atol: float) -> Agreement:
-    """Losses of one candidate input agree as the checks accept them: shaped (n,) or (n, 1)."""
-    return lambda _, got, want: isinstance(got, torch.Tensor) and same_value(
-        got.reshape(-1), want.reshape(-1), rtol, atol)
-
-
 @CHECKS.add("squared_loss", points=2)
 def values_match_the_reference(ctx: Context) -> str:
-    with ctx.with_counterexample("squared_loss.cases", ("y_hat", "y"), same_losses(1e-5, 1e-7)):
+    with with_counterexample(ctx, "squared_loss.cases", ("y_hat", "y"), same_losses(1e-5, 1e-7)):
         got = loss_output(ctx, "squared_loss.column")
         want = ctx.want("squared_loss.column")["out"].reshape(-1)
         expect_finite(got, "the losses")
@@ -438,10 +294,9 @@ def accepts_targets_of_shape_n(ctx: Context) -> str:
 
 @CHECKS.add("squared_loss", points=1, hidden=True)
 def gradient_matches_the_reference(ctx: Context) -> str:
-    grad = ctx.got("squared_loss.column")["grad"]
-    if grad is None:
-        raise Failed("no gradient reached y_hat: build the loss from y_hat with tensor "
-                     "operations (no .detach(), .item() or numpy)", "a gradient", "None")
+    grad = expect_gradient(ctx.got("squared_loss.column")["grad"], "reached y_hat",
+                           "build the loss from y_hat with tensor operations (no .detach(), "
+                           ".item() or numpy)")
     with ctx.judged_after(LOSS_VALUES, WRONG_VALUES):
         expect_close(expect_tensor(grad, "the gradient"),
                      ctx.want("squared_loss.column")["grad"], "d(sum of losses)/d(y_hat)",
@@ -521,7 +376,7 @@ def same_step(_, got, want: list) -> bool:
 
 def with_smallest_step(ctx: Context):
     """An sgd failure, told with the smallest candidate step on which it also goes wrong."""
-    return ctx.with_counterexample("sgd.cases", SGD_ARGUMENTS, same_step)
+    return with_counterexample(ctx, "sgd.cases", SGD_ARGUMENTS, same_step)
 
 
 @CHECKS.add("sgd", points=1)

@@ -6,25 +6,21 @@ Probes return raw values; `Probe.record` turns them into plain data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from grader.kernel.probe_helpers import SMALL_CASES, collected, on_each_case, on_the_cases
 from grader.kernel.probing import TORCH_CALLS, Probe, recording_torch_calls
 
-MAX_BATCHES = 500
-# Datasets from small to large, (examples, batch_size), cut from the hidden one: the first on
-# which a data_iter goes wrong is the counterexample its feedback shows.
-SMALL_CASES = ((1, 1), (2, 1), (2, 2), (3, 2), (4, 3), (5, 2), (10, 3), (10, 10))
+
+def pair(batch) -> list:
+    """A batch data_iter yielded, as the pair (X, y) it must be."""
+    X, y = batch
+    return [X, y]
 
 
 def one_epoch(probe: Probe, batch_size: int, features, labels) -> list:
-    batches = []
-    for X, y in probe.student("data_iter")(batch_size, features, labels):
-        batches.append([X, y])
-        if len(batches) > MAX_BATCHES:
-            raise RuntimeError(f"data_iter yielded more than {MAX_BATCHES} batches")
-    return batches
+    return collected(probe.student("data_iter")(batch_size, features, labels), "data_iter",
+                     pair)
 
 
 def data_iter_epochs(probe: Probe) -> dict:
@@ -37,26 +33,6 @@ def data_iter_epochs(probe: Probe) -> dict:
         "flat": one_epoch(probe, batch_size, features, labels.reshape(-1)),
         "small": [one_epoch(probe, size, features[:n], labels[:n]) for n, size in SMALL_CASES],
     }
-
-
-def on_each_case(function: Callable, cases: list[list]) -> list[dict]:
-    """`function` on each candidate input (a list of arguments, copied: a function that
-    changes its arguments changes no later case): what it returned, or the kind of error it
-    raised, so that one failing case costs none of the others."""
-    outputs = []
-    for arguments in cases:
-        copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in arguments]
-        try:
-            outputs.append({"out": function(*copies)})
-        except Exception as error:  # noqa: BLE001 - student code may raise anything
-            outputs.append({"raised": type(error).__name__})
-    return outputs
-
-
-def on_the_cases(function: str) -> Callable[[Probe], list[dict]]:
-    """A probe calling the student's `function` on each of its candidate inputs, kept under
-    `<function>.cases`, from small to large."""
-    return lambda probe: on_each_case(probe.student(function), probe.inputs[f"{function}.cases"])
 
 
 def squared_loss_call(probe: Probe, y: torch.Tensor) -> dict:

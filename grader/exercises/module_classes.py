@@ -10,20 +10,19 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import (
-    Context,
-    Failed,
-    Registry,
-    describe,
-    expect_close,
-    expect_shape,
-    expect_tensor,
-)
-from grader.exercises.softmax import (
+from grader.checks import Context, Failed, Registry
+from grader.exercise_helpers import (
     BLANK_PIXELS,
     Training,
     expect_test_accuracy,
     shareable,
+)
+from grader.expect import (
+    describe,
+    expect_close,
+    expect_gradient,
+    expect_shape,
+    expect_tensor,
 )
 from grader.kernel.probing import ProbeStep
 
@@ -115,10 +114,8 @@ def flattens_any_shape(ctx: Context) -> str:
 @CHECKS.add("FlattenLayer", points=1, hidden=True)
 def passes_the_gradient_back(ctx: Context) -> str:
     """Gradients flow back through FlattenLayer to its input."""
-    grad = ctx.got("FlattenLayer.gradient")
-    if grad is None:
-        raise Failed("no gradient reached x through FlattenLayer: reshape with view or "
-                     "reshape, without .detach() or .data", "a gradient", "None")
+    grad = expect_gradient(ctx.got("FlattenLayer.gradient"), "reached x through FlattenLayer",
+                           "reshape with view or reshape, without .detach() or .data")
     X = ctx.inputs["FlattenLayer.cubes"]
     expect_close(expect_tensor(grad, "x.grad"),
                  ctx.inputs["FlattenLayer.upstream"].reshape(X.shape), "x.grad", rtol=0, atol=0)

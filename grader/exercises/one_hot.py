@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks import Context, Failed, Registry, describe, expect_shape, expect_tensor
+from grader.checks import Context, Failed, Registry
+from grader.expect import describe, expect_shape, expect_tensor
 from grader.kernel.probing import ProbeStep
 
 PROBES = ".one_hot_probes"

@@ -12,18 +12,17 @@ import torch
 from pydantic import Field
 from torch.nn.functional import one_hot
 
-from grader.checks import (
-    Context,
-    Failed,
-    Registry,
+from grader.checks import Context, Failed, Registry
+from grader.config import Fraction
+from grader.exercise_helpers import finite_values
+from grader.expect import (
     describe,
     expect_close,
+    expect_gradient,
     expect_shape,
     expect_tensor,
     max_difference,
 )
-from grader.config import Fraction
-from grader.exercises.softmax import finite_values
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
@@ -271,10 +270,8 @@ def accepts_numbers_and_numpy_arrays(ctx: Context) -> str:
 
 @CHECKS.add("normal", points=1, hidden=True)
 def keeps_the_graph(ctx: Context) -> str:
-    grad = ctx.got("normal.gradient")
-    if grad is None:
-        raise Failed("no gradient reached x: compute with torch operations only (torch.exp, "
-                     "not np.exp or math.exp)", "a gradient", "None")
+    grad = expect_gradient(ctx.got("normal.gradient"), "reached x", "compute with torch "
+                           "operations only (torch.exp, not np.exp or math.exp)")
     expect_close(expect_tensor(grad, "the gradient"), ctx.want("normal.gradient"),
                  "d(sum of densities)/dx", rtol=1e-4, atol=1e-7)
     return "Autograd differentiates the density with respect to x."

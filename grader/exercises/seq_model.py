@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry, describe, expect_tensor
+from grader.checks import Context, Failed, Registry
 from grader.config import Count, Fraction, Positive
+from grader.expect import describe, expect_tensor
 from grader.kernel.probing import ProbeStep
 
 PROBES = ".seq_model_probes"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks import Context, Failed, Registry, describe
+from grader.checks import Context, Failed, Registry
+from grader.expect import describe
 from grader.kernel.data import LABELS
 from grader.kernel.probing import ProbeStep
 

@@ -5,35 +5,42 @@ model's test accuracy (computed here, on the real Fashion-MNIST test set) and th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from typing import Annotated
 
 import torch
-from pydantic import Field
 
-from grader.checks import (
-    Context,
-    Failed,
-    NotJudged,
-    Registry,
+from grader.checks import Context, Failed, NotJudged, Registry
+from grader.config import Positive
+from grader.exercise_helpers import (
+    BLANK_PIXELS,
+    Training,
+    as_number,
+    expect_started_from,
+    expect_test_accuracy,
+    finite_values,
+    shareable,
+)
+from grader.expect import (
     WrongForm,
     describe,
     expect_close,
     expect_close_naming,
     expect_fast_enough,
     expect_finite,
+    expect_gradient,
+    expect_per_example,
     expect_shape,
     expect_tensor,
     name_the_wrong_form,
+    same_losses,
     same_value,
+    small_values,
+    with_counterexample,
 )
-from grader.config import Count, Positive
-from grader.exercises.linreg import expect_per_example, same_losses, small_values
 from grader.forbidden import Forbidden
-from grader.kernel.data import as_float, load_fashion_mnist
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
+__all__ = ["shareable"]  # trained parameters give way to their test accuracy in public data
 PROBES = ".softmax_probes"
 PROBE_STEPS = (
     ProbeStep(),
@@ -48,10 +55,6 @@ PROBE_USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run")}
 # equivalent forms of the three functions land within 1e-6 (relative), another batch order
 # 3e-2 away.
 SAME_TRAINING = 1e-3
-# The corners of the images, blank in nearly every Fashion-MNIST image already: blanked in
-# every batch of an epoch, their weights keep the grader's W0 and training barely changes.
-BLANK_PIXELS = [row * 28 + column for row in (0, 1, 2, 25, 26, 27)
-                for column in (0, 1, 2, 25, 26, 27)]
 KEEPDIM = ("must match the size", "divide by the row sums taken with keepdim=True, e.g. "
            "X_exp.sum(dim=1, keepdim=True): without it they broadcast along the wrong axis")
 ARGMAX = ("must match the size", "take the argmax over dim=1, the classes, not dim=0")
@@ -87,16 +90,6 @@ TIED_LABELS = [0, 1, 0, 2]
 SOFTMAX_CASES = ((1, 2, 0.0), (2, 3, 0.0), (2, 3, 100.0), (3, 4, 1000.0))
 CROSS_ENTROPY_CASES = ((1, 2), (2, 3), (3, 4))
 ACCURACY_CASES = ((1, 2, 1), (2, 2, 1), (3, 3, 2), (4, 3, 1))
-
-
-@dataclass(frozen=True)
-class Training:
-    """One epoch on Fashion-MNIST, and how far below the reference's test accuracy its
-    own may land."""
-
-    batch_size: Count = 256
-    lr: Positive = 0.1
-    accuracy_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,7 @@ def expect_rows_normalised(out: torch.Tensor) -> None:
 def with_smallest_X(ctx: Context):
     """A softmax failure, told with the smallest candidate X on which it also goes wrong
     (float32 near 1000 keeps ~1e-4: the large cases' tolerance)."""
-    return ctx.with_counterexample("softmax.cases", ("X",), lambda _, got, want: same_value(
+    return with_counterexample(ctx, "softmax.cases", ("X",), lambda _, got, want: same_value(
         got, want, rtol=1e-3, atol=1e-5))
 
 
@@ -334,10 +327,8 @@ def leaves_its_input_unchanged(ctx: Context) -> str:
 
 @CHECKS.add("softmax", points=1, hidden=True)
 def softmax_gradient_matches(ctx: Context) -> str:
-    grad = ctx.got("softmax.gradient")
-    if grad is None:
-        raise Failed("no gradient flows back through softmax: use tensor operations only",
-                     "a gradient", "None")
+    grad = expect_gradient(ctx.got("softmax.gradient"), "flows back through softmax",
+                           "use tensor operations only")
     with ctx.judged_after(VALUES, WRONG_VALUES):
         expect_close(expect_tensor(grad, "the gradient"), ctx.want("softmax.gradient"),
                      "the gradient through softmax", rtol=1e-4, atol=1e-6)
@@ -365,8 +356,8 @@ def cross_entropy_output(ctx: Context) -> torch.Tensor:
 def with_smallest_losses(ctx: Context):
     """A cross_entropy failure, told with the smallest candidate on which it also goes
     wrong."""
-    return ctx.with_counterexample("cross_entropy.cases", ("y_hat", "y"),
-                                   same_losses(rtol=1e-5, atol=1e-6))
+    return with_counterexample(ctx, "cross_entropy.cases", ("y_hat", "y"),
+                               same_losses(rtol=1e-5, atol=1e-6))
 
 
 @CHECKS.add("cross_entropy", points=1)
@@ -410,10 +401,8 @@ def picks_the_label_entries(ctx: Context) -> str:
 
 @CHECKS.add("cross_entropy", points=1, hidden=True)
 def cross_entropy_gradient_matches(ctx: Context) -> str:
-    grad = ctx.got("cross_entropy.values")["grad"]
-    if grad is None:
-        raise Failed("no gradient reached y_hat: build the loss with tensor operations",
-                     "a gradient", "None")
+    grad = expect_gradient(ctx.got("cross_entropy.values")["grad"], "reached y_hat",
+                           "build the loss with tensor operations")
     with ctx.judged_after("cross_entropy.picks_the_label_entries", WRONG_VALUES):
         expect_close(expect_tensor(grad, "the gradient"),
                      ctx.want("cross_entropy.values")["grad"], "d(sum of losses)/d(y_hat)",
@@ -422,16 +411,6 @@ def cross_entropy_gradient_matches(ctx: Context) -> str:
 
 
 # --- accuracy ----------------------------------------------------------------------------
-
-def as_number(ctx: Context, value, what: str) -> float:
-    """The returned accuracy as a number, accepting a one-element tensor."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        ctx.accept("a one-element tensor instead of a Python float")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Failed(f"{what} must be a number", "a float in [0, 1]", describe(value))
-    return value
-
 
 def as_fraction(ctx: Context, value, n: int, what: str) -> float:
     """The returned accuracy as a fraction, accepting a 0-d tensor or a count of hits."""
@@ -477,7 +456,7 @@ def same_accuracy(arguments: list, got, want) -> bool:
 @CHECKS.add("accuracy", points=2)
 def accuracy_matches_the_reference(ctx: Context) -> str:
     n = len(ctx.inputs["accuracy.y"])
-    with ctx.with_counterexample("accuracy.cases", ("y_hat", "y"), same_accuracy):
+    with with_counterexample(ctx, "accuracy.cases", ("y_hat", "y"), same_accuracy):
         value = ctx.got("accuracy.values")
         got = as_fraction(ctx, value, n, "accuracy")
         want = float(ctx.want("accuracy.values"))
@@ -532,44 +511,6 @@ def breaks_ties_like_argmax(ctx: Context) -> str:
 
 # --- training on Fashion-MNIST -----------------------------------------------------------
 
-@cache
-def test_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The test images as float rows, and their labels: converted once per process."""
-    data = load_fashion_mnist()
-    return as_float(data.test_images).reshape(len(data.test_labels), -1), data.test_labels
-
-
-def test_accuracy(W: torch.Tensor, b: torch.Tensor) -> float:
-    """Accuracy of the trained parameters on the real test set, computed in the grader."""
-    X, labels = test_set()
-    predictions = (X @ W.float().cpu() + b.float().cpu()).argmax(dim=1)
-    return float((predictions == labels).float().mean())
-
-
-def trained_accuracy(ctx: Context, observed: dict, what: str) -> float:
-    W = expect_tensor(observed["W"], f"{what} W")
-    b = expect_tensor(observed["b"], f"{what} b")
-    expect_shape(W, [(784, 10)], f"{what} W")
-    expect_shape(b, [(10,)], f"{what} b")
-    expect_finite(W, f"{what} W")
-    return test_accuracy(W, b)
-
-
-def shareable(observations: dict) -> dict:
-    """The reference's observations as the self-check may ship them: trained parameters give
-    way to their test accuracy, so no notebook can hand in the reference's training as its own
-    (the grader reads `test_accuracy` only from the reference's side)."""
-    shared = {}
-    for key, entry in observations.items():
-        value = entry.get("value") if entry else None
-        if isinstance(value, dict) and {"W", "b"} <= value.keys():
-            kept = {k: v for k, v in value.items() if k not in ("W", "b")}
-            entry = {**entry, "value": {**kept, "test_accuracy": test_accuracy(value["W"],
-                                                                                value["b"])}}
-        shared[key] = entry
-    return shared
-
-
 def epoch_observed(ctx: Context) -> dict:
     """The trained parameters, or the first failure among the epoch's two steps."""
     ctx.got("epoch.prepare")
@@ -588,33 +529,6 @@ def expect_same_training(ctx: Context) -> None:
                      "reference's trained on the same batches: speed counts only for the "
                      "epoch the grader timed, trained as the tutorial's loop trains",
                      f"≤ {SAME_TRAINING:g}", f"{distance:.2g}")
-
-
-def expect_started_from(observed: dict, W0: torch.Tensor, blank: torch.Tensor,
-                        trainer: str) -> None:
-    """The pixels blanked in every batch get no gradient, so their weights end as they began:
-    the model trained is the one handed over, from the grader's hidden W0, not weights
-    trained elsewhere (or on other inputs)."""
-    W = expect_tensor(observed["W"], "the trained W")
-    expect_shape(W, [(784, 10)], "the trained W")
-    if not torch.equal(W[blank], W0[blank]):
-        raise Failed("the weights of pixels that are 0 in every batch changed, so the model "
-                     f"was not trained from the weights it was given: {trainer} must train "
-                     "the parameters passed in, without re-initialising them",
-                     "their initial values", describe(W[blank]))
-
-
-def expect_test_accuracy(ctx: Context, observed: dict, reference: dict, how: str) -> str:
-    """One epoch's test accuracy against the reference run's, less the allowed margin."""
-    got = trained_accuracy(ctx, observed, "the trained")
-    wanted = reference["test_accuracy"] if "test_accuracy" in reference \
-        else trained_accuracy(ctx, reference, "the reference")
-    threshold = wanted - ctx.options.accuracy_margin
-    if not got >= threshold:
-        raise Failed(f"after one epoch {how} the test accuracy is {got:.3f}, below "
-                     f"{threshold:.3f} (reference {wanted:.3f})", f"≥ {threshold:.3f}",
-                     f"{got:.3f}")
-    return f"Test accuracy {got:.3f} after one epoch (reference {wanted:.3f})."
 
 
 @CHECKS.add("softmax_training", points=3, uses=TRAINING_USES)
@@ -636,16 +550,6 @@ def epoch_is_fast_enough(ctx: Context) -> str:
     expect_same_training(ctx)
     return expect_fast_enough(ctx.timings.get("epoch.run"), "one epoch",
                               "avoid Python loops over examples")
-
-
-def finite_values(values) -> list[float | None]:
-    out = []
-    for value in values:
-        number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 \
-            else value
-        ok = isinstance(number, int | float) and number == number and abs(number) != float("inf")
-        out.append(float(number) if ok else None)
-    return out
 
 
 def curves(ctx: Context) -> list[Curve]:

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import torch
 
-from grader.exercises.linreg_probes import on_the_cases
 from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.probe_helpers import on_the_cases
 from grader.kernel.probing import DEVICE, TORCH_CALLS, Probe, recording_torch_calls
 
 WARMUP_BATCHES = 3

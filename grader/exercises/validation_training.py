@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry, describe
+from grader.checks import Context, Failed, Registry
 from grader.config import Count, Positive
-from grader.exercises.softmax import finite_values
+from grader.exercise_helpers import finite_values
+from grader.expect import describe
 from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
