@@ -21,6 +21,7 @@ from rich.markup import escape
 from grader import course
 from grader.interrupt import Interrupted, stopping_on_signals
 from grader.results import JUDGED
+from grader.wording import NOT_HANDED_IN
 
 if TYPE_CHECKING:
     from grader.batch import BatchReport
@@ -226,7 +227,7 @@ def print_finished(label: str, result: Result | None) -> None:
         console.print(f"{label}: grader fault (details at the end)", highlight=False)
         return
     if result.missing:
-        console.print(f"{label}: not handed in", highlight=False)
+        console.print(f"{label}: {NOT_HANDED_IN}", highlight=False)
         return
     failed = sum(not test.passed for test in result.tests)
     console.print(f"{label}: {points(result.score):g} / {points(result.max_score):g}, "
@@ -273,14 +274,14 @@ def print_summary(report: BatchReport, out: Path) -> None:
     absent = {f"{r.student}/{r.assignment}" for r in report.results if r.missing}
     console.print(f"graded {len(set(report.graded) - absent)}, unchanged "
                   f"{len(set(report.reused) - absent)}"
-                  + (f", not handed in {len(absent)}" if absent else "")
+                  + (f", {NOT_HANDED_IN} {len(absent)}" if absent else "")
                   + f"; reports in {out}/ (summary.html, grades.csv, gradebook.csv)")
 
 
 def score_cell(result: Result) -> str:
     """A result's score as the end table shows it: adjusted scores say so."""
     if not result.scored:
-        return "not handed in"
+        return NOT_HANDED_IN
     mark = "*" if result.adjustments else ""
     return f"{points(result.score):g}{mark} / {points(result.max_score):g}"
 

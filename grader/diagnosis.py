@@ -14,62 +14,39 @@ from pathlib import Path
 
 from grader import course
 from grader.paths import PACKAGE
-from grader.results import NOT_JUDGED, Result, TestResult
+from grader.results import NOT_JUDGED, Cause, Result, TestResult
+from grader.wording import BLANK_MESSAGE, CAUSE_TITLES, OTHER_CAUSE, RAN_UNSANDBOXED, TIMED_OUT
 
-# What the failures of a notebook nobody worked on say: the handout's functions raise,
-# its answers are still the prompt.
-BLANK_SIGNS = ("NotImplementedError", "not implemented", "no answer given")
-UNREADABLE_SIGNS = ("not a readable notebook", "is not UTF-8", "has no cells")
-TIMEOUT_ERRORS = ("CellTimeout", "TotalTimeout")
-UNSANDBOXED_NOTE = "without a sandbox"
+TIMEOUT_ERRORS = ("CellTimeout", "TotalTimeout")  # the kinds of a cell's error the runner set
+# Causes that fail every test of a notebook at once, where it was never run or read.
+WHOLE_NOTEBOOK = (Cause.UNREADABLE, Cause.KERNEL, Cause.MISSING, Cause.REFUSED)
 KERNEL_WORK_DIR = re.compile(r"/tmp/grade-[^/\s\"']+/work/")
 
 
 @dataclass(frozen=True)
-class Cause:
+class CommonCause:
     """One reason behind every failed test, said once instead of on each test."""
 
-    kind: str  # blank, unreadable, kernel, missing, refused, other
+    kind: str  # a Cause of WHOLE_NOTEBOOK, Cause.BLANK, or OTHER_CAUSE
     title: str
     message: str
 
 
-CAUSE_TITLES = {
-    "blank": "Nothing is implemented yet",
-    "unreadable": "The notebook could not be read",
-    "kernel": "The notebook could not run: its kernel did not start",
-    "missing": "No notebook was handed in for this assignment",
-    "refused": "The submission was not graded",
-    "other": "Every test failed for the same reason",
-}
-
-
-def cause_kind(message: str) -> str:
-    if any(sign in message for sign in UNREADABLE_SIGNS):
-        return "unreadable"
-    if "kernel could not start" in message:
-        return "kernel"
-    if message.startswith("no notebook "):
-        return "missing"
-    if message.startswith("not graded:"):
-        return "refused"
-    return "other"
-
-
-def common_cause(result: Result) -> Cause | None:
+def common_cause(result: Result) -> CommonCause | None:
     """The one cause that failed every test, if there is one: a blank notebook, an
-    unreadable file, a kernel that never started, a missing or refused notebook."""
+    unreadable file, a kernel that never started, a missing or refused notebook, or one
+    message said by every test. Read from the tests' causes, never their words."""
     if not result.tests or any(test.passed for test in result.tests):
         return None
+    causes = {test.cause for test in result.tests}
+    if causes == {Cause.BLANK}:
+        return CommonCause(Cause.BLANK, CAUSE_TITLES[Cause.BLANK], BLANK_MESSAGE)
     messages = list(dict.fromkeys(test.message for test in result.tests))
-    if all(any(sign in message for sign in BLANK_SIGNS) for message in messages):
-        return Cause("blank", CAUSE_TITLES["blank"],
-                     "every function still raises NotImplementedError and no answer is "
-                     "written: replace each `raise NotImplementedError()` with your code "
-                     "and run the notebook's check() cells")
+    cause = next(iter(causes)) if len(causes) == 1 else None
+    if cause in WHOLE_NOTEBOOK:
+        return CommonCause(cause, CAUSE_TITLES[cause], messages[0])
     if len(messages) == 1:
-        kind = cause_kind(messages[0])
-        return Cause(kind, CAUSE_TITLES[kind], messages[0])
+        return CommonCause(OTHER_CAUSE, CAUSE_TITLES[OTHER_CAUSE], messages[0])
     return None
 
 
@@ -145,18 +122,14 @@ def timed_out(result: Result) -> bool:
     return any(cell.error.startswith(TIMEOUT_ERRORS) for cell in result.errors)
 
 
-def unsandboxed(result: Result) -> bool:
-    return any(UNSANDBOXED_NOTE in note for note in result.notes)
-
-
 def flags(result: Result) -> list[str]:
     """Why an instructor should open this submission, in a few words each."""
     cause = common_cause(result)
     found = [cause.title] if cause else []
     if timed_out(result):
-        found.append("timed out")
-    if unsandboxed(result):
-        found.append("ran unsandboxed")
+        found.append(TIMED_OUT)
+    if result.unsandboxed:
+        found.append(RAN_UNSANDBOXED)
     return found
 
 

@@ -24,11 +24,12 @@ from grader.notebook import NotebookUnreadable, read_notebook
 from grader.observe import observe
 from grader.plan import StepWork, planned_keys, timed_work
 from grader.reference import reference_probe, time_reference
-from grader.results import Result, TestResult, Timing, cpu_key, runnable_key
+from grader.results import Cause, Result, TestResult, Timing, cpu_key, runnable_key
 from grader.sandbox import describe as describe_sandbox
-from grader.sandbox import hiding
+from grader.sandbox import hiding, use_bwrap
 from grader.source import parse_notebook
 from grader.submissions import Submission, match_notebooks
+from grader.wording import KERNEL_NOT_STARTED, not_graded
 
 
 def checks_of(exercises: list[Exercise], settings: Settings) -> list[Check]:
@@ -36,8 +37,10 @@ def checks_of(exercises: list[Exercise], settings: Settings) -> list[Check]:
         settings.options[exercise.name], settings.points, settings.hidden)]
 
 
-def fail_all(exercises: list[Exercise], settings: Settings, message: str) -> list[TestResult]:
-    return [check.result(False, message) for check in checks_of(exercises, settings)]
+def fail_all(exercises: list[Exercise], settings: Settings, message: str,
+             cause: Cause) -> list[TestResult]:
+    """Every test failed for one reason that kept the notebook from being judged."""
+    return [check.result(False, message, cause=cause) for check in checks_of(exercises, settings)]
 
 
 def possible_points(settings: Settings) -> float:
@@ -109,7 +112,7 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
             demos = left_out(parsed, recorded_demos(handout))
             blank = unwritten(parsed, handout)
     except NotebookUnreadable as error:
-        return fail_all(exercises, settings, str(error))
+        return fail_all(exercises, settings, str(error), Cause.UNREADABLE)
     late = late_inputs(exercises, settings, result.digest)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
@@ -119,17 +122,18 @@ def grade_notebook(path: Path, settings: Settings, result: Result,
         observations, seconds = observe(notebook, exercises, inputs, late, settings, result,
                                         kernels, demos)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
-        result.fault = f"the kernel could not start: {error}"
-        result.notes.append(f"The kernel could not start: {error}. This is the grader's "
-                            "fault, not your notebook's: it will be graded again.")
-        return fail_all(exercises, settings, f"not graded: the kernel could not start ({error})")
+        result.fault = f"{KERNEL_NOT_STARTED}: {error}"
+        result.notes.append(f"{KERNEL_NOT_STARTED.capitalize()}: {error}. This is the "
+                            "grader's fault, not your notebook's: it will be graded again.")
+        return fail_all(exercises, settings, not_graded(f"{KERNEL_NOT_STARTED} ({error})"),
+                        Cause.KERNEL)
     result.execution_seconds += time.perf_counter() - started
     try:
         with reading_student_text(path, "reading its answers and calls"):
             observations.update(text_observations(exercises, notebook))
             forbidden = forbidden_uses([e.forbidden for e in exercises], parsed, observations)
     except NotebookUnreadable as error:
-        return fail_all(exercises, settings, str(error))
+        return fail_all(exercises, settings, str(error), Cause.UNREADABLE)
     reference = reference_probe(exercises, settings)
     reference_seconds, timed_reference = time_reference(reference, exercises, settings, late)
     timings = [timing_of(work, observations, seconds, reference_seconds, settings)
@@ -175,13 +179,15 @@ def grade_submission(submission: Submission, settings: Settings,
         lateness=handed.lateness if handed else None,
     )
     result.notes = list(submission.problems)
-    unsandboxed = describe_sandbox(settings.sandbox)
-    if unsandboxed:
-        result.notes.append(unsandboxed)
+    unbounded = describe_sandbox(settings.sandbox)
+    if unbounded:
+        result.notes.append(unbounded)
+    result.unsandboxed = not use_bwrap(settings.sandbox)
     exercises = lookup(settings.exercises)
     if submission.refused:
         result.notes.append(f"Not graded: {submission.refused}.")
-        result.tests = fail_all(exercises, settings, f"not graded: {submission.refused}")
+        result.tests = fail_all(exercises, settings, not_graded(submission.refused),
+                                Cause.REFUSED)
         return result
     if notebook is None:
         result.missing = missing_reason(submission, settings.notebook)

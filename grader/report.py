@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from grader import wording
 from grader.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
 from grader.classview import (
     SHOWN_PAIRS,
@@ -67,7 +68,7 @@ def strip_ansi(text: str) -> str:
 def format_seconds(seconds: float | None) -> str:
     """Seconds for people: '0.42 s', '12.3 s', '2 min 05 s'; None is 'not measured'."""
     if seconds is None:
-        return "not measured"
+        return wording.NOT_MEASURED
     if seconds < 10:
         return f"{seconds:.2f} s"
     if seconds < 60:
@@ -130,6 +131,7 @@ def _environment() -> Environment:
     env.filters.update(seconds=format_seconds, points=format_points, strip_ansi=strip_ansi,
                        seed_tag=seed_tag, md=markdown_text, shown_as=shown_as, person=shown,
                        verdict=verdict)
+    env.globals["words"] = wording  # the generic phrases, said once in grader/wording.py
     return env
 
 
@@ -188,7 +190,7 @@ def timing_verdicts(result: Result) -> list[TimingVerdict]:
     verdicts = []
     for timing in result.timings:
         if timing.ratio is None:
-            verdicts.append(TimingVerdict(timing, "none", "not measured"))
+            verdicts.append(TimingVerdict(timing, "none", wording.NOT_MEASURED))
         elif timing.ratio > timing.max_ratio:
             verdicts.append(TimingVerdict(timing, "fail", "too slow"))
         elif unmarked:
@@ -254,6 +256,7 @@ def report_path(out: Path, student: str, assignment: str) -> Path:
 MARKDOWN = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 MARKDOWN.filters.update(ENV.filters)
+MARKDOWN.globals.update(ENV.globals)
 
 
 def render_markdown(result: Result, with_hidden: bool) -> str:

@@ -11,7 +11,28 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
+
+
+class Cause(StrEnum):
+    """Why a test failed, set where the failure arises: the banners, the flags and the
+    class summary read it, never the message's words, which are free to change."""
+
+    BLANK = "blank"  # still as handed out: raises NotImplementedError, no answer written
+    NO_FUNCTION = "no_function"  # the function the notebook should define is not there
+    RAISED = "raised"  # the student's function raised
+    TIMEOUT = "timeout"  # the student's function ran too long, or the budget ran out
+    UNOBSERVED = "unobserved"  # the kernel stopped before this probe answered
+    USES_FAILED = "uses_failed"  # a training whose functions did not all answer
+    UNREADABLE = "unreadable"  # the notebook file could not be read
+    KERNEL = "kernel"  # the kernel never started
+    MISSING = "missing"  # no notebook for the assignment
+    REFUSED = "refused"  # the submission was not graded
+    FORBIDDEN = "forbidden"  # a call the exercise forbids
+    NOT_JUDGED = "not_judged"  # an earlier failure left nothing to judge
+    REQUIRES = "requires"  # counts only beside checks that failed
+    UNCHECKABLE = "uncheckable"  # a value the check could not read
 
 
 @dataclass
@@ -32,6 +53,11 @@ class TestResult:
     # JUDGED; NOT_JUDGED: an earlier check's failure, named in the message, left this one's
     # property unjudgeable (no points); NOT_MEASURED: a timing too noisy to judge (no cost).
     state: str = "judged"
+    cause: Cause | None = None  # why it failed, where the grader knows; None: a wrong value
+
+    def __post_init__(self) -> None:
+        if self.cause is not None:  # read back from results.json as a plain string
+            self.cause = Cause(self.cause)
 
 
 JUDGED, NOT_JUDGED, NOT_MEASURED = "judged", "not_judged", "not_measured"
@@ -190,6 +216,9 @@ class Result:
     possible: float = 0.0  # the assignment's points, which a missing result has no tests for
     lateness: Lateness | None = None
     adjustments: list[Adjustment] = field(default_factory=list)
+    # The kernel ran without file-system and network isolation (bubblewrap unavailable or
+    # turned off): a flag for the instructor, beside the note the student reads.
+    unsandboxed: bool = False
 
     @property
     def shown_name(self) -> str:

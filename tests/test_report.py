@@ -28,6 +28,7 @@ from grader.results import (
     NOT_JUDGED,
     OVERRIDE,
     Adjustment,
+    Cause,
     CellRecord,
     Curve,
     Lateness,
@@ -528,7 +529,7 @@ def test_the_summary_rolls_up_by_exercise_and_counts_shared_failures() -> None:
                                   _test("softmax.rows", "softmax", 1, 1),
                                   _test("loss.value", "loss", 1, 1)]))
     blank = "not implemented yet: NotImplementedError"
-    results.append(_result("dee", [_test(n, e, 0, message=blank)
+    results.append(_result("dee", [_test(n, e, 0, message=blank, cause=Cause.BLANK)
                                    for n, e in (("softmax.values", "softmax"),
                                                 ("softmax.rows", "softmax"),
                                                 ("loss.value", "loss"))]))
