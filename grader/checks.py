@@ -16,35 +16,34 @@ from typing import Any
 from grader.budget import OUT_OF_TIME
 from grader.diagnosis import shorten
 from grader.kernel.probing import function_of
-from grader.results import JUDGED, NOT_JUDGED, NOT_MEASURED, TestResult, Timing
+from grader.results import JUDGED, NOT_JUDGED, NOT_MEASURED, Cause, TestResult, Timing
+from grader.wording import HIDDEN_TEXT, HINTS
 
-HINTS = {
-    "NotImplementedError": "not implemented yet: replace `raise NotImplementedError()`",
-    "Timeout": "it ran too long (an infinite loop?)",
-    "Missing": "the function is missing: keep the name and signature the notebook gives",
-    "Unobserved": "the grader could not run it",
-    OUT_OF_TIME: ("the submission had used its whole time budget before this ran: make "
-                  "the slow or crashing cells named in the notes finish"),
-}
+# The cause of a probe that failed, by the kind of error it reported; any other: RAISED.
+PROBE_CAUSES = {"NotImplementedError": Cause.BLANK, "Missing": Cause.NO_FUNCTION,
+                "Timeout": Cause.TIMEOUT, OUT_OF_TIME: Cause.TIMEOUT}
 
-HIDDEN_TEXT = ("[what it said is not shown for a hidden test, as it could quote the hidden "
-               "inputs: call the function on inputs of your own to see it]")
-USES_BLANK = "the training uses"  # how a training check on functions not all observed begins
 
 
 class Failed(Exception):
-    """Ends a check as failed; carries what the student should read."""
+    """Ends a check as failed; carries what the student should read and, where the check
+    knows it, why (`cause`), which the banners and the class summary read."""
 
-    def __init__(self, message: str, expected: str | None = None, got: str | None = None):
+    def __init__(self, message: str, expected: str | None = None, got: str | None = None,
+                 cause: Cause | None = None):
         super().__init__(message)
         self.message = message
         self.expected = expected
         self.got = got
+        self.cause = cause
 
 
 class NotJudged(Failed):
     """This check's property cannot be judged: an earlier check, the root cause, failed. No
     points, and the message names that check instead of blaming this property."""
+
+    def __init__(self, message: str):
+        super().__init__(message, cause=Cause.NOT_JUDGED)
 
 
 class NotMeasured(Exception):
@@ -89,8 +88,9 @@ class ProbeFailed(Failed):
     text the student's code raised, which may quote the hidden inputs
     (`raise ValueError(str(X))`)."""
 
-    def __init__(self, message: str, got: str | None = None, said: tuple[str, str] = ("", "")):
-        super().__init__(message, None, got)
+    def __init__(self, message: str, got: str | None = None, said: tuple[str, str] = ("", ""),
+                 cause: Cause = Cause.RAISED):
+        super().__init__(message, None, got, cause)
         self.said = said  # (the grader's words, the student's text right after them)
 
     def hidden_message(self) -> str:
@@ -126,7 +126,7 @@ class Context:
         entry = self.student.get(key)
         if entry is None:
             raise ProbeFailed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this "
-                              "probe or never returned it)")
+                              "probe or never returned it)", cause=Cause.UNOBSERVED)
         if not entry["ok"]:
             hints = [HINTS.get(entry["error"], "")] + [
                 hint for prefix, pairs in self.hints.items() if key.startswith(prefix)
@@ -135,7 +135,8 @@ class Context:
             said = str(entry["message"])
             head = f"{key} failed — {entry['error']}{': ' if said else ''}"
             raise ProbeFailed(f"{head}{said}{explained}", got=entry.get("traceback") or None,
-                              said=(head, said))
+                              said=(head, said),
+                              cause=PROBE_CAUSES.get(entry["error"], Cause.RAISED))
         return entry["value"]
 
     def want(self, key: str) -> Any:
@@ -161,10 +162,10 @@ class Context:
             blank = sorted(missing)
             pronoun = "it" if len(blank) == 1 else "them"
             if all(why in ("NotImplementedError", "Missing") for why in missing.values()):
-                raise Failed(f"{USES_BLANK} {', '.join(blank)}, not implemented yet: "
-                             f"implement {pronoun} first")
-            raise Failed(f"{USES_BLANK} {', '.join(blank)}, whose own probes did not "
-                         f"all return: fix {pronoun} first")
+                raise Failed(f"the training uses {', '.join(blank)}, not implemented yet: "
+                             f"implement {pronoun} first", cause=Cause.BLANK)
+            raise Failed(f"the training uses {', '.join(blank)}, whose own probes did not "
+                         f"all return: fix {pronoun} first", cause=Cause.USES_FAILED)
 
     def judged_only_if(self, check: str, because: str) -> None:
         """Where `check` (a full name, judged earlier) failed, this check's property cannot be
@@ -222,28 +223,29 @@ class Check:
         context.notes = []
         context.options = GraderOptions(self.options)
         if self.exercise in context.forbidden:
-            return self.result(False, context.forbidden[self.exercise])
+            return self.result(False, context.forbidden[self.exercise], cause=Cause.FORBIDDEN)
         try:
             context.expect_observed(self.uses)
             message = self.run(context)
         except GraderFault:
             raise
         except NotJudged as failure:
-            return self.result(False, failure.message, state=NOT_JUDGED)
+            return self.result(False, failure.message, state=NOT_JUDGED, cause=failure.cause)
         except NotMeasured as unmeasured:
             return self.result(True, unmeasured.message, state=NOT_MEASURED)
         except ProbeFailed as failure:
             if self.hidden:
-                return self.result(False, failure.hidden_message())
-            return self.result(False, failure.message, failure.expected, failure.got)
+                return self.result(False, failure.hidden_message(), cause=failure.cause)
+            return self.failed(failure)
         except Failed as failure:
             if self.hidden:
-                return self.result(False, f"{self.summary}: not met on the hidden inputs")
-            return self.result(False, failure.message, failure.expected, failure.got)
+                return self.result(False, f"{self.summary}: not met on the hidden inputs",
+                                   cause=failure.cause)
+            return self.failed(failure)
         except Exception as error:  # noqa: BLE001 - malformed observations land here
             said = "" if self.hidden else f": {shorten(str(error), 300)}"  # may quote values
             return self.result(False, f"could not check the value returned: "
-                                      f"{type(error).__name__}{said}")
+                                      f"{type(error).__name__}{said}", cause=Cause.UNCHECKABLE)
         if self.hidden:
             return self.result(True, f"{self.summary}: met on the hidden inputs.")
         if context.notes:
@@ -251,12 +253,18 @@ class Check:
         return self.result(True, message)
 
     def result(self, passed: bool, message: str, expected: str | None = None,
-               got: str | None = None, state: str = JUDGED) -> TestResult:
+               got: str | None = None, state: str = JUDGED,
+               cause: Cause | None = None) -> TestResult:
         return TestResult(
             name=self.full_name, exercise=self.exercise, max_points=self.points,
             points=self.points if passed else 0.0, passed=passed, message=message,
-            expected=expected, got=got, hidden=self.hidden, state=state,
+            expected=expected, got=got, hidden=self.hidden, state=state, cause=cause,
         )
+
+    def failed(self, failure: Failed) -> TestResult:
+        """The failed test a visible check's Failed says: its message, values and cause."""
+        return self.result(False, failure.message, failure.expected, failure.got,
+                           cause=failure.cause)
 
 
 def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
@@ -283,7 +291,8 @@ def evaluate_all(checks: Sequence[Check], context: Context) -> list[TestResult]:
         results[check.full_name] = check.evaluate(context)
         outcome = results[check.full_name]
         causes = root_causes(check, results) if not outcome.passed else []
-        if causes and outcome.state == JUDGED and not outcome.message.startswith(USES_BLANK):
+        if causes and outcome.state == JUDGED \
+                and outcome.cause not in (Cause.BLANK, Cause.USES_FAILED):
             outcome.message = f"{outcome.message} — likely because {'; '.join(causes)}"
     for check in checks:
         failed = [name for name in check.requires
@@ -291,7 +300,7 @@ def evaluate_all(checks: Sequence[Check], context: Context) -> list[TestResult]:
         if failed and results[check.full_name].passed:
             results[check.full_name] = check.result(
                 False, f"counts only with {', '.join(failed)} passing: what the kernel "
-                       "reports here is not enough on its own")
+                       "reports here is not enough on its own", cause=Cause.REQUIRES)
     return list(results.values())
 
 
