@@ -122,7 +122,8 @@ def load_settings(path: Path) -> Settings:
         settings = None
     if problems:
         raise ConfigError(f"{path}: {'; '.join(problems)}")
-    known = {name for exercise in exercises for name in exercise.test_names}
+    known = {check.full_name for exercise in exercises  # with the tests its options add
+             for check in exercise.configured(options[exercise.name], {}, ())}
     unknown = sorted((set(settings.points) | set(settings.hidden)) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown test name(s) {', '.join(unknown)}; "

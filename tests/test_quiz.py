@@ -1,26 +1,39 @@
 """The quiz is read from the answer cell as text, no kernel: one letter in the forms students
 write earns the points, more than one is rejected, and every failure says why. The key is
 the reference notebook's answer cell, read grader-side as an observation of its text: the
-package, which students can read, holds none, nor does the self-check's data."""
+package, which students can read, holds none, nor does the self-check's data. The
+questions are the course's: a table each in the assignment's settings, checked on load, so
+a course adds one without touching the package."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import BLANK, with_functions
+from click.testing import CliRunner
+from conftest import BLANK, with_functions, write_notebook
 
+from grader import course
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Context, GraderFault
+from grader.cli import main
+from grader.config import ConfigError, load_settings
 from grader.course import BUNDLED
+from grader.exercise import lookup
 from grader.exercises import quiz
 from grader.paths import PACKAGE
 from grader.results import TestResult
 
-(CHECK,) = [check for check in quiz.CHECKS if check.name == "softmax_shift_invariance"]
+SETTINGS_FILE = BUNDLED.assignments / "softmax_regression.toml"
+SETTINGS = load_settings(SETTINGS_FILE)
+(QUIZ,) = lookup(("quiz",))
+CHECKS = {check.name: check for check in QUIZ.configured(SETTINGS.options["quiz"],
+                                                          SETTINGS.points, SETTINGS.hidden)}
+CHECK = CHECKS["softmax_shift_invariance"]
 EXPLANATION = "softmax(x + c) = softmax(x)"
 
 
@@ -197,3 +210,147 @@ def test_in_the_self_check_the_quiz_says_the_grader_marks_it():
     assert not result.passed
     assert "marked by the grader" in result.message
     assert grade("", shipped).message.startswith("no answer given")  # the student's cell first
+
+
+def test_the_bundled_question_is_declared_by_the_course_with_its_points():
+    assert list(CHECKS) == ["answers_with_one_of_the_choices", "softmax_shift_invariance"]
+    assert (CHECKS["answers_with_one_of_the_choices"].points, CHECK.points) == (0, 2)
+    assert not [check for check in quiz.CHECKS if check.name == "softmax_shift_invariance"]
+
+
+QUESTION = '[quiz.questions.softmax_shift_invariance]\ncell = "softmax_shift"\n'
+
+
+def declared(edit: tuple[str, str], folder: Path) -> Path:
+    """The bundled settings with one edit of the quiz's tables, written in `folder`."""
+    text = SETTINGS_FILE.read_text(encoding="utf-8")
+    assert text.count(edit[0]) == 1
+    path = folder / SETTINGS_FILE.name
+    path.write_text(text.replace(*edit), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (('choices = "ABCD"', 'choices = "ABCA"'),
+     "quiz.questions.softmax_shift_invariance.choices: Value error, each letter may be a "
+     "choice once"),
+    (('choices = "ABCD"', 'choices = "abcd"'),
+     "quiz.questions.softmax_shift_invariance.choices: String should match pattern"),
+    (('choices = "ABCD"', 'answer = "C"'),
+     "quiz.questions.softmax_shift_invariance.answer: Unexpected keyword argument"),
+    (('cell = "softmax_shift"\n', ''),
+     "quiz.questions.softmax_shift_invariance.cell: Field required"),
+    (('points = 2', 'points = -1'),
+     "quiz.questions.softmax_shift_invariance.points: Input should be greater than or equal"),
+    (("[quiz.questions.softmax_shift_invariance]", "[quiz.questions.Shift-Invariance]"),
+     "quiz.questions.Shift-Invariance.[key]: String should match pattern"),
+    (("[quiz.questions.softmax_shift_invariance]",
+      "[quiz.questions.answers_with_one_of_the_choices]"),
+     "quiz.questions: Value error, answers_with_one_of_the_choices is the quiz's own test"),
+    ((QUESTION, f"{QUESTION}right = 'r'\nwrong = 'w'\n\n[quiz.questions.again]\n"
+                 'cell = "softmax_shift"\n'),
+     "quiz.questions: Value error, two questions read the answer cell softmax_shift"),
+    (("[quiz.questions.softmax_shift_invariance]", "[not_quiz.softmax_shift_invariance]"),
+     "quiz.questions: Field required"),
+])
+def test_a_bad_question_stops_the_load_naming_the_file_and_the_key(tmp_path, edit, problem):
+    path = declared(edit, tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert problem in str(raised.value)
+
+
+def test_the_points_table_may_set_a_questions_points(tmp_path):
+    path = declared(("[points]\n", '[points]\n"quiz.softmax_shift_invariance" = 5\n'), tmp_path)
+    settings = load_settings(path)
+    (check,) = [c for c in QUIZ.configured(settings.options["quiz"], settings.points, ())
+                if c.name == "softmax_shift_invariance"]
+    assert check.points == 5
+
+
+# --- a course adds a question of its own -----------------------------------------------------
+
+ASSIGNMENT = "quiz_week"
+NEW = ("[quiz.questions.learning_rate]\ncell = \"lr\"\nchoices = \"ABC\"\npoints = 3\n"
+       "right = \"a smaller rate takes smaller steps.\"\n"
+       "wrong = \"halving the rate halves every step of gradient descent\"\n")
+
+
+def answer_cell(tag: str, text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [f"{quiz.ANSWER_TAG}{tag}"]})
+
+
+def add_question(root: Path) -> None:
+    """What the instructor writes: an assignment whose notebook asks the bundled question
+    and one of its own (its key in the reference), and its settings' tables."""
+    bundled = nbformat.read(root / "reference" / "softmax_regression.ipynb", as_version=4)
+    (shift,) = [cell for cell in bundled.cells
+                if f"{quiz.ANSWER_TAG}softmax_shift" in cell.metadata.get("tags", [])]
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("Halving the learning rate makes each step (A) twice "
+                                      "as long (B) half as long (C) the same."),
+        answer_cell("lr", "### BEGIN ANSWER\nB\n### END ANSWER"), shift])
+    nbformat.write(notebook, root / "reference" / f"{ASSIGNMENT}.ipynb")
+    settings = SETTINGS_FILE.read_text(encoding="utf-8")
+    question = settings[settings.index(QUESTION):settings.index("\n[concise_softmax]")]
+    (root / "assignments" / f"{ASSIGNMENT}.toml").write_text(
+        f'exercises = ["quiz"]\n\n{question}\n{NEW}', encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def course_quiz(tmp_path_factory):
+    """A course made by `grade init` with the question added, its notebook built, and one
+    student graded: the bundled question right, the new one wrong."""
+    root = tmp_path_factory.mktemp("quiz")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv(course.ENV_VAR, str(root / "course"))  # restored after; use() sets it
+        runner = CliRunner()
+        assert runner.invoke(main, ["init", "course"]).exit_code == 0
+        add_question(root / "course")
+        built = runner.invoke(main, ["--course", "course", "assign", "--assignment", ASSIGNMENT])
+        assert built.exit_code == 0, built.output
+        notebook = nbformat.read(root / "course" / "exercises" / f"{ASSIGNMENT}.ipynb",
+                                 as_version=4)
+        answers = {f"{quiz.ANSWER_TAG}lr": "(C)", f"{quiz.ANSWER_TAG}softmax_shift": right_letter()}
+        for cell in notebook.cells:
+            for tag in cell.metadata.get("tags", []):
+                cell.source = answers.get(tag, cell.source)
+        write_notebook(notebook, root / "class" / "carol.ipynb")
+        graded = runner.invoke(main, ["--course", "course", "class", "--out", "out",
+                                      "--assignment", ASSIGNMENT, "--json"])
+        assert graded.exit_code == 0, graded.output
+        yield root, json.loads(graded.stdout[graded.stdout.index("{"):])
+
+
+def test_the_students_notebook_holds_no_answer(course_quiz):
+    root, _ = course_quiz
+    notebook = nbformat.read(root / "course" / "exercises" / f"{ASSIGNMENT}.ipynb",
+                             as_version=4)
+    assert quiz.answer_cells(notebook) == {"lr": ANSWER_PROMPT, "softmax_shift": ANSWER_PROMPT}
+
+
+def test_a_question_the_course_adds_is_graded_beside_the_bundled_one(course_quiz):
+    root, summary = course_quiz
+    carol = summary["students"]["carol"][ASSIGNMENT]
+    assert (carol["score"], carol["max_score"]) == (2, 5)
+    saved = json.loads((root / "out" / "carol" / ASSIGNMENT / "results.json").read_text())
+    tests = {test["name"]: test for test in saved["tests"]}
+    assert list(tests) == ["quiz.answers_with_one_of_the_choices",
+                           "quiz.softmax_shift_invariance", "quiz.learning_rate"]
+    assert tests["quiz.answers_with_one_of_the_choices"]["message"].startswith(
+        f"softmax_shift: {right_letter()}; lr: C, one of the choices")
+    assert tests["quiz.softmax_shift_invariance"]["passed"]
+    assert tests["quiz.softmax_shift_invariance"]["message"] == grade(right_letter()).message
+    wrong = tests["quiz.learning_rate"]
+    assert (wrong["passed"], wrong["points"], wrong["max_points"]) == (False, 0, 3)
+    assert wrong["message"] == ("C is not right: halving the rate halves every step of "
+                                "gradient descent")
+
+
+def test_the_course_adds_no_key_to_its_self_check_data(course_quiz):
+    root, _ = course_quiz
+    shipped = root / "course" / "public" / f"{ASSIGNMENT}.pt"
+    assert b"learning_rate" in shipped.read_bytes()  # the question is shipped, not its key
+    assert not holds_the_key(shipped)
