@@ -1,6 +1,8 @@
-"""The self-check's public data, written by `grade assign`: public inputs and the
-reference's answers to them, as plain data for the students' kernels (grader/kernel/
-selfcheck.py reads it)."""
+"""The self-check's public data, written by `grade assign`: public inputs, the reference's
+answers to them and what to run, as plain data for the students' kernels (grader/selfcheck.py
+reads it): the probe steps in the grader's order, which of them are long, and which public
+tests read what those long steps observe. The self-check needs no plan or settings of the
+grader's."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from grader.grade import checks_of
 from grader.inputs import build_inputs, derived_seed
 from grader.kernel.probing import Probe
 from grader.notebook import read_notebook
-from grader.plan import planned_keys
+from grader.plan import planned_keys, planned_work
 from grader.reference import reference_probe
 
 
@@ -38,6 +40,7 @@ def build_public(settings: Settings) -> dict:
     solution = read_notebook(course.current().reference / f"{settings.notebook}.ipynb")
     inputs = build_inputs(exercises, settings, student_version(solution))
     reference = shareable(exercises, probe.observations)
+    work = planned_work(exercises)
     return {
         "inputs": inputs,
         "reference": reference,
@@ -47,7 +50,45 @@ def build_public(settings: Settings) -> dict:
         "timeouts": {"probe": settings.probe_timeout, "long": settings.long_timeout},
         "hidden": list(settings.hidden),
         "grader_only": grader_only(exercises, settings, probe, inputs, reference),
+        "steps": [{"exercise": item.exercise, "module": item.module, "table": item.step.table,
+                   "keys": item.keys, "long": item.step.long} for item in work],
+        "long_tests": long_tests(exercises, settings, probe, inputs, work),
     }
+
+
+class ReadKeys(dict):
+    """Observations that note which keys a check asks for."""
+
+    def __init__(self, observations: dict) -> None:
+        super().__init__(observations)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def long_tests(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
+               work: list) -> list[str]:
+    """The public tests that read what a long step observes (a training): the self-check
+    runs them only when asked to. Each test is judged alone on the reference's
+    observations, noting the probe keys it reads."""
+    long_keys = {key for item in work if item.step.long for key in item.keys}
+    planned = frozenset(key for item in work for key in item.keys)
+    found = []
+    for check in checks_of(exercises, settings):
+        if check.hidden or check.timed:
+            continue
+        observations = ReadKeys(probe.observations)
+        evaluate_all([check], Context(observations, probe.observations, inputs,
+                                      planned=planned))
+        if observations.read & long_keys:
+            found.append(check.full_name)
+    return found
 
 
 def grader_only(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,

@@ -11,17 +11,18 @@ import pytest
 import torch
 from conftest import SOLUTION, with_functions
 
-import grader.kernel.selfcheck as selfcheck
+import grader.selfcheck as selfcheck
 from grader.config import load_assignments
 from grader.course import BUNDLED, ENV_VAR
 from grader.execute import KernelRun
 from grader.exercise import lookup
 from grader.grade import possible_points
 from grader.inputs import build_inputs
-from grader.kernel.selfcheck import SelfCheck, check, check_all, run_check
 from grader.kernels import LaunchedKernel
+from grader.plan import planned_work
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
+from grader.selfcheck import SelfCheck, check, check_all, run_check
 
 NO_KEEPDIM = "def softmax(X):\n    e = torch.exp(X - X.max(dim=1, keepdim=True).values)\n" \
              "    return e / e.sum(dim=1)\n"
@@ -80,7 +81,9 @@ def test_a_bug_prints_the_first_failing_expectation(capsys, monkeypatch):
 
 
 def test_check_runs_in_the_sandbox_without_reference_or_network():
-    """The notebook's own check cells, run in a sandboxed kernel that sees no reference/."""
+    """The notebook's own check cells, run in a sandboxed kernel that sees no reference/
+    (the test course's notebook imports grader.kernel.selfcheck, as notebooks handed out
+    earlier do)."""
     notebook = with_functions({"softmax": NO_KEEPDIM}, base=SOLUTION)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(
         f"import os\nprint(os.path.exists({str(SOLUTION)!r}))"))
@@ -229,3 +232,40 @@ def test_the_public_data_names_the_tests_only_the_grader_can_judge():
     assert public["grader_only"] == ["quiz.softmax_shift_invariance"]
     assert public["points"] == dict(SOFTMAX_SETTINGS.points)
     assert public["reference"]["quiz.softmax_shift"]["value"] is None  # no key shipped
+
+
+# --- what to run comes with the public data, not from the grader's plan or a name ---------
+
+def test_the_public_data_says_which_steps_to_run_and_which_tests_train():
+    public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
+    work = planned_work(lookup(SOFTMAX_SETTINGS.exercises))
+    assert [(s["exercise"], s["module"], s["table"], s["keys"], s["long"])
+            for s in public["steps"]] == [(w.exercise, w.module, w.step.table, w.keys,
+                                           w.step.long) for w in work]
+    assert set(public["long_tests"]) == TRAININGS | {
+        f"concise_softmax_training.{name}" for name in
+        ("steps_once_per_batch", "zeroes_the_gradients", "trains_in_training_mode")}
+
+
+def test_what_is_left_for_training_is_what_the_public_data_declares():
+    """Not a suffix of the group's name: a test the data calls long waits for a training."""
+    public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
+    declared = {**public, "long_tests": ["softmax.values_match_the_reference"]}
+    [exercise] = lookup(("softmax",))
+    functions = reference_functions(SOFTMAX, BUNDLED.reference)
+    outcome = selfcheck.run_exercise(exercise, declared, functions, None, {"softmax"})
+    assert {test: why for test, (_, why) in outcome.not_run.items()} == {
+        "softmax.values_match_the_reference": selfcheck.LONG}
+    assert outcome.results and all(result.passed for result in outcome.results)
+    assert selfcheck.is_training(exercise, declared, "softmax")
+    assert not selfcheck.is_training(exercise, declared, "softmax_training")
+
+
+def test_public_data_written_by_an_older_grader_asks_for_grade_assign(monkeypatch, tmp_path):
+    old = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
+    del old["steps"], old["long_tests"]
+    torch.save(old, tmp_path / f"{SOFTMAX}.pt")
+    monkeypatch.setattr(selfcheck, "public_files", lambda: {SOFTMAX: tmp_path / f"{SOFTMAX}.pt"})
+    with pytest.raises(ValueError, match=f"the public data of {SOFTMAX} was written by an "
+                                         "older grader: run `grade assign` again"):
+        check_all(SOFTMAX)
