@@ -122,7 +122,11 @@ class Context:
         self.inputs = GraderTable(self.inputs)
 
     def got(self, key: str) -> Any:
-        """The student's value for a probe, or Failed saying why there is none."""
+        """The student's value for a probe, or Failed saying why there is none; a key the
+        grader never planned is its own fault (a typo in a check), never the student's."""
+        if self.planned and key not in self.planned and key not in self.reference:
+            raise GraderFault(f"a check asked for the probe {key!r}, which no step of the "
+                              "assignment's exercises plans: a typo in the exercise's checks")
         entry = self.student.get(key)
         if entry is None:
             raise ProbeFailed(f"{key}: {HINTS['Unobserved']} (the kernel stopped before this "
@@ -204,6 +208,7 @@ class Check:
     requires: tuple[str, ...] = ()
     timed: bool = False  # reads the grader's timing, which the self-check has not
     options: Any = None  # its exercise's settings (the assignment's table), set when configured
+    reads: tuple[str, ...] = ()  # probe keys it reads, checked against the steps at load
 
     @property
     def full_name(self) -> str:
@@ -308,10 +313,11 @@ class Registry(list):
     """The checks of one module, in the order they are declared."""
 
     def add(self, exercise: str, points: float, hidden: bool = False,
-            uses: tuple[str, ...] = (), requires: tuple[str, ...] = (), timed: bool = False):
+            uses: tuple[str, ...] = (), requires: tuple[str, ...] = (), timed: bool = False,
+            reads: tuple[str, ...] = ()):
         def register(function: Callable[[Context], str]) -> Callable[[Context], str]:
             self.append(Check(exercise, function.__name__, points, function, hidden, uses,
-                              requires, timed))
+                              requires, timed, reads=reads))
             return function
 
         return register

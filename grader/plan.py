@@ -3,7 +3,6 @@ and what is left to run when a kernel stops."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, replace
 
 from grader.config import Settings
@@ -38,9 +37,7 @@ def planned_work(exercises: list[Exercise]) -> list[StepWork]:
     """Every probe step with its keys spelled out, in the order the kernel runs them."""
     work = []
     for exercise, step in probe_steps(exercises):
-        table = getattr(importlib.import_module(exercise.probes), step.table)
-        work.append(StepWork(exercise.name, exercise.probes, step,
-                             [k for k in table if step.keys is None or k in step.keys]))
+        work.append(StepWork(exercise.name, exercise.probes, step, exercise.step_keys(step)))
     return work
 
 

@@ -1,7 +1,8 @@
 """An instructor adds an exercise without touching the package: two modules in the course's
-plugins/ folder, its cells in a solution notebook and one table in that assignment's
-settings. It is discovered, graded in the sandbox (whose kernel imports the course's probe
-module), reported with its own timed step and self-checked.
+plugins/ folder (the exercise declared as one object, EXERCISE), its cells in a solution
+notebook and one table in that assignment's settings. It is discovered, graded in the
+sandbox (whose kernel imports the course's probe module), reported with its own timed step
+and self-checked.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import torch
 
 from grader.checks import Context, Failed, Registry
 from grader.expect import expect_close, expect_tensor
-from grader.kernel.probing import ProbeStep
+from grader.exercise import Declaration, Step
 
-PROBES = ".mlp_probes"
-PROBE_STEPS = (ProbeStep(), ProbeStep("TIMED", timed=True, max_ratio="max_ratio"))
+from . import mlp_probes as probes
+
 CHECKS = Registry()
 HINTS = {"relu.": [("must be Tensor", "use torch.maximum or X.clamp(min=0)")]}
 
@@ -64,7 +65,7 @@ def matches_the_reference(ctx: Context) -> str:
     return "relu(X) matches the reference."
 
 
-@CHECKS.add("relu", points=1, hidden=True)
+@CHECKS.add("relu", points=1, hidden=True, reads=("relu.values",))
 def keeps_the_positive_values(ctx: Context) -> str:
     """relu keeps every positive input as it is."""
     X = ctx.inputs["relu.X"]
@@ -87,6 +88,17 @@ def forward_is_fast_enough(ctx: Context) -> str:
     if timing.ratio is None or timing.ratio > timing.max_ratio:
         raise Failed(f"the forward pass took {timing.ratio}x the reference's", None, None)
     return f"{timing.ratio:.1f}x the reference's time."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),
+           Step(probes.TIMED, timed=True, bound=lambda options: options.max_ratio)),
+    options=Options,
+    make_inputs=make_inputs,
+    hints=HINTS,
+)
 '''
 PROBES = '''
 """Kernel side of the course's MLP exercise."""

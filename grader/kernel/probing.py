@@ -54,6 +54,7 @@ class ProbeStep:
     `late` inputs (integer seeds) are drawn per submission and reach the kernel only with
     this step's cell: a timed step whose work depends on them cannot be run ahead.
     `max_ratio` names the setting that bounds a timed step's time over the reference's.
+    `selfcheck`: whether the students' self-check runs it (None: unless it is long).
     """
 
     table: str = "PROBES"
@@ -63,6 +64,11 @@ class ProbeStep:
     setup: bool = False
     late: tuple[str, ...] = ()
     max_ratio: str | None = None
+    selfcheck: bool | None = None
+
+    @property
+    def in_selfcheck(self) -> bool:
+        return not self.long if self.selfcheck is None else self.selfcheck
 
 
 class ProbeTimeout(BaseException):
