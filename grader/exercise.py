@@ -22,6 +22,7 @@ The module declares itself in one object, its parts given as Python objects, not
         read_notebook=None,                      # (notebook) -> observations of its text
         curves=None,                             # (context) -> the report's chart panels
         shareable=None,                          # (observations) -> what the self-check ships
+        checks_for=None,                         # (options) -> checks the settings declare
     )
 
 Discovery checks every cross-reference once, before anything is graded: a step's keys are
@@ -113,6 +114,8 @@ class Declaration:
     read_notebook: Callable[[Any], dict] | None = None
     curves: Callable[..., list] | None = None
     shareable: Callable[[dict], dict] | None = None
+    # Checks its settings declare, after `checks` (the quiz's questions, one each).
+    checks_for: Callable[[Any], Sequence[Check]] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class Exercise:
     curves: Callable[..., list] | None = None
     shareable: Callable[[dict], dict] | None = None
     file: str = ""  # the module declaring it, for the messages that name a mistake
+    checks_for: Callable[[Any], Sequence[Check]] | None = None
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Exercise:
@@ -160,6 +164,7 @@ class Exercise:
             curves=getattr(module, "curves", None),
             shareable=getattr(module, "shareable", None),
             file=file,
+            checks_for=getattr(module, "checks_for", None),
         )
 
     @property
@@ -174,9 +179,10 @@ class Exercise:
     def configured(self, options: Any, points: dict[str, float],
                    hidden: tuple[str, ...]) -> list[Check]:
         """Its checks with the assignment's options, points and hidden flags applied."""
+        declared = self.checks_for(options) if self.checks_for is not None else ()
         return [replace(check, options=options, points=points.get(check.full_name, check.points),
                         hidden=check.hidden or check.full_name in hidden)
-                for check in self.checks]
+                for check in [*self.checks, *declared]]
 
 
 def from_declaration(declared: Declaration, name: str, file: str) -> Exercise:
@@ -191,7 +197,8 @@ def from_declaration(declared: Declaration, name: str, file: str) -> Exercise:
         read_notebook=declared.read_notebook, options=declared.options,
         probes=declared.probes.__name__ if declared.probes else None, probe_steps=steps,
         probe_uses=dict(declared.uses), hints=dict(declared.hints),
-        forbidden=dict(declared.forbidden), curves=declared.curves, file=file)
+        forbidden=dict(declared.forbidden), curves=declared.curves, file=file,
+        checks_for=declared.checks_for)
     return replace(exercise, shareable=declared.shareable or without_long_steps(exercise))
 
 
