@@ -9,25 +9,17 @@ saving any unit it did not finish.
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing
-import os
-import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
 from grader import __version__, course, interrupt
 from grader.config import Settings
-from grader.exercise import available
 from grader.grade import grade_submission
-from grader.gradebook import write_gradebook
-from grader.kernels import KernelPool
+from grader.intake import discover
 from grader.late import unknown_extensions
+from grader.outputs import GRADEBOOK, ClassFiles, write_class_outputs
 from grader.overrides import (
     Override,
     apply,
@@ -36,18 +28,12 @@ from grader.overrides import (
     read_overrides,
     unused,
 )
-from grader.report import write_grades_csv, write_report, write_summary
-from grader.results import Result, load_result, save_result
+from grader.results import Result, load_result
 from grader.roster import Claim, Person, match_roster
-from grader.sandbox import hiding
 from grader.shard import Shard, mark
-from grader.similarity import (
-    handout_digests,
-    similar_pairs,
-    write_fingerprints,
-    write_similarity_csv,
-)
-from grader.submissions import Submission, discover, match_notebooks, require_notebooks
+from grader.similarity import SimilarPair, handout_digests, similar_pairs, write_fingerprints
+from grader.submissions import Submission, match_notebooks, require_notebooks
+from grader.units import Unit, grade_here, result_path, save_outputs
 
 
 @dataclass
@@ -73,28 +59,6 @@ class BatchReport:
         return None
 
 
-@dataclass
-class Unit:
-    """One assignment of one submission: what is graded, saved and reused as a whole."""
-
-    submission: Submission
-    settings: Settings
-    matched: dict[str, Path]  # which submitted file is which assignment's
-
-    @property
-    def label(self) -> str:
-        return f"{self.submission.student}/{self.settings.notebook}"
-
-    @property
-    def absent(self) -> bool:
-        """Nothing handed in for this assignment: told without a kernel or a worker."""
-        return self.settings.notebook not in self.matched and not self.submission.refused
-
-
-def result_path(out: Path, student: str, assignment: str) -> Path:
-    return out / student / assignment / "results.json"
-
-
 def up_to_date(unit: Unit, out: Path) -> Result | None:
     """The earlier result for this unit, if nothing that decides its score changed and it
     was no fault of the grader's (a kernel that could not start is graded again)."""
@@ -110,111 +74,17 @@ def up_to_date(unit: Unit, out: Path) -> Result | None:
     return previous if same else None
 
 
-class KernelPools:
-    """A kernel pool per sandbox: the assignments that share one share its kernels, which
-    see neither the submissions nor the reports (`hidden`)."""
-
-    def __init__(self, hidden: tuple[Path, ...]):
-        self.hidden = hidden
-        self.pools: dict[tuple, KernelPool] = {}
-
-    def __call__(self, settings: Settings) -> KernelPool:
-        key = (settings.sandbox, settings.device)
-        if key not in self.pools:
-            self.pools[key] = KernelPool(hiding(settings.sandbox, *self.hidden),
-                                         gpu=settings.device.startswith("cuda"))
-        return self.pools[key]
-
-    def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
-
-
-_WORKER_KERNELS: KernelPools | None = None
-
-
-def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None) -> Result:
-    """Grade one unit and write its results and report (runs in a worker process)."""
-    pools = kernels or _WORKER_KERNELS
-    with interrupt.grading():
-        result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
-                                  unit.matched)
-        save_outputs(result, out)
-    return result
-
-
-def save_outputs(result: Result, out: Path) -> None:
-    """A unit's report.html, then its results.json (what resume reads as done), each
-    written whole; nothing once a signal came, as the result may be its casualty."""
-    interrupt.check()
-    write_report(result, out)
-    save_result(result, result_path(out, result.student, result.assignment))
-
-
-def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
-    """A grading worker: its share of the cores, and kernel pools of its own.
-
-    Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
-    """
-    global _WORKER_KERNELS
-    interrupt.listen_in_worker()
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    torch.set_num_threads(threads)
-    available()  # the course's own exercise modules, which the settings sent here refer to
-    _WORKER_KERNELS = KernelPools(hidden)
-    atexit.register(_WORKER_KERNELS.close)
-
-
 def run_all(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ...],
             scheduler: str | None = None, notes: list[str] | None = None,
             ) -> Iterator[tuple[Unit, Result | None, str | None]]:
     """Yield (unit, result, fault) as each finishes; a fault is the grader's bug. With a
     `scheduler`, a Dask cluster's workers grade (refused workers go to `notes`)."""
-    if scheduler is not None:
-        from grader.distributed import grade_on_cluster
+    if scheduler is None:
+        return grade_here(pending, out, jobs, hidden)
+    from grader.distributed import grade_on_cluster  # Dask is loaded only for a cluster
 
-        yield from grade_on_cluster(pending, out, hidden, scheduler, jobs,
-                                    [] if notes is None else notes)
-        return
-    if jobs <= 1:
-        kernels = KernelPools(hidden)
-        try:
-            for unit in pending:
-                # No kernel boots ahead of nothing: after the last, it would only take cycles.
-                kernels(unit.settings).ahead = unit is not pending[-1]
-                try:
-                    yield unit, grade_and_save(unit, out, kernels), None
-                except Exception:  # noqa: BLE001 - one grader fault must not sink the batch
-                    yield unit, None, traceback.format_exc()
-        finally:
-            kernels.close()
-        return
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    # Spawned, not forked: a fork of a process whose torch thread pools already ran can hang
-    # in its first parallel op (seen: a worker stuck in torch.multinomial).
-    with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                             initargs=(threads, hidden),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
-            for future in as_completed(futures):
-                try:
-                    yield futures[future], future.result(), None
-                except Exception:  # noqa: BLE001 - includes a worker that died
-                    yield futures[future], None, traceback.format_exc()
-        except BaseException:  # an interrupt, or a caller that stopped listening
-            stop_workers(pool)
-            raise
-
-
-def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop what the workers grade (a SIGTERM, as a terminal's Ctrl-C may not have reached
-    them) without saving it, drop what they have not started, and wait for them to close
-    their kernels."""
-    for worker in multiprocessing.active_children():  # in `grade`, only the pool's workers
-        worker.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    return grade_on_cluster(pending, out, hidden, scheduler, jobs,
+                            [] if notes is None else notes)
 
 
 def units_of(submissions: list[Submission], assignments: list[Settings]) -> list[Unit]:
@@ -251,8 +121,8 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
                  on_result: Callable[[str, Result | None], None] = lambda *_: None,
                  roster: list[Person] | None = None, scheduler: str | None = None,
                  shard: Shard | None = None, lms: str = "canvas") -> BatchReport:
-    """Grade every assignment of every submission in `folder` into `out`, then write
-    grades.csv, gradebook.csv, similarity.csv and summary.html.
+    """Grade every assignment of every submission in `folder` into `out`, then write the
+    class outputs (grader/outputs.py: grades.csv, the gradebook, similarity, the summary).
 
     A `scheduler` (a Dask scheduler's address, or "local") has a cluster's workers grade;
     a `shard` grades only its slice of the students; `lms` is the gradebook's flavour.
@@ -365,14 +235,24 @@ def rewrite_gradebook(out: Path, assignments: list[Settings], roster: list[Perso
         claims = {r.student: Claim(r.student, r.lms_id, Path(r.source).name) for r in results}
         overrides = by_roster(overrides, match_roster(list(claims.values()), roster).rows)
     results = adjusted(results, assignments, overrides, out)
-    columns = {s.notebook: s.gradebook_column for s in assignments if s.gradebook_column}
-    problems = write_gradebook(results, out / "gradebook.csv", roster, lms, columns)
+    problems = GRADEBOOK.write(ClassFiles(results, out, roster=roster, lms=lms,
+                                          columns=columns_of(assignments)))
     return len(paths), problems + adjustment_problems(results, assignments, overrides)
 
 
 def write_class_files(results: list[Result], units: list[Unit], out: Path,
                       roster: list[Person] | None, lms: str) -> None:
-    """What covers the whole class: the CSVs, the similar pairs and the summary."""
+    """What covers the whole class (grader/outputs.py), with the similar pairs of the
+    notebooks handed in. The gradebook's problems are the roster's, told before grading
+    from the submissions; told again from the results, a unit a fault left out would read
+    as not handed in."""
+    write_class_outputs(ClassFiles(results, out, class_pairs(units, out), roster, lms,
+                                   columns_of([unit.settings for unit in units])))
+
+
+def class_pairs(units: list[Unit], out: Path) -> list[SimilarPair]:
+    """The similar pairs of each assignment, from the fingerprints kept in `out` of the
+    notebooks handed in for it (a collect of shards compares through them too)."""
     pairs = []
     for name in dict.fromkeys(unit.settings.notebook for unit in units):
         stored = write_fingerprints(
@@ -380,9 +260,9 @@ def write_class_files(results: list[Result], units: list[Unit], out: Path,
                         if u.settings.notebook == name and name in u.matched},
             handout_digests(course.current().reference / f"{name}.ipynb"))
         pairs += similar_pairs(name, stored)
-    columns = {u.settings.notebook: u.settings.gradebook_column for u in units
-               if u.settings.gradebook_column}
-    write_grades_csv(results, out / "grades.csv")
-    write_gradebook(results, out / "gradebook.csv", roster, lms, columns)
-    write_similarity_csv(pairs, out / "similarity.csv")
-    write_summary(results, out / "summary.html", pairs)
+    return pairs
+
+
+def columns_of(assignments: list[Settings]) -> dict[str, str]:
+    """Each assignment's gradebook column, where its settings name one."""
+    return {s.notebook: s.gradebook_column for s in assignments if s.gradebook_column}

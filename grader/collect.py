@@ -1,7 +1,7 @@
 """`grade collect`: the output folders of a class's shards (or of runs over parts of it)
-merged into one, with the grades.csv, similarity.csv and summary.html one run over the
-whole class writes: students graded in different shards are compared through the cells
-each output keeps of them (grader/similarity.py), never through the submissions.
+merged into one, with the class outputs (grader/outputs.py) one run over the whole class
+writes: students graded in different shards are compared through the cells each output
+keeps of them (grader/similarity.py), never through the submissions.
 
 Results are merged only when they can be compared: the same grader version, one settings
 digest per assignment, every shard of one split present once, no student graded twice.
@@ -14,10 +14,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.batch import result_path
-from grader.gradebook import write_gradebook
 from grader.identity import shown
-from grader.report import report_path, write_grades_csv, write_summary
+from grader.outputs import ClassFiles, write_class_outputs
+from grader.report import report_path
 from grader.results import Result, load_result, save_result
 from grader.shard import ShardError, read_marker
 from grader.similarity import (
@@ -26,8 +25,8 @@ from grader.similarity import (
     copy_fingerprints,
     fingerprint_path,
     similar_pairs,
-    write_similarity_csv,
 )
+from grader.units import result_path
 
 
 class CollectError(ValueError):
@@ -152,8 +151,8 @@ def class_pairs(found: dict[str, tuple[Path, Result]], merged: Path,
 
 
 def collect(outs: list[Path], merged: Path, notes: list[str] | None = None) -> list[Result]:
-    """Merge `outs` into `merged`: each result and report, then grades.csv, gradebook.csv,
-    similarity.csv and summary.html; what could not be compared is told in `notes`.
+    """Merge `outs` into `merged`: each result and report, then the class outputs
+    (grader/outputs.py); what could not be compared is told in `notes`.
     A result that is a grader fault is copied, and left out of the class files: the shard
     that holds it grades it again when run again."""
     resolved = {out.resolve() for out in outs}
@@ -172,8 +171,5 @@ def collect(outs: list[Path], merged: Path, notes: list[str] | None = None) -> l
             shutil.copyfile(report, report_path(merged, result.student, result.assignment))
     pairs = class_pairs(found, merged, [] if notes is None else notes)
     scored = [result for result in results if result.fault is None]  # a fault is no score
-    write_grades_csv(scored, merged / "grades.csv")
-    write_gradebook(scored, merged / "gradebook.csv", None)
-    write_similarity_csv(pairs, merged / "similarity.csv")
-    write_summary(scored, merged / "summary.html", pairs)
+    write_class_outputs(ClassFiles(scored, merged, pairs))  # no roster: nothing to tell
     return results

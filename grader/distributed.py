@@ -26,7 +26,6 @@ from pathlib import Path
 
 from distributed import Client, LocalCluster, Worker, WorkerPlugin, as_completed, get_worker
 
-from grader.batch import KernelPools, Unit, run_all, save_outputs
 from grader.config import Settings
 from grader.exercise import available
 from grader.fingerprint import Fingerprint, this_machine
@@ -34,6 +33,7 @@ from grader.grade import grade_submission
 from grader.kernel.data import DataNotFound
 from grader.results import Result
 from grader.submissions import Submission, UnsafeFile, read_submitted
+from grader.units import KernelPools, Unit, grade_in_turn, save_outputs
 
 LOCAL = "local"  # --scheduler local: a LocalCluster of --jobs workers on this machine
 CONNECT_SECONDS = 30
@@ -206,7 +206,7 @@ def grade_on_cluster(pending: list[Unit], out: Path, hidden: tuple[Path, ...], a
         here: list[Unit] = []
         try:
             yield from results_of(client, name, parcels_of(pending, here), out)
-            yield from run_all(here, out, 1, hidden)
+            yield from grade_in_turn(here, out, hidden)
         finally:
             with suppress(OSError, TimeoutError):  # a scheduler gone has no plugin to drop
                 client.unregister_worker_plugin(name)

@@ -31,7 +31,8 @@ SHORT_HASH = 8
 APART = "~"
 NAMES_ALIKE = "Names alike:"  # starts every note about a name like another entry's
 MAX_SHOWN = 80
-# The class files an output folder holds beside the students' folders: an id equal to one
+# The class files an output folder holds beside the students' folders (grader/outputs.py
+# OUTPUTS, kept light here; tests/test_imports.py checks they agree): an id equal to one
 # would make that file a folder and stop every later run from writing it.
 RESERVED = frozenset({"grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
                       "shard.json", "overrides.csv", "gradebook-moodle"})

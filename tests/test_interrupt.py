@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from conftest import SETTINGS, TEST_COURSE, code, with_functions, write_notebook
 
 from grader import __version__, interrupt
-from grader.batch import BatchReport, Unit, save_outputs, up_to_date
+from grader.batch import BatchReport, up_to_date
 from grader.cli import main
 from grader.course import BUNDLED, ENV_VAR
 from grader.grade import grade_submission
@@ -32,6 +32,7 @@ from grader.kernels import KernelPool, descendants
 from grader.results import Result, TestResult, load_result, save_result
 from grader.sandbox import forks_kernels, hiding
 from grader.submissions import Submission
+from grader.units import Unit, save_outputs
 
 ASSIGNMENT = "preliminaries"  # the smallest: no Fashion-MNIST, no timed step
 REFERENCE = BUNDLED.reference / f"{ASSIGNMENT}.ipynb"
