@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from grader import course
 from grader.assign import student_version
-from grader.checks import Context, evaluate_all
+from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
 from grader.exercise import Exercise, lookup
 from grader.grade import checks_of
 from grader.inputs import build_inputs, derived_seed
 from grader.kernel.probing import Probe
 from grader.notebook import read_notebook
-from grader.plan import planned_keys, planned_work
+from grader.plan import StepWork, planned_keys, planned_work
 from grader.reference import reference_probe
 
 
@@ -63,26 +64,24 @@ class ReadKeys(dict):
         super().__init__(observations)
         self.read: set[str] = set()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         self.read.add(key)
         return super().get(key, default)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         self.read.add(key)
         return super().__getitem__(key)
 
 
 def long_tests(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
-               work: list) -> list[str]:
+               work: list[StepWork]) -> list[str]:
     """The public tests that read what a long step observes (a training): the self-check
     runs them only when asked to. Each test is judged alone on the reference's
     observations, noting the probe keys it reads."""
     long_keys = {key for item in work if item.step.long for key in item.keys}
     planned = frozenset(key for item in work for key in item.keys)
     found = []
-    for check in checks_of(exercises, settings):
-        if check.hidden or check.timed:
-            continue
+    for check in public_checks(exercises, settings):
         observations = ReadKeys(probe.observations)
         evaluate_all([check], Context(observations, probe.observations, inputs,
                                       planned=planned))
@@ -96,10 +95,15 @@ def grader_only(exercises: list[Exercise], settings: Settings, probe: Probe, inp
     """The public tests the self-check cannot judge with the data it ships: those the
     reference's own observations fail against it (the quiz's answers, withheld). The
     self-check lists them with what only the grader checks instead of failing them."""
-    checks = [check for check in checks_of(exercises, settings)
-              if not check.hidden and not check.timed]
     context = Context(probe.observations, reference, inputs, planned=planned_keys(exercises))
-    return [result.name for result in evaluate_all(checks, context) if not result.passed]
+    return [result.name for result in evaluate_all(public_checks(exercises, settings), context)
+            if not result.passed]
+
+
+def public_checks(exercises: list[Exercise], settings: Settings) -> list[Check]:
+    """The checks a student's self-check may run: neither hidden nor timed by the grader."""
+    return [check for check in checks_of(exercises, settings)
+            if not check.hidden and not check.timed]
 
 
 def shareable(exercises: list[Exercise], observations: dict) -> dict:
