@@ -1,8 +1,8 @@
 """The self-check's public data, written by `grade assign`: public inputs, the reference's
 answers to them and what to run, as plain data for the students' kernels (grader/selfcheck.py
-reads it): the probe steps in the grader's order, which of them are long, and which public
-tests read what those long steps observe. The self-check needs no plan or settings of the
-grader's."""
+reads it): the probe steps in the grader's order, which of them it runs only when asked (a
+long training), and which public tests read what those steps observe. The self-check needs
+no plan or settings of the grader's."""
 
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ def build_public(settings: Settings) -> dict:
         "hidden": list(settings.hidden),
         "grader_only": grader_only(exercises, settings, probe, inputs, reference),
         "steps": [{"exercise": item.exercise, "module": item.module, "table": item.step.table,
-                   "keys": item.keys, "long": item.step.long} for item in work],
-        "long_tests": long_tests(exercises, settings, probe, inputs, work),
+                   "keys": item.keys, "long": item.step.long,
+                   "selfcheck": item.step.in_selfcheck} for item in work],
+        "on_request": on_request(exercises, settings, probe, inputs, work),
     }
 
 
@@ -73,19 +74,19 @@ class ReadKeys(dict):
         return super().__getitem__(key)
 
 
-def long_tests(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
+def on_request(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
                work: list[StepWork]) -> list[str]:
-    """The public tests that read what a long step observes (a training): the self-check
-    runs them only when asked to. Each test is judged alone on the reference's
-    observations, noting the probe keys it reads."""
-    long_keys = {key for item in work if item.step.long for key in item.keys}
+    """The public tests that read what a step the self-check runs only when asked observes
+    (a long training, by its ProbeStep's `selfcheck`). Each test is judged alone on the
+    reference's observations, noting the probe keys it reads."""
+    later = {key for item in work if not item.step.in_selfcheck for key in item.keys}
     planned = frozenset(key for item in work for key in item.keys)
     found = []
     for check in public_checks(exercises, settings):
         observations = ReadKeys(probe.observations)
         evaluate_all([check], Context(observations, probe.observations, inputs,
                                       planned=planned))
-        if observations.read & long_keys:
+        if observations.read & later:
             found.append(check.full_name)
     return found
 

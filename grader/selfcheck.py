@@ -6,12 +6,12 @@ The public tests are the grader's own checks minus the hidden ones, run on publi
 seed away). The reference's answers to those inputs are shipped as plain data in the
 course's public/ folder, one file per assignment, written by `grade assign`
 (grader/public.py), so the self-check needs neither the reference solutions nor a
-network. The same data says what to run: the exercises' probe steps, which of them are
-long (a training) and which public tests read what those observe, so the self-check needs
-neither the grader's plan nor its settings. It runs in the student's own kernel: it is
-advice, the grade comes from the grader, which also runs what the self-check cannot (hidden
-and timed tests, tests that need data it does not ship), and `check_all` lists those with
-their points so that a public score is never read as the grade.
+network. The same data says what to run: the exercises' probe steps, which of them run
+only when asked (a long training) and which public tests read what those observe, so the
+self-check needs neither the grader's plan nor its settings. It runs in the student's own
+kernel: it is advice, the grade comes from the grader, which also runs what the self-check
+cannot (hidden and timed tests, tests that need data it does not ship), and `check_all`
+lists those with their points so that a public score is never read as the grade.
 
 It evaluates the grader's public checks, so it is not kernel-side code: grader/kernel/ holds
 what the grading kernel runs, and the self-check's cells are skipped when grading.
@@ -138,7 +138,7 @@ def load_public(assignment: str) -> dict:
         raise ValueError(f"no public tests of an assignment named {assignment!r}; the course "
                          f"has: {', '.join(files) or 'none (its `grade assign` writes them)'}")
     public = torch.load(files[assignment], weights_only=True)
-    if not isinstance(public, dict) or not {"steps", "long_tests"} <= public.keys():
+    if not isinstance(public, dict) or not {"steps", "on_request"} <= public.keys():
         raise ValueError(STALE.format(assignment))
     return public
 
@@ -171,13 +171,13 @@ def why_grader_only(check: Check, public: dict) -> str | None:
 
 
 def is_long(check: Check, public: dict) -> bool:
-    """Whether `check` reads what a long step observes (a training run): `grade assign`
-    found which do, from what each read on the reference's observations."""
-    return check.full_name in public["long_tests"]
+    """Whether `check` reads what a step run only when asked observes (a training):
+    `grade assign` found which do, from what each read on the reference's observations."""
+    return check.full_name in public["on_request"]
 
 
 def is_training(exercise: Exercise, public: dict, group: str) -> bool:
-    """Whether a test of `group` needs the exercise's long steps."""
+    """Whether a test of `group` needs the exercise's steps run only when asked."""
     return any(is_long(check, public) for check in exercise.checks if check.exercise == group)
 
 
@@ -193,11 +193,11 @@ def why_not_run(exercise: Exercise, check: Check, public: dict, training: bool,
 
 def observe(exercise: Exercise, public: dict, functions: dict, long: bool) -> Context:
     """Run the exercise's probe steps on the student's functions, in the grader's order
-    (its long steps only if `long`)."""
+    (those run only when asked, if `long`)."""
     probe = Probe(functions, public["inputs"], None, public["timeouts"]["probe"])
     planned: set[str] = set()
     for step in public["steps"]:
-        if step["exercise"] == exercise.name and (long or not step["long"]):
+        if step["exercise"] == exercise.name and (long or step["selfcheck"]):
             run_table(probe, step["module"], step["table"], step["keys"],
                       public["timeouts"]["long" if step["long"] else "probe"])
             planned.update(step["keys"])

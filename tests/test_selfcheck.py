@@ -239,10 +239,10 @@ def test_the_public_data_names_the_tests_only_the_grader_can_judge():
 def test_the_public_data_says_which_steps_to_run_and_which_tests_train():
     public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
     work = planned_work(lookup(SOFTMAX_SETTINGS.exercises))
-    assert [(s["exercise"], s["module"], s["table"], s["keys"], s["long"])
+    assert [(s["exercise"], s["module"], s["table"], s["keys"], s["long"], s["selfcheck"])
             for s in public["steps"]] == [(w.exercise, w.module, w.step.table, w.keys,
-                                           w.step.long) for w in work]
-    assert set(public["long_tests"]) == TRAININGS | {
+                                           w.step.long, not w.step.long) for w in work]
+    assert set(public["on_request"]) == TRAININGS | {
         f"concise_softmax_training.{name}" for name in
         ("steps_once_per_batch", "zeroes_the_gradients", "trains_in_training_mode")}
 
@@ -250,7 +250,7 @@ def test_the_public_data_says_which_steps_to_run_and_which_tests_train():
 def test_what_is_left_for_training_is_what_the_public_data_declares():
     """Not a suffix of the group's name: a test the data calls long waits for a training."""
     public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
-    declared = {**public, "long_tests": ["softmax.values_match_the_reference"]}
+    declared = {**public, "on_request": ["softmax.values_match_the_reference"]}
     [exercise] = lookup(("softmax",))
     functions = reference_functions(SOFTMAX, BUNDLED.reference)
     outcome = selfcheck.run_exercise(exercise, declared, functions, None, {"softmax"})
@@ -263,7 +263,7 @@ def test_what_is_left_for_training_is_what_the_public_data_declares():
 
 def test_public_data_written_by_an_older_grader_asks_for_grade_assign(monkeypatch, tmp_path):
     old = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
-    del old["steps"], old["long_tests"]
+    del old["steps"], old["on_request"]
     torch.save(old, tmp_path / f"{SOFTMAX}.pt")
     monkeypatch.setattr(selfcheck, "public_files", lambda: {SOFTMAX: tmp_path / f"{SOFTMAX}.pt"})
     with pytest.raises(ValueError, match=f"the public data of {SOFTMAX} was written by an "
