@@ -1,3 +1,3 @@
 """Autograder for Dive-into-Deep-Learning style PyTorch notebooks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Check, Context, Failed, GraderFault, Registry
+from grader.results import Cause
 
 EXERCISE = "quiz"
 CHECKS = Registry()
@@ -98,7 +99,8 @@ def parse_choice(text: str, choices: str) -> str:
     """One letter from the forms students write: C, c, (C), "C.", "Answer: C"."""
     text = MARKER.sub("", text).replace(ANSWER_PROMPT, "").replace("*", "").replace("`", "").strip()
     if not text:
-        raise Failed("no answer given: write one letter in the answer cell", choices, "nothing")
+        raise Failed("no answer given: write one letter in the answer cell", choices, "nothing",
+                     cause=Cause.BLANK)
     match = LETTER.match(text)
     if not match or match[1].upper() not in choices:
         raise Failed(f"the answer must be exactly one of {', '.join(choices)}",
