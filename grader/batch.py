@@ -17,7 +17,7 @@ from pathlib import Path
 from grader import __version__, course, interrupt
 from grader.config import Settings
 from grader.grade import grade_submission
-from grader.intake import discover
+from grader.intake import discover, require_notebooks
 from grader.late import unknown_extensions
 from grader.outputs import GRADEBOOK, ClassFiles, write_class_outputs
 from grader.overrides import (
@@ -32,7 +32,7 @@ from grader.results import Result, load_result
 from grader.roster import Claim, Person, match_roster
 from grader.shard import Shard, mark
 from grader.similarity import SimilarPair, handout_digests, similar_pairs, write_fingerprints
-from grader.submissions import Submission, match_notebooks, require_notebooks
+from grader.submissions import Submission, match_notebooks
 from grader.units import Unit, grade_here, result_path, save_outputs
 
 

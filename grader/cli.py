@@ -96,6 +96,15 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
     return load_assignments([config] if config else course.current().assignment_files(), only)
 
 
+def require_data(assignments: list[Settings]) -> None:
+    """Stop before any kernel starts when a data set the assignments' exercises read is not
+    found here: DataNotFound says where its loader looked and what to set."""
+    from grader.datasets import needed
+
+    for data in needed(name for settings in assignments for name in settings.exercises):
+        data.find()
+
+
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -137,7 +146,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         TimeRemainingColumn,
     )
 
-    from grader.submissions import require_notebooks
+    from grader.intake import require_notebooks
 
     named = folder.resolve().stem if folder.is_file() else folder.resolve().name
     out = out or folder.parent / f"{named}-graded"
@@ -148,14 +157,14 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         raise click.UsageError(str(error)) from None
 
     from grader.batch import grade_folder
-    from grader.kernel.data import DataNotFound, find_data_dir
+    from grader.datasets import DataNotFound
     from grader.overrides import OverrideError
     from grader.shard import parse_shard
 
     try:
         assignments = [overridden(settings, device, timeout).resolved()
                        for settings in chosen_assignments(config, assignment)]
-        find_data_dir()
+        require_data(assignments)
         people = roster_of(roster)
         slice_ = None if shard is None else parse_shard(shard)
     except (ValueError, DataNotFound) as error:
@@ -423,11 +432,10 @@ def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Pa
     """Build the zip to upload as a Gradescope assignment's autograder: it grades each
     student's submission on the course's assignments (all, or those named)."""
     from grader.autograder import build_autograder, memory_advice
-    from grader.kernel.data import DataNotFound, find_data_dir
+    from grader.datasets import DataNotFound
 
-    try:
+    try:  # the zip carries the data sets it needs: a missing one stops it before it is written
         assignments = chosen_assignments(config, assignment)
-        find_data_dir()
         built = build_autograder(course.current(), assignments, out)
     except (ValueError, DataNotFound, FileNotFoundError) as error:
         raise click.UsageError(str(error)) from None

@@ -514,3 +514,12 @@ def identified(entries: list[Entry]) -> list[Submission]:
         entry.submission.student = given[entry.key].student
         entry.submission.problems[:0] = given[entry.key].notes
     return sorted((entry.submission for entry in entries), key=lambda s: s.student)
+
+
+def require_notebooks(folder: Path, submissions: list[Submission] | None = None) -> None:
+    """LookupError for a folder with nothing to grade, saying what was looked for."""
+    found = discover(folder)[0] if submissions is None else submissions
+    if not any(s.notebooks or s.refused for s in found):
+        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files "
+                          "(or .zip), STUDENT/ folders holding them, and Canvas, Moodle and "
+                          "Gradescope exports")

@@ -92,14 +92,6 @@ class Submission:
         return hasher.hexdigest()[:16]
 
 
-def discover(folder: Path) -> tuple[list[Submission], list[str]]:
-    """Submissions in `folder`, sorted by student, and problems that belong to no student
-    (grader.intake reads the layouts: plain, LMS exports, zips)."""
-    from grader.intake import discover as intake  # intake builds on this module's types
-
-    return intake(folder)
-
-
 def notebooks_in(folder: Path) -> list[Path]:
     """The notebooks below `folder`, not looking into linked folders."""
     return files_in(folder, ".ipynb")
@@ -194,12 +186,3 @@ def unread_note(submission: Submission, path: Path) -> str:
     """`(why it cannot be read)` after an unreadable file's name, else nothing."""
     reason = submission.unreadable.get(path)
     return f" (unreadable: it {reason})" if reason else ""
-
-
-def require_notebooks(folder: Path, submissions: list[Submission] | None = None) -> None:
-    """LookupError for a folder with nothing to grade, saying what was looked for."""
-    found = discover(folder)[0] if submissions is None else submissions
-    if not any(s.notebooks or s.refused for s in found):
-        raise LookupError(f"{folder} holds no notebooks: looked for STUDENT.ipynb files "
-                          "(or .zip), STUDENT/ folders holding them, and Canvas, Moodle and "
-                          "Gradescope exports")

@@ -16,7 +16,7 @@ from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
 from grader import identity
 from grader.cli import main
 from grader.identity import APART, MAX_ID_BYTES, NAMES_ALIKE, identities, shown, student_id
-from grader.submissions import discover
+from grader.intake import discover
 
 HOSTILE = {
     "path separators": "../../etc/passwd",

@@ -20,10 +20,11 @@ from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION, write_notebook
 from grader import inputs as grade_inputs
 from grader.batch import grade_folder
 from grader.checks import Check, Context, Failed
+from grader.intake import discover
 from grader.kernel.probing import PROBE_SEEDS
 from grader.notebook import read_notebook
 from grader.sandbox import bwrap_works
-from grader.submissions import UnsafeFile, discover, read_submitted
+from grader.submissions import UnsafeFile, read_submitted
 
 CANARY_ENV = "DL_GRADER_TEST_CANARY"
 
