@@ -40,7 +40,7 @@ from grader.kernel_output import KernelOutput
 from grader.sandbox import (
     HOLDER,
     SandboxSettings,
-    data_dir,
+    data_folders,
     forks_kernels,
     holder_command,
     kernel_environment,
@@ -166,8 +166,8 @@ class LaunchedKernel:
         groups = [str(Path(f).parent) for f in self.group.procs_files()] if self.group else []
         janitor(os.getpid()).hold(self.folder, self.workdir if self.disk else None, groups)
         enter = self.group.enter_command() if self.group else []
-        # One lookup of the data folder, so the bind mount and the env var name the same.
-        data = data_dir()
+        # One lookup of the data folders, so the bind mounts and the env vars name the same.
+        data = data_folders()
         cage = holder_command if forks else kernel_prefix
         self.manager.prefix = [*enter, *cage(self.folder, self.workdir, sandbox, gpu, data)]
         self.manager.forked = forks is not None
@@ -279,7 +279,7 @@ class KernelPool:
         self.gpu = gpu
         self.ahead = ahead
         self.next: LaunchedKernel | None = None
-        self.forks = ForkServer(kernel_environment(Path("/"), data_dir())) \
+        self.forks = ForkServer(kernel_environment(Path("/"), data_folders())) \
             if forks_kernels(sandbox) else None
 
     def launch(self, background: bool = False) -> LaunchedKernel:

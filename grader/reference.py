@@ -21,9 +21,9 @@ from grader import cgroups, course
 from grader.cache import load_verified, private_entry, store_verified
 from grader.config import Settings
 from grader.datacache import data_stamp
+from grader.datasets import DataNotFound, in_use
 from grader.exercise import Exercise, text_observations
 from grader.inputs import build_inputs
-from grader.kernel.data import DataNotFound, data_files, find_data_dir
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.kernels import FOREGROUND_SHARES
 from grader.notebook import read_notebook
@@ -80,11 +80,12 @@ def reference_probe(exercises: list[Exercise], settings: Settings) -> Probe:
 
 def stored_reference(notebook: str, settings: Settings) -> Path | None:
     """Where the reference's observations are kept between runs; None where a kernel could
-    rewrite them (no sandbox, the grader's own uid) or no data or cache folder is found."""
+    rewrite them (no sandbox, the grader's own uid) or a data set in use or the cache folder
+    is not found. The key stamps every data set the kernels may read: new data, new entry."""
     if not kernels_isolated(settings.sandbox):
         return None
     try:
-        data = data_stamp(data_files(find_data_dir()))
+        data = "".join(data_stamp(d.files(d.find())) for d in in_use())
     except DataNotFound:
         return None
     return private_entry(f"reference-{notebook}", settings.digest(), data)

@@ -179,7 +179,7 @@ def data_folders(sets: Iterable[DataSet] | None = None) -> dict[str, Path]:
     return folders
 
 
-data_dir = data_folders  # the name grader/kernels.py imports, until it calls data_folders
+data_dir = data_folders  # the name tests/test_cache.py calls, until it calls data_folders
 
 
 def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
