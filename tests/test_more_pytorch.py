@@ -31,8 +31,8 @@ from grader.assign import render, student_version
 from grader.cli import main
 from grader.config import load_settings
 from grader.exercise import available
-from grader.kernel.selfcheck import run_check
 from grader.reference import reference_functions
+from grader.selfcheck import run_check
 
 COURSE = course.BUNDLED.root
 ASSIGNMENT = "more_pytorch"

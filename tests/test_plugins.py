@@ -20,7 +20,7 @@ from conftest import write_notebook
 
 from grader import course
 from grader.cli import main
-from grader.kernel.selfcheck import run_check
+from grader.selfcheck import run_check
 
 EXERCISE = '''
 """ReLU and a two-layer perceptron's forward pass, from scratch (the course's own)."""
