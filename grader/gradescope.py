@@ -5,9 +5,9 @@ on the course's assignments (GRADER_ASSIGNMENT limits them) and write
 `run_autograder` calls `python -m grader.gradescope`; `--root` points elsewhere so the same
 entry point runs against any folder laid out the same way (a test does exactly that).
 A grader fault never becomes a student's 0: before grading, a preflight checks that the
-kernel's cage and user can run the interpreter; where it cannot, or a kernel could not
-start, no results.json is written (Gradescope then says the autograder failed) and the log
-says why.
+data sets the zip carries are found and that the kernel's cage and user can run the
+interpreter; where not, or a kernel could not start, no results.json is written
+(Gradescope then says the autograder failed) and the log says why.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from grader import course
 from grader.config import Settings, load_assignments
+from grader.datasets import DataNotFound, needed
 from grader.grade import grade_submission
 from grader.report import for_student, render_markdown, timing_verdicts, write_report
 from grader.results import Result, TestResult, save_result, write_atomically
@@ -159,10 +160,10 @@ def kernel_interpreter_fails(sandbox: SandboxSettings, python: str) -> str | Non
         workdir = folder / "work"
         workdir.mkdir(mode=0o700)
         prepare_workdir(workdir, sandbox)
-        command = [*kernel_prefix(folder, workdir, sandbox, False, None), python, "-c",
+        command = [*kernel_prefix(folder, workdir, sandbox, False, {}), python, "-c",
                    PREFLIGHT_PROBE]
         done = subprocess.run(command, capture_output=True, text=True, cwd=workdir,
-                              env=kernel_environment(workdir, None), timeout=PREFLIGHT_SECONDS)
+                              env=kernel_environment(workdir, {}), timeout=PREFLIGHT_SECONDS)
     except subprocess.TimeoutExpired:
         return f"it did not answer within {PREFLIGHT_SECONDS} s"
     except (OSError, RuntimeError) as error:
@@ -218,11 +219,25 @@ def run(root: Path, assignments: list[Settings]) -> dict:
     return data
 
 
+def missing_data(assignments: list[Settings]) -> list[str]:
+    """Why a data set the assignments' exercises read is not where run_autograder says:
+    the zip carries them, so a missing one is a broken upload, never the student's fault."""
+    problems = []
+    for data in needed(name for settings in assignments for name in settings.exercises):
+        try:
+            data.files(data.find())
+        except DataNotFound as error:
+            problems.append(f"{data.name}, which the exercises read, is not in the zip "
+                            f"(build it again with `grade gradescope`): {error}")
+    return problems
+
+
 def checked(assignments: list[Settings]) -> None:
     """NotGraded, before any kernel starts, where the preflight finds a fault."""
     sandboxes = dict.fromkeys(settings.sandbox for settings in assignments)
-    problems = [problem for sandbox in sandboxes for problem in preflight(sandbox,
-                                                                          sys.executable)]
+    problems = [*missing_data(assignments),
+                *(problem for sandbox in sandboxes for problem in preflight(sandbox,
+                                                                            sys.executable))]
     if problems:
         raise NotGraded("the preflight failed: " + "; ".join(problems))
 
