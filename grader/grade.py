@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from grader import __version__, cgroups, course
-from grader.checks import Check, Context, GraderFault, evaluate_all
+from grader.assignment import Assignment, Attempt
+from grader.budget import Budget
+from grader.checks import Context, GraderFault, evaluate_all
 from grader.config import Settings
-from grader.exercise import Exercise, lookup, text_observations
+from grader.exercise import text_observations
 from grader.forbidden import forbidden_uses
 from grader.handout import left_out, read_handout, recorded_demos, unwritten
 from grader.identity import shown
@@ -22,7 +24,7 @@ from grader.inputs import build_inputs, late_inputs
 from grader.kernels import KernelPool
 from grader.notebook import NotebookUnreadable, read_notebook
 from grader.observe import observe
-from grader.plan import StepWork, planned_keys, timed_work
+from grader.plan import StepWork
 from grader.reference import reference_probe, time_reference
 from grader.results import Cause, Result, TestResult, Timing, cpu_key, runnable_key
 from grader.sandbox import describe as describe_sandbox
@@ -32,20 +34,9 @@ from grader.submissions import Submission, match_notebooks
 from grader.wording import KERNEL_NOT_STARTED, not_graded
 
 
-def checks_of(exercises: list[Exercise], settings: Settings) -> list[Check]:
-    return [check for exercise in exercises for check in exercise.configured(
-        settings.options[exercise.name], settings.points, settings.hidden)]
-
-
-def fail_all(exercises: list[Exercise], settings: Settings, message: str,
-             cause: Cause) -> list[TestResult]:
+def fail_all(assignment: Assignment, message: str, cause: Cause) -> list[TestResult]:
     """Every test failed for one reason that kept the notebook from being judged."""
-    return [check.result(False, message, cause=cause) for check in checks_of(exercises, settings)]
-
-
-def possible_points(settings: Settings) -> float:
-    """The assignment's points, which a result with no tests (work not handed in) keeps."""
-    return sum(check.points for check in checks_of(lookup(settings.exercises), settings))
+    return [check.result(False, message, cause=cause) for check in assignment.checks]
 
 
 def missing_reason(submission: Submission, notebook: str) -> str:
@@ -98,59 +89,67 @@ def reading_student_text(path: Path, step: str) -> Iterator[None]:
                                  f"while {step}") from None
 
 
-def grade_notebook(path: Path, settings: Settings, result: Result,
+def grade_notebook(path: Path, assignment: Assignment, result: Result,
                    kernels: KernelPool) -> list[TestResult]:
     """The tests of the assignment on the notebook at `path` (timings, curves and notes go
     to `result`)."""
-    exercises = lookup(settings.exercises)
-    handout = read_handout(course.current().exercises / f"{settings.notebook}.ipynb")
+    handout = read_handout(course.current().exercises / f"{assignment.notebook}.ipynb")
     try:
         notebook = read_notebook(path)
         with reading_student_text(path, "reading its code"):
-            inputs = build_inputs(exercises, settings, notebook)
+            inputs = build_inputs(assignment, notebook)
             parsed = parse_notebook(notebook)  # once: the demos, the blanks, forbidden calls
             demos = left_out(parsed, recorded_demos(handout))
             blank = unwritten(parsed, handout)
     except NotebookUnreadable as error:
-        return fail_all(exercises, settings, str(error), Cause.UNREADABLE)
-    late = late_inputs(exercises, settings, result.digest)
+        return fail_all(assignment, str(error), Cause.UNREADABLE)
+    late = late_inputs(assignment, result.digest)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")
     started = time.perf_counter()
+    attempt = Attempt(assignment, notebook, inputs, late, kernels,
+                      Budget.start(assignment.settings.total_timeout), result)
     try:
-        observations, seconds = observe(notebook, exercises, inputs, late, settings, result,
-                                        kernels, demos)
+        observations, seconds = observe(attempt, demos)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
         result.fault = f"{KERNEL_NOT_STARTED}: {error}"
         result.notes.append(f"{KERNEL_NOT_STARTED.capitalize()}: {error}. This is the "
                             "grader's fault, not your notebook's: it will be graded again.")
-        return fail_all(exercises, settings, not_graded(f"{KERNEL_NOT_STARTED} ({error})"),
+        return fail_all(assignment, not_graded(f"{KERNEL_NOT_STARTED} ({error})"),
                         Cause.KERNEL)
     result.execution_seconds += time.perf_counter() - started
     try:
         with reading_student_text(path, "reading its answers and calls"):
-            observations.update(text_observations(exercises, notebook))
-            forbidden = forbidden_uses([e.forbidden for e in exercises], parsed, observations)
+            observations.update(text_observations(assignment.exercises, notebook))
+            forbidden = forbidden_uses([e.forbidden for e in assignment.exercises], parsed,
+                                       observations)
     except NotebookUnreadable as error:
-        return fail_all(exercises, settings, str(error), Cause.UNREADABLE)
-    reference = reference_probe(exercises, settings)
-    reference_seconds, timed_reference = time_reference(reference, exercises, settings, late)
-    timings = [timing_of(work, observations, seconds, reference_seconds, settings)
-               for work in timed_work(exercises)]
+        return fail_all(assignment, str(error), Cause.UNREADABLE)
+    return judged(attempt, observations, seconds, forbidden)
+
+
+def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
+           forbidden: dict[str, str]) -> list[TestResult]:
+    """The checks on what the attempt's kernels observed, beside the reference's, timed
+    again now on the attempt's late inputs."""
+    assignment, result = attempt.assignment, attempt.result
+    reference = reference_probe(assignment)
+    reference_seconds, timed_reference = time_reference(reference, assignment, attempt.late)
+    timings = [timing_of(work, observations, seconds, reference_seconds, assignment.settings)
+               for work in assignment.timed]
     result.timings.extend(timings)
     context = Context(observations, {**reference.observations, **timed_reference},
-                      {**inputs, **late}, {t.step: t for t in timings},
-                      {key: pairs for e in exercises for key, pairs in e.hints.items()},
-                      planned=planned_keys(exercises), forbidden=forbidden)
-    tests = evaluate_all(checks_of(exercises, settings), context)
-    for exercise in exercises:
+                      {**attempt.inputs, **attempt.late}, {t.step: t for t in timings},
+                      assignment.hints, planned=assignment.keys, forbidden=forbidden)
+    tests = evaluate_all(assignment.checks, context)
+    for exercise in assignment.exercises:
         if exercise.curves is not None:
             result.curves.extend(exercise.curves(context))
     return tests
 
 
-def grade_submission(submission: Submission, settings: Settings,
+def grade_submission(submission: Submission, assignment: Assignment | Settings,
                      kernels: KernelPool | None = None,
                      matched: dict[str, Path] | None = None) -> Result:
     """The verdict on one assignment of one student's submission; never raises for bad
@@ -159,8 +158,10 @@ def grade_submission(submission: Submission, settings: Settings,
     `matched` says which submitted file is which assignment's (by default, matched here,
     for this assignment alone); `kernels` hands out a kernel per notebook: a batch passes
     one pool for all its submissions, so the next kernel boots while this one is graded.
+    A batch passes the Assignment it built once; settings are made one here.
     """
-    settings = settings.resolved()
+    assignment = Assignment.of(assignment)
+    settings = assignment.settings
     if matched is None:
         matched = match_notebooks(submission, [settings.notebook])
     notebook = matched.get(settings.notebook)
@@ -175,7 +176,7 @@ def grade_submission(submission: Submission, settings: Settings,
         seeds={"inputs": settings.seed},
         name=submission.name,
         lms_id=submission.lms_id,
-        possible=possible_points(settings),
+        possible=assignment.possible,
         lateness=handed.lateness if handed else None,
     )
     result.notes = list(submission.problems)
@@ -183,11 +184,9 @@ def grade_submission(submission: Submission, settings: Settings,
     if unbounded:
         result.notes.append(unbounded)
     result.unsandboxed = not use_bwrap(settings.sandbox)
-    exercises = lookup(settings.exercises)
     if submission.refused:
         result.notes.append(f"Not graded: {submission.refused}.")
-        result.tests = fail_all(exercises, settings, not_graded(submission.refused),
-                                Cause.REFUSED)
+        result.tests = fail_all(assignment, not_graded(submission.refused), Cause.REFUSED)
         return result
     if notebook is None:
         result.missing = missing_reason(submission, settings.notebook)
@@ -195,7 +194,7 @@ def grade_submission(submission: Submission, settings: Settings,
     pool = kernels or KernelPool(hiding(settings.sandbox, submission.path.parent),
                                  settings.device.startswith("cuda"), ahead=False)
     try:
-        result.tests = grade_notebook(notebook, settings, result, pool)
+        result.tests = grade_notebook(notebook, assignment, result, pool)
     finally:
         if kernels is None:
             pool.close()

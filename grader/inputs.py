@@ -12,10 +12,8 @@ import hashlib
 import nbformat
 import torch
 
-from grader.config import Settings
-from grader.exercise import Exercise
+from grader.assignment import Assignment
 from grader.kernel.probing import DEVICE, PROBE_SEEDS
-from grader.plan import planned_work, probe_steps
 
 SECRET = "secret."
 
@@ -27,26 +25,26 @@ def derived_seed(seed: int, *parts: str) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") % 2**31
 
 
-def build_inputs(exercises: list[Exercise], settings: Settings,
-                 notebook: nbformat.NotebookNode) -> dict:
+def build_inputs(assignment: Assignment, notebook: nbformat.NotebookNode) -> dict:
     """Hidden inputs from one recorded seed: the same for every submission and every run,
     each exercise's drawn from a generator of its own (they do not change with the other
     exercises of the assignment), with a seed of its own for each probe."""
+    settings = assignment.settings
     inputs: dict = {DEVICE: settings.device}
-    for exercise in exercises:
+    for exercise in assignment.exercises:
         generator = torch.Generator().manual_seed(derived_seed(settings.seed, exercise.name))
         inputs.update(exercise.make_inputs(generator, settings.options[exercise.name],
                                            notebook))
     inputs[PROBE_SEEDS] = {key: derived_seed(settings.seed, key)
-                           for work in planned_work(exercises) for key in work.keys}
+                           for work in assignment.work for key in work.keys}
     return inputs
 
 
-def late_inputs(exercises: list[Exercise], settings: Settings, digest: str) -> dict[str, int]:
+def late_inputs(assignment: Assignment, digest: str) -> dict[str, int]:
     """The steps' late inputs for one submission: seeds the kernel cannot know before the
     step that uses them, the same on every regrade of the same notebook."""
-    return {key: derived_seed(settings.seed, digest, key)
-            for _, step in probe_steps(exercises) for key in step.late}
+    return {key: derived_seed(assignment.settings.seed, digest, key)
+            for work in assignment.work for key in work.step.late}
 
 
 def kernel_inputs(inputs: dict, late: dict) -> dict:

@@ -15,23 +15,15 @@ from dataclasses import dataclass, field
 import nbformat
 
 from grader import course
-from grader.budget import OUT_OF_TIME, Budget
-from grader.config import Settings
+from grader.assignment import Attempt
+from grader.budget import OUT_OF_TIME
 from grader.execute import KernelRun
-from grader.exercise import Exercise
 from grader.handout import names
 from grader.inputs import kernel_inputs
 from grader.kernel.probing import COURSE_PACKAGE, encode, failure
-from grader.kernels import KernelPool, LaunchedKernel
-from grader.plan import (
-    StepWork,
-    left_to_run,
-    planned_keys,
-    planned_work,
-    step_timeout,
-    stopped_by,
-)
-from grader.results import CellRecord, Result, cpu_key, runnable_key
+from grader.kernels import LaunchedKernel
+from grader.plan import StepWork, left_to_run, step_timeout, stopped_by
+from grader.results import CellRecord, cpu_key, runnable_key
 
 # A failed cell's traceback (sys.last_*) can pin gigabytes: freed in a cell of its own, as
 # the next one's source (the inputs, a megabyte) is compiled before any of its lines run.
@@ -76,22 +68,24 @@ def course_modules(work: list[StepWork]) -> str:
     return ""
 
 
-def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], inputs: dict,
-                    late: dict[str, int], settings: Settings, kernel: LaunchedKernel,
-                    budget: Budget) -> KernelProbing:
-    """Run the notebook and then the probes of `work` in one fresh kernel.
+def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: list[StepWork],
+                    kernel: LaunchedKernel) -> KernelProbing:
+    """Run `notebook` (the attempt's, less what a rerun leaves out) and then the probes of
+    `work` in one fresh kernel, on the attempt's budget.
 
     A timed step is timed from outside, as the whole cell: a hook the notebook set on
     cells can only add to its time, and its observations count only if they come back
     within that cell."""
+    settings, late = attempt.settings, attempt.late
     seconds: dict[str, float] = {}
     notes: list[str] = []
     with KernelRun(notebook, kernel, settings.cell_timeout, settings.total_timeout,
-                   budget=budget) as run:
+                   budget=attempt.budget) as run:
         run.run_notebook()
         run.run_code(FREE_MEMORY, GRACE_SECONDS)
         opened = run.run_code(OPEN_PROBE.format(course=course_modules(work),
-                                                inputs=encode(kernel_inputs(inputs, late)),
+                                                inputs=encode(kernel_inputs(attempt.inputs,
+                                                                            late)),
                                                 timeout=settings.probe_timeout),
                               GRACE_SECONDS + 30)
         # A dead kernel is said below, a spent budget by observe: each once.
@@ -125,9 +119,7 @@ def probe_in_kernel(notebook: nbformat.NotebookNode, work: list[StepWork], input
                          terminal=kernel.terminal_output())
 
 
-def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: dict,
-            late: dict[str, int], settings: Settings, result: Result, kernels: KernelPool,
-            demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:
+def observe(attempt: Attempt, demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:
     """Run the notebook and the probes in fresh kernels, all on one budget; return what came
     back, and what did not as failures once the budget is spent.
 
@@ -135,23 +127,22 @@ def observe(notebook: nbformat.NotebookNode, exercises: list[Exercise], inputs: 
     a probe, names a name one of them binds, the notebook runs again with them, as if they
     had never been left out. No other NameError does: a typo, or a failed import that
     leaves a module's name unbound, raises the same with the demos run."""
-    unit = Unit(notebook, exercises, inputs, late, settings, kernels, result,
-                Budget.start(settings.total_timeout))
+    unit, result, notebook = Unit(attempt), attempt.result, attempt.notebook
     before = list(result.errors)
     observations, seconds = unit.run_pass(dict.fromkeys(demos or (), DEMO),
                                           DEMOS_LEFT_OUT if demos else "")
-    if demos and not unit.budget.spent() and (
+    if demos and not attempt.budget.spent() and (
             missing_names(observations, result.errors) & bound_by(notebook, demos)):
         # The cells that stopped a kernel stay left out, and their records stay.
         result.errors = [*before, *(e for e in result.errors if e.index in unit.stopped)]
         unit.say(RUN_WHOLE)
         again, again_seconds = unit.run_pass({}, DEMOS_GIVEN_BACK)
         observations, seconds = {**observations, **again}, {**seconds, **again_seconds}
-    if unit.budget.spent():
-        unit.say(f"Grading stopped: {unit.budget.note()}; what was not observed by then "
+    if attempt.budget.spent():
+        unit.say(f"Grading stopped: {attempt.budget.note()}; what was not observed by then "
                  "fails.")
-        observations = {**dict.fromkeys(planned_keys(exercises), failure(
-            OUT_OF_TIME, unit.budget.note())), **observations}
+        observations = {**dict.fromkeys(attempt.assignment.keys, failure(
+            OUT_OF_TIME, attempt.budget.note())), **observations}
     result.notes.extend(unit.labelled(unit.notes))
     result.kernel_output = "\n".join(unit.labelled(unit.terminal))
     return observations, seconds
@@ -185,17 +176,10 @@ def runnable(notebook: nbformat.NotebookNode, left_out: dict[int, str]) -> nbfor
 
 @dataclass
 class Unit:
-    """One submission's notebook and probes, and what all of its kernel runs share: the
-    budget, the restarts left, the cells and probes known to stop a kernel, and the notes."""
+    """One attempt's kernel runs, and what they learn as they go: the restarts left, the
+    cells and probes known to stop a kernel, and the notes."""
 
-    notebook: nbformat.NotebookNode
-    exercises: list[Exercise]
-    inputs: dict
-    late: dict[str, int]
-    settings: Settings
-    kernels: KernelPool
-    result: Result
-    budget: Budget
+    attempt: Attempt
     restarts: int = MAX_RESTARTS
     stopped: dict[int, str] = field(default_factory=dict)  # cells that stopped a kernel
     killed: dict = field(default_factory=dict)  # failed probes: one stopped a kernel
@@ -208,7 +192,7 @@ class Unit:
     def labelled(self, entries: list[tuple[str, str]]) -> list[str]:
         """Every run's notes (or output) in order, each labelled by its kernel run where
         there were several."""
-        return [f"{run}: {text}" if run and self.budget.runs > 1 else text
+        return [f"{run}: {text}" if run and self.attempt.budget.runs > 1 else text
                 for run, text in entries]
 
     def run_pass(self, demos: dict[int, str], label: str) -> tuple[dict, dict[str, float]]:
@@ -219,31 +203,31 @@ class Unit:
         a rerun in a fresh kernel, as a cell that times out is passed over; a probe that does
         so fails with the probes that depend on its function, and a fresh kernel runs the
         rest: one bad cell or function does not cost every later mark."""
-        work = left_to_run(planned_work(self.exercises), self.killed)
+        attempt, budget = self.attempt, self.attempt.budget
+        work = left_to_run(list(attempt.assignment.work), self.killed)
         observations, seconds = dict(self.killed), {}
-        uses = {key: functions for e in self.exercises for key, functions in e.probe_uses.items()}
         while True:
-            self.budget.runs += 1
-            run_label = f"Kernel run {self.budget.runs}" + (f" ({label})" if label else "")
+            budget.runs += 1
+            run_label = f"Kernel run {budget.runs}" + (f" ({label})" if label else "")
             try:
-                run = probe_in_kernel(runnable(self.notebook, {**demos, **self.stopped}), work,
-                                      self.inputs, self.late, self.settings,
-                                      self.kernels.take(), self.budget)
+                run = probe_in_kernel(attempt, runnable(attempt.notebook,
+                                                        {**demos, **self.stopped}),
+                                      work, attempt.kernels.take())
             except RuntimeError as error:
-                if self.budget.runs == 1:
+                if budget.runs == 1:
                     raise
                 self.say(f"The fresh kernel could not start: {error}")
-                self.result.fault = f"a fresh kernel could not start: {error}"  # graded again
+                attempt.result.fault = f"a fresh kernel could not start: {error}"  # graded again
                 break
-            known = {record.index for record in self.result.errors}
-            self.result.errors.extend(e for e in run.errors if e.index not in known)
+            known = {record.index for record in attempt.result.errors}
+            attempt.result.errors.extend(e for e in run.errors if e.index not in known)
             observations.update(run.observations)
             seconds = {**run.seconds, **seconds}  # a step timed in an earlier kernel stands
             self.notes.extend((run_label, note) for note in run.notes)
             if run.terminal:
                 self.terminal.append((run_label, run.terminal))
             work = left_to_run(work, observations)
-            if not work or self.budget.spent():
+            if not work or budget.spent():
                 break
             if run.stopped_cell is not None:
                 self.stopped[run.stopped_cell] = STOPPED
@@ -251,7 +235,7 @@ class Unit:
                          f"ran the notebook again in a fresh kernel without it.")
             elif run.stopped_probing:
                 culprit = work[0].keys[0]
-                self.killed.update(stopped_by(culprit, work, run.dead, uses))
+                self.killed.update(stopped_by(culprit, work, run.dead, attempt.assignment.uses))
                 observations.update(self.killed)
                 work = left_to_run(work, observations)
                 rerun = (f"The probe {culprit} stopped the kernel; the grader ran the notebook "

@@ -1,5 +1,6 @@
 """The probes a notebook is asked for, as steps of cells in the order the kernel runs them,
-and what is left to run when a kernel stops."""
+and what is left to run when a kernel stops. The plan is derived here once per assignment,
+by grader/assignment.py, which every stage reads it from."""
 
 from __future__ import annotations
 
@@ -8,10 +9,6 @@ from dataclasses import dataclass, replace
 from grader.config import Settings
 from grader.exercise import Exercise
 from grader.kernel.probing import ProbeStep, failure, function_of
-
-
-def probe_steps(exercises: list[Exercise]) -> list[tuple[Exercise, ProbeStep]]:
-    return [(exercise, step) for exercise in exercises for step in exercise.probe_steps]
 
 
 def step_timeout(step: ProbeStep, settings: Settings) -> float:
@@ -35,10 +32,8 @@ class StepWork:
 
 def planned_work(exercises: list[Exercise]) -> list[StepWork]:
     """Every probe step with its keys spelled out, in the order the kernel runs them."""
-    work = []
-    for exercise, step in probe_steps(exercises):
-        work.append(StepWork(exercise.name, exercise.probes, step, exercise.step_keys(step)))
-    return work
+    return [StepWork(exercise.name, exercise.probes, step, exercise.step_keys(step))
+            for exercise in exercises for step in exercise.probe_steps]
 
 
 def left_to_run(work: list[StepWork], observed: dict) -> list[StepWork]:
@@ -55,11 +50,3 @@ def stopped_by(culprit: str, work: list[StepWork], why: str, uses: dict) -> dict
                          if key == culprit else f"not run: the probe {culprit} stopped the kernel")
             for item in work for key in item.keys
             if function_of(key) == function or function in uses.get(key, ())}
-
-
-def planned_keys(exercises: list[Exercise]) -> frozenset[str]:
-    return frozenset(key for work in planned_work(exercises) for key in work.keys)
-
-
-def timed_work(exercises: list[Exercise]) -> list[StepWork]:
-    return [work for work in planned_work(exercises) if work.step.timed]

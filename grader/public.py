@@ -14,14 +14,13 @@ import torch
 
 from grader import course
 from grader.assign import student_version
+from grader.assignment import Assignment
 from grader.checks import Check, Context, evaluate_all
 from grader.config import Settings
-from grader.exercise import Exercise, lookup
-from grader.grade import checks_of
+from grader.exercise import Exercise
 from grader.inputs import build_inputs, derived_seed
 from grader.kernel.probing import Probe
 from grader.notebook import read_notebook
-from grader.plan import StepWork, planned_keys, planned_work
 from grader.reference import reference_probe
 
 
@@ -35,13 +34,12 @@ def build_public(settings: Settings) -> dict:
     """Public inputs and the reference's observations on them, for shipping. Inputs read
     from a notebook are read from the students' version of it: the solution's text holds
     the answers (the quiz's key, say)."""
-    settings = public_settings(settings)
-    exercises = lookup(settings.exercises)
-    probe = reference_probe(exercises, settings)
+    assignment = Assignment.of(public_settings(settings))
+    settings = assignment.settings
+    probe = reference_probe(assignment)
     solution = read_notebook(course.current().reference / f"{settings.notebook}.ipynb")
-    inputs = build_inputs(exercises, settings, student_version(solution))
-    reference = shareable(exercises, probe.observations)
-    work = planned_work(exercises)
+    inputs = build_inputs(assignment, student_version(solution))
+    reference = shareable(assignment.exercises, probe.observations)
     return {
         "inputs": inputs,
         "reference": reference,
@@ -50,11 +48,11 @@ def build_public(settings: Settings) -> dict:
         "points": dict(settings.points),
         "timeouts": {"probe": settings.probe_timeout, "long": settings.long_timeout},
         "hidden": list(settings.hidden),
-        "grader_only": grader_only(exercises, settings, probe, inputs, reference),
+        "grader_only": grader_only(assignment, probe, inputs, reference),
         "steps": [{"exercise": item.exercise, "module": item.module, "table": item.step.table,
                    "keys": item.keys, "long": item.step.long,
-                   "selfcheck": item.step.in_selfcheck} for item in work],
-        "on_request": on_request(exercises, settings, probe, inputs, work),
+                   "selfcheck": item.step.in_selfcheck} for item in assignment.work],
+        "on_request": on_request(assignment, probe, inputs),
     }
 
 
@@ -74,36 +72,34 @@ class ReadKeys(dict):
         return super().__getitem__(key)
 
 
-def on_request(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
-               work: list[StepWork]) -> list[str]:
+def on_request(assignment: Assignment, probe: Probe, inputs: dict) -> list[str]:
     """The public tests that read what a step the self-check runs only when asked observes
     (a long training, by its ProbeStep's `selfcheck`). Each test is judged alone on the
     reference's observations, noting the probe keys it reads."""
-    later = {key for item in work if not item.step.in_selfcheck for key in item.keys}
-    planned = frozenset(key for item in work for key in item.keys)
+    later = {key for item in assignment.work if not item.step.in_selfcheck for key in item.keys}
     found = []
-    for check in public_checks(exercises, settings):
+    for check in public_checks(assignment):
         observations = ReadKeys(probe.observations)
         evaluate_all([check], Context(observations, probe.observations, inputs,
-                                      planned=planned))
+                                      planned=assignment.keys))
         if observations.read & later:
             found.append(check.full_name)
     return found
 
 
-def grader_only(exercises: list[Exercise], settings: Settings, probe: Probe, inputs: dict,
+def grader_only(assignment: Assignment, probe: Probe, inputs: dict,
                 reference: dict) -> list[str]:
     """The public tests the self-check cannot judge with the data it ships: those the
     reference's own observations fail against it (the quiz's answers, withheld). The
     self-check lists them with what only the grader checks instead of failing them."""
-    context = Context(probe.observations, reference, inputs, planned=planned_keys(exercises))
-    return [result.name for result in evaluate_all(public_checks(exercises, settings), context)
+    context = Context(probe.observations, reference, inputs, planned=assignment.keys)
+    return [result.name for result in evaluate_all(public_checks(assignment), context)
             if not result.passed]
 
 
-def public_checks(exercises: list[Exercise], settings: Settings) -> list[Check]:
+def public_checks(assignment: Assignment) -> list[Check]:
     """The checks a student's self-check may run: neither hidden nor timed by the grader."""
-    return [check for check in checks_of(exercises, settings)
+    return [check for check in assignment.checks
             if not check.hidden and not check.timed]
 
 

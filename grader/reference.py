@@ -18,17 +18,18 @@ from typing import Any
 import nbformat
 
 from grader import cgroups, course
+from grader.assignment import Assignment
 from grader.cache import load_verified, private_entry, store_verified
 from grader.config import Settings
 from grader.datacache import data_stamp
 from grader.datasets import DataNotFound, in_use
-from grader.exercise import Exercise, text_observations
+from grader.exercise import text_observations
 from grader.inputs import build_inputs
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.kernels import FOREGROUND_SHARES
 from grader.notebook import read_notebook
 from grader.observations import BadObservations, load_bounded, validated
-from grader.plan import planned_keys, probe_steps, step_timeout, timed_work
+from grader.plan import step_timeout
 from grader.results import cpu_key
 from grader.sandbox import kernels_isolated
 
@@ -51,29 +52,29 @@ def reference_functions(notebook: str, folder: Path) -> dict[str, Any]:
 _REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
 
 
-def reference_probe(exercises: list[Exercise], settings: Settings) -> Probe:
+def reference_probe(assignment: Assignment) -> Probe:
     """The reference run through the same probes: once per process and settings, its
     observations kept on disk for the next process (the probes train models: seconds)."""
-    notebook = settings.notebook
+    settings, notebook = assignment.settings, assignment.notebook
     key = (str(course.current().root), notebook, settings.digest())
     if key not in _REFERENCE_PROBES:
         solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
-        inputs = build_inputs(exercises, settings, solution)
+        inputs = build_inputs(assignment, solution)
         probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
                       settings.long_timeout)
         stored = stored_reference(notebook, settings)
-        observed = stored_observations(stored, exercises)
-        for exercise, step in probe_steps(exercises):
-            if step.setup or not observed:
-                run_table(probe, exercise.probes, step.table, step.keys,
-                          step_timeout(step, settings))
+        observed = stored_observations(stored, assignment.keys)
+        for work in assignment.work:
+            if work.step.setup or not observed:
+                run_table(probe, work.module, work.step.table, work.step.keys,
+                          step_timeout(work.step, settings))
         failed = [k for k, v in probe.observations.items() if not v["ok"]]
         if failed:
             raise RuntimeError(f"the reference failed its own probes: {failed}")
         if stored and not observed:
             store_verified(stored, to_bytes(probe.observations))
         probe.observations = {**observed, **probe.observations,
-                              **text_observations(exercises, solution)}
+                              **text_observations(assignment.exercises, solution)}
         _REFERENCE_PROBES[key] = probe
     return _REFERENCE_PROBES[key]
 
@@ -91,9 +92,9 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
     return private_entry(f"reference-{notebook}", settings.digest(), data)
 
 
-def stored_observations(path: Path | None, exercises: list[Exercise]) -> dict:
+def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:
     """The reference's observations from an earlier run, if the entry is intact, every
-    probe is there and passed; {} otherwise."""
+    probe `planned` is there and passed; {} otherwise."""
     raw = load_verified(path, MAX_REFERENCE_BYTES) if path is not None else None
     if raw is None:
         return {}
@@ -104,12 +105,12 @@ def stored_observations(path: Path | None, exercises: list[Exercise]) -> dict:
     if not isinstance(loaded, dict):
         return {}
     observations = {str(key): validated(entry) for key, entry in loaded.items()}
-    complete = set(observations) == planned_keys(exercises) and all(
+    complete = set(observations) == planned and all(
         v["ok"] for v in observations.values())
     return observations if complete else {}
 
 
-def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
+def time_reference(probe: Probe, assignment: Assignment,
                    late: dict[str, int]) -> tuple[dict[str, float], dict]:
     """Run the reference's timed steps now, beside the student's, in the same conditions
     and with the submission's late inputs; their seconds by step, and their observations.
@@ -121,11 +122,11 @@ def time_reference(probe: Probe, exercises: list[Exercise], settings: Settings,
     /proc, the channels' I/O)."""
     seconds, observed, kept = {}, {}, dict(probe.observations)
     probe.inputs.update(late)
-    for work in timed_work(exercises):
+    for work in assignment.timed:
         with cgroups.thread_apart(FOREGROUND_SHARES):
             started, started_cpu = time.perf_counter(), time.thread_time()
             run_table(probe, work.module, work.step.table, work.keys,
-                      step_timeout(work.step, settings))
+                      step_timeout(work.step, assignment.settings))
             seconds[work.name] = time.perf_counter() - started
             seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
         observed.update({key: probe.observations[key] for key in work.keys})

@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from grader.assign import assign, render, strip_solutions, student_version
+from grader.assignment import Assignment
 from grader.config import load_assignments
 from grader.course import BUNDLED
 from grader.execute import SELF_CHECK_TAG
-from grader.exercise import lookup
-from grader.grade import checks_of
 
 
 def test_committed_student_notebooks_match_their_solutions():
@@ -72,7 +71,7 @@ def test_every_part_with_a_public_test_has_a_check_cell_and_check_all_ends_the_n
         checks = [cell.source for cell in solution.cells
                   if SELF_CHECK_TAG in cell.metadata.get("tags", [])]
         public = torch.load(BUNDLED.public / f"{settings.notebook}.pt", weights_only=True)
-        parts = {check.exercise for check in checks_of(lookup(settings.exercises), settings)
+        parts = {check.exercise for check in Assignment.of(settings).checks
                  if not (check.hidden or check.timed or check.full_name in public["grader_only"])}
         assert {f'check("{part}")' for part in parts} - set(checks) == set(), settings.notebook
         assert checks[-1] == "check_all()", settings.notebook

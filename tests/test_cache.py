@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import EXERCISES, FAST
+from conftest import FAST
 
 from grader import cache, reference, sandbox
+from grader.assignment import Assignment
 from grader.inputs import late_inputs
 from grader.kernel.data import ENV_VAR, data_files, find_data_dir
 from grader.results import cpu_key
@@ -44,7 +45,7 @@ def steps_run(tmp_path, monkeypatch) -> list[str]:
 
 def observe_reference(monkeypatch) -> reference.Probe:
     monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
-    return reference.reference_probe(EXERCISES, SETTINGS)
+    return reference.reference_probe(Assignment.of(SETTINGS))
 
 
 def alike(a, b) -> bool:
@@ -72,8 +73,8 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     again = observe_reference(monkeypatch)
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
-    late = late_inputs(EXERCISES, SETTINGS, "a submission's digest")
-    seconds, _ = reference.time_reference(again, EXERCISES, SETTINGS, late)
+    late = late_inputs(Assignment.of(SETTINGS), "a submission's digest")
+    seconds, _ = reference.time_reference(again, Assignment.of(SETTINGS), late)
     assert list(seconds) == ["epoch.run", cpu_key("epoch.run")]  # wall clock and CPU time
     assert seconds["epoch.run"] > 0 and seconds[cpu_key("epoch.run")] > 0
 
@@ -94,7 +95,7 @@ def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, 
     again = observe_reference(monkeypatch)
     assert "PROBES:*" in steps_run
     assert alike(dict(again.observations), dict(fresh.observations))
-    assert reference.stored_observations(stored_path(), EXERCISES)
+    assert reference.stored_observations(stored_path(), Assignment.of(SETTINGS).keys)
 
 
 def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypatch, tmp_path):

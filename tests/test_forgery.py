@@ -9,33 +9,34 @@ observations built by hand; tests/hostile/ grades the same forgeries through a k
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
-from conftest import EXERCISES, FAST, SOLUTION
+from conftest import FAST, SOLUTION
 
+from grader.assignment import Assignment
 from grader.checks import Context, evaluate_all
 from grader.course import BUNDLED
-from grader.exercise import lookup
 from grader.exercises import linreg, softmax
-from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.kernel.probing import failure
 from grader.notebook import read_notebook
-from grader.plan import planned_work
 from grader.reference import reference_probe
 
 
 @pytest.fixture(scope="module")
 def graded_inputs():
-    settings = FAST.resolved()
-    probe = reference_probe(EXERCISES, settings)
-    return settings, build_inputs(EXERCISES, settings, read_notebook(SOLUTION)), probe
+    assignment = Assignment.of(FAST)
+    probe = reference_probe(assignment)
+    return assignment.settings, build_inputs(assignment, read_notebook(SOLUTION)), probe
 
 
 def verdicts(settings, inputs, reference, student: dict, module) -> dict[str, tuple[bool, str]]:
-    planned = frozenset(key for work in planned_work(EXERCISES) for key in work.keys)
-    context = Context(student, reference.observations, inputs, planned=planned)
-    checks = checks_of(lookup((module.__name__.rsplit(".", 1)[-1],)), settings)
+    context = Context(student, reference.observations, inputs,
+                      planned=Assignment.of(settings).keys)
+    alone = replace(settings, exercises=(module.__name__.rsplit(".", 1)[-1],))
+    checks = Assignment.of(alone).checks
     return {result.name: (result.passed, result.message)
             for result in evaluate_all(checks, context)}
 

@@ -12,14 +12,13 @@ import torch
 from conftest import SOLUTION, with_functions
 
 import grader.selfcheck as selfcheck
+from grader.assignment import Assignment
 from grader.config import load_assignments
 from grader.course import BUNDLED, ENV_VAR
 from grader.execute import KernelRun
 from grader.exercise import lookup
-from grader.grade import possible_points
 from grader.inputs import build_inputs
 from grader.kernels import LaunchedKernel
-from grader.plan import planned_work
 from grader.reference import reference_functions
 from grader.sandbox import SandboxSettings
 from grader.selfcheck import SelfCheck, check, check_all, run_check
@@ -57,7 +56,7 @@ def test_hidden_tests_are_not_run_and_public_inputs_differ_from_hidden_ones():
                                                                        BUNDLED.reference))}
     assert "accuracy.breaks_ties_like_argmax" in hidden
     assert names and not names & hidden
-    hidden_inputs = build_inputs(lookup(settings.exercises), settings, nbformat.v4.new_notebook())
+    hidden_inputs = build_inputs(Assignment.of(settings), nbformat.v4.new_notebook())
     assert not torch.equal(public["inputs"]["softmax.X"], hidden_inputs["softmax.X"])
 
 
@@ -141,7 +140,7 @@ def test_check_all_gives_the_solution_every_public_point_and_names_the_rest(
         "softmax_training.epoch_is_fast_enough": (2.0, selfcheck.TIMED),
         "quiz.softmax_shift_invariance": (2.0, selfcheck.WITHHELD),
         "evaluate_accuracy.runs_without_gradients": (1.0, selfcheck.HIDDEN)}
-    assert summary.grade_points == possible_points(SOFTMAX_SETTINGS) == 36
+    assert summary.grade_points == Assignment.of(SOFTMAX_SETTINGS).possible == 36
     assert re.search(rf"\n  public score +{summary.earned:.1f} / {summary.possible:.1f}\n",
                      printed)
     assert "Only the grader checks these (8.0 points), so the public score is not the grade"\
@@ -238,7 +237,7 @@ def test_the_public_data_names_the_tests_only_the_grader_can_judge():
 
 def test_the_public_data_says_which_steps_to_run_and_which_tests_train():
     public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
-    work = planned_work(lookup(SOFTMAX_SETTINGS.exercises))
+    work = Assignment.of(SOFTMAX_SETTINGS).work
     assert [(s["exercise"], s["module"], s["table"], s["keys"], s["long"], s["selfcheck"])
             for s in public["steps"]] == [(w.exercise, w.module, w.step.table, w.keys,
                                            w.step.long, not w.step.long) for w in work]

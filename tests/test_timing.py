@@ -18,9 +18,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import EXERCISES, FAST, SOLUTION, code, grade_file, with_functions, write_notebook
+from conftest import FAST, SOLUTION, code, grade_file, with_functions, write_notebook
 
 from grader import cgroups, reference
+from grader.assignment import Assignment
 from grader.checks import Failed, NotMeasured
 from grader.expect import expect_fast_enough
 from grader.inputs import late_inputs
@@ -205,7 +206,7 @@ def busy_processes(count: int = HOGS) -> Iterator[None]:
 def reference_observed() -> None:
     """The reference's probes, observed once before any load: they train models for
     seconds, and the tests here time only the epoch beside the student's."""
-    reference.reference_probe(EXERCISES, FAST.resolved())
+    reference.reference_probe(Assignment.of(FAST))
 
 
 def speed_mark(result: Result) -> tuple[TestResult, Timing]:
@@ -271,12 +272,12 @@ def test_the_references_cpu_time_is_its_own_threads_not_the_workers():
     """Counted for the whole process, the step's CPU time would take in what the busy
     threads burnt while it ran; counted for its own threads it grows only by contention
     (a shared core and cache, which made it 1.6x on CI), never by their time."""
-    settings = FAST.resolved()
-    probe = reference.reference_probe(EXERCISES, settings)
-    late = late_inputs(EXERCISES, settings, "a submission's digest")
-    alone, _ = reference.time_reference(probe, EXERCISES, settings, late)
+    assignment = Assignment.of(FAST)
+    probe = reference.reference_probe(assignment)
+    late = late_inputs(assignment, "a submission's digest")
+    alone, _ = reference.time_reference(probe, assignment, late)
     with busy_threads() as rate:
-        beside, _ = reference.time_reference(probe, EXERCISES, settings, late)
+        beside, _ = reference.time_reference(probe, assignment, late)
     key = cpu_key("epoch.run")
     theirs = rate[0] * beside["epoch.run"]  # what the threads burnt while the step ran
     assert theirs > alone[key], (rate, beside)  # they did load the machine

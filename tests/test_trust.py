@@ -15,9 +15,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import EXERCISES, FAST, NOTEBOOK, SOLUTION, write_notebook
+from conftest import FAST, NOTEBOOK, SOLUTION, write_notebook
 
 from grader import inputs as grade_inputs
+from grader.assignment import Assignment
 from grader.batch import grade_folder
 from grader.checks import Check, Context, Failed
 from grader.intake import discover
@@ -34,10 +35,10 @@ CANARY_ENV = "DL_GRADER_TEST_CANARY"
 def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
     """With the grading seed (and the grader's own make_inputs) a kernel could draw the
     secret true weights again; with a late input it could run the timed epoch ahead."""
-    settings = FAST.resolved()
-    modules = EXERCISES
-    inputs = grade_inputs.build_inputs(modules, settings, read_notebook(SOLUTION))
-    late = grade_inputs.late_inputs(modules, settings, "digest-of-a-submission")
+    assignment = Assignment.of(FAST)
+    settings = assignment.settings
+    inputs = grade_inputs.build_inputs(assignment, read_notebook(SOLUTION))
+    late = grade_inputs.late_inputs(assignment, "digest-of-a-submission")
     given = grade_inputs.kernel_inputs(inputs, late)
     assert late and not set(late) & set(given)
     assert not [key for key in given if key.startswith(grade_inputs.SECRET)]
@@ -48,11 +49,12 @@ def test_the_kernel_gets_no_seed_no_secret_and_no_late_input():
 
 
 def test_late_inputs_are_fixed_per_submission_and_differ_between_them():
-    settings, modules = FAST.resolved(), EXERCISES
-    one = grade_inputs.late_inputs(modules, settings, "a")
-    assert one == grade_inputs.late_inputs(modules, settings, "a")
-    assert one != grade_inputs.late_inputs(modules, settings, "b")
-    assert one != grade_inputs.late_inputs(modules, replace(settings, seed=settings.seed + 1), "a")
+    assignment = Assignment.of(FAST)
+    one = grade_inputs.late_inputs(assignment, "a")
+    assert one == grade_inputs.late_inputs(assignment, "a")
+    assert one != grade_inputs.late_inputs(assignment, "b")
+    reseeded = Assignment.of(replace(FAST, seed=FAST.seed + 1))
+    assert one != grade_inputs.late_inputs(reseeded, "a")
 
 
 # --- hidden tests keep their values ------------------------------------------------------

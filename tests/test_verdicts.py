@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import pytest
 from conftest import (
-    EXERCISES,
     FAST,
     HIDDEN,
     LENIENT,
@@ -25,14 +24,13 @@ from conftest import (
 )
 
 from grader import course
+from grader.assignment import Assignment
 from grader.cache import store_verified
 from grader.checks import Context
 from grader.expect import COUNTEREXAMPLE
-from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.notebook import read_notebook
-from grader.plan import planned_keys
 from grader.reference import reference_functions, stored_observations
 from grader.results import JUDGED, NOT_JUDGED, Result, load_result, save_result
 
@@ -225,15 +223,15 @@ def observed(functions: dict, inputs: dict, keys: list[str]) -> dict:
 def test_a_check_an_instructor_hides_shows_no_counterexample():
     """The settings' `hidden` hides a check the exercise shows: its message loses the case."""
     settings = FAST.resolved()
-    inputs = build_inputs(EXERCISES, settings, read_notebook(SOLUTION))
+    inputs = build_inputs(Assignment.of(settings), read_notebook(SOLUTION))
     reference = reference_functions(settings.notebook, course.current().reference)
     keys = ["softmax.values", "softmax.cases"]
     student = observed({"softmax": lambda X: X.exp() / X.exp().sum(dim=0)}, inputs, keys)
     name = "softmax.values_match_the_reference"
     messages = {}
     for hidden in ((), (name,)):
-        [check] = [c for c in checks_of(EXERCISES, replace(settings, hidden=(
-            *settings.hidden, *hidden))) if c.full_name == name]
+        [check] = [c for c in Assignment.of(replace(settings, hidden=(
+            *settings.hidden, *hidden))).checks if c.full_name == name]
         context = Context(student, observed(reference, inputs, keys), inputs)
         messages[hidden] = check.evaluate(context).message
     assert COUNTEREXAMPLE in messages[()] and "X = [[" in messages[()]
@@ -243,14 +241,14 @@ def test_a_check_an_instructor_hides_shows_no_counterexample():
 def test_a_stored_reference_without_the_candidates_is_observed_again(tmp_path):
     """The candidates are probes of their own: a reference stored before them lacks their
     keys, so it is incomplete and observed afresh."""
-    planned = planned_keys(EXERCISES)
+    planned = Assignment.of(FAST).keys
     candidates = {f"{function}.cases" for function in FROM_SCRATCH}
     assert candidates <= planned
     path = tmp_path / "reference.pt"
 
     def read_back(keys: frozenset[str]) -> set[str]:
         store_verified(path, to_bytes({key: {"ok": True, "value": 0} for key in keys}))
-        return set(stored_observations(path, EXERCISES))
+        return set(stored_observations(path, planned))
 
     assert read_back(planned - candidates) == set()
     assert read_back(planned) == planned

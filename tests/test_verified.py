@@ -14,13 +14,12 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import EXERCISES, FAST, SOLUTION
+from conftest import FAST, SOLUTION
 
+from grader.assignment import Assignment
 from grader.checks import Context, evaluate_all
-from grader.grade import checks_of
 from grader.inputs import build_inputs
 from grader.notebook import read_notebook
-from grader.plan import planned_work
 from grader.reference import reference_probe
 from grader.results import TestResult
 
@@ -32,7 +31,7 @@ UNTIMED = {"softmax_training.epoch_is_fast_enough"}  # needs the grader's timing
 # Not this module's to fix: the from-scratch epoch's accuracy holds for an epoch trained on
 # other inputs (softmax.py's epoch checks could ask for expect_same_training there too).
 def scored_checks() -> list[str]:
-    return [check.full_name for check in checks_of(EXERCISES, FAST)
+    return [check.full_name for check in Assignment.of(FAST).checks
             if check.points > 0 and check.exercise != READS_THE_TEXT]
 
 
@@ -40,21 +39,17 @@ def scored_checks() -> list[str]:
 def grading():
     """The grading seed's settings, inputs and reference, and the reference's observations
     at another seed."""
-    modules = EXERCISES
     solution = read_notebook(SOLUTION)
-    settings, other = FAST.resolved(), replace(FAST, seed=OTHER_SEED).resolved()
-    reference = reference_probe(modules, settings).observations
-    elsewhere = reference_probe(modules, other).observations
-    return settings, build_inputs(modules, settings, solution), reference, elsewhere
+    assignment = Assignment.of(FAST)
+    reference = reference_probe(assignment).observations
+    elsewhere = reference_probe(Assignment.of(replace(FAST, seed=OTHER_SEED))).observations
+    return assignment, build_inputs(assignment, solution), reference, elsewhere
 
 
 def graded(grading, student: dict) -> dict[str, TestResult]:
-    settings, inputs, reference, _ = grading
-    modules = EXERCISES
-    planned = frozenset(key for work in planned_work(modules) for key in work.keys)
-    context = Context(student, reference, inputs, planned=planned)
-    return {result.name: result for result in
-            evaluate_all(checks_of(modules, settings), context)}
+    assignment, inputs, reference, _ = grading
+    context = Context(student, reference, inputs, planned=assignment.keys)
+    return {result.name: result for result in evaluate_all(assignment.checks, context)}
 
 
 @pytest.fixture(scope="module")
