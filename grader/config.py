@@ -20,11 +20,8 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from grader.exercise import lookup
 from grader.late import LatePolicy
+from grader.option_types import Positive
 from grader.sandbox import SandboxSettings
-
-Positive = Annotated[float, Field(gt=0)]
-Count = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
 @dataclass(frozen=True)

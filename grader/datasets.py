@@ -2,9 +2,10 @@
 
 The sandbox binds their folders into the kernels, the cache inflates their gzip files, the
 fingerprint digests their content and the Gradescope zip carries them: those modules receive
-DataSet declarations and never name one. An exercise says which data sets it reads; an
-assignment needs the union of its exercises'. The code that parses a data set is its loader,
-a kernel-side module (grader/kernel/), which finds the files by the same search.
+DataSet declarations and never name one. An exercise declares which data sets it reads
+(Declaration.data); an assignment needs the union of its exercises'. The code that parses a
+data set is its loader, a kernel-side module (grader/kernel/), which finds the files by the
+same search.
 """
 
 from __future__ import annotations
@@ -56,21 +57,17 @@ FASHION_MNIST = DataSet(
     loader=fashion_mnist_loader.__name__,
 )
 
-# The data sets each exercise reads, until the exercises declare them themselves.
-READ_BY: dict[str, tuple[DataSet, ...]] = {
-    name: (FASHION_MNIST,)
-    for name in ("softmax", "concise_softmax", "module_classes", "show_images")
-}
-
-
 def needed(exercises: Iterable[str]) -> tuple[DataSet, ...]:
-    """The data sets the exercises named read, each once, in the order first read."""
-    return tuple(dict.fromkeys(data for name in exercises for data in READ_BY.get(name, ())))
+    """The data sets the exercises named declare, each once, in the order first read."""
+    from grader.exercise import lookup  # the exercises import this module, never the reverse
+
+    return tuple(dict.fromkeys(data for exercise in lookup(tuple(exercises))
+                               for data in exercise.data))
 
 
 def in_use() -> tuple[DataSet, ...]:
     """The data sets any exercise of the course in use reads: every kernel may read each
     of them (a kernel starts before anyone knows which notebook it will run)."""
-    from grader.exercise import available  # the exercises import the kernel side, not this
+    from grader.exercise import available
 
     return needed(available())

@@ -23,6 +23,7 @@ The module declares itself in one object, its parts given as Python objects, not
         curves=None,                             # (context) -> the report's chart panels
         shareable=None,                          # (observations) -> what the self-check ships
         checks_for=None,                         # (options) -> checks the settings declare
+        data=(),                                 # the grader.datasets.DataSet it reads
     )
 
 Discovery checks every cross-reference once, before anything is graded: a step's keys are
@@ -31,9 +32,8 @@ field, a check's `requires` and `uses` exist, and every probe key a check reads 
 `reads=`, and the literal keys of ctx.got/ctx.want in the module) is planned by some step.
 A mistake is an ExerciseError naming the file and the key: `grade` stops at once.
 
-The older form, module globals (CHECKS, PROBES = ".<name>_probes", PROBE_STEPS of
-ProbeSteps naming their table and bound, PROBE_USES, make_inputs, Options, read_notebook,
-HINTS, FORBIDDEN, curves, shareable), is read into the same object and checked the same way.
+A module without EXERCISE is an ExerciseError too: module globals (CHECKS, PROBE_STEPS,
+...) are not read.
 """
 
 from __future__ import annotations
@@ -42,18 +42,20 @@ import ast
 import dataclasses
 import difflib
 import importlib
-import importlib.util
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import course
 from grader.checks import Check
 from grader.kernel.probing import COURSE_PACKAGE, ProbeStep, course_modules, function_of
+
+if TYPE_CHECKING:  # grader.datasets finds the data sets in use through the exercises
+    from grader.datasets import DataSet
 
 BUILT_IN = "grader.exercises"
 PROBE_SUFFIX = "_probes"  # kernel-side modules: not exercises of their own
@@ -116,6 +118,7 @@ class Declaration:
     shareable: Callable[[dict], dict] | None = None
     # Checks its settings declare, after `checks` (the quiz's questions, one each).
     checks_for: Callable[[Any], Sequence[Check]] | None = None
+    data: tuple[DataSet, ...] = ()  # the data sets its kernels read from disk
 
 
 @dataclass(frozen=True)
@@ -137,35 +140,20 @@ class Exercise:
     shareable: Callable[[dict], dict] | None = None
     file: str = ""  # the module declaring it, for the messages that name a mistake
     checks_for: Callable[[Any], Sequence[Check]] | None = None
+    data: tuple[DataSet, ...] = ()
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Exercise:
-        """The module's EXERCISE, else the exercise its globals describe (the older form)."""
+        """The exercise the module declares as EXERCISE; ExerciseError if it declares none."""
         name, file = module.__name__.rsplit(".", 1)[-1], module.__file__ or module.__name__
         declared = getattr(module, "EXERCISE", None)
-        if isinstance(declared, Declaration):
-            return from_declaration(declared, name, file)
-        if not hasattr(module, "CHECKS"):
-            raise ExerciseError(f"{file}: declares no EXERCISE = Declaration(...): an "
-                                "exercise module must (EXERCISE is "
-                                f"{type(declared).__name__ if declared is not None else 'absent'})")
-        probes = getattr(module, "PROBES", None)
-        return cls(
-            name=name,
-            checks=tuple(module.CHECKS),
-            make_inputs=getattr(module, "make_inputs", no_inputs),
-            read_notebook=getattr(module, "read_notebook", None),
-            options=getattr(module, "Options", NoOptions),
-            probes=importlib.util.resolve_name(probes, module.__package__) if probes else None,
-            probe_steps=tuple(getattr(module, "PROBE_STEPS", ())) if probes else (),
-            probe_uses=dict(getattr(module, "PROBE_USES", {})),
-            hints=dict(getattr(module, "HINTS", {})),
-            forbidden=dict(getattr(module, "FORBIDDEN", {})),
-            curves=getattr(module, "curves", None),
-            shareable=getattr(module, "shareable", None),
-            file=file,
-            checks_for=getattr(module, "checks_for", None),
-        )
+        if not isinstance(declared, Declaration):
+            found = "absent" if declared is None else f"a {type(declared).__name__}"
+            raise ExerciseError(
+                f"{file}: an exercise module must declare its exercise as one object, "
+                "EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(...), ...) "
+                f"(from grader.exercise; see its docstring), but its EXERCISE is {found}")
+        return from_declaration(declared, name, file)
 
     @property
     def test_names(self) -> set[str]:
@@ -198,7 +186,7 @@ def from_declaration(declared: Declaration, name: str, file: str) -> Exercise:
         probes=declared.probes.__name__ if declared.probes else None, probe_steps=steps,
         probe_uses=dict(declared.uses), hints=dict(declared.hints),
         forbidden=dict(declared.forbidden), curves=declared.curves, file=file,
-        checks_for=declared.checks_for)
+        checks_for=declared.checks_for, data=tuple(declared.data))
     return replace(exercise, shareable=declared.shareable or without_long_steps(exercise))
 
 

@@ -15,9 +15,9 @@ import torch
 from pydantic import Field
 
 from grader.checks import Context, Failed
-from grader.config import Count, Positive
 from grader.expect import describe, expect_finite, expect_shape, expect_tensor
 from grader.kernel.data import as_float, load_fashion_mnist
+from grader.option_types import Count, Positive
 
 # A hint for the error autograd raises where a parameter is updated with autograd on.
 NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "

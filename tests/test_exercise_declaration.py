@@ -2,7 +2,8 @@
 or as names checked once, when the exercises are discovered: a misspelt probe key, a step
 key its table lacks, a missing `requires` target or an unknown bound stops `grade` before it
 grades anything (exit 2), with a message naming the file and the name. A key read at run
-time that no step planned is the grader's fault, never the student's failure.
+time that no step planned is the grader's fault, never the student's failure; a module without
+EXERCISE (module globals alone) is told what to write.
 """
 
 from __future__ import annotations
@@ -82,17 +83,15 @@ def test_a_declaration_mistake_stops_grade_before_grading(plugin, named, initial
         assert words in flat, output
 
 
-def test_the_older_module_globals_are_checked_the_same_way(initialised, tmp_path, monkeypatch):
-    legacy = changed("from . import mlp_probes as probes\n",
-                     "from . import mlp_probes as probes\n\nPROBES = \".mlp_probes\"\n"
-                     "PROBE_STEPS = (ProbeStep(), ProbeStep(\"TIMED\", timed=True, "
-                     "max_ratio=\"max_ratios\"))\n")
-    legacy = legacy[:legacy.index("EXERCISE = ")].replace(
-        "from grader.exercise import Declaration, Step",
-        "from grader.kernel.probing import ProbeStep")
+def test_a_module_without_exercise_stops_grade_with_a_clear_message(initialised, tmp_path,
+                                                                    monkeypatch):
+    """Module globals (CHECKS, PROBE_STEPS, ...) are no declaration: they are not read."""
+    legacy = PLUGIN[:PLUGIN.index("EXERCISE = ")]
     code, output = grade_with(legacy, initialised, tmp_path, monkeypatch)
     assert code == 2, output
-    assert "'max_ratios'" in output and "mlp.py" in output
+    flat = " ".join(output.split())
+    assert "mlp.py: an exercise module must declare its exercise as one object" in flat, output
+    assert "EXERCISE = Declaration(" in flat and "its EXERCISE is absent" in flat, output
 
 
 def test_a_key_no_step_planned_is_the_graders_fault_not_the_students():

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
-from grader.config import Count, Positive
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import NO_GRAD
+from grader.exercises import autograd_probes as probes
 from grader.expect import describe, expect_close, expect_shape, expect_tensor, max_difference
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Count, Positive
 
-PROBES = ".autograd_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"training_loop.": [NO_GRAD]}
 T_C = [0.5, 14.0, 15.0, 28.0, 11.0, 8.0, 3.0, -4.0, 6.0, 13.0, 21.0]
@@ -150,27 +149,29 @@ def numerical(ctx: Context) -> Slips:
 
 # The seed's start and data are the tutorial's, the same for every grading: the value there
 # counts only beside the grader's own points.
-@CHECKS.add("analytic_grad", points=2, requires=("analytic_grad.matches_autograd_elsewhere",))
+@CHECKS.add("analytic_grad", points=2, requires=("analytic_grad.matches_autograd_elsewhere",),
+            reads=("analytic_grad.values",))
 def matches_autograd_at_the_start(ctx: Context) -> str:
     expect_gradients(ctx, "analytic_grad", slice(0, 1), analytic_slips, 1e-4)
     return "At w = 1, b = 0 the gradient by hand equals autograd's."
 
 
-@CHECKS.add("analytic_grad", points=1, hidden=True)
+@CHECKS.add("analytic_grad", points=1, hidden=True, reads=("analytic_grad.values",))
 def matches_autograd_elsewhere(ctx: Context) -> str:
     count = expect_gradients(ctx, "analytic_grad", slice(1, None), analytic_slips, 1e-4)
     return f"At {count} more (w, b) points the gradient by hand equals autograd's."
 
 
 @CHECKS.add("numerical_grad", points=2,
-            requires=("numerical_grad.matches_autograd_elsewhere_too",))
+            requires=("numerical_grad.matches_autograd_elsewhere_too",),
+            reads=("numerical_grad.values",))
 def central_difference_matches_autograd(ctx: Context) -> str:
     atol = ctx.options.gradient_atol
     expect_gradients(ctx, "numerical_grad", slice(0, 1), numerical(ctx), atol)
     return f"At w = 1, b = 0 the central difference is within {atol:g} of autograd."
 
 
-@CHECKS.add("numerical_grad", points=1, hidden=True)
+@CHECKS.add("numerical_grad", points=1, hidden=True, reads=("numerical_grad.values",))
 def matches_autograd_elsewhere_too(ctx: Context) -> str:
     atol = ctx.options.gradient_atol
     count = expect_gradients(ctx, "numerical_grad", slice(1, None), numerical(ctx), atol)
@@ -341,3 +342,13 @@ def zeroes_the_gradient_every_step(ctx: Context) -> str:
 @CHECKS.add("autograd_training", points=1, hidden=True)
 def trains_on_other_data(ctx: Context) -> str:
     return expect_reference_run(ctx, "training_loop.other_data", "training_other")
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+    hints=HINTS,
+)

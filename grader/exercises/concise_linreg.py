@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import (
     ID_BATCH_SIZE,
     LinearData,
@@ -25,11 +26,9 @@ from grader.exercise_helpers import (
     labelled_by_id,
     synthetic_data,
 )
+from grader.exercises import concise_linreg_probes as probes
 from grader.expect import describe, expect_finite, expect_shape, expect_tensor, max_difference
-from grader.kernel.probing import ProbeStep
 
-PROBES = ".concise_linreg_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 INIT_STD = 0.01
 
@@ -220,3 +219,12 @@ def recovers_the_true_weights(ctx: Context) -> str:
                      f"{describe_truth(ctx.inputs['secret.concise_linreg.true_w'])} by "
                      f"{error:.3g}, more than {limit:.3g}", f"≤ {limit:.3g}", f"{error:.3g}")
     return f"|w - true_w| = {error:.2g} (reference {ref_error:.2g}, limit {limit:.2g})."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+)

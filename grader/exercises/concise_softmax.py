@@ -10,20 +10,21 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
-from grader.config import Fraction
+from grader.datasets import FASHION_MNIST
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import (
     BLANK_PIXELS,
     Training,
     as_number,
     expect_started_from,
     expect_test_accuracy,
+    shareable,
 )
+from grader.exercises import concise_softmax_probes as probes
 from grader.expect import describe, expect_finite, expect_shape, expect_tensor
 from grader.kernel.data import as_float
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Fraction
 
-PROBES = ".concise_softmax_probes"
-PROBE_STEPS = (ProbeStep(), ProbeStep("EPOCH_STEPS", long=True))
 CHECKS = Registry()
 HINTS = {"init_weights.": [
     ("has no attribute 'weight'", "net.apply calls init_weights on every module, nn.Flatten "
@@ -273,3 +274,16 @@ def trains_in_training_mode(ctx: Context) -> str:
                      "in evaluation mode: call net.train() first, since evaluate_accuracy "
                      "leaves the net in eval mode", "net.train()", "net.eval()")
     return "The net trains in training mode."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
+    options=Options,
+    make_inputs=make_inputs,
+    data=(FASHION_MNIST,),
+    hints=HINTS,
+    # Trained parameters give way to their test accuracy in the public data.
+    shareable=shareable,
+)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import (
     ID_BATCH_SIZE,
     NO_GRAD,
@@ -28,6 +29,7 @@ from grader.exercise_helpers import (
     labelled_by_id,
     synthetic_data,
 )
+from grader.exercises import linreg_probes as probes
 from grader.expect import (
     WrongForm,
     describe,
@@ -47,14 +49,11 @@ from grader.expect import (
 )
 from grader.forbidden import Forbidden
 from grader.kernel.probe_helpers import SMALL_CASES
-from grader.kernel.probing import ProbeStep
 from grader.results import Curve
 
-PROBES = ".linreg_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 TRAINING_USES = ("data_iter", "squared_loss", "sgd")
-PROBE_USES = {"linreg.train": TRAINING_USES}  # probes that call more than their own function
+USES = {"linreg.train": TRAINING_USES}  # probes that call more than their own function
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
 # The library calls that would do a from-scratch function's work (PrairieLearn's not_allowed).
 FORBIDDEN = {
@@ -517,3 +516,16 @@ def curves(ctx: Context) -> list[Curve]:
     epochs = list(range(1, len(losses) + 1))
     return [Curve("linreg_training: training loss", "epoch", "training loss", epochs, losses,
                   ref_losses)]
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+    uses=USES,
+    hints=HINTS,
+    forbidden=FORBIDDEN,
+    curves=curves,
+)

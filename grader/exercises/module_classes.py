@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
+from grader.datasets import FASHION_MNIST
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import (
     BLANK_PIXELS,
     Training,
     expect_test_accuracy,
     shareable,
 )
+from grader.exercises import module_classes_probes as probes
 from grader.expect import (
     describe,
     expect_close,
@@ -24,11 +27,7 @@ from grader.expect import (
     expect_shape,
     expect_tensor,
 )
-from grader.kernel.probing import ProbeStep
 
-__all__ = ["shareable"]  # trained parameters give way to their test accuracy in public data
-PROBES = ".module_classes_probes"
-PROBE_STEPS = (ProbeStep(), ProbeStep("EPOCH_STEPS", long=True))
 CHECKS = Registry()
 SUPER_INIT = ("before Module.__init__() call", "call super().__init__() first in __init__, "
               "before assigning any layer to self")
@@ -219,3 +218,15 @@ def linear_net_reaches_the_test_accuracy(ctx: Context) -> str:
 def flatten_layer_net_reaches_the_test_accuracy(ctx: Context) -> str:
     return expect_trained(ctx, "FlattenLayer.epoch", "nn.Sequential(FlattenLayer(), "
                           "nn.Linear(784, 10))")
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
+    options=Options,
+    make_inputs=make_inputs,
+    data=(FASHION_MNIST,),
+    hints=HINTS,
+    shareable=shareable,
+)

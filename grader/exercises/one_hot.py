@@ -8,11 +8,10 @@ from __future__ import annotations
 import torch
 
 from grader.checks import Context, Failed, Registry
+from grader.exercise import Declaration, Step
+from grader.exercises import one_hot_probes as probes
 from grader.expect import describe, expect_shape, expect_tensor
-from grader.kernel.probing import ProbeStep
 
-PROBES = ".one_hot_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"one_hot.": [
     ("same number of dimensions", "scatter_ along dim 1 needs the labels as a column: pass "
@@ -105,13 +104,13 @@ def expect_encoded(ctx: Context, key: str) -> torch.Tensor:
                  "column target[i]", describe(want), describe(out))
 
 
-@CHECKS.add("one_hot", points=1)
+@CHECKS.add("one_hot", points=1, reads=("one_hot.seed",))
 def returns_a_float_matrix(ctx: Context) -> str:
     out = encoding(ctx, "seed")
     return f"A {out.dtype} tensor of shape {tuple(out.shape)} for (n,) int64 labels."
 
 
-@CHECKS.add("one_hot", points=2)
+@CHECKS.add("one_hot", points=2, reads=("one_hot.seed",))
 def encodes_the_seed_labels(ctx: Context) -> str:
     expect_encoded(ctx, "seed")
     return "Ten labels of three classes, each a row with its 1.0 at its label's column."
@@ -131,15 +130,24 @@ def leaves_the_target_unchanged(ctx: Context) -> str:
     return "target is left untouched."
 
 
-@CHECKS.add("one_hot", points=1, hidden=True)
+@CHECKS.add("one_hot", points=1, hidden=True, reads=("one_hot.other",))
 def encodes_other_class_counts(ctx: Context) -> str:
     """one_hot encodes labels of any number of classes, the last one included."""
     expect_encoded(ctx, "other")
     return "Labels of another class count are encoded, the last class included."
 
 
-@CHECKS.add("one_hot", points=1, hidden=True)
+@CHECKS.add("one_hot", points=1, hidden=True, reads=("one_hot.narrow",))
 def takes_the_class_count_from_num_classes(ctx: Context) -> str:
     """one_hot has num_classes columns even when the top classes hold no label."""
     expect_encoded(ctx, "narrow")
     return "num_classes columns, whatever the largest label."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    make_inputs=make_inputs,
+    hints=HINTS,
+)

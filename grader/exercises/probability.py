@@ -13,8 +13,9 @@ from pydantic import Field
 from torch.nn.functional import one_hot
 
 from grader.checks import Context, Failed, Registry
-from grader.config import Fraction
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import finite_values
+from grader.exercises import probability_probes as probes
 from grader.expect import (
     describe,
     expect_close,
@@ -23,11 +24,9 @@ from grader.expect import (
     expect_tensor,
     max_difference,
 )
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Fraction
 from grader.results import Curve
 
-PROBES = ".probability_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"normal.": [
     ("numpy()", "use torch.exp, not np.exp: NumPy cannot follow autograd's graph"),
@@ -275,3 +274,14 @@ def keeps_the_graph(ctx: Context) -> str:
     expect_close(expect_tensor(grad, "the gradient"), ctx.want("normal.gradient"),
                  "d(sum of densities)/dx", rtol=1e-4, atol=1e-7)
     return "Autograd differentiates the density with respect to x."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+    hints=HINTS,
+    curves=curves,
+)

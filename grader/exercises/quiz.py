@@ -21,9 +21,10 @@ from pydantic import AfterValidator, ConfigDict, Field
 
 from grader.assign import ANSWER_PROMPT
 from grader.checks import Check, Context, Failed, GraderFault, Registry
+from grader.exercise import Declaration
 from grader.results import Cause
 
-EXERCISE = "quiz"
+QUIZ = "quiz"  # the exercise's name, which its checks report under
 CHECKS = Registry()
 ANSWER_TAG = "answer:"
 MARKER = re.compile(r"^### (BEGIN|END) ANSWER\s*$", re.M)
@@ -144,7 +145,7 @@ def chosen_letter(ctx: Context, question: Question) -> str:
     return parse_choice(observed["value"], question.choices)
 
 
-@CHECKS.add(EXERCISE, points=0)
+@CHECKS.add(QUIZ, points=0)
 def answers_with_one_of_the_choices(ctx: Context) -> str:
     """Each answer is one letter among the choices.
 
@@ -169,5 +170,14 @@ def marking(question: Question) -> Callable[[Context], str]:
 
 def checks_for(options: Options) -> list[Check]:
     """A check per question the course declares, after the format's, worth its points."""
-    return [Check(EXERCISE, name, question.points, marking(question))
+    return [Check(QUIZ, name, question.points, marking(question))
             for name, question in options.questions.items()]
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    options=Options,
+    read_notebook=read_notebook,
+    shareable=shareable,
+    checks_for=checks_for,
+)

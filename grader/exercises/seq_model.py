@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
-from grader.config import Count, Fraction, Positive
+from grader.exercise import Declaration, Step
+from grader.exercises import seq_model_probes as probes
 from grader.expect import describe, expect_tensor
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Count, Fraction, Positive
 
-PROBES = ".seq_model_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HIDDEN_UNITS = 13
 SEED_LAYERS = [("Linear", 1, HIDDEN_UNITS), ("Tanh", None, None), ("Linear", HIDDEN_UNITS, 1)]
@@ -187,3 +186,12 @@ def beats_the_linear_model(ctx: Context) -> str:
                      f"(≤ {limit:.3g})", f"≤ {limit:.3g}", f"{got:.3g}")
     return (f"Validation MSE {got:.3g} against {line:.3g} for the best straight line "
             f"(reference net {reference:.3g}).")
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import torch
 
 from grader.checks import Context, Failed, Registry
+from grader.datasets import FASHION_MNIST
+from grader.exercise import Declaration, Step
+from grader.exercises import show_images_probes as probes
 from grader.expect import describe
 from grader.kernel.data import LABELS
-from grader.kernel.probing import ProbeStep
 
-PROBES = ".show_images_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"show_images.": [
     ("'NoneType' object is not subscriptable", "titles may be None: set a title only "
@@ -130,20 +130,20 @@ def expect_images(ctx: Context, case: str) -> None:
                      describe(want_images[0]), describe(got_images[0]))
 
 
-@CHECKS.add("show_images", points=1)
+@CHECKS.add("show_images", points=1, reads=("show_images.grid",))
 def draws_a_grid_of_axes(ctx: Context) -> str:
     cells = expect_grid(ctx, "grid")
     rows, cols = (int(v) for v in ctx.inputs["show_images.grid_layout"])
     return f"One figure of {len(cells)} axes in a {rows} × {cols} grid."
 
 
-@CHECKS.add("show_images", points=2)
+@CHECKS.add("show_images", points=2, reads=("show_images.grid",))
 def draws_each_image_in_order(ctx: Context) -> str:
     expect_images(ctx, "grid")
     return "Image i is drawn on axis i, row by row."
 
 
-@CHECKS.add("show_images", points=1)
+@CHECKS.add("show_images", points=1, reads=("show_images.grid",))
 def titles_each_image(ctx: Context) -> str:
     cells = expect_grid(ctx, "grid")
     for cell, ax in sorted(by_cell(figure(ctx, "grid", "want")).items()):
@@ -164,7 +164,7 @@ def hidden_axes(ctx: Context, ax: dict) -> bool:
     return False
 
 
-@CHECKS.add("show_images", points=1)
+@CHECKS.add("show_images", points=1, reads=("show_images.grid",))
 def hides_the_axes(ctx: Context) -> str:
     cells = expect_grid(ctx, "grid")
     shown = [cell for cell, ax in sorted(cells.items()) if ax["images"]
@@ -176,7 +176,7 @@ def hides_the_axes(ctx: Context) -> str:
     return "The axes of every image are hidden."
 
 
-@CHECKS.add("show_images", points=1)
+@CHECKS.add("show_images", points=1, reads=("show_images.grid",))
 def sizes_the_figure_by_scale(ctx: Context) -> str:
     got, want = figure(ctx, "grid")["size"], figure(ctx, "grid", "want")["size"]
     if all(abs(g - w) <= 1e-6 for g, w in zip(got, want, strict=True)):
@@ -190,7 +190,7 @@ def sizes_the_figure_by_scale(ctx: Context) -> str:
                  f"{got[0]:g} × {got[1]:g}")
 
 
-@CHECKS.add("show_images", points=1, hidden=True)
+@CHECKS.add("show_images", points=1, hidden=True, reads=("show_images.partial",))
 def handles_empty_cells_and_no_titles(ctx: Context) -> str:
     """Fewer NumPy images than cells and titles=None draw as the reference draws them."""
     expect_images(ctx, "partial")
@@ -202,8 +202,18 @@ def handles_empty_cells_and_no_titles(ctx: Context) -> str:
     return "Empty cells stay empty, NumPy images are drawn, and no title is set."
 
 
-@CHECKS.add("show_images", points=1, hidden=True)
+@CHECKS.add("show_images", points=1, hidden=True, reads=("show_images.row",))
 def handles_a_single_row(ctx: Context) -> str:
     """A grid of one row draws as the reference draws it."""
     expect_images(ctx, "row")
     return "A single row of images is drawn in order."
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    make_inputs=make_inputs,
+    data=(FASHION_MNIST,),
+    hints=HINTS,
+)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, NotJudged, Registry
-from grader.config import Positive
+from grader.datasets import FASHION_MNIST
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import (
     BLANK_PIXELS,
     Training,
@@ -19,6 +20,7 @@ from grader.exercise_helpers import (
     finite_values,
     shareable,
 )
+from grader.exercises import softmax_probes as probes
 from grader.expect import (
     WrongForm,
     describe,
@@ -37,20 +39,12 @@ from grader.expect import (
     with_counterexample,
 )
 from grader.forbidden import Forbidden
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Positive
 from grader.results import Curve
 
-__all__ = ["shareable"]  # trained parameters give way to their test accuracy in public data
-PROBES = ".softmax_probes"
-PROBE_STEPS = (
-    ProbeStep(),
-    ProbeStep("EPOCH_STEPS", ("epoch.prepare",), long=True, setup=True),
-    ProbeStep("EPOCH_STEPS", ("epoch.run",), timed=True, long=True, late=("epoch.order_seed",),
-              max_ratio="max_epoch_ratio"),
-)
 CHECKS = Registry()
 TRAINING_USES = ("softmax", "cross_entropy", "accuracy")
-PROBE_USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run")}
+USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run")}
 # How far the timed epoch's weights may be from the reference's trained on the same batches:
 # equivalent forms of the three functions land within 1e-6 (relative), another batch order
 # 3e-2 away.
@@ -565,3 +559,21 @@ def curves(ctx: Context) -> list[Curve]:
         return series
     except (Failed, KeyError, TypeError):
         return []
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),
+           Step(probes.EPOCH_STEPS, keys=("epoch.prepare",), long=True, setup=True),
+           Step(probes.EPOCH_STEPS, keys=("epoch.run",), timed=True, long=True,
+                late=("epoch.order_seed",), bound=lambda options: options.max_epoch_ratio)),
+    options=Options,
+    make_inputs=make_inputs,
+    data=(FASHION_MNIST,),
+    uses=USES,
+    hints=HINTS,
+    forbidden=FORBIDDEN,
+    curves=curves,
+    shareable=shareable,
+)

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 import torch
 
 from grader.checks import Context, Failed, Registry
-from grader.config import Count, Positive
+from grader.exercise import Declaration, Step
 from grader.exercise_helpers import finite_values
+from grader.exercises import validation_training_probes as probes
 from grader.expect import describe
-from grader.kernel.probing import ProbeStep
+from grader.option_types import Count, Positive
 from grader.results import Curve
 
-PROBES = ".validation_training_probes"
-PROBE_STEPS = (ProbeStep(),)
 CHECKS = Registry()
 HINTS = {"train.": [
     ("does not require grad", "backward() reached the validation loss, computed under "
@@ -195,7 +194,7 @@ def returns_both_losses_per_epoch(ctx: Context) -> str:
     return f"Two lists of {observed['epochs']} losses: training and validation."
 
 
-@CHECKS.add("train", points=2)
+@CHECKS.add("train", points=2, reads=("train.seed_run",))
 def curves_match_the_reference(ctx: Context) -> str:
     got = expect_reference_curves(ctx, "seed", "the curves differ from the "
                                   "reference run's from the same start")
@@ -247,7 +246,7 @@ def validation_builds_no_graph(ctx: Context) -> str:
     return f"All {passes} validation passes ran without autograd."
 
 
-@CHECKS.add("train", points=1, hidden=True)
+@CHECKS.add("train", points=1, hidden=True, reads=("train.other_run",))
 def uses_the_optimizer_and_loss_passed_in(ctx: Context) -> str:
     """train steps the optimizer and computes the loss it is given (Adam and L1Loss)."""
     expect_reference_curves(ctx, "other", "with Adam and nn.L1Loss the curves "
@@ -266,3 +265,14 @@ def curves(ctx: Context) -> list[Curve]:
     return [Curve(f"train: {which} loss", "epoch", f"{which} loss (MSE)", epochs,
                   finite_values(mine), finite_values(theirs))
             for which, mine, theirs in zip(("training", "validation"), got, want, strict=True)]
+
+
+EXERCISE = Declaration(
+    checks=CHECKS,
+    probes=probes,
+    steps=(Step(probes.PROBES),),
+    options=Options,
+    make_inputs=make_inputs,
+    hints=HINTS,
+    curves=curves,
+)
