@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import autograder, datacache, fingerprint, sandbox
+from grader import autograder, datacache, exercise, fingerprint, sandbox
 from grader.datasets import FASHION_MNIST, DataNotFound, DataSet, in_use, needed
+from grader.exercise import Declaration, from_declaration
 from grader.paths import PACKAGE
 
 # Modules that may name a data set: its declaration, the softmax exercise's benchmark
@@ -48,6 +49,18 @@ def test_an_assignment_needs_the_data_sets_of_its_exercises():
     assert needed(["one_hot", "module_classes", "show_images"]) == (FASHION_MNIST,)
     assert needed(["linreg", "concise_linreg"]) == ()
     assert FASHION_MNIST in in_use()  # the course's kernels may all read it, as before
+
+
+def test_the_data_sets_needed_are_those_the_exercises_declare(tmp_path, monkeypatch):
+    own = toy(tmp_path)
+    declared = Declaration(checks=(), data=(own, FASHION_MNIST))
+    exercises = {"reader": from_declaration(declared, "reader", "reader.py"),
+                 "quiz": exercise.available()["quiz"]}
+    monkeypatch.setattr(exercise, "available", lambda: exercises)
+    assert needed(["quiz", "reader"]) == (own, FASHION_MNIST)
+    assert in_use() == (own, FASHION_MNIST)
+    with pytest.raises(ValueError, match="no exercise named nobody"):
+        needed(["nobody"])
 
 
 def test_fashion_mnist_is_declared_as_its_loader_finds_it():

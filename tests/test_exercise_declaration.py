@@ -83,15 +83,17 @@ def test_a_declaration_mistake_stops_grade_before_grading(plugin, named, initial
         assert words in flat, output
 
 
-def test_a_module_without_exercise_stops_grade_with_a_clear_message(initialised, tmp_path,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(("instead", "found"), [("", "absent"), ('EXERCISE = "mlp"\n', "a str")],
+                         ids=["globals-only", "a-name"])
+def test_a_module_without_exercise_stops_grade_with_a_clear_message(instead, found, initialised,
+                                                                    tmp_path, monkeypatch):
     """Module globals (CHECKS, PROBE_STEPS, ...) are no declaration: they are not read."""
-    legacy = PLUGIN[:PLUGIN.index("EXERCISE = ")]
+    legacy = PLUGIN[:PLUGIN.index("EXERCISE = ")] + instead
     code, output = grade_with(legacy, initialised, tmp_path, monkeypatch)
     assert code == 2, output
     flat = " ".join(output.split())
     assert "mlp.py: an exercise module must declare its exercise as one object" in flat, output
-    assert "EXERCISE = Declaration(" in flat and "its EXERCISE is absent" in flat, output
+    assert "EXERCISE = Declaration(" in flat and f"its EXERCISE is {found}" in flat, output
 
 
 def test_a_key_no_step_planned_is_the_graders_fault_not_the_students():
