@@ -309,7 +309,7 @@ def probes_module(exercise: Exercise) -> ModuleType:
 
 
 def validate(exercise: Exercise, module: ModuleType, known: Known) -> None:
-    """Every check's `requires`, `uses` and `reads`, the probe keys PROBE_USES names and the
+    """Every check's `requires`, `uses` and `reads`, the probe keys its `uses` names and the
     literal look-ups in its module exist."""
     file = exercise.file
     for check in exercise.checks:
