@@ -179,9 +179,6 @@ def data_folders(sets: Iterable[DataSet] | None = None) -> dict[str, Path]:
     return folders
 
 
-data_dir = data_folders  # the name tests/test_cache.py calls, until it calls data_folders
-
-
 def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,
                   data: Mapping[str, Path]) -> list[str]:
     """`folder` is the kernel's own (its work folder and its channel's folder inside)."""
@@ -274,7 +271,7 @@ def take_back(folder: Path) -> None:
         folder.chmod(0o755)
 
 
-def kernel_environment(workdir: Path, data: Mapping[str, Path] | None) -> dict[str, str]:
+def kernel_environment(workdir: Path, data: Mapping[str, Path]) -> dict[str, str]:
     """An allow-list of the grader's environment, HOME and IPython's folders inside the
     work folder (the rest of the system is read-only) and where each data set in `data`
     lies."""
@@ -289,7 +286,7 @@ def kernel_environment(workdir: Path, data: Mapping[str, Path] | None) -> dict[s
     # As many threads as this grading worker has: kernels must not oversubscribe the cores.
     threads = str(torch.get_num_threads())
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    env.update({variable: str(folder) for variable, folder in (data or {}).items()})
+    env.update({variable: str(folder) for variable, folder in data.items()})
     return env
 
 

@@ -145,7 +145,7 @@ def test_a_sandboxed_kernel_cannot_see_the_private_entries(visible_folder, tmp_p
     entry.write_text("the expected outputs")
     (visible_folder / "public").write_text("the data")
     command = sandbox.bwrap_command(tmp_path, tmp_path, sandbox.SandboxSettings(), gpu=False,
-                                    data=sandbox.data_dir())
+                                    data=sandbox.data_folders())
     seen = subprocess.run([*command, "cat", str(visible_folder / "public"), str(entry)],
                           capture_output=True, text=True)
     assert "the data" in seen.stdout  # the control: the folder itself is visible
