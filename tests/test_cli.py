@@ -12,6 +12,7 @@ from conftest import BLANK, NOTEBOOK, with_functions, write_notebook
 
 from grader import kernels
 from grader.cli import main
+from grader.kernel import data as kernel_data
 
 NOT_DONE = "def softmax(X):\n    raise NotImplementedError()\n"
 
@@ -148,6 +149,17 @@ def test_usage_errors_exit_non_zero_with_a_message(tmp_path, arguments, words):
     result = CliRunner().invoke(main, arguments + ["--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert words in result.output
+
+
+def test_a_data_set_the_exercises_read_is_looked_for_before_any_kernel_starts(tmp_path,
+                                                                            monkeypatch):
+    nowhere = tmp_path / "nowhere"
+    monkeypatch.setattr(kernel_data, "candidate_dirs", lambda: [nowhere])
+    write_notebook(with_functions({}, base=BLANK), tmp_path / "s" / "x.ipynb")
+    result = CliRunner().invoke(main, [str(tmp_path / "s"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "Fashion-MNIST not found" in result.output and str(nowhere) in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_without_a_terminal_each_finished_submission_prints_a_line(graded):

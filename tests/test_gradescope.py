@@ -276,6 +276,18 @@ def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
             / "results.json").is_file()
 
 
+def test_a_zip_without_the_data_set_its_exercises_read_posts_no_score(tmp_path, monkeypatch):
+    import grader.gradescope as gradescope
+    from grader.config import load_assignments
+    from grader.kernel import data as kernel_data
+
+    monkeypatch.setattr(kernel_data, "candidate_dirs", lambda: [tmp_path / "nowhere"])
+    settings = load_assignments(course.current().assignment_files(), (NOTEBOOK,))
+    with pytest.raises(gradescope.NotGraded, match="Fashion-MNIST, which the exercises read, "
+                                                   "is not in the zip"):
+        gradescope.checked(settings)
+
+
 def timed_result(speed_mark_passed: bool) -> Result:
     """An epoch within its time limit, its speed mark earned or not (it did not train)."""
     mark = TestResult(SPEED_MARK, "softmax_training", 2.0, 2.0 * speed_mark_passed,
