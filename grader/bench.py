@@ -34,15 +34,15 @@ from nbclient import NotebookClient
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
-from grader import course
-from grader.batch import grade_folder
-from grader.config import Settings, load_settings
-from grader.datacache import inflate
-from grader.execute import SELF_CHECK_TAG
+from grader.authoring import course
+from grader.authoring.config import Settings, load_settings
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
+from grader.grading.reference import reference_functions
 from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
-from grader.kernels import descendants
-from grader.reference import reference_functions
+from grader.sandbox.datacache import inflate
+from grader.sandbox.execute import SELF_CHECK_TAG
+from grader.sandbox.kernels import descendants
+from grader.scale.batch import grade_folder
 
 NOTEBOOK = "softmax_regression"  # the assignment with the timed epoch
 BATCH_SIZE = 256

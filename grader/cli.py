@@ -18,16 +18,16 @@ from click_default_group import DefaultGroup
 from rich.console import Console
 from rich.markup import escape
 
-from grader import course
-from grader.interrupt import Interrupted, stopping_on_signals
-from grader.results import JUDGED
-from grader.wording import NOT_HANDED_IN
+from grader.authoring import course
+from grader.grading.results import JUDGED
+from grader.grading.wording import NOT_HANDED_IN
+from grader.scale.interrupt import Interrupted, stopping_on_signals
 
 if TYPE_CHECKING:
-    from grader.batch import BatchReport
-    from grader.config import Settings
-    from grader.gradebook import Person
-    from grader.results import Result
+    from grader.authoring.config import Settings
+    from grader.grading.results import Result
+    from grader.outputs.gradebook import Person
+    from grader.scale.batch import BatchReport
 
 # Importing what grades costs seconds (torch): each command imports it only when it needs it,
 # so `grade --help`, `--version` and usage errors answer at once.
@@ -91,7 +91,7 @@ def stops_on_signals(command: Callable[P, None]) -> Callable[P, None]:
 def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Settings]:
     """The assignments to work on: the one `config` describes, or the course's (all, or
     those `only` names)."""
-    from grader.config import load_assignments
+    from grader.authoring.config import load_assignments
 
     return load_assignments([config] if config else course.current().assignment_files(), only)
 
@@ -99,7 +99,7 @@ def chosen_assignments(config: Path | None, only: tuple[str, ...]) -> list[Setti
 def require_data(assignments: list[Settings]) -> None:
     """Stop before any kernel starts when a data set the assignments' exercises read is not
     found here: DataNotFound says where its loader looked and what to set."""
-    from grader.datasets import needed
+    from grader.authoring.datasets import needed
 
     for data in needed(name for settings in assignments for name in settings.exercises):
         data.find()
@@ -146,7 +146,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
         TimeRemainingColumn,
     )
 
-    from grader.intake import require_notebooks
+    from grader.students.intake import require_notebooks
 
     named = folder.resolve().stem if folder.is_file() else folder.resolve().name
     out = out or folder.parent / f"{named}-graded"
@@ -156,10 +156,10 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
     except (LookupError, OSError) as error:
         raise click.UsageError(str(error)) from None
 
-    from grader.batch import grade_folder
-    from grader.datasets import DataNotFound
-    from grader.overrides import OverrideError
-    from grader.shard import parse_shard
+    from grader.authoring.datasets import DataNotFound
+    from grader.scale.batch import grade_folder
+    from grader.scale.shard import parse_shard
+    from grader.students.overrides import OverrideError
 
     try:
         assignments = [overridden(settings, device, timeout).resolved()
@@ -200,7 +200,7 @@ def staged(file: Path) -> Path:
     """A folder of the grader's own holding a copy of one handed-in file, graded as a class
     of one: the file's own folder may hold anything (the course, the package) and kernels
     must not see the submissions' folder."""
-    from grader.submissions import UnsafeFile, read_submitted
+    from grader.students.submissions import UnsafeFile, read_submitted
 
     if file.suffix.lower() not in (".ipynb", ".zip"):
         raise LookupError(f"{file} is not a notebook (.ipynb) nor a .zip of one: give a "
@@ -219,13 +219,13 @@ def cluster_errors(scheduler: str | None) -> tuple[type[Exception], ...]:
     """What a cluster raises when it cannot grade (Dask is imported only to use it)."""
     if scheduler is None:
         return ()
-    from grader.distributed import ClusterError
+    from grader.scale.distributed import ClusterError
 
     return (ClusterError,)
 
 
 def roster_of(path: Path | None) -> list[Person] | None:
-    from grader.gradebook import read_roster
+    from grader.outputs.gradebook import read_roster
 
     return None if path is None else read_roster(path)
 
@@ -329,8 +329,8 @@ def gradebook_command(out: Path, roster: Path | None, lms: str) -> None:
     """Write OUT/gradebook.csv again from the results a run left in OUT, with the roster,
     overrides.csv and late policies as they are now (say, a roster obtained since, or an
     override added), regrading nothing."""
-    from grader.batch import rewrite_gradebook
-    from grader.overrides import OverrideError
+    from grader.scale.batch import rewrite_gradebook
+    from grader.students.overrides import OverrideError
 
     try:
         count, problems = rewrite_gradebook(out, chosen_assignments(None, ()), roster_of(roster),
@@ -352,7 +352,7 @@ def release_command(out: Path, dest: Path, lms: str) -> None:
     """Write each student's report from the results in OUT, theirs alone and without hidden
     values, in the form the LMS takes back: Canvas's re-upload zip, Moodle's feedback-files
     zip, or DEST/STUDENT/ASSIGNMENT.html. Work not handed in and grader faults get none."""
-    from grader.release import ReleaseError, release
+    from grader.outputs.release import ReleaseError, release
 
     try:
         released = release(out, dest, lms)
@@ -380,7 +380,7 @@ def collect_command(outs: tuple[Path, ...], merged: Path) -> None:
     """Merge the output folders OUTS of a class's shards (`grade --shard K/N`) into one, with
     one grades.csv and summary.html; outputs of other grader versions or settings are
     refused."""
-    from grader.collect import CollectError, collect
+    from grader.scale.collect import CollectError, collect
 
     notes: list[str] = []
     try:
@@ -405,8 +405,8 @@ def collect_command(outs: tuple[Path, ...], merged: Path) -> None:
 def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
     """Build the student notebooks (exercises/) of the course's assignments from their
     solutions (reference/), and the public tests of their self-check (public/)."""
-    from grader.assign import assign
-    from grader.public import write_public
+    from grader.authoring.assign import assign
+    from grader.authoring.public import write_public
 
     try:
         assignments = chosen_assignments(config, assignment)
@@ -431,8 +431,8 @@ def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
 def gradescope_command(assignment: tuple[str, ...], config: Path | None, out: Path) -> None:
     """Build the zip to upload as a Gradescope assignment's autograder: it grades each
     student's submission on the course's assignments (all, or those named)."""
-    from grader.autograder import build_autograder, memory_advice
-    from grader.datasets import DataNotFound
+    from grader.authoring.autograder import build_autograder, memory_advice
+    from grader.authoring.datasets import DataNotFound
 
     try:  # the zip carries the data sets it needs: a missing one stops it before it is written
         assignments = chosen_assignments(config, assignment)

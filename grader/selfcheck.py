@@ -5,7 +5,7 @@ The public tests are the grader's own checks minus the hidden ones, run on publi
 (a seed drawn from the grader's by a one-way hash: the shipped file cannot give the grading
 seed away). The reference's answers to those inputs are shipped as plain data in the
 course's public/ folder, one file per assignment, written by `grade assign`
-(grader/public.py), so the self-check needs neither the reference solutions nor a
+(grader/authoring/public.py), so the self-check needs neither the reference solutions nor a
 network. The same data says what to run: the exercises' probe steps, which of them run
 only when asked (a long training) and which public tests read what those observe, so the
 self-check needs neither the grader's plan nor its settings. It runs in the student's own
@@ -28,11 +28,11 @@ from pathlib import Path
 import nbformat
 import torch
 
-from grader import course
-from grader.checks import Check, Context, evaluate_all
-from grader.exercise import Exercise, available, lookup, text_observations
+from grader.authoring import course
+from grader.authoring.exercise import Exercise, available, lookup, text_observations
+from grader.grading.checks import Check, Context, evaluate_all
+from grader.grading.results import TestResult
 from grader.kernel.probing import Probe, run_table
-from grader.results import TestResult
 
 # Where Jupyter (JPY_SESSION_NAME, as __session__) and VS Code tell a kernel its notebook.
 SESSION_NAMES = ("__session__", "__vsc_ipynb_file__")

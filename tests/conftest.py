@@ -17,13 +17,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.checks import HIDDEN_TEXT
-from grader.config import Settings, load_settings
-from grader.course import ENV_VAR, Course
-from grader.exercise import available, lookup
-from grader.grade import grade_submission
-from grader.results import Result
-from grader.submissions import Submission
+from grader.authoring.config import Settings, load_settings
+from grader.authoring.course import ENV_VAR, Course
+from grader.authoring.exercise import available, lookup
+from grader.grading.checks import HIDDEN_TEXT
+from grader.grading.grade import grade_submission
+from grader.grading.results import Result
+from grader.students.submissions import Submission
 
 TEST_COURSE = Course(Path(__file__).resolve().parent / "course")
 os.environ[ENV_VAR] = str(TEST_COURSE.root)
@@ -180,7 +180,7 @@ def graded_class(tmp_path_factory):
     softmax that normalises columns (carol), a file that is not JSON (dave) and alice's
     work renamed and reformatted (erin). Returns the batch report, the submissions and
     the output folder."""
-    from grader.batch import grade_folder
+    from grader.scale.batch import grade_folder
 
     root = tmp_path_factory.mktemp("class")
     submissions = root / "submissions"

@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 from conftest import TEST_COURSE
 
-from grader.config import ConfigError, load_settings
-from grader.course import ENV_VAR
-from grader.gradebook import Person
-from grader.late import LatePolicy, late_penalty, unknown_extensions, with_offset
-from grader.overrides import (
+from grader.authoring.config import ConfigError, load_settings
+from grader.authoring.course import ENV_VAR
+from grader.grading.results import (
+    LATE,
+    OVERRIDE,
+    Lateness,
+    Result,
+    TestResult,
+    load_result,
+    save_result,
+)
+from grader.outputs.gradebook import Person
+from grader.students.late import LatePolicy, late_penalty, unknown_extensions, with_offset
+from grader.students.overrides import (
     MAX_BYTES,
     Override,
     OverrideError,
@@ -25,7 +34,6 @@ from grader.overrides import (
     read_overrides,
     unused,
 )
-from grader.results import LATE, OVERRIDE, Lateness, Result, TestResult, load_result, save_result
 
 DUE = with_offset(datetime.fromisoformat("2025-03-01T23:59:00-05:00"))
 HEADER = "student,assignment,test,points,reason\n"

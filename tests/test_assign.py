@@ -6,11 +6,11 @@ import nbformat
 import pytest
 import torch
 
-from grader.assign import assign, render, strip_solutions, student_version
-from grader.assignment import Assignment
-from grader.config import load_assignments
-from grader.course import BUNDLED
-from grader.execute import SELF_CHECK_TAG
+from grader.authoring.assign import assign, render, strip_solutions, student_version
+from grader.authoring.config import load_assignments
+from grader.authoring.course import BUNDLED
+from grader.grading.assignment import Assignment
+from grader.sandbox.execute import SELF_CHECK_TAG
 
 
 def test_committed_student_notebooks_match_their_solutions():

@@ -11,10 +11,10 @@ from dataclasses import replace
 import pytest
 from conftest import BLANK, FAST
 
-from grader import assignment as assignment_module
-from grader import plan
-from grader.assignment import Assignment
-from grader.batch import grade_folder
+from grader.grading import assignment as assignment_module
+from grader.grading import plan
+from grader.grading.assignment import Assignment
+from grader.scale.batch import grade_folder
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_a_batch_of_two_submissions_derives_the_plan_once(plans_derived, tmp_pat
         shutil.copy(BLANK, folder / f"{student}.ipynb")
     report = grade_folder(folder, tmp_path / "graded", [FAST])
     assert len(report.results) == 2 and not report.problems, report.problems
-    assert plans_derived == ["grader.assignment"]
+    assert plans_derived == ["grader.grading.assignment"]
 
 
 def test_settings_that_decide_no_verdict_are_the_callers_but_the_plan_is_shared(

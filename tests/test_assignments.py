@@ -13,8 +13,8 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
+from grader.authoring.course import BUNDLED, ENV_VAR
 from grader.cli import main
-from grader.course import BUNDLED, ENV_VAR
 
 NAMES = [path.stem for path in BUNDLED.assignment_files()]
 

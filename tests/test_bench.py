@@ -29,8 +29,8 @@ from grader.bench import (
     train_epoch,
     write_json,
 )
+from grader.grading.reference import reference_functions
 from grader.kernel.data import FILES
-from grader.reference import reference_functions
 
 
 def figures() -> dict:

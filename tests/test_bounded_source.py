@@ -14,19 +14,19 @@ import nbformat
 import pytest
 from conftest import LENIENT, NOTEBOOK, SOLUTION, TEST_COURSE, grade_file, write_notebook
 
-import grader.source
-from grader.batch import grade_folder
+import grader.grading.source
 from grader.exercises import linreg, softmax
-from grader.forbidden import forbidden_uses
-from grader.handout import left_out, read_handout, recorded_demos, unwritten
-from grader.notebook import (
+from grader.grading.forbidden import forbidden_uses
+from grader.grading.handout import left_out, read_handout, recorded_demos, unwritten
+from grader.grading.notebook import (
     MAX_CELLS,
     MAX_NOTEBOOK_CODE_CHARS,
     MAX_PARSED_CHARS,
     NotebookUnreadable,
     read_notebook,
 )
-from grader.source import MAX_DEPTH, parse_notebook
+from grader.grading.source import MAX_DEPTH, parse_notebook
+from grader.scale.batch import grade_folder
 
 RULES = [softmax.FORBIDDEN, linreg.FORBIDDEN]
 FROM_SCRATCH = {name for rules in RULES for name in rules}
@@ -42,15 +42,15 @@ def solution_with(*cells: str) -> nbformat.NotebookNode:
 
 @pytest.fixture
 def parses(monkeypatch) -> list[str]:
-    """Every cell grader.source parses, as it parses it."""
+    """Every cell grader.grading.source parses, as it parses it."""
     seen: list[str] = []
 
-    class Counting(grader.source.TransformerManager):
+    class Counting(grader.grading.source.TransformerManager):
         def transform_cell(self, cell: str) -> str:
             seen.append(cell)
             return super().transform_cell(cell)
 
-    monkeypatch.setattr(grader.source, "TransformerManager", Counting)
+    monkeypatch.setattr(grader.grading.source, "TransformerManager", Counting)
     return seen
 
 
@@ -168,12 +168,12 @@ def test_a_step_reading_the_students_text_that_raises_fails_only_that_notebook(
         tmp_path, monkeypatch):
     """Were a reading step to raise all the same (a bound missed, a parser's bug), the
     student gets every test failed with the reason, and no grader fault stops the batch."""
-    import grader.grade
+    import grader.grading.grade
 
     def gives_up(notebook):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(grader.grade, "parse_notebook", gives_up)
+    monkeypatch.setattr(grader.grading.grade, "parse_notebook", gives_up)
     path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "deep.ipynb")
     result = grade_file(path, LENIENT)
     assert result.fault is None and result.tests

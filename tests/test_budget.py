@@ -15,9 +15,9 @@ import nbformat
 import pytest
 from conftest import FAST, SOLUTION, grade_file, outcomes, write_notebook
 
-from grader.budget import BUDGET_RUNS
-from grader.kernels import KernelPool, LaunchedKernel
-from grader.observe import MAX_RESTARTS, RUN_WHOLE
+from grader.grading.observe import MAX_RESTARTS, RUN_WHOLE
+from grader.sandbox.budget import BUDGET_RUNS
+from grader.sandbox.kernels import KernelPool, LaunchedKernel
 
 # Bound only by the softmax-from-scratch demo, looked up where no reading of the source sees it.
 DEMO_NAME = 'assert eval("num_inputs") == 784'

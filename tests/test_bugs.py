@@ -28,8 +28,8 @@ from conftest import (
 )
 
 from grader.exercises import linreg, quiz, softmax
-from grader.expect import COUNTEREXAMPLE
-from grader.results import Result
+from grader.grading.expect import COUNTEREXAMPLE
+from grader.grading.results import Result
 
 TRAINING = {"linreg_training", "softmax_training"}
 # The from-scratch exercises; the others' bugs are in test_more_exercises.py.

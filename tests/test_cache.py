@@ -17,11 +17,12 @@ import pytest
 import torch
 from conftest import FAST
 
-from grader import cache, reference, sandbox
-from grader.assignment import Assignment
-from grader.inputs import late_inputs
+from grader.grading import cache, reference
+from grader.grading.assignment import Assignment
+from grader.grading.inputs import late_inputs
+from grader.grading.results import cpu_key
 from grader.kernel.data import ENV_VAR, data_files, find_data_dir
-from grader.results import cpu_key
+from grader.sandbox import bwrap as sandbox
 
 NOTEBOOK = FAST.notebook
 SETTINGS = FAST.resolved()

@@ -1,6 +1,6 @@
 """A failure carries a typed cause, set where it arises; the banner, the flags and the class
 summary read the cause, never a message's words, so rewording a message changes nothing
-else. The generic words are said once, in grader/wording.py."""
+else. The generic words are said once, in grader/grading/wording.py."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from grader import wording
-from grader.checks import Check, Context, Failed, NotJudged, ProbeFailed, evaluate_all
-from grader.classview import common_failures, needing_a_look
-from grader.diagnosis import common_cause, flags
-from grader.report import render_markdown, render_report, render_summary
-from grader.results import Cause, Result, TestResult, load_result, save_result
+from grader.grading import wording
+from grader.grading.checks import Check, Context, Failed, NotJudged, ProbeFailed, evaluate_all
+from grader.grading.results import Cause, Result, TestResult, load_result, save_result
+from grader.outputs.classview import common_failures, needing_a_look
+from grader.outputs.diagnosis import common_cause, flags
+from grader.outputs.report import render_markdown, render_report, render_summary
 
 REWORDED = "something else entirely, in words no code looks for"
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from grader.checks import Check, Context, Failed, GraderFault, evaluate_all
-from grader.exercise import available
+from grader.authoring.exercise import available
+from grader.grading.checks import Check, Context, Failed, GraderFault, evaluate_all
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def test_a_hidden_message_keeps_the_graders_own_words():
 
 
 def test_a_probe_the_spent_budget_left_unrun_says_what_to_do():
-    from grader.budget import OUT_OF_TIME
+    from grader.sandbox.budget import OUT_OF_TIME
 
     spent = Context({"ex.probe": {"ok": False, "error": OUT_OF_TIME, "message": "used 1200 s",
                                   "traceback": ""}}, {"ex.probe": {"ok": True, "value": 1}}, {})

@@ -15,11 +15,11 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
 
-from grader.classview import SHOWN_MESSAGE, SHOWN_NAMES, SHOWN_PAIRS
-from grader.notebook import MAX_NOTEBOOK_CODE_CHARS
-from grader.report import write_summary
-from grader.results import Result, TestResult, Timing
-from grader.similarity import (
+from grader.grading.notebook import MAX_NOTEBOOK_CODE_CHARS
+from grader.grading.results import Result, TestResult, Timing
+from grader.outputs.classview import SHOWN_MESSAGE, SHOWN_NAMES, SHOWN_PAIRS
+from grader.outputs.report import write_summary
+from grader.outputs.similarity import (
     LISTED_CELLS,
     SHOWN_CELLS,
     SHOWN_CHARS,

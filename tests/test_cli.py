@@ -10,9 +10,9 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import BLANK, NOTEBOOK, with_functions, write_notebook
 
-from grader import kernels
 from grader.cli import main
 from grader.kernel import data as kernel_data
+from grader.sandbox import kernels
 
 NOT_DONE = "def softmax(X):\n    raise NotImplementedError()\n"
 
@@ -213,8 +213,8 @@ def test_the_end_table_never_cuts_a_student_name_short(tmp_path, monkeypatch):
     from rich.console import Console
 
     import grader.cli
-    from grader.batch import BatchReport
-    from grader.results import Result
+    from grader.grading.results import Result
+    from grader.scale.batch import BatchReport
 
     screen = io.StringIO()
     monkeypatch.setattr(grader.cli, "console", Console(file=screen, width=80))
@@ -235,8 +235,8 @@ def test_the_end_table_sorts_names_case_blind_and_reads_missing_work_and_problem
     from rich.console import Console
 
     import grader.cli
-    from grader.batch import BatchReport
-    from grader.results import Result, TestResult
+    from grader.grading.results import Result, TestResult
+    from grader.scale.batch import BatchReport
 
     screen = io.StringIO()
     monkeypatch.setattr(grader.cli, "console", Console(file=screen, width=120))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.config import ConfigError, Settings, load_assignments, load_settings
-from grader.course import BUNDLED
-from grader.exercise import lookup
+from grader.authoring.config import ConfigError, Settings, load_assignments, load_settings
+from grader.authoring.course import BUNDLED
+from grader.authoring.exercise import lookup
 
 BASE = 'exercises = ["linreg", "softmax"]\n'
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from course import make_course
 
-from grader import course
+from grader.authoring import course
 from grader.cli import main
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import cache, datacache
-from grader.datasets import FASHION_MNIST
+from grader.authoring.datasets import FASHION_MNIST
+from grader.grading import cache
 from grader.kernel import data
+from grader.sandbox import datacache
 
 
 def write_idx(path, tensor: torch.Tensor, compress: bool) -> None:

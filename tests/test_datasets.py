@@ -1,4 +1,4 @@
-"""The data sets are declared once (grader/datasets.py) and handed to the generic modules:
+"""The data sets are declared once (grader/authoring/datasets.py) and handed to the generic modules:
 the sandbox binds and names each one's folder, the fingerprint digests its content, the
 Gradescope zip carries its files; none of them names a data set of its own."""
 
@@ -10,14 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from grader import autograder, datacache, exercise, fingerprint, sandbox
-from grader.datasets import FASHION_MNIST, DataNotFound, DataSet, in_use, needed
-from grader.exercise import Declaration, from_declaration
+from grader.authoring import autograder, exercise
+from grader.authoring.datasets import FASHION_MNIST, DataNotFound, DataSet, in_use, needed
+from grader.authoring.exercise import Declaration, from_declaration
 from grader.paths import PACKAGE
+from grader.sandbox import bwrap as sandbox
+from grader.sandbox import datacache
+from grader.scale import fingerprint
 
-# Modules that may name a data set: its declaration, the softmax exercise's benchmark
-# (against torchvision's reader of the same files) and the exercises' shared helpers.
-MAY_NAME = {"datasets.py", "bench.py", "exercise_helpers.py"}
+# Modules that may name a data set besides the exercises and the kernel side (its loader):
+# its declaration and the softmax exercise's benchmark (against torchvision's reader of the
+# same files).
+MAY_NAME = {"authoring/datasets.py", "bench.py"}
+NOT_GENERIC = ("exercises", "kernel")
 NAMES = re.compile(r"fashion|mnist", re.IGNORECASE)
 
 
@@ -37,9 +42,10 @@ def write_toy(folder: Path, compress: bool, content: bytes = b"0123456789") -> N
 
 
 def test_no_generic_module_names_a_data_set():
-    naming = [f"{path.name}:{number}" for path in sorted(PACKAGE.glob("*.py"))
-              if path.name not in MAY_NAME
-              for number, line in enumerate(path.read_text().splitlines(), 1)
+    generic = [path.relative_to(PACKAGE) for path in sorted(PACKAGE.rglob("*.py"))
+               if path.relative_to(PACKAGE).parts[0] not in NOT_GENERIC]
+    naming = [f"{path}:{number}" for path in generic if path.as_posix() not in MAY_NAME
+              for number, line in enumerate((PACKAGE / path).read_text().splitlines(), 1)
               if NAMES.search(line)]
     assert naming == []
 

@@ -29,12 +29,12 @@ from conftest import (
 )
 from distributed import Client
 
-from grader import distributed as cluster
-from grader.batch import grade_folder
+from grader.authoring.course import ENV_VAR
+from grader.authoring.exercise import available
 from grader.cli import main
-from grader.course import ENV_VAR
-from grader.exercise import available
-from grader.fingerprint import Fingerprint
+from grader.scale import distributed as cluster
+from grader.scale.batch import grade_folder
+from grader.scale.fingerprint import Fingerprint
 
 TIMED = {check.full_name for e in available().values() for check in e.checks if check.timed}
 START_SECONDS = 60

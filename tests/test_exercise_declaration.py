@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from test_plugins import ASSIGNMENT, EXERCISE, add_exercise
 
-from grader import course
-from grader.checks import Context, GraderFault, ProbeFailed
+from grader.authoring import course
 from grader.cli import main
+from grader.grading.checks import Context, GraderFault, ProbeFailed
 
 PLUGIN = textwrap.dedent(EXERCISE).lstrip()
 

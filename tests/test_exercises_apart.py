@@ -1,5 +1,5 @@
-"""Exercises stand apart: none imports another (what they share is in grader/expect.py, the
-assertion library, grader/exercise_helpers.py and, on the kernel side,
+"""Exercises stand apart: none imports another (what they share is in grader/grading/expect.py, the
+assertion library, grader/exercises/_shared.py and, on the kernel side,
 grader/kernel/probe_helpers.py), and the checks module holds only the check framework."""
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-import grader.checks
-from grader.checks import Failed
-from grader.expect import expect_gradient
+import grader
+import grader.exercises
+import grader.grading.checks
+from grader.grading.checks import Failed
+from grader.grading.expect import expect_gradient
 from grader.kernel.probe_helpers import MAX_BATCHES, collected
 
-EXERCISES = Path(grader.checks.__file__).parent / "exercises"
+EXERCISES = Path(grader.exercises.__file__).parent
 PACKAGE = "grader.exercises"
+SHARED = f"{PACKAGE}._shared"  # not an exercise: discovery skips names starting with _
 
 
 def imported(path: Path) -> set[str]:
@@ -34,21 +37,24 @@ def imported(path: Path) -> set[str]:
 
 
 def borrowing() -> dict[str, list[str]]:
-    """Each module of grader/exercises that imports another, with what it imports."""
+    """Each module of grader/exercises that imports another, with what it imports: its own
+    kernel-side module (declared as its probes) and the shared helpers are not another."""
     found = {}
     for path in sorted(EXERCISES.glob("*.py")):
+        own = {f"{PACKAGE}.{path.stem}", f"{PACKAGE}.{path.stem}_probes", SHARED}
         others = sorted(name for name in imported(path)
-                        if name.startswith(f"{PACKAGE}.") and name != f"{PACKAGE}.{path.stem}")
+                        if name.startswith(f"{PACKAGE}.") and name not in own)
         if others:
             found[path.name] = others
     return found
 
 
 def test_no_exercise_imports_another():
+    assert (EXERCISES / "softmax.py").is_file()  # the folder read is the exercises'
     offenders = borrowing()
     assert not offenders, ("these exercise modules import other exercise modules; move what "
-                           f"they share to grader/expect.py, grader/exercise_helpers.py or "
-                           f"grader/kernel/probe_helpers.py: {offenders}")
+                           "they share to grader/grading/expect.py, grader/exercises/_shared.py "
+                           f"or grader/kernel/probe_helpers.py: {offenders}")
 
 
 def test_the_probe_modules_import_only_the_kernel_side_of_the_grader():
@@ -59,7 +65,7 @@ def test_the_probe_modules_import_only_the_kernel_side_of_the_grader():
 
 
 def test_the_no_gradient_check_is_written_once():
-    sources = [*Path(grader.checks.__file__).parent.rglob("*.py")]
+    sources = [*Path(grader.__file__).parent.rglob("*.py")]
     written = [path.name for path in sources
                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                if isinstance(node, ast.Constant) and isinstance(node.value, str)
@@ -68,7 +74,7 @@ def test_the_no_gradient_check_is_written_once():
 
 
 def test_checks_holds_the_framework_and_no_assertions():
-    assert not [name for name in dir(grader.checks)
+    assert not [name for name in dir(grader.grading.checks)
                 if name.startswith(("expect_", "describe", "told_with", "WrongForm"))]
 
 

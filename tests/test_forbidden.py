@@ -8,13 +8,13 @@ import nbformat
 import pytest
 from conftest import LENIENT, SOLUTION, code, grade_file, messages, with_functions, write_notebook
 
-from grader.course import BUNDLED
-from grader.exercise import available
+from grader.authoring.course import BUNDLED
+from grader.authoring.exercise import available
 from grader.exercises import linreg, softmax
-from grader.forbidden import forbidden_uses
+from grader.grading.forbidden import forbidden_uses
+from grader.grading.notebook import MAX_PARSED_CHARS
+from grader.grading.source import parse_notebook
 from grader.kernel.probing import TORCH_CALLS
-from grader.notebook import MAX_PARSED_CHARS
-from grader.source import parse_notebook
 
 RULES = [softmax.FORBIDDEN, linreg.FORBIDDEN]
 IMPORTS = "import torch\nimport random\n"

@@ -15,14 +15,14 @@ import pytest
 import torch
 from conftest import FAST, SOLUTION
 
-from grader.assignment import Assignment
-from grader.checks import Context, evaluate_all
-from grader.course import BUNDLED
+from grader.authoring.course import BUNDLED
 from grader.exercises import linreg, softmax
-from grader.inputs import build_inputs
+from grader.grading.assignment import Assignment
+from grader.grading.checks import Context, evaluate_all
+from grader.grading.inputs import build_inputs
+from grader.grading.notebook import read_notebook
+from grader.grading.reference import reference_probe
 from grader.kernel.probing import failure
-from grader.notebook import read_notebook
-from grader.reference import reference_probe
 
 
 @pytest.fixture(scope="module")

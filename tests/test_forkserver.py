@@ -15,11 +15,11 @@ import time
 import nbformat
 import pytest
 
-from grader.execute import KernelRun
-from grader.forkserver import enter_namespaces
-from grader.kernels import KernelPool
 from grader.paths import PACKAGE
-from grader.sandbox import SandboxSettings, bwrap_works
+from grader.sandbox.bwrap import SandboxSettings, bwrap_works
+from grader.sandbox.execute import KernelRun
+from grader.sandbox.forkserver import enter_namespaces
+from grader.sandbox.kernels import KernelPool
 
 pytestmark = pytest.mark.skipif(not bwrap_works() or os.geteuid() != 0,
                                 reason="kernels are forked as root with bubblewrap")

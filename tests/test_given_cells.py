@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import BUNDLED
+from grader.authoring.course import BUNDLED
 
 # The usual idioms, and the imports that give each name its usual meaning.
 IDIOMS = {

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.gradebook import (
+from grader.grading.results import Result, TestResult, save_result
+from grader.outputs.gradebook import (
     HEADER,
     MOODLE_FOLDER,
     Person,
@@ -18,8 +19,7 @@ from grader.gradebook import (
     read_roster,
     write_gradebook,
 )
-from grader.results import Result, TestResult, save_result
-from grader.roster import Claim
+from grader.students.roster import Claim
 from tests.lms_import import User, canvas_import, moodle_import
 
 ROSTER = ("Student,ID,SIS User ID,SIS Login ID,Section\n"
@@ -340,7 +340,7 @@ def test_the_gradebook_command_reads_a_canvas_export_as_roster(tmp_path):
 def test_an_instructors_total_for_work_not_handed_in_is_posted(tmp_path):
     """Work the grader never saw (handed in by email, say) gets the total an override
     sets; without one its cell stays empty."""
-    from grader.results import OVERRIDE, Adjustment
+    from grader.grading.results import OVERRIDE, Adjustment
 
     emailed = result("carol", "linear_regression", None)
     emailed.adjustments = [Adjustment(OVERRIDE, None, 20, "handed in by email")]

@@ -24,14 +24,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import NOTEBOOK, with_functions, write_notebook
 
-from grader import course
-from grader.autograder import MEMORY_GB, memory_advice
-from grader.cgroups import own_group
+from grader.authoring import course
+from grader.authoring.autograder import MEMORY_GB, memory_advice
+from grader.authoring.course import BUNDLED, ENV_VAR
 from grader.cli import main
-from grader.course import BUNDLED, ENV_VAR
-from grader.gradescope import gradescope_results, leaderboard
-from grader.janitor import remove_groups
-from grader.results import LATE, Adjustment, Result, TestResult, Timing
+from grader.grading.results import LATE, Adjustment, Result, TestResult, Timing
+from grader.outputs.gradescope import gradescope_results, leaderboard
+from grader.sandbox.cgroups import own_group
+from grader.sandbox.janitor import remove_groups
 
 ASSIGNMENT = "softmax_regression"
 # A broken evaluate_accuracy whose error tries to add an image and a link to the page.
@@ -130,7 +130,8 @@ def test_the_zip_is_laid_out_as_gradescope_wants(autograded):
     names = set(modes)
     assert {f"course/reference/{ASSIGNMENT}.ipynb", f"course/assignments/{ASSIGNMENT}.toml",
             f"course/public/{ASSIGNMENT}.pt", "package/pyproject.toml", "README.md",
-            "package/grader/gradescope.py", "package/grader/templates/gradescope.md.j2"} <= names
+            "package/grader/outputs/gradescope.py",
+            "package/grader/outputs/templates/gradescope.md.j2"} <= names
     assert not [n for n in names if n.startswith("package/grader/course/")]  # no other course
     assert len([n for n in names if n.startswith("data/")]) == 4
     setup = (root / "source" / "setup.sh").read_text()
@@ -241,7 +242,7 @@ def test_a_course_without_its_self_check_data_cannot_be_zipped(tmp_path, monkeyp
 def test_visible_tests_show_paths_as_the_report_does(tmp_path):
     """A traceback names the kernel's work folder and the instructor's folders: Gradescope's
     test output shows them relative, as report.html does, and without terminal colours."""
-    from grader.gradescope import test_entry
+    from grader.outputs.gradescope import test_entry
 
     source = tmp_path / "submissions" / "ann.ipynb"
     got = (f"\x1b[31mValueError\x1b[0m in /tmp/grade-x1y2/work/helper.py line 3, "
@@ -258,8 +259,8 @@ def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
     """A kernel that could not start is the grader's fault: no results.json (Gradescope
     then says the autograder failed) rather than a 0 posted to the student; the
     instructor's report is kept."""
-    import grader.gradescope as gradescope
-    from grader.config import load_assignments
+    import grader.outputs.gradescope as gradescope
+    from grader.authoring.config import load_assignments
 
     def faulted(submission, settings, matched=None):
         return Result(submission.student, settings.notebook, str(submission.path), "d", "v",
@@ -277,8 +278,8 @@ def test_a_grader_fault_posts_no_score(tmp_path, monkeypatch):
 
 
 def test_a_zip_without_the_data_set_its_exercises_read_posts_no_score(tmp_path, monkeypatch):
-    import grader.gradescope as gradescope
-    from grader.config import load_assignments
+    import grader.outputs.gradescope as gradescope
+    from grader.authoring.config import load_assignments
     from grader.kernel import data as kernel_data
 
     monkeypatch.setattr(kernel_data, "candidate_dirs", lambda: [tmp_path / "nowhere"])

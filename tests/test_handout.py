@@ -23,9 +23,9 @@ from conftest import (
     write_notebook,
 )
 
-from grader.assign import student_version
-from grader.course import BUNDLED
-from grader.handout import (
+from grader.authoring.assign import student_version
+from grader.authoring.course import BUNDLED
+from grader.grading.handout import (
     DEMO_TAG,
     demo_digests,
     digest,
@@ -35,8 +35,8 @@ from grader.handout import (
     recorded_demos,
     unwritten,
 )
-from grader.observe import RUN_WHOLE
-from grader.source import parse_notebook
+from grader.grading.observe import RUN_WHOLE
+from grader.grading.source import parse_notebook
 
 # A cross-entropy that returns nothing: the softmax demo's `batch_loss.sum()` raises.
 NO_LOSS = code('''

@@ -37,13 +37,14 @@ import pytest
 from conftest import FAST, grade_file, write_notebook
 from hostile import make_corpus
 
-from grader import cgroups, sandbox
-from grader.batch import grade_folder
-from grader.course import BUNDLED
+from grader.authoring.course import BUNDLED
+from grader.grading.results import Result
 from grader.kernel.data import DataNotFound, find_data_dir
 from grader.paths import PACKAGE
-from grader.results import Result
-from grader.sandbox import SandboxSettings, bwrap_works, drops_privileges
+from grader.sandbox import bwrap as sandbox
+from grader.sandbox import cgroups
+from grader.sandbox.bwrap import SandboxSettings, bwrap_works, drops_privileges
+from grader.scale.batch import grade_folder
 
 CASES = json.loads(make_corpus.MANIFEST.read_text(encoding="utf-8"))
 CASE = {case["name"]: case for case in CASES}

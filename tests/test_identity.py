@@ -13,10 +13,10 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import BLANK, NOTEBOOK, SOLUTION, write_notebook
 
-from grader import identity
 from grader.cli import main
-from grader.identity import APART, MAX_ID_BYTES, NAMES_ALIKE, identities, shown, student_id
-from grader.intake import discover
+from grader.students import identity
+from grader.students.identity import APART, MAX_ID_BYTES, NAMES_ALIKE, identities, shown, student_id
+from grader.students.intake import discover
 
 HOSTILE = {
     "path separators": "../../etc/passwd",

@@ -1,7 +1,7 @@
 """No module of the grader imports itself back, even from inside a function: a cycle
 (batch and distributed importing each other) ties modules that should change apart, and
-hides what a module needs. The class outputs are declared once (grader/outputs.py), and no
-student id may take their names."""
+hides what a module needs. The class outputs are declared once
+(grader/outputs/class_files.py), and no student id may take their names."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import ast
 from pathlib import Path
 
 import grader
-from grader.identity import RESERVED, is_clean
-from grader.outputs import OUTPUTS
+from grader.outputs.class_files import OUTPUTS
+from grader.students.identity import RESERVED, is_clean
 
 PACKAGE = Path(grader.__file__).parent
 
@@ -108,11 +108,11 @@ def test_the_grader_has_no_import_cycle():
 
 
 def test_a_cycle_through_a_function_local_import_is_found():
-    tree = ast.parse("def run():\n    from grader.distributed import grade_on_cluster\n")
-    graph = {"grader.batch": {m for m in imports_in(tree, "grader.batch", False)
-                              if m.startswith("grader.")},
-             "grader.distributed": {"grader.batch"}}
-    assert find_cycle(graph) == ["grader.batch", "grader.distributed", "grader.batch"]
+    tree = ast.parse("def run():\n    from grader.scale.distributed import grade_on_cluster\n")
+    batch, cluster = "grader.scale.batch", "grader.scale.distributed"
+    graph = {batch: {m for m in imports_in(tree, batch, False) if m.startswith("grader.")},
+             cluster: {batch}}
+    assert find_cycle(graph) == [batch, cluster, batch]
 
 
 def test_relative_imports_resolve_against_the_importing_module():
@@ -123,11 +123,11 @@ def test_relative_imports_resolve_against_the_importing_module():
 
 def test_an_import_only_the_type_checker_reads_is_no_edge():
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                     "    from grader.batch import Unit\n")
-    assert "grader.batch" not in imports_in(tree, "grader.outputs", False)
+                     "    from grader.scale.batch import Unit\n")
+    assert "grader.scale.batch" not in imports_in(tree, "grader.outputs.class_files", False)
 
 
 def test_no_student_id_takes_the_name_of_a_class_output():
     names = {name for output in OUTPUTS for name in output.names}
-    assert names <= RESERVED, f"add {sorted(names - RESERVED)} to grader.identity.RESERVED"
+    assert names <= RESERVED, f"add {sorted(names - RESERVED)} to grader.students.identity.RESERVED"
     assert not any(is_clean(name) for name in names)

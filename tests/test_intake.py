@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import intake
-from grader.identity import APART, NAMES_ALIKE
-from grader.intake import GRADESCOPE_METADATA, MAX_ZIP_ENTRIES, discover
-from grader.results import Lateness
-from grader.submissions import Handed, Submission, match_notebooks
+from grader.grading.results import Lateness
+from grader.students import intake
+from grader.students.identity import APART, NAMES_ALIKE
+from grader.students.intake import GRADESCOPE_METADATA, MAX_ZIP_ENTRIES, discover
+from grader.students.submissions import Handed, Submission, match_notebooks
 
 WANTED = ["softmax_regression", "linear_regression"]
 WHEN = datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)

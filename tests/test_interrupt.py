@@ -23,16 +23,17 @@ import pytest
 from click.testing import CliRunner
 from conftest import SETTINGS, TEST_COURSE, code, with_functions, write_notebook
 
-from grader import __version__, interrupt
-from grader.batch import BatchReport, up_to_date
+from grader import __version__
+from grader.authoring.course import BUNDLED, ENV_VAR
 from grader.cli import main
-from grader.course import BUNDLED, ENV_VAR
-from grader.grade import grade_submission
-from grader.kernels import KernelPool, descendants
-from grader.results import Result, TestResult, load_result, save_result
-from grader.sandbox import forks_kernels, hiding
-from grader.submissions import Submission
-from grader.units import Unit, save_outputs
+from grader.grading.grade import grade_submission
+from grader.grading.results import Result, TestResult, load_result, save_result
+from grader.sandbox.bwrap import forks_kernels, hiding
+from grader.sandbox.kernels import KernelPool, descendants
+from grader.scale import interrupt
+from grader.scale.batch import BatchReport, up_to_date
+from grader.scale.units import Unit, save_outputs
+from grader.students.submissions import Submission
 
 ASSIGNMENT = "preliminaries"  # the smallest: no Fashion-MNIST, no timed step
 REFERENCE = BUNDLED.reference / f"{ASSIGNMENT}.ipynb"
@@ -91,7 +92,7 @@ def kernels_below(pid: int) -> set[int]:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"grader.forkserver" in command or b"ipykernel" in command:
+        if b"grader.sandbox.forkserver" in command or b"ipykernel" in command:
             found.add(child)
     return found
 

@@ -22,13 +22,13 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import wait_for
 
-from grader import cgroups
-from grader.execute import KernelRun
-from grader.kernel_output import MAX_KEPT_BYTES, escaped
-from grader.kernels import KernelPool, LaunchedKernel
-from grader.report import render_report
-from grader.results import Result
-from grader.sandbox import SandboxSettings, bwrap_works, mounts_disk
+from grader.grading.results import Result
+from grader.outputs.report import render_report
+from grader.sandbox import cgroups
+from grader.sandbox.bwrap import SandboxSettings, bwrap_works, mounts_disk
+from grader.sandbox.execute import KernelRun
+from grader.sandbox.kernel_output import MAX_KEPT_BYTES, escaped
+from grader.sandbox.kernels import KernelPool, LaunchedKernel
 
 needs_cage = pytest.mark.skipif(not (bwrap_works() and mounts_disk() and cgroups.available()),
                                 reason="bounded disks and groups take root with bubblewrap")
@@ -138,9 +138,9 @@ def test_escaping_makes_every_control_character_visible():
 GRADER = """
 import json, sys, time
 import nbformat
-from grader.execute import KernelRun
-from grader.kernels import KernelPool
-from grader.sandbox import SandboxSettings
+from grader.sandbox.execute import KernelRun
+from grader.sandbox.kernels import KernelPool
+from grader.sandbox.bwrap import SandboxSettings
 
 open_runs = []  # held: a run collected as garbage shuts its kernel down, whenever gc runs
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from conftest import EXERCISES, wait_for
 
-from grader import cgroups
+from grader.grading.plan import StepWork, left_to_run, planned_work, stopped_by
 from grader.kernel.probing import ProbeStep
-from grader.kernels import (
+from grader.sandbox import cgroups
+from grader.sandbox.bwrap import SandboxSettings
+from grader.sandbox.kernels import (
     BACKGROUND_SHARES,
     FOREGROUND_SHARES,
     KernelPool,
     LaunchedKernel,
 )
-from grader.plan import StepWork, left_to_run, planned_work, stopped_by
-from grader.sandbox import SandboxSettings
 
 needs_cgroups = pytest.mark.skipif(not cgroups.available(),
                                    reason="no cgroup v1 hierarchies this process may manage")

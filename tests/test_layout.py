@@ -14,19 +14,22 @@ from pathlib import Path
 
 import grader
 import grader.kernel
-from grader.exercise import available
+from grader.authoring.exercise import available
 
 KERNEL_MODULES = [f"grader.kernel.{info.name}"
                   for info in pkgutil.iter_modules(grader.kernel.__path__)]
 PROBES = sorted(e.probes for e in available().values()
                 if e.probes and e.probes.startswith("grader."))
 KERNEL_SIDE = [*KERNEL_MODULES, *PROBES]
-GRADER_ONLY = ["nbclient", "jupyter_client", "zmq", "grader.kernels", "grader.cgroups",
-               "grader.execute", "grader.observe", "grader.batch", "grader.grade",
-               "grader.reference", "grader.public", "grader.observations"]
+GRADER_ONLY = ["nbclient", "jupyter_client", "zmq", "grader.sandbox.kernels",
+               "grader.sandbox.cgroups", "grader.sandbox.execute", "grader.grading.observe",
+               "grader.scale.batch", "grader.scale.units", "grader.grading.grade",
+               "grader.grading.reference", "grader.authoring.public",
+               "grader.sandbox.observations", "grader.outputs.class_files"]
 # What the self-check must not load: the grader's sandbox, its settings and its plan (the
 # public data says what to run), besides what drives kernels.
-NOT_FOR_THE_SELF_CHECK = ["grader.sandbox", "grader.config", "grader.plan", *GRADER_ONLY]
+NOT_FOR_THE_SELF_CHECK = ["grader.sandbox.bwrap", "grader.authoring.config",
+                          "grader.grading.plan", *GRADER_ONLY]
 
 
 def run_fresh(code: str) -> object:
@@ -102,6 +105,6 @@ def test_notebooks_handed_out_earlier_still_find_the_self_check():
 
 def test_building_student_notebooks_needs_neither_the_reference_nor_the_self_check():
     """assign → selfcheck → grade → exercises → quiz → assign was a loop."""
-    loaded = imported_by(["grader.assign"])
-    assert not loaded & {"grader.kernel.selfcheck", "grader.selfcheck", "grader.public",
-                         "grader.grade", "grader.exercises", "grader.exercise"}
+    loaded = imported_by(["grader.authoring.assign"])
+    assert not loaded & {"grader.kernel.selfcheck", "grader.selfcheck", "grader.authoring.public",
+                         "grader.grading.grade", "grader.exercises", "grader.authoring.exercise"}

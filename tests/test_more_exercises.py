@@ -26,7 +26,7 @@ from conftest import (
 )
 
 from grader.exercises import autograd, concise_linreg, concise_softmax, probability
-from grader.results import Result
+from grader.grading.results import Result
 
 NEW_MODULES = (probability, autograd, concise_linreg, concise_softmax)
 NEW_CHECKS = {check.full_name for module in NEW_MODULES for check in module.CHECKS}

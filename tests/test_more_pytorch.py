@@ -26,12 +26,12 @@ from click.testing import CliRunner
 from conftest import HIDDEN_FAILURE, words_missing
 from nbclient import NotebookClient
 
-from grader import course
-from grader.assign import render, student_version
+from grader.authoring import course
+from grader.authoring.assign import render, student_version
+from grader.authoring.config import load_settings
+from grader.authoring.exercise import available
 from grader.cli import main
-from grader.config import load_settings
-from grader.exercise import available
-from grader.reference import reference_functions
+from grader.grading.reference import reference_functions
 from grader.selfcheck import run_check
 
 COURSE = course.BUNDLED.root

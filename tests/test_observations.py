@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from grader.kernel.probing import Probe, encode, plain
-from grader.observations import BadObservations, ObservationReader, decode
+from grader.sandbox.observations import BadObservations, ObservationReader, decode
 
 
 class Sneaky:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import EXERCISES, FAST, grade_file, with_functions, write_notebook
 
-from grader.results import Result, load_result, save_result
+from grader.grading.results import Result, load_result, save_result
 
 
 def test_the_solution_scores_full_marks(solution_result):
@@ -92,8 +92,8 @@ def test_an_unreadable_notebook_fails_every_test_with_the_reason(tmp_path, conte
 def test_an_unreadable_file_keeps_its_reason_when_no_assignment_can_be_told(tmp_path):
     """Two assignments and one corrupt file: neither is graded from it, and both say why,
     never a bare "no notebook was handed in"."""
-    from grader.grade import grade_submission
-    from grader.submissions import Submission
+    from grader.grading.grade import grade_submission
+    from grader.students.submissions import Submission
 
     broken = tmp_path / "ann" / "homework.ipynb"
     broken.parent.mkdir()

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import write_notebook
 
-from grader import course
+from grader.authoring import course
 from grader.cli import main
 from grader.selfcheck import run_check
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.expect import expect_close, expect_tensor
-from grader.exercise import Declaration, Step
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import expect_close, expect_tensor
+from grader.authoring.exercise import Declaration, Step
 
 from . import mlp_probes as probes
 

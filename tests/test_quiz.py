@@ -17,16 +17,16 @@ import pytest
 from click.testing import CliRunner
 from conftest import BLANK, with_functions, write_notebook
 
-from grader import course
-from grader.assign import ANSWER_PROMPT
-from grader.checks import Context, GraderFault
+from grader.authoring import course
+from grader.authoring.assign import ANSWER_PROMPT
+from grader.authoring.config import ConfigError, load_settings
+from grader.authoring.course import BUNDLED
+from grader.authoring.exercise import lookup
 from grader.cli import main
-from grader.config import ConfigError, load_settings
-from grader.course import BUNDLED
-from grader.exercise import lookup
 from grader.exercises import quiz
+from grader.grading.checks import Context, GraderFault
+from grader.grading.results import TestResult
 from grader.paths import PACKAGE
-from grader.results import TestResult
 
 SETTINGS_FILE = BUNDLED.assignments / "softmax_regression.toml"
 SETTINGS = load_settings(SETTINGS_FILE)

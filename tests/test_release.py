@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.release import ReleaseError, release
-from grader.results import Result, TestResult, save_result
+from grader.grading.results import Result, TestResult, save_result
+from grader.outputs.release import ReleaseError, release
 
 ASSIGNMENT = "softmax_regression"
 SECRETS = ("SECRET-EXPECTED-31337", "SECRET-GOT-42424")

@@ -10,20 +10,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from grader.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
-from grader.diagnosis import shorten
-from grader.report import (
-    format_points,
-    format_seconds,
-    render_report,
-    render_summary,
-    seed_tag,
-    strip_ansi,
-    write_grades_csv,
-    write_report,
-    write_summary,
-)
-from grader.results import (
+from grader.grading.results import (
     LATE,
     NOT_JUDGED,
     OVERRIDE,
@@ -37,7 +24,20 @@ from grader.results import (
     load_result,
     save_result,
 )
-from grader.results import TestResult as Check  # aliased so pytest does not collect it
+from grader.grading.results import TestResult as Check  # aliased so pytest does not collect it
+from grader.outputs.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
+from grader.outputs.diagnosis import shorten
+from grader.outputs.report import (
+    format_points,
+    format_seconds,
+    render_report,
+    render_summary,
+    seed_tag,
+    strip_ansi,
+    write_grades_csv,
+    write_report,
+    write_summary,
+)
 
 HOSTILE = "<script>alert('pwned')</script>"
 ANSI_TRACEBACK = (

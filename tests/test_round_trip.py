@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from lms_import import User, canvas_import, moodle_import
 
-from grader import course
+from grader.authoring import course
 from grader.cli import main
 
 ASSIGNMENTS = ("preliminaries", "linear_regression")

@@ -12,15 +12,15 @@ import torch
 from conftest import SOLUTION, with_functions
 
 import grader.selfcheck as selfcheck
-from grader.assignment import Assignment
-from grader.config import load_assignments
-from grader.course import BUNDLED, ENV_VAR
-from grader.execute import KernelRun
-from grader.exercise import lookup
-from grader.inputs import build_inputs
-from grader.kernels import LaunchedKernel
-from grader.reference import reference_functions
-from grader.sandbox import SandboxSettings
+from grader.authoring.config import load_assignments
+from grader.authoring.course import BUNDLED, ENV_VAR
+from grader.authoring.exercise import lookup
+from grader.grading.assignment import Assignment
+from grader.grading.inputs import build_inputs
+from grader.grading.reference import reference_functions
+from grader.sandbox.bwrap import SandboxSettings
+from grader.sandbox.execute import KernelRun
+from grader.sandbox.kernels import LaunchedKernel
 from grader.selfcheck import SelfCheck, check, check_all, run_check
 
 NO_KEEPDIM = "def softmax(X):\n    e = torch.exp(X - X.max(dim=1, keepdim=True).values)\n" \

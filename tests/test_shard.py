@@ -16,9 +16,7 @@ from click.testing import CliRunner
 from conftest import BLANK, NOTEBOOK, SOLUTION, renamed_copy, with_functions, write_notebook
 
 from grader.cli import main
-from grader.collect import CollectError, collect
-from grader.shard import KUBERNETES_INDEX, SLURM_INDEX, Shard, ShardError, parse_shard
-from grader.similarity import (
+from grader.outputs.similarity import (
     FOLDER,
     SHOWN_CELLS,
     handout_digests,
@@ -26,6 +24,8 @@ from grader.similarity import (
     write_fingerprints,
     write_similarity_csv,
 )
+from grader.scale.collect import CollectError, collect
+from grader.scale.shard import KUBERNETES_INDEX, SLURM_INDEX, Shard, ShardError, parse_shard
 
 SPLIT = 3
 
@@ -189,7 +189,7 @@ def test_collect_refuses_merging_into_an_input(sharded):
 def test_collect_leaves_a_grader_fault_out_of_the_class_files(sharded, tmp_path):
     """A shard's result that is a grader fault (a kernel that never started) is no score:
     no row in grades.csv or gradebook.csv, and collect says which to grade again."""
-    from grader.results import load_result, save_result
+    from grader.grading.results import load_result, save_result
 
     root, submissions = sharded
     copies = [tmp_path / f"shard{index}" for index in range(1, SPLIT + 1)]

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from conftest import BLANK, NOTEBOOK, SOLUTION, renamed_copy, with_functions, write_notebook
 
-from grader.similarity import (
+from grader.outputs.similarity import (
     FOLDER,
     MAX_OWN_CELLS,
     MAX_STORED_BYTES,

@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from test_report import _result, _test
 
-from grader.report import write_summary
+from grader.outputs.report import write_summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -20,12 +20,13 @@ import nbformat
 import pytest
 from conftest import FAST, SOLUTION, code, grade_file, with_functions, write_notebook
 
-from grader import cgroups, reference
-from grader.assignment import Assignment
-from grader.checks import Failed, NotMeasured
-from grader.expect import expect_fast_enough
-from grader.inputs import late_inputs
-from grader.results import JUDGED, NOT_MEASURED, Result, TestResult, Timing, cpu_key
+from grader.grading import reference
+from grader.grading.assignment import Assignment
+from grader.grading.checks import Failed, NotMeasured
+from grader.grading.expect import expect_fast_enough
+from grader.grading.inputs import late_inputs
+from grader.grading.results import JUDGED, NOT_MEASURED, Result, TestResult, Timing, cpu_key
+from grader.sandbox import cgroups
 
 HOGS = 4  # busy processes beside the grading, standing in for another --jobs 2 worker
 REFERENCE_CPU = 0.3  # seconds: the reference epoch's CPU time in the figures below

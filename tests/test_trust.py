@@ -17,15 +17,15 @@ import nbformat
 import pytest
 from conftest import FAST, NOTEBOOK, SOLUTION, write_notebook
 
-from grader import inputs as grade_inputs
-from grader.assignment import Assignment
-from grader.batch import grade_folder
-from grader.checks import Check, Context, Failed
-from grader.intake import discover
+from grader.grading import inputs as grade_inputs
+from grader.grading.assignment import Assignment
+from grader.grading.checks import Check, Context, Failed
+from grader.grading.notebook import read_notebook
 from grader.kernel.probing import PROBE_SEEDS
-from grader.notebook import read_notebook
-from grader.sandbox import bwrap_works
-from grader.submissions import UnsafeFile, read_submitted
+from grader.sandbox.bwrap import bwrap_works
+from grader.scale.batch import grade_folder
+from grader.students.intake import discover
+from grader.students.submissions import UnsafeFile, read_submitted
 
 CANARY_ENV = "DL_GRADER_TEST_CANARY"
 

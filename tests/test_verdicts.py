@@ -23,16 +23,16 @@ from conftest import (
     write_notebook,
 )
 
-from grader import course
-from grader.assignment import Assignment
-from grader.cache import store_verified
-from grader.checks import Context
-from grader.expect import COUNTEREXAMPLE
-from grader.inputs import build_inputs
+from grader.authoring import course
+from grader.grading.assignment import Assignment
+from grader.grading.cache import store_verified
+from grader.grading.checks import Context
+from grader.grading.expect import COUNTEREXAMPLE
+from grader.grading.inputs import build_inputs
+from grader.grading.notebook import read_notebook
+from grader.grading.reference import reference_functions, stored_observations
+from grader.grading.results import JUDGED, NOT_JUDGED, Result, load_result, save_result
 from grader.kernel.probing import Probe, run_table, to_bytes
-from grader.notebook import read_notebook
-from grader.reference import reference_functions, stored_observations
-from grader.results import JUDGED, NOT_JUDGED, Result, load_result, save_result
 
 COLUMNS_SOFTMAX = code("""
     def softmax(X):

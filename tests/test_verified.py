@@ -16,12 +16,12 @@ import pytest
 import torch
 from conftest import FAST, SOLUTION
 
-from grader.assignment import Assignment
-from grader.checks import Context, evaluate_all
-from grader.inputs import build_inputs
-from grader.notebook import read_notebook
-from grader.reference import reference_probe
-from grader.results import TestResult
+from grader.grading.assignment import Assignment
+from grader.grading.checks import Context, evaluate_all
+from grader.grading.inputs import build_inputs
+from grader.grading.notebook import read_notebook
+from grader.grading.reference import reference_probe
+from grader.grading.results import TestResult
 
 OTHER_SEED = 1234
 READS_THE_TEXT = "quiz"  # the quiz grades the notebook's own answer, not observations

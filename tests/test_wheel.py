@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.course import BUNDLED
+from grader.authoring.course import BUNDLED
 from grader.paths import PACKAGE
 
 CHECKOUT = PACKAGE.parent

@@ -10,12 +10,18 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import NO_GRAD
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Count, Positive
 from grader.exercises import autograd_probes as probes
-from grader.expect import describe, expect_close, expect_shape, expect_tensor, max_difference
-from grader.option_types import Count, Positive
+from grader.exercises._shared import NO_GRAD
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import (
+    describe,
+    expect_close,
+    expect_shape,
+    expect_tensor,
+    max_difference,
+)
 
 CHECKS = Registry()
 HINTS = {"training_loop.": [NO_GRAD]}

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import (
+from grader.authoring.exercise import Declaration, Step
+from grader.exercises import concise_linreg_probes as probes
+from grader.exercises._shared import (
     ID_BATCH_SIZE,
     LinearData,
     describe_truth,
@@ -26,8 +26,14 @@ from grader.exercise_helpers import (
     labelled_by_id,
     synthetic_data,
 )
-from grader.exercises import concise_linreg_probes as probes
-from grader.expect import describe, expect_finite, expect_shape, expect_tensor, max_difference
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import (
+    describe,
+    expect_finite,
+    expect_shape,
+    expect_tensor,
+    max_difference,
+)
 
 CHECKS = Registry()
 INIT_STD = 0.01

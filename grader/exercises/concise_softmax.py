@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.datasets import FASHION_MNIST
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import (
+from grader.authoring.datasets import FASHION_MNIST
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Fraction
+from grader.exercises import concise_softmax_probes as probes
+from grader.exercises._shared import (
     BLANK_PIXELS,
     Training,
     as_number,
@@ -20,10 +21,9 @@ from grader.exercise_helpers import (
     expect_test_accuracy,
     shareable,
 )
-from grader.exercises import concise_softmax_probes as probes
-from grader.expect import describe, expect_finite, expect_shape, expect_tensor
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import describe, expect_finite, expect_shape, expect_tensor
 from grader.kernel.data import as_float
-from grader.option_types import Fraction
 
 CHECKS = Registry()
 HINTS = {"init_weights.": [

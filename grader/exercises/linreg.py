@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import (
+from grader.authoring.exercise import Declaration, Step
+from grader.exercises import linreg_probes as probes
+from grader.exercises._shared import (
     ID_BATCH_SIZE,
     NO_GRAD,
     LinearData,
@@ -29,8 +29,8 @@ from grader.exercise_helpers import (
     labelled_by_id,
     synthetic_data,
 )
-from grader.exercises import linreg_probes as probes
-from grader.expect import (
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import (
     WrongForm,
     describe,
     expect_close,
@@ -47,9 +47,9 @@ from grader.expect import (
     told_with,
     with_counterexample,
 )
-from grader.forbidden import Forbidden
+from grader.grading.forbidden import Forbidden
+from grader.grading.results import Curve
 from grader.kernel.probe_helpers import SMALL_CASES
-from grader.results import Curve
 
 CHECKS = Registry()
 TRAINING_USES = ("data_iter", "squared_loss", "sgd")

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.datasets import FASHION_MNIST
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import (
+from grader.authoring.datasets import FASHION_MNIST
+from grader.authoring.exercise import Declaration, Step
+from grader.exercises import module_classes_probes as probes
+from grader.exercises._shared import (
     BLANK_PIXELS,
     Training,
     expect_test_accuracy,
     shareable,
 )
-from grader.exercises import module_classes_probes as probes
-from grader.expect import (
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import (
     describe,
     expect_close,
     expect_gradient,

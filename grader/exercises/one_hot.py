@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
+from grader.authoring.exercise import Declaration, Step
 from grader.exercises import one_hot_probes as probes
-from grader.expect import describe, expect_shape, expect_tensor
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import describe, expect_shape, expect_tensor
 
 CHECKS = Registry()
 HINTS = {"one_hot.": [

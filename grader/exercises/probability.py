@@ -12,11 +12,12 @@ import torch
 from pydantic import Field
 from torch.nn.functional import one_hot
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import finite_values
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Fraction
 from grader.exercises import probability_probes as probes
-from grader.expect import (
+from grader.exercises._shared import finite_values
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import (
     describe,
     expect_close,
     expect_gradient,
@@ -24,8 +25,7 @@ from grader.expect import (
     expect_tensor,
     max_difference,
 )
-from grader.option_types import Fraction
-from grader.results import Curve
+from grader.grading.results import Curve
 
 CHECKS = Registry()
 HINTS = {"normal.": [

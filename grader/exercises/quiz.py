@@ -19,10 +19,10 @@ from typing import Annotated
 import nbformat
 from pydantic import AfterValidator, ConfigDict, Field
 
-from grader.assign import ANSWER_PROMPT
-from grader.checks import Check, Context, Failed, GraderFault, Registry
-from grader.exercise import Declaration
-from grader.results import Cause
+from grader.authoring.assign import ANSWER_PROMPT
+from grader.authoring.exercise import Declaration
+from grader.grading.checks import Check, Context, Failed, GraderFault, Registry
+from grader.grading.results import Cause
 
 QUIZ = "quiz"  # the exercise's name, which its checks report under
 CHECKS = Registry()

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Count, Fraction, Positive
 from grader.exercises import seq_model_probes as probes
-from grader.expect import describe, expect_tensor
-from grader.option_types import Count, Fraction, Positive
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import describe, expect_tensor
 
 CHECKS = Registry()
 HIDDEN_UNITS = 13

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.datasets import FASHION_MNIST
-from grader.exercise import Declaration, Step
+from grader.authoring.datasets import FASHION_MNIST
+from grader.authoring.exercise import Declaration, Step
 from grader.exercises import show_images_probes as probes
-from grader.expect import describe
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import describe
 from grader.kernel.data import LABELS
 
 CHECKS = Registry()

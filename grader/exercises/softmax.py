@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, NotJudged, Registry
-from grader.datasets import FASHION_MNIST
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import (
+from grader.authoring.datasets import FASHION_MNIST
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Positive
+from grader.exercises import softmax_probes as probes
+from grader.exercises._shared import (
     BLANK_PIXELS,
     Training,
     as_number,
@@ -20,8 +21,8 @@ from grader.exercise_helpers import (
     finite_values,
     shareable,
 )
-from grader.exercises import softmax_probes as probes
-from grader.expect import (
+from grader.grading.checks import Context, Failed, NotJudged, Registry
+from grader.grading.expect import (
     WrongForm,
     describe,
     expect_close,
@@ -38,9 +39,8 @@ from grader.expect import (
     small_values,
     with_counterexample,
 )
-from grader.forbidden import Forbidden
-from grader.option_types import Positive
-from grader.results import Curve
+from grader.grading.forbidden import Forbidden
+from grader.grading.results import Curve
 
 CHECKS = Registry()
 TRAINING_USES = ("softmax", "cross_entropy", "accuracy")

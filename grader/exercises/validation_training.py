@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.checks import Context, Failed, Registry
-from grader.exercise import Declaration, Step
-from grader.exercise_helpers import finite_values
+from grader.authoring.exercise import Declaration, Step
+from grader.authoring.option_types import Count, Positive
 from grader.exercises import validation_training_probes as probes
-from grader.expect import describe
-from grader.option_types import Count, Positive
-from grader.results import Curve
+from grader.exercises._shared import finite_values
+from grader.grading.checks import Context, Failed, Registry
+from grader.grading.expect import describe
+from grader.grading.results import Curve
 
 CHECKS = Registry()
 HINTS = {"train.": [

@@ -3,7 +3,7 @@
 Decoding image by image through torchvision's PIL path costs seconds per epoch; the
 whole dataset is 55 MB of bytes, so it is parsed once, cached, and batches are sliced.
 This loader runs in the students' kernels and in the grader alike; the grader's cache of
-the inflated files is grader/datacache.py.
+the inflated files is grader/sandbox/datacache.py.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ same code. It only records: every verdict is reached later, in the grader.
 Nothing crosses the boundary through files. The inputs arrive in the source of the
 grader's cell; each observation goes back as it is made, as a display message of its own
 MIME type on the kernel's channel, which the grader reads within bounds of size and
-parses as plain data only (grader/observations.py). It holds tensors, numbers, strings,
+parses as plain data only (grader/sandbox/observations.py). It holds tensors, numbers, strings,
 lists and dicts only, so it loads with ``torch.load(weights_only=True)``.
 """
 
@@ -251,7 +251,7 @@ def course_modules(folder: str) -> None:
 class TorchCalls(TorchFunctionMode):
     """Records the torch functions a call reaches at its own level (what they call in turn
     is not seen): `torch.softmax`, `torch.Tensor.exp`, `torch.nn.functional.nll_loss`. The
-    student can switch it off: grader/forbidden.py reads it as evidence against only."""
+    student can switch it off: grader/grading/forbidden.py reads it as evidence against only."""
 
     def __init__(self):
         super().__init__()

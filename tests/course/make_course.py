@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader.assign import assign, render
-from grader.course import BUNDLED
+from grader.authoring.assign import assign, render
+from grader.authoring.course import BUNDLED
 
 HERE = Path(__file__).resolve().parent
 NAME = "linear_networks"

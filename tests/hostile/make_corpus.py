@@ -269,7 +269,7 @@ def cross_entropy(y_hat, y):
 READ_REFERENCE = """
 import glob
 
-from grader import course
+from grader.authoring import course
 
 names = ["preliminaries", "linear_regression", "softmax_regression", "linear_networks"]
 candidates = [str(folder / f"{name}.ipynb") for name in names
@@ -294,9 +294,9 @@ for cell in nbformat.reads(stolen, as_version=4).cells:
 """
 
 READ_REFERENCE_FROM_GRADER = """
-from grader.reference import reference_functions
+from grader.grading.reference import reference_functions
 
-from grader import course
+from grader.authoring import course
 
 for name in ("preliminaries", "linear_regression", "softmax_regression"):
     globals().update(reference_functions(name, course.BUNDLED.reference))
@@ -340,15 +340,15 @@ import math
 
 import torch
 
-import grader.checks
-import grader.expect
+import grader.grading.checks
+import grader.grading.expect
 
 torch.allclose = lambda *args, **kwargs: True
 torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(a, dtype=torch.bool)
 torch.equal = lambda *args, **kwargs: True
 torch.testing.assert_close = lambda *args, **kwargs: None
 math.isclose = lambda *args, **kwargs: True
-for module in (grader.checks, grader.expect):  # the framework and its assertions
+for module in (grader.grading.checks, grader.grading.expect):  # the framework and its assertions
     for name in dir(module):
         if name.startswith("expect_"):
             setattr(module, name, lambda *args, **kwargs: None)
@@ -1159,7 +1159,8 @@ CASES = [
     Case("read_reference", "the blank notebook reading reference/ and running its solution",
          at_end(READ_REFERENCE, blank), words=["no reference solution readable"],
          needs_bwrap=True),
-    Case("reference_via_grader", "the blank notebook calling grader.reference for the solution",
+    Case("reference_via_grader",
+         "the blank notebook calling grader.grading.reference for the solution",
          at_end(READ_REFERENCE_FROM_GRADER, blank), words=["No such file"], needs_bwrap=True),
     Case("read_other_submissions", "the blank notebook searching the disk for other students' "
          "notebooks to copy", at_end(READ_OTHERS, blank), words=["no other submission to copy"],

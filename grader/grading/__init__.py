@@ -1,0 +1,3 @@
+"""The grading pipeline of one submission: the assignment's plan, its inputs, the observed run,
+the reference, the checks and their assertions, the result.
+"""

@@ -1,0 +1,204 @@
+"""Grading one assignment of one submission: execute, probe, check, score.
+
+notebook → execution (student kernel) → observations (plain data) → checks (here) → Result.
+The reference side (grader/grading/reference.py) runs the same probes on the solution's functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from grader import __version__
+from grader.authoring import course
+from grader.authoring.config import Settings
+from grader.authoring.exercise import text_observations
+from grader.grading.assignment import Assignment, Attempt
+from grader.grading.checks import Context, GraderFault, evaluate_all
+from grader.grading.forbidden import forbidden_uses
+from grader.grading.handout import left_out, read_handout, recorded_demos, unwritten
+from grader.grading.inputs import build_inputs, late_inputs
+from grader.grading.notebook import NotebookUnreadable, read_notebook
+from grader.grading.observe import observe
+from grader.grading.plan import StepWork
+from grader.grading.reference import reference_probe, time_reference
+from grader.grading.results import Cause, Result, TestResult, Timing, cpu_key, runnable_key
+from grader.grading.source import parse_notebook
+from grader.grading.wording import KERNEL_NOT_STARTED, not_graded
+from grader.sandbox import cgroups
+from grader.sandbox.budget import Budget
+from grader.sandbox.bwrap import describe as describe_sandbox
+from grader.sandbox.bwrap import hiding, use_bwrap
+from grader.sandbox.kernels import KernelPool
+from grader.students.identity import shown
+from grader.students.submissions import Submission, match_notebooks
+
+
+def fail_all(assignment: Assignment, message: str, cause: Cause) -> list[TestResult]:
+    """Every test failed for one reason that kept the notebook from being judged."""
+    return [check.result(False, message, cause=cause) for check in assignment.checks]
+
+
+def missing_reason(submission: Submission, notebook: str) -> str:
+    """Why no file of `submission` is the notebook of an assignment: nothing handed in, or
+    files that could not be read (their reasons kept, whatever matched)."""
+    reason = f"no notebook {notebook}.ipynb was handed in"
+    unreadable = [f"{shown(path.name)} {why}" for path, why in submission.unreadable.items()]
+    if unreadable:
+        reason += ("; what was handed in could not be read, so which assignment it is "
+                   "cannot be told: " + "; ".join(unreadable))
+    return reason
+
+
+def handed_in_as(submission: Submission, notebook: Path | None) -> str:
+    """The file a result names: its path inside the submissions folder (a notebook from a
+    zip: the zip's, then its path inside), never the instructor's own folders."""
+    if notebook is None:
+        return submission.path.name
+    handed = submission.handed.get(notebook)
+    folder = submission.path.parent
+    if handed is not None and handed.via is not None and handed.via.is_relative_to(folder):
+        return f"{handed.via.relative_to(folder)}/{handed.original}"
+    return str(notebook.relative_to(folder)) if notebook.is_relative_to(folder) \
+        else notebook.name
+
+
+def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
+              reference_seconds: dict[str, float], settings: Settings) -> Timing:
+    """A timed step's figures; the student's count only if the step's probes returned."""
+    returned = all(observations.get(key, {}).get("ok") for key in work.keys)
+    max_ratio = getattr(settings.options[work.exercise], work.step.max_ratio)
+    cpu = seconds.get(cpu_key(work.name)) if returned else None
+    return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
+                  reference_seconds[work.name], max_ratio, cpu,
+                  reference_seconds.get(cpu_key(work.name)),
+                  seconds.get(runnable_key(work.name)) if returned else None,
+                  cgroups.cpu_time_unread() if cpu is None else None)
+
+
+@contextmanager
+def reading_student_text(path: Path, step: str) -> Iterator[None]:
+    """Steps that read the student's text are bounded and total by design
+    (grader/grading/source.py); one that raises still fails that notebook with the reason,
+    never the batch."""
+    try:
+        yield
+    except GraderFault:
+        raise
+    except Exception as error:  # noqa: BLE001 - the student's text tripped it
+        raise NotebookUnreadable(f"{path.name} could not be read: {type(error).__name__} "
+                                 f"while {step}") from None
+
+
+def grade_notebook(path: Path, assignment: Assignment, result: Result,
+                   kernels: KernelPool) -> list[TestResult]:
+    """The tests of the assignment on the notebook at `path` (timings, curves and notes go
+    to `result`)."""
+    handout = read_handout(course.current().exercises / f"{assignment.notebook}.ipynb")
+    try:
+        notebook = read_notebook(path)
+        with reading_student_text(path, "reading its code"):
+            inputs = build_inputs(assignment, notebook)
+            parsed = parse_notebook(notebook)  # once: the demos, the blanks, forbidden calls
+            demos = left_out(parsed, recorded_demos(handout))
+            blank = unwritten(parsed, handout)
+    except NotebookUnreadable as error:
+        return fail_all(assignment, str(error), Cause.UNREADABLE)
+    late = late_inputs(assignment, result.digest)
+    if blank:
+        result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
+                            "`raise NotImplementedError()`).")
+    started = time.perf_counter()
+    attempt = Attempt(assignment, notebook, inputs, late, kernels,
+                      Budget.start(assignment.settings.total_timeout), result)
+    try:
+        observations, seconds = observe(attempt, demos)
+    except RuntimeError as error:  # the kernel died before it ran a line of the notebook
+        result.fault = f"{KERNEL_NOT_STARTED}: {error}"
+        result.notes.append(f"{KERNEL_NOT_STARTED.capitalize()}: {error}. This is the "
+                            "grader's fault, not your notebook's: it will be graded again.")
+        return fail_all(assignment, not_graded(f"{KERNEL_NOT_STARTED} ({error})"),
+                        Cause.KERNEL)
+    result.execution_seconds += time.perf_counter() - started
+    try:
+        with reading_student_text(path, "reading its answers and calls"):
+            observations.update(text_observations(assignment.exercises, notebook))
+            forbidden = forbidden_uses([e.forbidden for e in assignment.exercises], parsed,
+                                       observations)
+    except NotebookUnreadable as error:
+        return fail_all(assignment, str(error), Cause.UNREADABLE)
+    return judged(attempt, observations, seconds, forbidden)
+
+
+def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
+           forbidden: dict[str, str]) -> list[TestResult]:
+    """The checks on what the attempt's kernels observed, beside the reference's, timed
+    again now on the attempt's late inputs."""
+    assignment, result = attempt.assignment, attempt.result
+    reference = reference_probe(assignment)
+    reference_seconds, timed_reference = time_reference(reference, assignment, attempt.late)
+    timings = [timing_of(work, observations, seconds, reference_seconds, assignment.settings)
+               for work in assignment.timed]
+    result.timings.extend(timings)
+    context = Context(observations, {**reference.observations, **timed_reference},
+                      {**attempt.inputs, **attempt.late}, {t.step: t for t in timings},
+                      assignment.hints, planned=assignment.keys, forbidden=forbidden)
+    tests = evaluate_all(assignment.checks, context)
+    for exercise in assignment.exercises:
+        if exercise.curves is not None:
+            result.curves.extend(exercise.curves(context))
+    return tests
+
+
+def grade_submission(submission: Submission, assignment: Assignment | Settings,
+                     kernels: KernelPool | None = None,
+                     matched: dict[str, Path] | None = None) -> Result:
+    """The verdict on one assignment of one student's submission; never raises for bad
+    student input.
+
+    `matched` says which submitted file is which assignment's (by default, matched here,
+    for this assignment alone); `kernels` hands out a kernel per notebook: a batch passes
+    one pool for all its submissions, so the next kernel boots while this one is graded.
+    A batch passes the Assignment it built once; settings are made one here.
+    """
+    assignment = Assignment.of(assignment)
+    settings = assignment.settings
+    if matched is None:
+        matched = match_notebooks(submission, [settings.notebook])
+    notebook = matched.get(settings.notebook)
+    handed = submission.handed.get(notebook) if notebook is not None else None
+    result = Result(
+        student=submission.student,
+        assignment=settings.notebook,
+        source=handed_in_as(submission, notebook),
+        digest=submission.digest(),
+        grader_version=__version__,
+        config_digest=settings.digest(),
+        seeds={"inputs": settings.seed},
+        name=submission.name,
+        lms_id=submission.lms_id,
+        possible=assignment.possible,
+        lateness=handed.lateness if handed else None,
+    )
+    result.notes = list(submission.problems)
+    unbounded = describe_sandbox(settings.sandbox)
+    if unbounded:
+        result.notes.append(unbounded)
+    result.unsandboxed = not use_bwrap(settings.sandbox)
+    if submission.refused:
+        result.notes.append(f"Not graded: {submission.refused}.")
+        result.tests = fail_all(assignment, not_graded(submission.refused), Cause.REFUSED)
+        return result
+    if notebook is None:
+        result.missing = missing_reason(submission, settings.notebook)
+        return result
+    pool = kernels or KernelPool(hiding(settings.sandbox, submission.path.parent),
+                                 settings.device.startswith("cuda"), ahead=False)
+    try:
+        result.tests = grade_notebook(notebook, assignment, result, pool)
+    finally:
+        if kernels is None:
+            pool.close()
+    return result

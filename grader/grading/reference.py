@@ -1,0 +1,135 @@
+"""The reference side: the solution notebook's functions and what the same probes observe
+on them, in the grader's own process (trusted code).
+
+The solution notebook is the single source of the reference: its cells tagged ``setup``
+and ``solution`` are run here, once. Their observations take seconds (the probes train
+models), so they are kept on disk between processes, behind a digest, where no kernel can
+write; only a timed step runs again per submission, beside the student's, on that
+submission's late inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from grader.authoring import course
+from grader.authoring.config import Settings
+from grader.authoring.datasets import DataNotFound, in_use
+from grader.authoring.exercise import text_observations
+from grader.grading.assignment import Assignment
+from grader.grading.cache import load_verified, private_entry, store_verified
+from grader.grading.inputs import build_inputs
+from grader.grading.notebook import read_notebook
+from grader.grading.plan import step_timeout
+from grader.grading.results import cpu_key
+from grader.kernel.probing import Probe, run_table, to_bytes
+from grader.sandbox import cgroups
+from grader.sandbox.bwrap import kernels_isolated
+from grader.sandbox.datacache import data_stamp
+from grader.sandbox.kernels import FOREGROUND_SHARES
+from grader.sandbox.observations import BadObservations, load_bounded, validated
+
+REFERENCE_TAGS = {"setup", "solution"}
+MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
+
+
+@cache
+def reference_functions(notebook: str, folder: Path) -> dict[str, Any]:
+    """Namespace after running the tagged cells of reference/<notebook>.ipynb in `folder`."""
+    path = folder / f"{notebook}.ipynb"
+    solution = nbformat.read(path, as_version=4)
+    namespace: dict[str, Any] = {"__name__": f"reference.{notebook}"}
+    for cell in solution.cells:
+        if cell.cell_type == "code" and REFERENCE_TAGS & set(cell.metadata.get("tags", [])):
+            exec(compile(cell.source, f"{path}:cell", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+_REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
+
+
+def reference_probe(assignment: Assignment) -> Probe:
+    """The reference run through the same probes: once per process and settings, its
+    observations kept on disk for the next process (the probes train models: seconds)."""
+    settings, notebook = assignment.settings, assignment.notebook
+    key = (str(course.current().root), notebook, settings.digest())
+    if key not in _REFERENCE_PROBES:
+        solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
+        inputs = build_inputs(assignment, solution)
+        probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
+                      settings.long_timeout)
+        stored = stored_reference(notebook, settings)
+        observed = stored_observations(stored, assignment.keys)
+        for work in assignment.work:
+            if work.step.setup or not observed:
+                run_table(probe, work.module, work.step.table, work.step.keys,
+                          step_timeout(work.step, settings))
+        failed = [k for k, v in probe.observations.items() if not v["ok"]]
+        if failed:
+            raise RuntimeError(f"the reference failed its own probes: {failed}")
+        if stored and not observed:
+            store_verified(stored, to_bytes(probe.observations))
+        probe.observations = {**observed, **probe.observations,
+                              **text_observations(assignment.exercises, solution)}
+        _REFERENCE_PROBES[key] = probe
+    return _REFERENCE_PROBES[key]
+
+
+def stored_reference(notebook: str, settings: Settings) -> Path | None:
+    """Where the reference's observations are kept between runs; None where a kernel could
+    rewrite them (no sandbox, the grader's own uid) or a data set in use or the cache folder
+    is not found. The key stamps every data set the kernels may read: new data, new entry."""
+    if not kernels_isolated(settings.sandbox):
+        return None
+    try:
+        data = "".join(data_stamp(d.files(d.find())) for d in in_use())
+    except DataNotFound:
+        return None
+    return private_entry(f"reference-{notebook}", settings.digest(), data)
+
+
+def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:
+    """The reference's observations from an earlier run, if the entry is intact, every
+    probe `planned` is there and passed; {} otherwise."""
+    raw = load_verified(path, MAX_REFERENCE_BYTES) if path is not None else None
+    if raw is None:
+        return {}
+    try:
+        loaded = load_bounded(raw, max_tensor_bytes=MAX_REFERENCE_BYTES)
+    except BadObservations:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    observations = {str(key): validated(entry) for key, entry in loaded.items()}
+    complete = set(observations) == planned and all(
+        v["ok"] for v in observations.values())
+    return observations if complete else {}
+
+
+def time_reference(probe: Probe, assignment: Assignment,
+                   late: dict[str, int]) -> tuple[dict[str, float], dict]:
+    """Run the reference's timed steps now, beside the student's, in the same conditions
+    and with the submission's late inputs; their seconds by step, and their observations.
+
+    The step competes for the cores as the kernel's did: in a cpu group of its own with the
+    graded kernel's weight. Its CPU time is this thread's own clock: the step runs here, on
+    the one thread its probes allow (the kernel's step likewise), while the process's clock
+    also counted the grading worker's other threads (the next kernel's launch polling
+    /proc, the channels' I/O)."""
+    seconds, observed, kept = {}, {}, dict(probe.observations)
+    probe.inputs.update(late)
+    for work in assignment.timed:
+        with cgroups.thread_apart(FOREGROUND_SHARES):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            run_table(probe, work.module, work.step.table, work.keys,
+                      step_timeout(work.step, assignment.settings))
+            seconds[work.name] = time.perf_counter() - started
+            seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
+        observed.update({key: probe.observations[key] for key in work.keys})
+    probe.observations = kept
+    return seconds, observed

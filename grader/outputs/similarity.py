@@ -1,0 +1,382 @@
+"""Pairs of submissions whose solution cells are near copies, for a person to look at.
+
+Each code cell is normalised through its syntax tree: comments, docstrings and formatting
+are gone and every name is renamed by the order it first appears, so renaming variables or
+rewording comments leaves a copy a copy. A cell counts only if it differs from every cell
+of the handout (the given code, and a blank solution's `raise NotImplementedError()`,
+are in every notebook) and is long enough to say something. It changes no score.
+
+Only the submitted notebooks are read, through grader.grading.notebook's bounded reader (which caps
+a notebook's cells and code) and grader.grading.source's reading of each cell; nothing a kernel
+wrote. What the comparison needs of each is kept in the output folder, beside the grades
+(`OUT/.similarity/ASSIGNMENT/STUDENT.json`, never inside a student's own folder): a
+student's first MAX_OWN_CELLS cells of their own, each as its fingerprint, its size and its
+text clipped to what the summary shows; never the whole notebook. Pairs are computed from
+these files, so `grade collect` pairs students graded in different shards exactly as one
+run over the class does. Whatever a class hands in, the cost stays bounded: one notebook,
+then one stored file, is read at a time, students are paired through fingerprints they hold
+in common (never by comparing texts), and the few texts the summary shows are read back
+afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
+
+from grader.authoring.assign import student_version
+from grader.files import open_regular
+from grader.grading.notebook import NotebookUnreadable, read_notebook
+from grader.grading.results import write_atomically
+from grader.grading.source import parse_cell
+from grader.outputs.classview import SHOWN_PAIRS
+from grader.students.identity import shown
+
+MIN_NODES = 25  # a cell of fewer syntax nodes (a print, one call) is common by chance
+MIN_SHARED = 0.5  # of the smaller submission's own solution code, by syntax nodes
+MIN_SHARED_CELLS = 2
+MAX_OWN_CELLS = 300  # a student's own cells compared (an assignment has tens)
+SHOWN_CELLS = 3  # per pair shown
+SHOWN_CHARS = 1_000  # of each cell shown
+LISTED_CELLS = 10  # cell numbers per pair in similarity.csv
+FOLDER = ".similarity"  # in an output folder; a student id never starts with '.'
+# A student's stored cells: MAX_OWN_CELLS texts of at most SHOWN_CHARS characters and a
+# count, each character at most 6 bytes of JSON (an escaped control character): 1.8 MB.
+MAX_STORED_BYTES = 2 * 2**20
+MAX_STORED_TEXT = SHOWN_CHARS + 40  # the clipped text and its "… N more characters"
+UNREAD = "(this cell could not be read again)"
+
+# Fields that say nothing about what the code does; a type comment is a comment.
+_DROPPED = frozenset({"annotation", "returns", "type_comment"})
+_RENAMED = {ast.Name: "id", ast.arg: "arg", ast.FunctionDef: "name",
+            ast.AsyncFunctionDef: "name", ast.ClassDef: "name"}
+
+
+def _is_docstring(statement: ast.AST) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
+def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
+    """The tree's digest, names renamed by the order they first appear (depth first),
+    docstrings and annotations dropped, and its number of syntax nodes. Iterative, and the
+    tree is only read (grader.grading.source shares it)."""
+    tokens: list[str] = []
+    names: dict[str, str] = {}
+    nodes = 0
+    stack: list[object] = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.AST):
+            nodes += 1
+            tokens.append(type(item).__name__ + "(")
+            children = []
+            for field in item._fields:
+                value = getattr(item, field, None)
+                if field in _DROPPED:
+                    continue
+                if field == _RENAMED.get(type(item)):
+                    value = names.setdefault(value, f"v{len(names)}")
+                elif field == "body" and isinstance(value, list) and value \
+                        and _is_docstring(value[0]):
+                    value = value[1:] or [ast.Pass()]
+                children.append(value)
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            tokens.append(f"[{len(item)}")
+            stack.extend(reversed(item))
+        elif type(item) is int:  # a hex literal's value may be too long to write in decimal
+            tokens.append(hex(item))
+        else:
+            tokens.append(repr(item))
+    text = "\0".join(tokens).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(text, digest_size=16).digest(), nodes
+
+
+@dataclass(frozen=True)
+class NormalCell:
+    """One code cell, normalised: its fingerprint and its size in syntax nodes."""
+
+    digest: bytes
+    nodes: int
+
+
+def normalised(source: str) -> NormalCell | None:
+    """The cell's normal form, or None for one grader.grading.source cannot read as Python (too
+    long, nested too deep, not Python at all)."""
+    tree = parse_cell(0, source).tree
+    if tree is None:
+        return None
+    return NormalCell(*_fingerprint(tree))
+
+
+def code_cells(notebook) -> Iterator[tuple[int, NormalCell]]:
+    """(index among all cells, normal form) of the notebook's code cells that read as
+    Python, one parsed at a time."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") == "code":  # a hostile file's cell may have no type
+            normal = normalised(cell.source)
+            if normal is not None:
+                yield index, normal
+
+
+class OwnCell(NamedTuple):
+    index: int  # among the notebook's cells
+    nodes: int
+
+
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… {len(text) - limit:,} more characters"
+
+
+def own_cells(path: Path, handout: set[bytes]) -> list[dict]:
+    """The cells a student wrote in the notebook at `path`, the first of each fingerprint,
+    as they are stored: none of the handout's, none too short to tell, the first
+    MAX_OWN_CELLS, each text clipped to what the summary shows; an unreadable notebook has
+    none."""
+    try:
+        notebook = read_notebook(path)
+    except NotebookUnreadable:
+        return []
+    seen: set[bytes] = set()
+    own = []
+    for index, cell in code_cells(notebook):
+        if cell.digest not in handout and cell.nodes >= MIN_NODES and cell.digest not in seen:
+            seen.add(cell.digest)
+            own.append({"index": index, "nodes": cell.nodes, "digest": cell.digest.hex(),
+                        "text": clipped(notebook.cells[index].source)})
+            if len(own) == MAX_OWN_CELLS:
+                break
+    return own
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarPair:
+    """Two students whose solution cells coincide: how much, which cells (the first
+    LISTED_CELLS, by index in each notebook) and, for the pairs the summary shows, the
+    first SHOWN_CELLS of them side by side, clipped."""
+
+    assignment: str
+    first: str
+    second: str
+    share: float  # of the smaller one's solution code, by syntax nodes
+    shared_cells: int
+    cells: tuple[tuple[int, int], ...]  # (index in first's, index in second's notebook)
+    shown: tuple[tuple[str, str], ...] = ()  # (first's source, second's source)
+
+
+def _overlaps(own: list[dict[bytes, OwnCell]]) -> dict[tuple[int, int], list[int]]:
+    """Per pair of students (by position) sharing a cell: how many cells and syntax nodes
+    they share. Cells held by the same students count together, so a group copying fifty
+    cells costs one pass over its pairs, not fifty."""
+    holders: dict[bytes, list[int]] = {}
+    for student, cells in enumerate(own):
+        for digest in cells:
+            holders.setdefault(digest, []).append(student)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for digest, group in holders.items():
+        if len(group) > 1:
+            total = groups.setdefault(tuple(group), [0, 0])
+            total[0] += 1
+            total[1] += own[group[0]][digest].nodes
+    shared: dict[tuple[int, int], list[int]] = {}
+    for group, (cells, nodes) in groups.items():
+        for pair in itertools.combinations(group, 2):
+            total = shared.setdefault(pair, [0, 0])
+            total[0] += cells
+            total[1] += nodes
+    return shared
+
+
+def fingerprint_path(out: Path, assignment: str, student: str) -> Path:
+    """Where an output folder keeps a student's cells of an assignment; a name that is not
+    one plain file name (a `/`, `..`, a leading `.`) is refused, so nothing is written
+    outside the folder."""
+    for name in (assignment, student):
+        if not name or name.startswith(".") or Path(name).name != name or "\0" in name:
+            raise ValueError(f"{shown(name)} cannot name a file of similarity fingerprints")
+    return out / FOLDER / assignment / f"{student}.json"
+
+
+def _keep_only(folder: Path, students: Iterable[str]) -> None:
+    """Remove the stored cells of students no longer in the output (the folder is the
+    grader's own: links and odd entries are removed as they are, never followed)."""
+    wanted = {f"{student}.json" for student in students}
+    with os.scandir(folder) as entries:
+        stale = [entry.path for entry in entries
+                 if entry.name.endswith(".json") and entry.name not in wanted]
+    for path in stale:
+        Path(path).unlink(missing_ok=True)
+
+
+def write_fingerprints(out: Path, assignment: str, notebooks: dict[str, Path],
+                       handout: set[bytes]) -> dict[str, Path]:
+    """Keep in `out` what comparing the students needs of their `notebooks` for
+    `assignment` (their own cells: fingerprints, sizes, clipped texts), one notebook read at
+    a time, and only theirs: a student no longer handed in is dropped. Returns the stored
+    file of each student, for similar_pairs."""
+    stored = {student: fingerprint_path(out, assignment, student) for student in notebooks}
+    folder = out / FOLDER / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_only(folder, notebooks)
+    for student, path in notebooks.items():
+        write_atomically(stored[student], json.dumps({"cells": own_cells(path, handout)},
+                                                     ensure_ascii=False))
+    return stored
+
+
+class StoredUnreadable(ValueError):
+    """A file of stored cells that is missing, damaged or not the grader's."""
+
+
+def _valid_cell(cell: object) -> bool:
+    if not isinstance(cell, dict):
+        return False
+    index, nodes, digest, text = (cell.get(key) for key in ("index", "nodes", "digest", "text"))
+    return (type(index) is int and 0 <= index and type(nodes) is int and nodes > 0
+            and isinstance(digest, str) and len(digest) == 32
+            and all(char in "0123456789abcdef" for char in digest)
+            and isinstance(text, str) and len(text) <= MAX_STORED_TEXT)
+
+
+def read_stored(path: Path) -> tuple[bytes, list[dict]]:
+    """A student's stored cells, and the file's bytes: read as a file the grader may not
+    have made (no link, no FIFO, at most MAX_STORED_BYTES) and checked cell by cell."""
+    try:
+        handle, info = open_regular(path)
+    except OSError as error:
+        raise StoredUnreadable(error.strerror or str(error)) from None
+    with os.fdopen(handle, "rb") as file:
+        if info.st_size > MAX_STORED_BYTES:
+            raise StoredUnreadable(f"{info.st_size:,} bytes, more than the "
+                                   f"{MAX_STORED_BYTES:,} the grader writes")
+        data = file.read(MAX_STORED_BYTES + 1)
+    if len(data) > MAX_STORED_BYTES:
+        raise StoredUnreadable("it grew while it was read")
+    try:
+        cells = json.loads(data.decode("utf-8"))["cells"]
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+        raise StoredUnreadable("not the grader's JSON") from None
+    if not isinstance(cells, list) or len(cells) > MAX_OWN_CELLS \
+            or not all(map(_valid_cell, cells)):
+        raise StoredUnreadable("its cells are not the grader's")
+    return data, cells
+
+
+def copy_fingerprints(stored: dict[str, Path], out: Path, assignment: str,
+                      notes: list[str]) -> dict[str, Path]:
+    """The `stored` files (of other output folders) that can be read, copied into `out`
+    as `write_fingerprints` keeps them; each that cannot is left out, told in `notes`."""
+    copied = {}
+    for student, path in stored.items():
+        try:
+            data, _ = read_stored(path)
+        except StoredUnreadable as why:
+            notes.append(unread_note(student, assignment, path, why))
+            continue
+        copied[student] = fingerprint_path(out, assignment, student)
+        write_atomically(copied[student], data.decode("utf-8"))
+    folder = out / FOLDER / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_only(folder, copied)
+    return copied
+
+
+def unread_note(student: str, assignment: str, path: Path, why: Exception) -> str:
+    return (f"The similarity fingerprints of {shown(student)} in {assignment} ({path}) "
+            f"cannot be read ({why}): {shown(student)} is compared with no one; run `grade` "
+            "into that output again (finished grades are reused, the cells kept anew).")
+
+
+def _own_of(student: str, assignment: str, path: Path,
+            notes: list[str] | None) -> dict[bytes, OwnCell]:
+    try:
+        _, cells = read_stored(path)
+    except StoredUnreadable as why:
+        if notes is not None:
+            notes.append(unread_note(student, assignment, path, why))
+        return {}
+    own: dict[bytes, OwnCell] = {}
+    for cell in cells:
+        own.setdefault(bytes.fromhex(cell["digest"]), OwnCell(cell["index"], cell["nodes"]))
+    return own
+
+
+def _cell_texts(path: Path, indices: set[int]) -> dict[int, str]:
+    """The stored texts of the cells at `indices`: one student's file read at a time, so
+    only the texts shown are ever held."""
+    try:
+        _, cells = read_stored(path)
+    except StoredUnreadable:
+        return {}
+    return {cell["index"]: cell["text"] for cell in cells if cell["index"] in indices}
+
+
+def _with_sources(pairs: list[SimilarPair], stored: dict[str, Path]) -> list[SimilarPair]:
+    wanted: dict[str, set[int]] = {}
+    for pair in pairs:
+        for first, second in pair.cells[:SHOWN_CELLS]:
+            wanted.setdefault(pair.first, set()).add(first)
+            wanted.setdefault(pair.second, set()).add(second)
+    texts = {(student, index): text for student, indices in wanted.items()
+             for index, text in _cell_texts(stored[student], indices).items()}
+    return [replace(pair, shown=tuple((texts.get((pair.first, a), UNREAD),
+                                       texts.get((pair.second, b), UNREAD))
+                                      for a, b in pair.cells[:SHOWN_CELLS]))
+            for pair in pairs]
+
+
+def similar_pairs(assignment: str, stored: dict[str, Path], *,
+                  notes: list[str] | None = None) -> list[SimilarPair]:
+    """Pairs of students (their cells of `assignment` as `write_fingerprints` stored them)
+    that share most of their own code after normalisation, the most similar first; the
+    first SHOWN_PAIRS with their shared cells' text. A stored file that cannot be read
+    pairs its student with no one, told in `notes`."""
+    students = sorted(stored)
+    own = [_own_of(student, assignment, stored[student], notes) for student in students]
+    sizes = [sum(cell.nodes for cell in cells.values()) for cells in own]
+    pairs = []
+    for (a, b), (count, nodes) in _overlaps(own).items():
+        share = nodes / min(sizes[a], sizes[b])
+        if count >= MIN_SHARED_CELLS and share >= MIN_SHARED:
+            common = sorted((own[a][d].index, own[b][d].index) for d in own[a].keys() & own[b])
+            pairs.append(SimilarPair(assignment, students[a], students[b], round(share, 3),
+                                     count, tuple(common[:LISTED_CELLS])))
+    pairs.sort(key=lambda pair: (-pair.share, pair.first, pair.second))
+    return _with_sources(pairs[:SHOWN_PAIRS], stored) + pairs[SHOWN_PAIRS:]
+
+
+def handout_digests(solution: Path) -> set[bytes]:
+    """Fingerprints of the cells students were given: the student notebook `grade assign`
+    makes of the solution notebook at `solution`."""
+    return {cell.digest for _, cell in code_cells(student_version(read_notebook(solution)))}
+
+
+def _numbers(indices: Iterable[int]) -> str:
+    return " ".join(str(index + 1) for index in indices)
+
+
+def write_similarity_csv(pairs: list[SimilarPair], path: Path) -> None:
+    """One row per pair, by assignment (in their own order within one: one run and a
+    collect of its shards write the same file); its cells named by number (1 = a
+    notebook's first cell), the first LISTED_CELLS of them, never by their text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["assignment", "student", "other_student", "shared_share", "shared_cells",
+                     "student_cells", "other_student_cells"])
+    for pair in sorted(pairs, key=lambda pair: pair.assignment):
+        writer.writerow([pair.assignment, pair.first, pair.second, f"{pair.share:.3f}",
+                         pair.shared_cells, _numbers(a for a, _ in pair.cells),
+                         _numbers(b for _, b in pair.cells)])
+    write_atomically(path, buffer.getvalue())

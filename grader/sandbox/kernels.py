@@ -1,0 +1,299 @@
+"""Sandboxed kernels, launched ahead of need.
+
+Starting a kernel and importing torch in it costs seconds before any student code runs.
+A kernel is therefore launched with torch imported at boot, and `KernelPool` launches the
+next one while the current submission is graded. Every kernel serves exactly one
+submission, in a work folder of its own, so students stay isolated from each other.
+
+A kernel's folder belongs to the grader: inside it, `work/` is the kernel's (its HOME and
+current folder) and `ipc/` holds its channel's sockets and connection file, the kernel's
+only while it boots (it binds the sockets there), the grader's again before any student
+code runs. `work/` is a capped tmpfs where the grader may mount one (grader/sandbox/bwrap.py), and
+`output` the FIFO the kernel's processes write their stdout and stderr into
+(grader/sandbox/kernel_output.py). Kernels run in sessions of their own, out of reach of a
+terminal's Ctrl-C, and what they leave is cleaned up by the janitor however the grader
+ends (grader/sandbox/janitor.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+import zmq
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+from grader.grading.cache import private_root
+from grader.sandbox import cgroups
+from grader.sandbox.bwrap import (
+    HOLDER,
+    SandboxSettings,
+    data_folders,
+    forks_kernels,
+    holder_command,
+    kernel_environment,
+    kernel_prefix,
+    limits,
+    mount_disk,
+    prepare_workdir,
+    take_back,
+)
+from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.janitor import Janitor, unmount
+from grader.sandbox.kernel_output import KernelOutput
+
+# torch._dynamo (pulled in by the first optimizer) is imported at boot too: a student's
+# memory bomb must not leave that lazy import half done for the probes that follow.
+# PR_SET_PDEATHSIG (1): the kernel dies the moment its parent shell is killed, in the cell
+# that did it; ipykernel's own parent poller would end it a second later, in another cell,
+# and the rerun would pass over the wrong one.
+WARM_IMPORTS = ("import ctypes, signal; ctypes.CDLL(None).prctl(1, signal.SIGKILL)",
+                "import torch", "import torch._dynamo", "import grader.kernel.data")
+# cpu.shares of a kernel booting ahead of need and of the one being graded: a boot that
+# competed as an equal made the graded kernel's two-thread cells up to 4× slower.
+BACKGROUND_SHARES = 2
+FOREGROUND_SHARES = 1024
+# Kernels' uids: a block of UIDS_PER_BLOCK per grading process, held by a lock for its
+# life, so two workers never hand one uid to two kernels; within a block, in turn.
+UID_BLOCKS = 1000
+UIDS_PER_BLOCK = 1000
+_KERNELS = itertools.count()
+# The largest frame the grader accepts from a kernel: a larger one drops the connection for
+# good (libzmq ends the session) instead of filling the grader's memory. Far above what
+# the grader keeps (an observation is at most MAX_MESSAGE_CHARS, printed output 2 MB), as
+# ipykernel sends a burst of prints as one message: 100 MB printed at once must still
+# leave the probes after it their channel.
+MAX_FRAME_BYTES = 512 * 2**20
+HOLDER_SECONDS = 120.0  # for bwrap to build a forked kernel's sandbox, in the background
+
+
+@cache
+def uid_block() -> int:
+    """The first uid block no other grading process holds (its lock dies with it)."""
+    folder = private_root() / "uid-blocks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for block in range(UID_BLOCKS):
+        handle = os.open(folder / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            continue
+        return block  # the descriptor stays open: the lock is held until this process ends
+    raise RuntimeError(f"all {UID_BLOCKS} blocks of kernel uids are in use")
+
+
+@cache
+def janitor(pid: int) -> Janitor:
+    """This grading process's janitor (by pid: a forked child needs one of its own)."""
+    return Janitor()
+
+
+def next_uid(base: int) -> int:
+    return base + 1 + uid_block() * UIDS_PER_BLOCK + next(_KERNELS) % UIDS_PER_BLOCK
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel behind the sandbox's command prefix, with its connection file
+    readable by the kernel's unprivileged uid."""
+
+    prefix: list[str] = []
+    on_connection_file = None
+    forked = False  # the command is a sandbox's placeholder; the kernel is forked into it
+    kernel_arguments: list[str] = []
+
+    @property
+    def kernel_spec(self):
+        """Interrupt by message: a SIGINT to the process group would also hit bwrap, its
+        leader, and bwrap dies of it, taking the kernel along."""
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+    def client(self, **kwargs):
+        """A client whose sockets refuse oversized frames from the kernel."""
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        return client
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.on_connection_file is not None:
+            self.on_connection_file(Path(self.connection_file))
+        if self.forked:
+            self.kernel_arguments = command[command.index("ipykernel_launcher") + 1:]
+            return list(self.prefix)
+        return [*self.prefix, *command]
+
+
+class LaunchedKernel:
+    """A kernel process already started (and booting) in its own work folder."""
+
+    def __init__(self, sandbox: SandboxSettings, gpu: bool, background: bool = False,
+                 forks: ForkServer | None = None):
+        # A uid per kernel: the process cap counts per uid, so one student's fork bomb
+        # cannot starve the kernels of the others.
+        self.sandbox = sandbox = replace(sandbox, uid=next_uid(sandbox.uid))
+        self.folder = Path(tempfile.mkdtemp(prefix="grade-"))
+        self.folder.chmod(0o711)  # the kernel may pass through, not list or change it
+        self.workdir, self.ipc = self.folder / "work", self.folder / "ipc"
+        for path in (self.workdir, self.ipc):
+            path.mkdir(mode=0o700)
+            prepare_workdir(path, sandbox)
+        self.disk = mount_disk(self.workdir, sandbox)
+        self.output = KernelOutput(self.folder / "output")
+        # IPC sockets are files: no TCP port is opened, and they keep working inside a
+        # network namespace.
+        self.manager = SandboxedKernelManager(
+            kernel_name="python3", transport="ipc", ip=str(self.ipc / "kernel"),
+            connection_file=str(self.ipc / "kernel.json"))
+        # A control group of its own, where the machine allows: everything the kernel
+        # forks shares its caps, and closing it kills every process in it.
+        self.group = cgroups.for_kernel(f"grader-{os.getpid()}-{sandbox.uid}",
+                                        sandbox.memory_mb, sandbox.max_processes)
+        if self.group and background:
+            self.group.set_cpu_weight(BACKGROUND_SHARES)
+        groups = [str(Path(f).parent) for f in self.group.procs_files()] if self.group else []
+        janitor(os.getpid()).hold(self.folder, self.workdir if self.disk else None, groups)
+        enter = self.group.enter_command() if self.group else []
+        # One lookup of the data folders, so the bind mounts and the env vars name the same.
+        data = data_folders()
+        cage = holder_command if forks else kernel_prefix
+        self.manager.prefix = [*enter, *cage(self.folder, self.workdir, sandbox, gpu, data)]
+        self.manager.forked = forks is not None
+        self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
+        warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
+        env = kernel_environment(self.workdir, data)
+        run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm,
+                                            stdout=self.output.writer,
+                                            stderr=self.output.writer)
+        self.fork_error: str | None = None
+        self.forking: threading.Thread | None = None
+        if forks:
+            # In the background, as a kernel started from scratch boots: a sandbox built at
+            # cpu.shares 2 on a busy machine takes its time.
+            request = {"uid": sandbox.uid, "cwd": str(self.workdir), "env": env,
+                       "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
+                       "output": str(self.output.path),
+                       "cgroups": self.group.procs_files() if self.group else []}
+            self.forking = threading.Thread(target=self.fork_in, args=(forks, request),
+                                            daemon=True)
+            self.forking.start()
+
+    def fork_in(self, forks: ForkServer, request: dict) -> None:
+        """Fork the kernel into its sandbox once bwrap has built it (a thread)."""
+        try:
+            forks.fork({**request, "holder": self.holder(),
+                        "sandbox": self.manager.provisioner.process.pid})
+        except (OSError, RuntimeError, ValueError) as error:
+            self.fork_error = str(error)
+
+    def holder(self) -> int:
+        """The pid of the sandbox's placeholder, once bwrap has built the sandbox around it
+        and it runs the placeholder's program."""
+        process = self.manager.provisioner.process
+        deadline = time.monotonic() + HOLDER_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            for pid in descendants(process.pid):
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == HOLDER:
+                        return pid
+                except OSError:
+                    continue
+            time.sleep(0.005)
+        raise RuntimeError(f"its sandbox did not start within {HOLDER_SECONDS:g} s")
+
+    def started(self) -> None:
+        """Wait until a forked kernel is in its sandbox; RuntimeError if it never got there."""
+        if self.forking is not None:
+            self.forking.join()
+        if self.fork_error:
+            raise RuntimeError(f"the kernel could not be forked: {self.fork_error}")
+
+    def terminal_output(self) -> str:
+        """What the kernel's processes wrote to their stdout and stderr so far (not cell
+        outputs): the first MAX_KEPT_BYTES (grader/sandbox/kernel_output.py), escaped."""
+        return self.output.text()
+
+    def lock_channels(self) -> None:
+        """Once the kernel is up, its sockets' folder is the grader's (see the module)."""
+        take_back(self.ipc)
+
+    def foreground(self) -> None:
+        """Full CPU weight again, now that this kernel is the one being graded."""
+        if self.group:
+            self.group.set_cpu_weight(FOREGROUND_SHARES)
+
+    def kill(self) -> None:
+        """Kill the kernel, its sandbox and, with a control group, every process in it."""
+        try:
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
+            pass
+        if self.group is not None:
+            self.group.close()
+
+    def close(self) -> None:
+        """Kill the kernel and remove its folder and its disk."""
+        self.kill()
+        self.output.close()
+        if self.disk:
+            unmount(self.workdir)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        janitor(os.getpid()).forget(self.folder)
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """The live processes below `pid`, nearest first, each mapped to its parent (bwrap
+    forks the sandbox's first process as root, which forks the placeholder)."""
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop(0)
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                below = [int(child) for child in children.read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found.update(dict.fromkeys(below, parent))
+            frontier += below
+    return found
+
+
+class KernelPool:
+    """Hands out fresh kernels, keeping the next one booting in the background; forked
+    from a warm parent where the sandbox allows (grader/sandbox/forkserver.py)."""
+
+    def __init__(self, sandbox: SandboxSettings, gpu: bool, ahead: bool = True):
+        self.sandbox = sandbox
+        self.gpu = gpu
+        self.ahead = ahead
+        self.next: LaunchedKernel | None = None
+        self.forks = ForkServer(kernel_environment(Path("/"), data_folders())) \
+            if forks_kernels(sandbox) else None
+
+    def launch(self, background: bool = False) -> LaunchedKernel:
+        return LaunchedKernel(self.sandbox, self.gpu, background, self.forks)
+
+    def take(self) -> LaunchedKernel:
+        kernel = self.next or self.launch()
+        kernel.foreground()
+        self.next = self.launch(background=True) if self.ahead else None
+        return kernel
+
+    def close(self) -> None:
+        if self.next is not None:
+            self.next.close()
+            self.next = None
+        if self.forks is not None:
+            self.forks.close()
