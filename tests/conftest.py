@@ -37,6 +37,33 @@ HIDDEN = frozenset(c.full_name for e in available().values() for c in e.checks i
 HIDDEN_FAILURE = "not met on the hidden inputs"
 
 
+def exercise_words(exercise) -> list[str]:
+    """The names a test of `exercise` is named by: the exercise's and its check groups'
+    (the student functions it grades, and their trainings)."""
+    groups = {check.exercise for check in exercise.checks}
+    return sorted({exercise.name, *groups}, key=len, reverse=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One marker per exercise, so a maintainer of softmax runs `pytest -m softmax`."""
+    for name in available():
+        config.addinivalue_line("markers", f"{name}: the tests that name the {name} exercise "
+                                           "or a function it grades")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with every exercise whose name, or the name of a function it grades,
+    appears in the test's id (its module, name and parameters) as a word of its own."""
+    patterns = {name: re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape,
+                                 exercise_words(exercise))) + r")(?![a-z0-9])")
+                for name, exercise in available().items()}
+    for item in items:
+        said = item.nodeid.lower()
+        for name, pattern in patterns.items():
+            if pattern.search(said):
+                item.add_marker(getattr(pytest.mark, name))
+
+
 def words_missing(name: str, message: str, words: tuple[str, ...]) -> list[str]:
     """The bug's `words` that `message` lacks. A hidden test names a bug by what failed
     alone; where the student's function raised, by the kind of error (and the grader's hint

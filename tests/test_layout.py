@@ -108,3 +108,14 @@ def test_building_student_notebooks_needs_neither_the_reference_nor_the_self_che
     loaded = imported_by(["grader.authoring.assign"])
     assert not loaded & {"grader.kernel.selfcheck", "grader.selfcheck", "grader.authoring.public",
                          "grader.grading.grade", "grader.exercises", "grader.authoring.exercise"}
+
+
+def test_an_exercise_s_tests_are_found_by_its_name():
+    """A maintainer of one exercise runs `pytest -m NAME`: the tests naming the exercise or a
+    function it grades, and none naming only another's."""
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                             "-p", "no:cacheprovider", "-m", "one_hot"],
+                            capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).parent.parent).stdout.splitlines()
+    tests = [line for line in listed if "::" in line]
+    assert tests and all("one_hot" in test for test in tests), listed[-5:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import EXERCISES, FAST, grade_file, with_functions, write_notebook
 
+from grader.grading.assignment import Assignment
 from grader.grading.results import Result, load_result, save_result
 
 
@@ -29,8 +30,11 @@ def test_the_blank_notebook_scores_zero_saying_not_implemented(blank_result):
 
 
 def test_every_test_of_every_exercise_is_graded(solution_result):
-    assert [t.name for t in solution_result.tests] == [
-        check.full_name for exercise in EXERCISES for check in exercise.checks]
+    """Each exercise's checks, the questions its settings declare (the quiz's) included."""
+    planned = [check.full_name for check in Assignment.of(FAST).checks]
+    assert [t.name for t in solution_result.tests] == planned
+    assert {c.full_name for e in EXERCISES for c in e.checks} < set(planned)
+    assert "quiz.softmax_shift_invariance" in planned
     assert {t.assignment for t in [solution_result]} == {FAST.notebook}
 
 

@@ -36,7 +36,7 @@ def run_cli(*args: str) -> tuple[int, str, bool]:
     (["no-such-folder/"], 2, "does not exist"),
     (["run", "--jobs", "0", "."], 2, "--jobs"),
     (["--course", "/no/such/course", "run", "."], 2, "course"),
-    (["run", "grader/templates"], 2, "holds no notebooks: looked for STUDENT.ipynb"),
+    (["run", "grader/outputs/templates"], 2, "holds no notebooks: looked for STUDENT.ipynb"),
 ])
 def test_help_and_usage_errors_import_no_torch(args, code, says):
     exit_code, output, imported_torch = run_cli(*args)

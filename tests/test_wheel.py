@@ -50,7 +50,7 @@ def venv(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_templates_and_the_course(venv: Path, tmp_path: Path):
     out = run([str(venv / "bin/python"), "-c", (
-        "import json, grader\nfrom grader import course, paths\n"
+        "import json, grader\nfrom grader import paths\nfrom grader.authoring import course\n"
         "print(json.dumps([grader.__file__, sorted(p.name for p in paths.TEMPLATES.iterdir()),"
         " sorted(p.name for p in course.BUNDLED.reference.iterdir())]))")], cwd=tmp_path)
     location, templates, reference = json.loads(out.stdout)

@@ -120,7 +120,7 @@ grade = "grader.cli:main"
 include = ["grader*"]
 
 [tool.setuptools.package-data]
-grader = ["templates/*.j2"]
+"grader.outputs" = ["templates/*.j2"]
 """
 
 
