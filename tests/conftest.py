@@ -7,19 +7,24 @@ course itself name it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 import pytest
+from click.testing import CliRunner
 
 from grader.authoring.config import Settings, load_settings
 from grader.authoring.course import ENV_VAR, Course
 from grader.authoring.exercise import available, lookup
+from grader.cli import main
 from grader.grading.checks import HIDDEN_TEXT
 from grader.grading.grade import grade_submission
 from grader.grading.results import Result
@@ -62,6 +67,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for name, pattern in patterns.items():
             if pattern.search(said):
                 item.add_marker(getattr(pytest.mark, name))
+
+
+@contextmanager
+def course_of_our_own(root: Path, change: Callable[[Path], None],
+                      assignment: str) -> Iterator[CliRunner]:
+    """A course made by `grade init` in `root`, changed by `change` as an instructor would,
+    its `assignment`'s notebooks built: the current folder and course while inside."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv(ENV_VAR, str(root / "course"))  # restored after; use() sets it
+        runner = CliRunner()
+        assert runner.invoke(main, ["init", "course"]).exit_code == 0
+        change(root / "course")
+        built = runner.invoke(main, ["--course", "course", "assign", "--assignment", assignment])
+        assert built.exit_code == 0, built.output
+        yield runner
+
+
+def class_graded(runner: CliRunner, assignment: str, *options: str) -> dict:
+    """`grade class` of that course into out/, and the summary it prints with --json."""
+    graded = runner.invoke(main, ["--course", "course", "class", "--out", "out", *options,
+                                  "--assignment", assignment, "--json"])
+    assert graded.exit_code == 0, graded.output
+    return json.loads(graded.stdout[graded.stdout.index("{"):])
 
 
 def words_missing(name: str, message: str, words: tuple[str, ...]) -> list[str]:

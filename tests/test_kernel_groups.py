@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import EXERCISES, wait_for
 
+from grader.authoring.exercise import Step
 from grader.grading.plan import StepWork, left_to_run, planned_work, stopped_by
-from grader.kernel.probing import ProbeStep
 from grader.sandbox import cgroups
 from grader.sandbox.bwrap import SandboxSettings
 from grader.sandbox.kernels import (
@@ -83,10 +83,10 @@ def test_closing_kills_a_process_that_left_the_process_group():
 
 # --- which probes a stopped kernel takes down --------------------------------------------
 
-WORK = [StepWork("ex", "m", ProbeStep(), ["softmax.values", "softmax.large",
-                                          "cross_entropy.values"]),
-        StepWork("ex", "m", ProbeStep("EPOCH"), ["epoch.run", "epoch.collect"]),
-        StepWork("other", "n", ProbeStep(), ["normal.grid"])]
+WORK = [StepWork("ex", "m", "PROBES", Step({}), ["softmax.values", "softmax.large",
+                                                  "cross_entropy.values"]),
+        StepWork("ex", "m", "EPOCH", Step({}), ["epoch.run", "epoch.collect"]),
+        StepWork("other", "n", "PROBES", Step({}), ["normal.grid"])]
 USES = {"epoch.run": ("softmax", "cross_entropy"), "epoch.collect": ("softmax",)}
 
 

@@ -15,11 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from click.testing import CliRunner
-from conftest import write_notebook
+from conftest import class_graded, course_of_our_own, write_notebook
 
 from grader.authoring import course
-from grader.cli import main
 from grader.selfcheck import run_check
 
 EXERCISE = '''
@@ -156,14 +154,7 @@ def add_exercise(root: Path) -> None:
 def extended(tmp_path_factory):
     """A course made by `grade init`, the exercise added, notebooks built, a class graded."""
     root = tmp_path_factory.mktemp("plugin")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv(course.ENV_VAR, str(root / "course"))  # restored after; use() sets it
-        runner = CliRunner()
-        assert runner.invoke(main, ["init", "course"]).exit_code == 0
-        add_exercise(root / "course")
-        built = runner.invoke(main, ["--course", "course", "assign", "--assignment", ASSIGNMENT])
-        assert built.exit_code == 0, built.output
+    with course_of_our_own(root, add_exercise, ASSIGNMENT) as runner:
         solution = nbformat.read(root / "course" / "reference" / f"{ASSIGNMENT}.ipynb",
                                  as_version=4)
         write_notebook(solution, root / "class" / "alice.ipynb")
@@ -171,10 +162,7 @@ def extended(tmp_path_factory):
             if cell.source.startswith("def relu"):
                 cell.source = WRONG_RELU
         write_notebook(solution, root / "class" / "bob.ipynb")
-        graded = runner.invoke(main, ["--course", "course", "class", "--out", "out", "--jobs",
-                                      "2", "--assignment", ASSIGNMENT, "--json"])
-        assert graded.exit_code == 0, graded.output
-        yield root, json.loads(graded.stdout[graded.stdout.index("{"):])
+        yield root, class_graded(runner, ASSIGNMENT, "--jobs", "2")
 
 
 def test_the_student_notebook_has_the_exercise_blank(extended):

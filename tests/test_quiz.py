@@ -14,15 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from click.testing import CliRunner
-from conftest import BLANK, with_functions, write_notebook
+from conftest import BLANK, class_graded, course_of_our_own, with_functions, write_notebook
 
-from grader.authoring import course
 from grader.authoring.assign import ANSWER_PROMPT
 from grader.authoring.config import ConfigError, load_settings
 from grader.authoring.course import BUNDLED
 from grader.authoring.exercise import lookup
-from grader.cli import main
 from grader.exercises import quiz
 from grader.grading.checks import Context, GraderFault
 from grader.grading.results import TestResult
@@ -303,14 +300,7 @@ def course_quiz(tmp_path_factory):
     """A course made by `grade init` with the question added, its notebook built, and one
     student graded: the bundled question right, the new one wrong."""
     root = tmp_path_factory.mktemp("quiz")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv(course.ENV_VAR, str(root / "course"))  # restored after; use() sets it
-        runner = CliRunner()
-        assert runner.invoke(main, ["init", "course"]).exit_code == 0
-        add_question(root / "course")
-        built = runner.invoke(main, ["--course", "course", "assign", "--assignment", ASSIGNMENT])
-        assert built.exit_code == 0, built.output
+    with course_of_our_own(root, add_question, ASSIGNMENT) as runner:
         notebook = nbformat.read(root / "course" / "exercises" / f"{ASSIGNMENT}.ipynb",
                                  as_version=4)
         answers = {f"{quiz.ANSWER_TAG}lr": "(C)", f"{quiz.ANSWER_TAG}softmax_shift": right_letter()}
@@ -318,10 +308,7 @@ def course_quiz(tmp_path_factory):
             for tag in cell.metadata.get("tags", []):
                 cell.source = answers.get(tag, cell.source)
         write_notebook(notebook, root / "class" / "carol.ipynb")
-        graded = runner.invoke(main, ["--course", "course", "class", "--out", "out",
-                                      "--assignment", ASSIGNMENT, "--json"])
-        assert graded.exit_code == 0, graded.output
-        yield root, json.loads(graded.stdout[graded.stdout.index("{"):])
+        yield root, class_graded(runner, ASSIGNMENT)
 
 
 def test_the_students_notebook_holds_no_answer(course_quiz):

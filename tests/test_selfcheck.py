@@ -239,7 +239,7 @@ def test_the_public_data_says_which_steps_to_run_and_which_tests_train():
     public = torch.load(BUNDLED.public / f"{SOFTMAX}.pt", weights_only=True)
     work = Assignment.of(SOFTMAX_SETTINGS).work
     assert [(s["exercise"], s["module"], s["table"], s["keys"], s["long"], s["selfcheck"])
-            for s in public["steps"]] == [(w.exercise, w.module, w.step.table, w.keys,
+            for s in public["steps"]] == [(w.exercise, w.module, w.table, w.keys,
                                            w.step.long, not w.step.long) for w in work]
     assert set(public["on_request"]) == TRAININGS | {
         f"concise_softmax_training.{name}" for name in

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.authoring import course
 from grader.grading.checks import Check
-from grader.kernel.probing import COURSE_PACKAGE, ProbeStep, course_modules, function_of
+from grader.kernel.probing import COURSE_PACKAGE, course_modules, function_of
 
 if TYPE_CHECKING:  # grader.authoring.datasets finds the data sets in use through the exercises
     from grader.authoring.datasets import DataSet
@@ -84,9 +84,12 @@ class Step:
 
     `timed` steps are timed from outside the kernel, their `bound` (Options -> the largest
     ratio over the reference's time, e.g. `lambda options: options.max_epoch_ratio`) read
-    from the assignment's settings; `long` ones get the epoch time limit; `setup` ones leave
-    state a timed step needs; `late` inputs reach the kernel only with this cell.
-    `selfcheck`: whether the students' self-check runs it (default: unless long).
+    from the assignment's settings; `long` ones get the epoch time limit instead of the
+    per-probe one; `setup` ones leave state a timed step needs, so the reference runs them
+    even when its observations come from the cache; `late` inputs (integer seeds) are drawn
+    per submission and reach the kernel only with this cell, so a timed step whose work
+    depends on them cannot be run ahead. `selfcheck`: whether the students' self-check runs
+    it (default: unless long).
     """
 
     table: Mapping[str, Callable]
@@ -97,6 +100,10 @@ class Step:
     late: tuple[str, ...] = ()
     bound: Bound | None = None
     selfcheck: bool | None = None
+
+    @property
+    def in_selfcheck(self) -> bool:
+        return (not self.long) if self.selfcheck is None else self.selfcheck
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,8 @@ class Declaration:
 
 @dataclass(frozen=True)
 class Exercise:
-    """An exercise as the pipeline reads it: its probes module and tables by name, as the
-    kernel imports them."""
+    """An exercise as the pipeline reads it: its probes module by name, as the kernel
+    imports it, and its declared steps."""
 
     name: str
     checks: tuple[Check, ...]
@@ -132,7 +139,7 @@ class Exercise:
     read_notebook: Callable[[Any], dict] | None = None
     options: type = NoOptions
     probes: str | None = None
-    probe_steps: tuple[ProbeStep, ...] = ()
+    probe_steps: tuple[Step, ...] = ()
     probe_uses: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     forbidden: dict[str, Any] = field(default_factory=dict)
@@ -159,10 +166,15 @@ class Exercise:
     def test_names(self) -> set[str]:
         return {check.full_name for check in self.checks}
 
-    def step_keys(self, step: ProbeStep) -> list[str]:
+    def step_keys(self, step: Step) -> list[str]:
         """The probe keys one of its steps runs, in its table's order."""
-        table = getattr(importlib.import_module(self.probes or ""), step.table)
-        return [key for key in table if step.keys is None or key in step.keys]
+        return [key for key in step.table if step.keys is None or key in step.keys]
+
+    def table_name(self, step: Step) -> str:
+        """The name the kernel imports one of its steps' tables by: the probes module's
+        global holding it."""
+        module = importlib.import_module(self.probes or "")
+        return next(name for name, value in vars(module).items() if value is step.table)
 
     def configured(self, options: Any, points: dict[str, float],
                    hidden: tuple[str, ...]) -> list[Check]:
@@ -174,31 +186,25 @@ class Exercise:
 
 
 def from_declaration(declared: Declaration, name: str, file: str) -> Exercise:
-    """The declared exercise with its tables and bounds resolved to the names the kernel
-    and the settings use."""
+    """The declared exercise as the pipeline reads it, its steps' tables checked to be
+    globals of its probes module (the kernel imports them by name)."""
     if declared.steps and declared.probes is None:
         raise ExerciseError(f"{file}: steps are declared without their probes module: "
                             "add probes=<the module holding their tables>")
-    steps = tuple(probe_step(step, declared, file) for step in declared.steps)
+    for step in declared.steps:
+        if not any(value is step.table for value in vars(declared.probes).values()):
+            raise ExerciseError(f"{file}: a step's table is not a global of "
+                                f"{declared.probes.__name__}: define it there and pass it as "
+                                "probes.<NAME>")
     exercise = Exercise(
         name=name, checks=tuple(declared.checks), make_inputs=declared.make_inputs,
         read_notebook=declared.read_notebook, options=declared.options,
-        probes=declared.probes.__name__ if declared.probes else None, probe_steps=steps,
-        probe_uses=dict(declared.uses), hints=dict(declared.hints),
+        probes=declared.probes.__name__ if declared.probes else None,
+        probe_steps=tuple(declared.steps), probe_uses=dict(declared.uses),
+        hints=dict(declared.hints),
         forbidden=dict(declared.forbidden), curves=declared.curves, file=file,
         checks_for=declared.checks_for, data=tuple(declared.data))
     return replace(exercise, shareable=declared.shareable or without_long_steps(exercise))
-
-
-def probe_step(step: Step, declared: Declaration, file: str) -> ProbeStep:
-    """A declared step as the kernel and the settings name its parts."""
-    names = [name for name, value in vars(declared.probes).items() if value is step.table]
-    if not names:
-        raise ExerciseError(f"{file}: a step's table is not a global of "
-                            f"{declared.probes.__name__}: define it there and pass it as "
-                            "probes.<NAME>")
-    return ProbeStep(names[0], step.keys, step.timed, step.long, step.setup, step.late,
-                     bound_field(step.bound, declared.options, file), step.selfcheck)
 
 
 class FieldReader:
@@ -218,7 +224,7 @@ class FieldReader:
 
 
 def bound_field(bound: Bound | None, options: type, file: str) -> str | None:
-    """The Options field a bound returns: the settings hold the number, the step its name."""
+    """The Options field a bound returns, or ExerciseError if it reads anything else."""
     if bound is None:
         return None
     reader = FieldReader(options, file)
@@ -286,17 +292,17 @@ def validate_steps(exercise: Exercise) -> None:
     if exercise.probe_steps:
         module = probes_module(exercise)
     for step in exercise.probe_steps:
-        table = getattr(module, step.table, None)
-        if not isinstance(table, dict):
-            raise ExerciseError(f"{exercise.file}: a step's table {step.table!r} is not a dict "
-                                f"of {exercise.probes}{close_to(step.table, vars(module))}")
+        name = exercise.table_name(step)
+        if not isinstance(step.table, dict):
+            raise ExerciseError(f"{exercise.file}: a step's table {name!r} is not a dict "
+                                f"of {module.__name__}")
         for key in step.keys or ():
-            if key not in table:
+            if key not in step.table:
                 raise ExerciseError(f"{exercise.file}: a step names the probe key {key!r}, "
-                                    f"which {step.table} lacks{close_to(key, table)}")
-        if step.timed and step.max_ratio not in fields:
-            raise ExerciseError(f"{exercise.file}: the timed step of {step.table} has no bound "
-                                f"among its Options' fields ({step.max_ratio!r}): give it one, "
+                                    f"which {name} lacks{close_to(key, step.table)}")
+        if step.timed and bound_field(step.bound, exercise.options, exercise.file) not in fields:
+            raise ExerciseError(f"{exercise.file}: the timed step of {name} has no bound "
+                                "among its Options' fields: give it one, "
                                 "e.g. bound=lambda options: options.max_ratio")
 
 

@@ -49,7 +49,7 @@ def build_public(settings: Settings) -> dict:
         "timeouts": {"probe": settings.probe_timeout, "long": settings.long_timeout},
         "hidden": list(settings.hidden),
         "grader_only": grader_only(assignment, probe, inputs, reference),
-        "steps": [{"exercise": item.exercise, "module": item.module, "table": item.step.table,
+        "steps": [{"exercise": item.exercise, "module": item.module, "table": item.table,
                    "keys": item.keys, "long": item.step.long,
                    "selfcheck": item.step.in_selfcheck} for item in assignment.work],
         "on_request": on_request(assignment, probe, inputs),
@@ -74,7 +74,7 @@ class ReadKeys(dict):
 
 def on_request(assignment: Assignment, probe: Probe, inputs: dict) -> list[str]:
     """The public tests that read what a step the self-check runs only when asked observes
-    (a long training, by its ProbeStep's `selfcheck`). Each test is judged alone on the
+    (a long training, by its Step's `selfcheck`). Each test is judged alone on the
     reference's observations, noting the probe keys it reads."""
     later = {key for item in assignment.work if not item.step.in_selfcheck for key in item.keys}
     found = []

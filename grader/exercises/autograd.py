@@ -350,11 +350,5 @@ def trains_on_other_data(ctx: Context) -> str:
     return expect_reference_run(ctx, "training_loop.other_data", "training_other")
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-    hints=HINTS,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs, hints=HINTS)

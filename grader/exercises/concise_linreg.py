@@ -227,10 +227,5 @@ def recovers_the_true_weights(ctx: Context) -> str:
     return f"|w - true_w| = {error:.2g} (reference {ref_error:.2g}, limit {limit:.2g})."
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs)

@@ -276,14 +276,8 @@ def trains_in_training_mode(ctx: Context) -> str:
     return "The net trains in training mode."
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
-    options=Options,
-    make_inputs=make_inputs,
-    data=(FASHION_MNIST,),
-    hints=HINTS,
-    # Trained parameters give way to their test accuracy in the public data.
-    shareable=shareable,
-)
+# Trained parameters give way to their test accuracy in the public data.
+EXERCISE = Declaration(checks=CHECKS, probes=probes,
+                       steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
+                       options=Options, make_inputs=make_inputs, data=(FASHION_MNIST,), hints=HINTS,
+                       shareable=shareable)

@@ -518,14 +518,6 @@ def curves(ctx: Context) -> list[Curve]:
                   ref_losses)]
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-    uses=USES,
-    hints=HINTS,
-    forbidden=FORBIDDEN,
-    curves=curves,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs, uses=USES, hints=HINTS, forbidden=FORBIDDEN,
+                       curves=curves)

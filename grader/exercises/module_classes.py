@@ -220,13 +220,7 @@ def flatten_layer_net_reaches_the_test_accuracy(ctx: Context) -> str:
                           "nn.Linear(784, 10))")
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
-    options=Options,
-    make_inputs=make_inputs,
-    data=(FASHION_MNIST,),
-    hints=HINTS,
-    shareable=shareable,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes,
+                       steps=(Step(probes.PROBES), Step(probes.EPOCH_STEPS, long=True)),
+                       options=Options, make_inputs=make_inputs, data=(FASHION_MNIST,), hints=HINTS,
+                       shareable=shareable)

@@ -144,10 +144,5 @@ def takes_the_class_count_from_num_classes(ctx: Context) -> str:
     return "num_classes columns, whatever the largest label."
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    make_inputs=make_inputs,
-    hints=HINTS,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),),
+                       make_inputs=make_inputs, hints=HINTS)

@@ -276,12 +276,5 @@ def keeps_the_graph(ctx: Context) -> str:
     return "Autograd differentiates the density with respect to x."
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-    hints=HINTS,
-    curves=curves,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs, hints=HINTS, curves=curves)

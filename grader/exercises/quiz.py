@@ -174,10 +174,5 @@ def checks_for(options: Options) -> list[Check]:
             for name, question in options.questions.items()]
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    options=Options,
-    read_notebook=read_notebook,
-    shareable=shareable,
-    checks_for=checks_for,
-)
+EXERCISE = Declaration(checks=CHECKS, options=Options, read_notebook=read_notebook,
+                       shareable=shareable, checks_for=checks_for)

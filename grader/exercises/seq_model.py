@@ -188,10 +188,5 @@ def beats_the_linear_model(ctx: Context) -> str:
             f"(reference net {reference:.3g}).")
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs)

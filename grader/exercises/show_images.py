@@ -209,11 +209,5 @@ def handles_a_single_row(ctx: Context) -> str:
     return "A single row of images is drawn in order."
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    make_inputs=make_inputs,
-    data=(FASHION_MNIST,),
-    hints=HINTS,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),),
+                       make_inputs=make_inputs, data=(FASHION_MNIST,), hints=HINTS)

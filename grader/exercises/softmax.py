@@ -561,19 +561,9 @@ def curves(ctx: Context) -> list[Curve]:
         return []
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),
-           Step(probes.EPOCH_STEPS, keys=("epoch.prepare",), long=True, setup=True),
-           Step(probes.EPOCH_STEPS, keys=("epoch.run",), timed=True, long=True,
-                late=("epoch.order_seed",), bound=lambda options: options.max_epoch_ratio)),
-    options=Options,
-    make_inputs=make_inputs,
-    data=(FASHION_MNIST,),
-    uses=USES,
-    hints=HINTS,
-    forbidden=FORBIDDEN,
-    curves=curves,
-    shareable=shareable,
-)
+PREPARE = Step(probes.EPOCH_STEPS, keys=("epoch.prepare",), long=True, setup=True)
+EPOCH = Step(probes.EPOCH_STEPS, keys=("epoch.run",), timed=True, long=True,
+             late=("epoch.order_seed",), bound=lambda options: options.max_epoch_ratio)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES), PREPARE, EPOCH),
+                       options=Options, make_inputs=make_inputs, data=(FASHION_MNIST,), uses=USES,
+                       hints=HINTS, forbidden=FORBIDDEN, curves=curves, shareable=shareable)

@@ -267,12 +267,5 @@ def curves(ctx: Context) -> list[Curve]:
             for which, mine, theirs in zip(("training", "validation"), got, want, strict=True)]
 
 
-EXERCISE = Declaration(
-    checks=CHECKS,
-    probes=probes,
-    steps=(Step(probes.PROBES),),
-    options=Options,
-    make_inputs=make_inputs,
-    hints=HINTS,
-    curves=curves,
-)
+EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES),), options=Options,
+                       make_inputs=make_inputs, hints=HINTS, curves=curves)

@@ -69,7 +69,7 @@ def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
               reference_seconds: dict[str, float], settings: Settings) -> Timing:
     """A timed step's figures; the student's count only if the step's probes returned."""
     returned = all(observations.get(key, {}).get("ok") for key in work.keys)
-    max_ratio = getattr(settings.options[work.exercise], work.step.max_ratio)
+    max_ratio = work.step.bound(settings.options[work.exercise])
     cpu = seconds.get(cpu_key(work.name)) if returned else None
     return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
                   reference_seconds[work.name], max_ratio, cpu,

@@ -97,7 +97,7 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
             cpu_before = kernel.group.cpu_seconds() if kernel.group else None
             runnable_before = kernel.group.runnable() if kernel.group else {}
             outcome = run.run_code(
-                RUN_STEP.format(module=item.module, table=item.step.table, keys=item.keys,
+                RUN_STEP.format(module=item.module, table=item.table, keys=item.keys,
                                 timeout=timeout, late=encode(step_late) if step_late else None),
                 timeout * len(item.keys) + GRACE_SECONDS, expect=item.keys)
             if item.step.timed and outcome.error is None:

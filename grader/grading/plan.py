@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from grader.authoring.config import Settings
-from grader.authoring.exercise import Exercise
-from grader.kernel.probing import ProbeStep, failure, function_of
+from grader.authoring.exercise import Exercise, Step
+from grader.kernel.probing import failure, function_of
 
 
-def step_timeout(step: ProbeStep, settings: Settings) -> float:
+def step_timeout(step: Step, settings: Settings) -> float:
     return settings.long_timeout if step.long else settings.probe_timeout
 
 
@@ -21,7 +21,8 @@ class StepWork:
 
     exercise: str
     module: str  # the kernel-side module holding the step's table
-    step: ProbeStep
+    table: str  # the table's name in that module, as the kernel imports it
+    step: Step
     keys: list[str]
 
     @property
@@ -32,7 +33,8 @@ class StepWork:
 
 def planned_work(exercises: list[Exercise]) -> list[StepWork]:
     """Every probe step with its keys spelled out, in the order the kernel runs them."""
-    return [StepWork(exercise.name, exercise.probes, step, exercise.step_keys(step))
+    return [StepWork(exercise.name, exercise.probes, exercise.table_name(step), step,
+                     exercise.step_keys(step))
             for exercise in exercises for step in exercise.probe_steps]
 
 

@@ -67,7 +67,7 @@ def reference_probe(assignment: Assignment) -> Probe:
         observed = stored_observations(stored, assignment.keys)
         for work in assignment.work:
             if work.step.setup or not observed:
-                run_table(probe, work.module, work.step.table, work.step.keys,
+                run_table(probe, work.module, work.table, work.step.keys,
                           step_timeout(work.step, settings))
         failed = [k for k, v in probe.observations.items() if not v["ok"]]
         if failed:
@@ -126,7 +126,7 @@ def time_reference(probe: Probe, assignment: Assignment,
     for work in assignment.timed:
         with cgroups.thread_apart(FOREGROUND_SHARES):
             started, started_cpu = time.perf_counter(), time.thread_time()
-            run_table(probe, work.module, work.step.table, work.keys,
+            run_table(probe, work.module, work.table, work.keys,
                       step_timeout(work.step, assignment.settings))
             seconds[work.name] = time.perf_counter() - started
             seconds[cpu_key(work.name)] = time.thread_time() - started_cpu

@@ -24,7 +24,6 @@ import traceback
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,33 +41,6 @@ DEVICE = "device"  # the inputs' entry naming where long steps run
 COURSE_PACKAGE = "dl_course"  # a course's own exercise modules, by this package name
 SEND_SECONDS = 5.0  # the longest a probe waits for its observation to leave the kernel
 TORCH_CALLS = "torch_calls"  # a probe's field: the torch functions the student's call reached
-
-
-@dataclass(frozen=True)
-class ProbeStep:
-    """One kernel cell's worth of probes: a table of a probe module, or some of its keys.
-
-    `timed` steps are timed by the grader from outside the kernel; `long` ones get the
-    epoch time limit instead of the per-probe one; `setup` ones leave state a timed step
-    needs, so the reference runs them even when its observations come from the cache.
-    `late` inputs (integer seeds) are drawn per submission and reach the kernel only with
-    this step's cell: a timed step whose work depends on them cannot be run ahead.
-    `max_ratio` names the setting that bounds a timed step's time over the reference's.
-    `selfcheck`: whether the students' self-check runs it (None: unless it is long).
-    """
-
-    table: str = "PROBES"
-    keys: tuple[str, ...] | None = None
-    timed: bool = False
-    long: bool = False
-    setup: bool = False
-    late: tuple[str, ...] = ()
-    max_ratio: str | None = None
-    selfcheck: bool | None = None
-
-    @property
-    def in_selfcheck(self) -> bool:
-        return not self.long if self.selfcheck is None else self.selfcheck
 
 
 class ProbeTimeout(BaseException):
