@@ -4,9 +4,11 @@ its student with no one, saying so."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -47,6 +49,373 @@ def accuracy(y_hat, y):
 """
 
 
+# Eight students' own, correct softmax, accuracy, data_iter and evaluate_accuracy, each
+# written their own way (as d2l study notes show them).
+INDEPENDENT = {
+    "ana": {
+        "softmax": '''
+def softmax(X):
+    shifted = X - X.max(dim=1, keepdim=True).values
+    e = shifted.exp()
+    return e / e.sum(dim=1, keepdim=True)
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    hits = 0
+    for guess, truth in zip(y_hat.argmax(dim=1).tolist(), y.reshape(-1).tolist()):
+        hits += int(guess == truth)
+    return hits / len(y_hat)
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    order = torch.randperm(len(features))
+    for start in range(0, len(order), batch_size):
+        chosen = order[start:start + batch_size]
+        yield features[chosen], labels[chosen]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    right = seen = 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            right += (net(X).argmax(1) == y).sum().item()
+            seen += y.numel()
+    return right / seen
+''',
+    },
+    "ben": {
+        "softmax": '''
+def softmax(X):
+    return torch.softmax(X, dim=1)
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    labels = y.view(-1)
+    return (torch.argmax(y_hat, 1) == labels).sum().item() / labels.shape[0]
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    n = features.shape[0]
+    idx = list(range(n))
+    random.shuffle(idx)
+    batch = []
+    for i in idx:
+        batch.append(i)
+        if len(batch) == batch_size:
+            yield features[batch], labels[batch]
+            batch = []
+    if batch:
+        yield features[batch], labels[batch]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    results = []
+    with torch.no_grad():
+        for X, y in data_iter:
+            results.append(net(X).argmax(dim=1) == y)
+    everything = torch.cat(results)
+    return everything.float().mean().item()
+''',
+    },
+    "cai": {
+        "softmax": '''
+def softmax(X):
+    m, _ = torch.max(X, dim=1, keepdim=True)
+    num = torch.exp(X - m)
+    den = torch.sum(num, dim=1, keepdim=True)
+    return num / den
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    pred = y_hat.argmax(axis=1)
+    y = y.flatten()
+    correct = pred.eq(y).sum()
+    return float(correct) / float(y.numel())
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    perm = torch.randperm(features.size(0))
+    for chunk in torch.split(perm, batch_size):
+        yield features[chunk], labels[chunk]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    good, count = 0.0, 0
+    with torch.no_grad():
+        for features, target in data_iter:
+            guess = torch.argmax(net(features), dim=1)
+            good += float(torch.sum(guess == target))
+            count += target.shape[0]
+    return good / count
+''',
+    },
+    "dan": {
+        "softmax": '''
+def softmax(X):
+    rows = []
+    for row in X:
+        top = row.max()
+        ex = torch.exp(row - top)
+        rows.append(ex / ex.sum())
+    return torch.stack(rows).to(X.dtype)
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    y = y.reshape(-1)
+    n = len(y)
+    good = sum(1 for i in range(n) if int(y_hat[i].argmax()) == int(y[i]))
+    return good / n
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    total = len(features)
+    shuffled = random.sample(range(total), total)
+    i = 0
+    while i < total:
+        part = torch.tensor(shuffled[i:i + batch_size])
+        yield features[part], labels[part]
+        i += batch_size
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    correct = 0
+    examples = 0
+    for X, y in data_iter:
+        with torch.no_grad():
+            out = net(X)
+        correct += sum(int(a == b) for a, b in zip(out.argmax(1).tolist(), y.tolist()))
+        examples += len(y)
+    return correct / examples
+''',
+    },
+    "eva": {
+        "softmax": '''
+def softmax(X):
+    return torch.exp(torch.log_softmax(X, dim=-1))
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    matches = torch.eq(y_hat.max(dim=1).indices, y.squeeze())
+    return matches.to(torch.float32).mean().item()
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    order = np.random.permutation(len(features))
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    for b in batches:
+        b = torch.from_numpy(b)
+        yield features[b], labels[b]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    with torch.no_grad():
+        pairs = [((net(X).argmax(dim=-1) == y).sum().item(), len(y)) for X, y in data_iter]
+    return sum(p[0] for p in pairs) / sum(p[1] for p in pairs)
+''',
+    },
+    "fay": {
+        "softmax": '''
+def softmax(X):
+    Z = X.clone()
+    Z -= Z.amax(dim=1, keepdim=True)
+    torch.exp_(Z)
+    Z /= Z.sum(dim=1)[:, None]
+    return Z
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    cmp = y_hat.type(y.dtype) == y.reshape(y_hat.shape)
+    return float(cmp.type(y.dtype).sum()) / len(cmp)
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    n = len(features)
+    ids = torch.randperm(n).tolist()
+    for begin in range(0, n, batch_size):
+        end = min(begin + batch_size, n)
+        take = torch.tensor(ids[begin:end])
+        yield features.index_select(0, take), labels.index_select(0, take)
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    metric = [0, 0]
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric[0] += accuracy(net(X), y) * y.numel()
+            metric[1] += y.numel()
+    return metric[0] / metric[1]
+''',
+    },
+    "gus": {
+        "softmax": '''
+def softmax(X):
+    biggest = X.max(1).values.unsqueeze(1)
+    powers = (X - biggest).exp()
+    totals = powers.sum(1).unsqueeze(1)
+    return powers.div(totals)
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    import numpy as np
+    p = y_hat.detach().numpy().argmax(axis=1)
+    t = y.detach().numpy().ravel()
+    return float(np.mean(p == t))
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    number = len(labels)
+    everything = list(zip(range(number), torch.rand(number).tolist()))
+    everything.sort(key=lambda pair: pair[1])
+    picked = [index for index, _ in everything]
+    for s in range(0, number, batch_size):
+        sel = torch.LongTensor(picked[s:s + batch_size])
+        yield features[sel], labels[sel]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.train(False)
+    hits = torch.tensor(0)
+    size = 0
+    with torch.inference_mode():
+        for inputs, targets in data_iter:
+            hits = hits + (net(inputs).max(1)[1] == targets).long().sum()
+            size = size + targets.size(0)
+    return hits.item() / size
+''',
+    },
+    "hal": {
+        "softmax": '''
+def softmax(X):
+    c = torch.amax(X, 1, True)
+    top = torch.exp(X - c)
+    return top * torch.reciprocal(torch.sum(top, 1, True))
+''',
+        "accuracy": '''
+def accuracy(y_hat, y):
+    n_right = torch.count_nonzero(torch.argmax(y_hat, dim=1) == y.reshape(-1))
+    return n_right.item() / y_hat.shape[0]
+''',
+        "data_iter": '''
+def data_iter(batch_size, features, labels):
+    indexes = torch.randperm(len(features))
+    count = (len(features) + batch_size - 1) // batch_size
+    for part in torch.chunk(indexes, count):
+        yield features[part], labels[part]
+''',
+        "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    tally = {"right": 0, "all": 0}
+    with torch.no_grad():
+        for X, y in data_iter:
+            tally["right"] += (net(X).argmax(dim=1) == y).int().sum().item()
+            tally["all"] += len(X)
+    return tally["right"] / tally["all"]
+''',
+    },
+}
+
+# A wrong solution (softmax over columns, no shift; accuracy averaged per batch) and a
+# correct but unusual one, each copied below with its names changed and comments added.
+WRONG = {
+    "softmax": '''
+def softmax(X):
+    exps = torch.exp(X)
+    col_totals = exps.sum(dim=0, keepdim=True)
+    result = exps / col_totals
+    return result
+''',
+    "evaluate_accuracy": '''
+def evaluate_accuracy(net, data_iter):
+    net.eval()
+    batch_scores = []
+    with torch.no_grad():
+        for inputs, targets in data_iter:
+            predicted = net(inputs).argmax(dim=1)
+            batch_scores.append((predicted == targets).float().mean().item())
+    return sum(batch_scores) / len(batch_scores)
+''',
+}
+UNUSUAL = {
+    "data_iter": '''
+def data_iter(batch_size, features, labels):
+    keys = torch.rand(len(features))
+    ranking = torch.argsort(keys, descending=True)
+    starts = torch.arange(0, len(ranking), batch_size)
+    for lo, hi in zip(starts.tolist(), (starts + batch_size).clamp(max=len(ranking)).tolist()):
+        window = ranking[lo:hi]
+        yield torch.index_select(features, 0, window), torch.index_select(labels, 0, window)
+''',
+    "accuracy": '''
+def accuracy(y_hat, y):
+    onehot = torch.nn.functional.one_hot(y.reshape(-1), y_hat.shape[1]).bool()
+    best = y_hat == y_hat.max(dim=1, keepdim=True).values
+    first = best.cumsum(dim=1).eq(1) & best
+    return float((first & onehot).any(dim=1).double().mean())
+''',
+}
+
+
+def disguised(source: str, names: dict[str, str]) -> str:
+    """A copier's version of `source`: reformatted, names changed, a comment on each line."""
+    text = ast.unparse(ast.parse(source))
+    for old, new in names.items():
+        text = re.sub(rf"\b{old}\b", new, text)
+    return "\n".join(f"{line}  # step {number}" for number, line in
+                     enumerate(text.splitlines()))
+
+
+def copied(functions: dict[str, str]) -> dict[str, str]:
+    return {name: disguised(source, COPIER_NAMES) for name, source in functions.items()}
+
+
+def handed_in(functions: dict[str, str], path: Path) -> Path:
+    """The handout with the student's `functions` written in, saved at `path`."""
+    return write_notebook(with_functions(functions, base=BLANK), path)
+
+
+COPIER_NAMES = {"X": "logits", "exps": "e", "result": "out", "inputs": "xb", "targets": "yb",
+                "keys": "noise", "ranking": "order", "window": "w", "y_hat": "scores",
+                "hits": "n", "order": "perm", "right": "ok", "seen": "total"}
+
+
+def class_of_my_making(folder: Path) -> dict[str, Path]:
+    """Sixteen notebooks: eight written independently (INDEPENDENT), the reference and a
+    renamed copy of it, a wrong solution (wil) and an unusual correct one (uma) each with a
+    disguised copy (xan, vic), and a disguised copy of an ordinary one (zoe of ana)."""
+    work = dict(INDEPENDENT, wil=WRONG, uma=UNUSUAL)
+    copies = {"xan": "wil", "vic": "uma", "zoe": "ana"}
+    work |= {copier: copied(work[original]) for copier, original in copies.items()}
+    notebooks = {student: handed_in(functions, folder / f"{student}.ipynb")
+                 for student, functions in work.items()}
+    notebooks["ref"] = write_notebook(nbformat.read(SOLUTION, as_version=4),
+                                      folder / "ref.ipynb")
+    notebooks["ref2"] = write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
+                                       folder / "ref2.ipynb")
+    return notebooks
+
+
+PLANTED = {("wil", "xan"), ("uma", "vic"), ("ana", "zoe")}
+
+
+def test_only_planted_copies_are_flagged_in_a_class_of_my_making(tmp_path):
+    """Independently written correct work, and the reference handed in twice, pair no one;
+    every planted copy (a wrong solution, an unusual one, an ordinary one) is flagged."""
+    pairs = pairs_of(tmp_path / "out", class_of_my_making(tmp_path))
+    for pair in pairs:
+        print(pair.first, pair.second, pair.share, pair.rare, pair.shared_cells)
+    assert {(pair.first, pair.second) for pair in pairs} == PLANTED
+
+
 def pairs_of(out: Path, notebooks: dict[str, Path],
              notes: list[str] | None = None) -> list[SimilarPair]:
     """The pairs one run finds: each notebook's cells kept in `out`, then compared."""
@@ -68,17 +437,25 @@ def test_names_comments_docstrings_and_layout_do_not_hide_a_copy():
 
 
 def test_renamed_copies_are_flagged_with_their_cells_side_by_side(tmp_path):
-    alice = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "alice.ipynb")
-    erin = write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
-                          tmp_path / "erin.ipynb")
+    alice = handed_in(INDEPENDENT["ana"], tmp_path / "alice.ipynb")
+    erin = handed_in(copied(INDEPENDENT["ana"]), tmp_path / "erin.ipynb")
     [pair] = pairs_of(tmp_path / "out", {"alice": alice, "erin": erin})
     assert (pair.first, pair.second) == ("alice", "erin") and pair.share > 0.9
     assert len(pair.shown) == min(pair.shared_cells, SHOWN_CELLS) >= 2
     theirs = [second for _, second in pair.shown]
-    assert all("# my own work" in source for source in theirs)
-    solution = nbformat.read(SOLUTION, as_version=4).cells
+    assert all("# step" in source for source in theirs)
+    own = nbformat.read(alice, as_version=4).cells
     assert [first for first, _ in pair.shown] == \
-        [solution[index].source for index, _ in pair.cells[:SHOWN_CELLS]]
+        [own[index].source for index, _ in pair.cells[:SHOWN_CELLS]]
+
+
+def test_the_reference_handed_in_twice_is_no_pair(tmp_path):
+    """Writing the book's solution makes no one a suspect, renamed or not."""
+    notebooks = {"ref": write_notebook(nbformat.read(SOLUTION, as_version=4),
+                                       tmp_path / "ref.ipynb"),
+                 "ref2": write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
+                                        tmp_path / "ref2.ipynb")}
+    assert pairs_of(tmp_path / "out", notebooks) == []
 
 
 def test_blank_students_and_own_work_are_not_flagged(tmp_path):
@@ -147,9 +524,8 @@ def test_only_own_cells_are_kept_clipped_and_within_bounds(tmp_path):
 
 
 def test_a_student_no_longer_handed_in_is_dropped_and_names_stay_inside(tmp_path):
-    alice = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "alice.ipynb")
-    erin = write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
-                          tmp_path / "erin.ipynb")
+    alice = handed_in(INDEPENDENT["ana"], tmp_path / "alice.ipynb")
+    erin = handed_in(copied(INDEPENDENT["ana"]), tmp_path / "erin.ipynb")
     assert len(pairs_of(tmp_path / "out", {"alice": alice, "erin": erin})) == 1
     assert pairs_of(tmp_path / "out", {"alice": alice}) == []
     assert [path.name for path in (tmp_path / "out" / FOLDER / NOTEBOOK).iterdir()] == \
@@ -182,10 +558,9 @@ def damage(path: Path, how: str, other: Path) -> None:
 @pytest.mark.parametrize("how", ["not JSON", "too large", "a link", "a FIFO",
                                  "too many cells", "a text too long"])
 def test_a_damaged_store_pairs_its_student_with_no_one_saying_so(tmp_path, how):
-    """Three copies of one notebook, one student's stored cells damaged: the other two are
+    """Three copies of one student's work, one student's stored cells damaged: the other two are
     still paired, and a note names the third, who is compared with no one."""
-    solution = nbformat.read(SOLUTION, as_version=4)
-    notebooks = {name: write_notebook(solution, tmp_path / f"{name}.ipynb")
+    notebooks = {name: handed_in(INDEPENDENT["ana"], tmp_path / f"{name}.ipynb")
                  for name in ("alice", "carol", "erin")}
     stored = write_fingerprints(tmp_path / "out", NOTEBOOK, notebooks,
                                 handout_digests(SOLUTION))

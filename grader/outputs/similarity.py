@@ -31,19 +31,25 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from grader.authoring.assign import student_version
 from grader.files import open_regular
 from grader.grading.notebook import NotebookUnreadable, read_notebook
-from grader.grading.results import write_atomically
+from grader.grading.results import Result, write_atomically
 from grader.grading.source import parse_cell
 from grader.outputs.classview import SHOWN_PAIRS
 from grader.students.identity import shown
 
-MIN_NODES = 25  # a cell of fewer syntax nodes (a print, one call) is common by chance
-MIN_SHARED = 0.5  # of the smaller submission's own solution code, by syntax nodes
-MIN_SHARED_CELLS = 2
+MIN_NODES = 20  # a cell of fewer syntax nodes (a print, one call) is common by chance
+GRAM = 24  # syntax tokens per k-gram: about one short line of code
+WINDOW = 8  # k-grams per winnowing window
+MAX_CELL_GRAMS = 400  # a cell's k-grams kept
+MAX_GRAMS = 4_000  # a student's k-grams kept, all cells together
+COMMON_SHARE = 0.2  # a k-gram held by more of the class than this is the class's, not copied
+COMMON_MIN = 3  # ... or by more students than this, whichever is more (a trio copying is found)
+MIN_RARE = 12.0  # rare shared material a pair needs, in k-grams weighted by rarity
+MIN_SHARED = 0.25  # of the smaller one's rare material
+FAILURE_WEIGHT = 4.0  # a rare failed test failed alike, in k-grams
 MAX_OWN_CELLS = 300  # a student's own cells compared (an assignment has tens)
 SHOWN_CELLS = 3  # per pair shown
 SHOWN_CHARS = 1_000  # of each cell shown
@@ -66,17 +72,18 @@ def _is_docstring(statement: ast.AST) -> bool:
             and isinstance(statement.value.value, str))
 
 
-def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
-    """The tree's digest, names renamed by the order they first appear (depth first),
-    docstrings and annotations dropped, and its number of syntax nodes. Iterative, and the
-    tree is only read (grader.grading.source shares it)."""
+def _tokens(tree: ast.AST, name_of) -> tuple[list[str], int]:
+    """The tree's tokens, depth first, each name as `name_of` writes it, docstrings,
+    annotations and load/store contexts dropped, and its number of syntax nodes. Iterative,
+    and the tree is only read (grader.grading.source shares it)."""
     tokens: list[str] = []
-    names: dict[str, str] = {}
     nodes = 0
     stack: list[object] = [tree]
     while stack:
         item = stack.pop()
         if isinstance(item, ast.AST):
+            if isinstance(item, ast.expr_context):
+                continue
             nodes += 1
             tokens.append(type(item).__name__ + "(")
             children = []
@@ -85,7 +92,7 @@ def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
                 if field in _DROPPED:
                     continue
                 if field == _RENAMED.get(type(item)):
-                    value = names.setdefault(value, f"v{len(names)}")
+                    value = name_of(value)
                 elif field == "body" and isinstance(value, list) and value \
                         and _is_docstring(value[0]):
                     value = value[1:] or [ast.Pass()]
@@ -98,8 +105,33 @@ def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
             tokens.append(hex(item))
         else:
             tokens.append(repr(item))
+    return tokens, nodes
+
+
+def _fingerprint(tree: ast.AST) -> tuple[bytes, int]:
+    """The tree's digest, names renamed by the order they first appear, and its size."""
+    names: dict[str, str] = {}
+    tokens, nodes = _tokens(tree, lambda name: names.setdefault(name, f"v{len(names)}"))
     text = "\0".join(tokens).encode("utf-8", "backslashreplace")
     return hashlib.blake2b(text, digest_size=16).digest(), nodes
+
+
+def _hash(tokens: list[str]) -> str:
+    text = "\0".join(tokens).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
+def _grams(tree: ast.AST) -> tuple[str, ...]:
+    """The tree's winnowed k-grams (MOSS's fingerprints): every run of GRAM tokens hashed,
+    every name the same token (renaming and reordering names changes none), and of each
+    WINDOW consecutive hashes the smallest kept, so any run shared of GRAM + WINDOW - 1
+    tokens is found; in order, each once, at most MAX_CELL_GRAMS."""
+    tokens, _ = _tokens(tree, lambda name: "_")
+    hashes = [_hash(tokens[start:start + GRAM])
+              for start in range(max(1, len(tokens) - GRAM + 1))]
+    kept = dict.fromkeys(min(hashes[start:start + WINDOW])
+                         for start in range(max(1, len(hashes) - WINDOW + 1)))
+    return tuple(itertools.islice(kept, MAX_CELL_GRAMS))
 
 
 @dataclass(frozen=True)
@@ -108,6 +140,7 @@ class NormalCell:
 
     digest: bytes
     nodes: int
+    grams: tuple[str, ...]
 
 
 def normalised(source: str) -> NormalCell | None:
@@ -116,7 +149,7 @@ def normalised(source: str) -> NormalCell | None:
     tree = parse_cell(0, source).tree
     if tree is None:
         return None
-    return NormalCell(*_fingerprint(tree))
+    return NormalCell(*_fingerprint(tree), _grams(tree))
 
 
 def code_cells(notebook) -> Iterator[tuple[int, NormalCell]]:
@@ -129,35 +162,43 @@ def code_cells(notebook) -> Iterator[tuple[int, NormalCell]]:
                 yield index, normal
 
 
-class OwnCell(NamedTuple):
-    index: int  # among the notebook's cells
-    nodes: int
-
-
 def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n… {len(text) - limit:,} more characters"
 
 
-def own_cells(path: Path, handout: set[bytes]) -> list[dict]:
+@dataclass(frozen=True)
+class Given:
+    """What every student has without copying anyone: the cells and k-grams of the
+    handout and of the reference solution."""
+
+    digests: frozenset[bytes]
+    grams: frozenset[str]
+
+
+def own_cells(path: Path, given: Given) -> list[dict]:
     """The cells a student wrote in the notebook at `path`, the first of each fingerprint,
-    as they are stored: none of the handout's, none too short to tell, the first
-    MAX_OWN_CELLS, each text clipped to what the summary shows; an unreadable notebook has
-    none."""
+    as they are stored: none given, none too short to tell, each with its k-grams not
+    given (the first MAX_GRAMS of the notebook), the first MAX_OWN_CELLS, each text
+    clipped to what the summary shows; an unreadable notebook has none."""
     try:
         notebook = read_notebook(path)
     except NotebookUnreadable:
         return []
     seen: set[bytes] = set()
     own = []
+    room = MAX_GRAMS
     for index, cell in code_cells(notebook):
-        if cell.digest not in handout and cell.nodes >= MIN_NODES and cell.digest not in seen:
-            seen.add(cell.digest)
-            own.append({"index": index, "nodes": cell.nodes, "digest": cell.digest.hex(),
-                        "text": clipped(notebook.cells[index].source)})
-            if len(own) == MAX_OWN_CELLS:
-                break
+        if cell.digest in given.digests or cell.nodes < MIN_NODES or cell.digest in seen:
+            continue
+        seen.add(cell.digest)
+        grams = [gram for gram in cell.grams if gram not in given.grams][:room]
+        room -= len(grams)
+        own.append({"index": index, "nodes": cell.nodes, "digest": cell.digest.hex(),
+                    "grams": grams, "text": clipped(notebook.cells[index].source)})
+        if len(own) == MAX_OWN_CELLS:
+            break
     return own
 
 
@@ -170,33 +211,11 @@ class SimilarPair:
     assignment: str
     first: str
     second: str
-    share: float  # of the smaller one's solution code, by syntax nodes
+    share: float  # of the smaller one's rare material
     shared_cells: int
     cells: tuple[tuple[int, int], ...]  # (index in first's, index in second's notebook)
     shown: tuple[tuple[str, str], ...] = ()  # (first's source, second's source)
-
-
-def _overlaps(own: list[dict[bytes, OwnCell]]) -> dict[tuple[int, int], list[int]]:
-    """Per pair of students (by position) sharing a cell: how many cells and syntax nodes
-    they share. Cells held by the same students count together, so a group copying fifty
-    cells costs one pass over its pairs, not fifty."""
-    holders: dict[bytes, list[int]] = {}
-    for student, cells in enumerate(own):
-        for digest in cells:
-            holders.setdefault(digest, []).append(student)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for digest, group in holders.items():
-        if len(group) > 1:
-            total = groups.setdefault(tuple(group), [0, 0])
-            total[0] += 1
-            total[1] += own[group[0]][digest].nodes
-    shared: dict[tuple[int, int], list[int]] = {}
-    for group, (cells, nodes) in groups.items():
-        for pair in itertools.combinations(group, 2):
-            total = shared.setdefault(pair, [0, 0])
-            total[0] += cells
-            total[1] += nodes
-    return shared
+    rare: float = 0.0  # rare material shared, in k-grams weighted by rarity
 
 
 def fingerprint_path(out: Path, assignment: str, student: str) -> Path:
@@ -221,7 +240,7 @@ def _keep_only(folder: Path, students: Iterable[str]) -> None:
 
 
 def write_fingerprints(out: Path, assignment: str, notebooks: dict[str, Path],
-                       handout: set[bytes]) -> dict[str, Path]:
+                       given: Given) -> dict[str, Path]:
     """Keep in `out` what comparing the students needs of their `notebooks` for
     `assignment` (their own cells: fingerprints, sizes, clipped texts), one notebook read at
     a time, and only theirs: a student no longer handed in is dropped. Returns the stored
@@ -231,7 +250,7 @@ def write_fingerprints(out: Path, assignment: str, notebooks: dict[str, Path],
     folder.mkdir(parents=True, exist_ok=True)
     _keep_only(folder, notebooks)
     for student, path in notebooks.items():
-        write_atomically(stored[student], json.dumps({"cells": own_cells(path, handout)},
+        write_atomically(stored[student], json.dumps({"cells": own_cells(path, given)},
                                                      ensure_ascii=False))
     return stored
 
@@ -240,13 +259,19 @@ class StoredUnreadable(ValueError):
     """A file of stored cells that is missing, damaged or not the grader's."""
 
 
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length \
+        and all(char in "0123456789abcdef" for char in value)
+
+
 def _valid_cell(cell: object) -> bool:
     if not isinstance(cell, dict):
         return False
-    index, nodes, digest, text = (cell.get(key) for key in ("index", "nodes", "digest", "text"))
+    index, nodes, digest, grams, text = (cell.get(key) for key in (
+        "index", "nodes", "digest", "grams", "text"))
     return (type(index) is int and 0 <= index and type(nodes) is int and nodes > 0
-            and isinstance(digest, str) and len(digest) == 32
-            and all(char in "0123456789abcdef" for char in digest)
+            and _is_hex(digest, 32) and isinstance(grams, list)
+            and len(grams) <= MAX_CELL_GRAMS and all(_is_hex(gram, 16) for gram in grams)
             and isinstance(text, str) and len(text) <= MAX_STORED_TEXT)
 
 
@@ -269,7 +294,8 @@ def read_stored(path: Path) -> tuple[bytes, list[dict]]:
     except (UnicodeDecodeError, ValueError, TypeError, KeyError):
         raise StoredUnreadable("not the grader's JSON") from None
     if not isinstance(cells, list) or len(cells) > MAX_OWN_CELLS \
-            or not all(map(_valid_cell, cells)):
+            or not all(map(_valid_cell, cells)) \
+            or sum(len(cell["grams"]) for cell in cells) > MAX_GRAMS:
         raise StoredUnreadable("its cells are not the grader's")
     return data, cells
 
@@ -299,18 +325,20 @@ def unread_note(student: str, assignment: str, path: Path, why: Exception) -> st
             "into that output again (finished grades are reused, the cells kept anew).")
 
 
-def _own_of(student: str, assignment: str, path: Path,
-            notes: list[str] | None) -> dict[bytes, OwnCell]:
+def _grams_of(student: str, assignment: str, path: Path,
+              notes: list[str] | None) -> dict[str, int]:
+    """A student's stored k-grams, each with the index of the first cell holding it."""
     try:
         _, cells = read_stored(path)
     except StoredUnreadable as why:
         if notes is not None:
             notes.append(unread_note(student, assignment, path, why))
         return {}
-    own: dict[bytes, OwnCell] = {}
+    grams: dict[str, int] = {}
     for cell in cells:
-        own.setdefault(bytes.fromhex(cell["digest"]), OwnCell(cell["index"], cell["nodes"]))
-    return own
+        for gram in cell["grams"]:
+            grams.setdefault(gram, cell["index"])
+    return grams
 
 
 def _cell_texts(path: Path, indices: set[int]) -> dict[int, str]:
@@ -337,30 +365,86 @@ def _with_sources(pairs: list[SimilarPair], stored: dict[str, Path]) -> list[Sim
             for pair in pairs]
 
 
+def failure_marks(result: Result) -> set[str]:
+    """What a student's wrong answers look like: each failed test with its message (the
+    same bug gives the same wrong value), hashed, so the stored text is never compared."""
+    return {_hash([test.name, test.message]) for test in result.tests if not test.passed}
+
+
+def _rare_groups(marks: list[dict[str, object]], common: float) -> dict[tuple[int, ...], int]:
+    """The students (by position) holding each mark that is rare (held by 2 to `common`
+    of them), grouped: how many marks each group holds. A group copying fifty cells
+    costs one pass over its pairs, not fifty."""
+    holders: dict[str, list[int]] = {}
+    for student, held in enumerate(marks):
+        for mark in held:
+            holders.setdefault(mark, []).append(student)
+    groups: dict[tuple[int, ...], int] = {}
+    for group in holders.values():
+        if 1 < len(group) <= common:
+            groups[tuple(group)] = groups.get(tuple(group), 0) + 1
+    return groups
+
+
+def _shared_weights(groups: dict[tuple[int, ...], int], weight: float) -> dict[tuple, float]:
+    """Per pair of students: the marks they share, each weighted by its rarity (one held
+    by two counts 1, by three 1/2...)."""
+    shared: dict[tuple[int, int], float] = {}
+    for group, count in groups.items():
+        for pair in itertools.combinations(group, 2):
+            shared[pair] = shared.get(pair, 0.0) + weight * count / (len(group) - 1)
+    return shared
+
+
+def _material(marks: list[dict[str, object]], common: float, weight: float) -> list[float]:
+    """Each student's rare material: the marks held by at most `common` students."""
+    counts: dict[str, int] = {}
+    for held in marks:
+        for mark in held:
+            counts[mark] = counts.get(mark, 0) + 1
+    return [weight * sum(counts[mark] <= common for mark in held) for held in marks]
+
+
 def similar_pairs(assignment: str, stored: dict[str, Path], *,
+                  failures: dict[str, set[str]] | None = None,
                   notes: list[str] | None = None) -> list[SimilarPair]:
     """Pairs of students (their cells of `assignment` as `write_fingerprints` stored them)
-    that share most of their own code after normalisation, the most similar first; the
-    first SHOWN_PAIRS with their shared cells' text. A stored file that cannot be read
-    pairs its student with no one, told in `notes`."""
+    who share rare material: k-grams of code that neither the handout nor the reference
+    has and that few of the class hold (as MOSS ignores code in many submissions), and
+    failed tests failed alike (`failures`: failure_marks of each), each weighted by its
+    rarity. Flagged at MIN_RARE of it, when it is MIN_SHARED of the smaller one's; the
+    most first, the first SHOWN_PAIRS with their shared cells' text. A stored file that
+    cannot be read pairs its student with no one, told in `notes`."""
     students = sorted(stored)
-    own = [_own_of(student, assignment, stored[student], notes) for student in students]
-    sizes = [sum(cell.nodes for cell in cells.values()) for cells in own]
+    grams = [_grams_of(student, assignment, stored[student], notes) for student in students]
+    failed = [dict.fromkeys((failures or {}).get(student, ())) for student in students]
+    common = max(COMMON_MIN, COMMON_SHARE * len(students))
+    code = _shared_weights(_rare_groups(grams, common), 1.0)
+    wrong = _shared_weights(_rare_groups(failed, common), FAILURE_WEIGHT)
+    sizes = [a + b for a, b in zip(_material(grams, common, 1.0),
+                                   _material(failed, common, FAILURE_WEIGHT), strict=True)]
     pairs = []
-    for (a, b), (count, nodes) in _overlaps(own).items():
-        share = nodes / min(sizes[a], sizes[b])
-        if count >= MIN_SHARED_CELLS and share >= MIN_SHARED:
-            common = sorted((own[a][d].index, own[b][d].index) for d in own[a].keys() & own[b])
-            pairs.append(SimilarPair(assignment, students[a], students[b], round(share, 3),
-                                     count, tuple(common[:LISTED_CELLS])))
-    pairs.sort(key=lambda pair: (-pair.share, pair.first, pair.second))
+    for a, b in code.keys() | wrong.keys():
+        rare = code.get((a, b), 0.0) + wrong.get((a, b), 0.0)
+        share = rare / min(sizes[a], sizes[b])
+        if rare >= MIN_RARE and share >= MIN_SHARED:
+            common_cells = sorted({(grams[a][g], grams[b][g]) for g in grams[a].keys() & grams[b]})
+            pairs.append(SimilarPair(assignment, students[a], students[b],
+                                     round(min(share, 1.0), 3), len(common_cells),
+                                     tuple(common_cells[:LISTED_CELLS]), rare=round(rare, 1)))
+    pairs.sort(key=lambda pair: (-pair.rare, pair.first, pair.second))
     return _with_sources(pairs[:SHOWN_PAIRS], stored) + pairs[SHOWN_PAIRS:]
 
 
-def handout_digests(solution: Path) -> set[bytes]:
-    """Fingerprints of the cells students were given: the student notebook `grade assign`
-    makes of the solution notebook at `solution`."""
-    return {cell.digest for _, cell in code_cells(student_version(read_notebook(solution)))}
+def handout_digests(solution: Path) -> Given:
+    """What students have without copying: the cells and k-grams of the reference
+    solution notebook at `solution` and of the student notebook `grade assign` makes of
+    it."""
+    notebook = read_notebook(solution)
+    cells = [cell for _, cell in itertools.chain(code_cells(notebook),
+                                                  code_cells(student_version(notebook)))]
+    return Given(frozenset(cell.digest for cell in cells),
+                 frozenset(gram for cell in cells for gram in cell.grams))
 
 
 def _numbers(indices: Iterable[int]) -> str:

@@ -22,6 +22,7 @@ from grader.grading.results import Result, load_result
 from grader.outputs.class_files import GRADEBOOK, ClassFiles, write_class_outputs
 from grader.outputs.similarity import (
     SimilarPair,
+    failure_marks,
     handout_digests,
     similar_pairs,
     write_fingerprints,
@@ -254,20 +255,22 @@ def write_class_files(results: list[Result], units: list[Unit], out: Path,
     notebooks handed in. The gradebook's problems are the roster's, told before grading
     from the submissions; told again from the results, a unit a fault left out would read
     as not handed in."""
-    write_class_outputs(ClassFiles(results, out, class_pairs(units, out), roster, lms,
+    write_class_outputs(ClassFiles(results, out, class_pairs(units, out, results), roster, lms,
                                    columns_of([unit.settings for unit in units])))
 
 
-def class_pairs(units: list[Unit], out: Path) -> list[SimilarPair]:
+def class_pairs(units: list[Unit], out: Path, results: list[Result]) -> list[SimilarPair]:
     """The similar pairs of each assignment, from the fingerprints kept in `out` of the
-    notebooks handed in for it (a collect of shards compares through them too)."""
+    notebooks handed in for it (a collect of shards compares through them too) and the
+    failed tests of its `results`."""
     pairs = []
     for name in dict.fromkeys(unit.settings.notebook for unit in units):
         stored = write_fingerprints(
             out, name, {u.submission.student: u.matched[name] for u in units
                         if u.settings.notebook == name and name in u.matched},
             handout_digests(course.current().reference / f"{name}.ipynb"))
-        pairs += similar_pairs(name, stored)
+        pairs += similar_pairs(name, stored, failures={
+            r.student: failure_marks(r) for r in results if r.assignment == name})
     return pairs
 
 

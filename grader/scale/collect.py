@@ -21,6 +21,7 @@ from grader.outputs.similarity import (
     FOLDER,
     SimilarPair,
     copy_fingerprints,
+    failure_marks,
     fingerprint_path,
     similar_pairs,
 )
@@ -146,7 +147,9 @@ def class_pairs(found: dict[str, tuple[Path, Result]], merged: Path,
     for assignment in sorted({result.assignment for _, result in found.values()}):
         kept = copy_fingerprints(stored_cells(found, assignment, notes), merged, assignment,
                                  notes)
-        pairs += similar_pairs(assignment, kept, notes=notes)
+        failures = {result.student: failure_marks(result) for _, result in found.values()
+                    if result.assignment == assignment}
+        pairs += similar_pairs(assignment, kept, failures=failures, notes=notes)
     return pairs
 
 
