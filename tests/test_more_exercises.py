@@ -80,7 +80,8 @@ BUGS = [
                     params -= learning_rate * params.grad
             return params
         """), ("zeroes_the_gradient_every_step",), ("sum of both", "zero"),
-        also_fails=("reproduces_the_seed_run", "trains_on_other_data"),
+        also_fails=("reproduces_the_seed_run", "trains_on_other_data",
+                    "gradients_come_from_autograd"),
         exercise="autograd_training"),
     Bug("P", "load_array", "is_train ignored, never shuffled", code("""
         def load_array(data_arrays, batch_size, is_train=True):
@@ -172,6 +173,7 @@ BUGS = [
             return params
         """), ("reproduces_the_seed_run", "zeroes_the_gradient_every_step",
                "trains_on_other_data"), ("leaf Variable", "torch.no_grad()"),
+        also_fails=("gradients_come_from_autograd",),
         exercise="autograd_training"),
     Bug("Q", "load_array", "always shuffled, is_train ignored", code("""
         def load_array(data_arrays, batch_size, is_train=True):

@@ -22,6 +22,7 @@ from grader.grading.expect import (
     expect_tensor,
     max_difference,
 )
+from grader.kernel.probing import TORCH_CALLS
 
 CHECKS = Registry()
 HINTS = {"training_loop.": [NO_GRAD]}
@@ -323,7 +324,7 @@ def expect_reference_run(ctx: Context, key: str, prefix: str) -> str:
 
 
 # The seed's run is the same for every grading: it counts only beside a run on hidden data.
-@CHECKS.add("autograd_training", points=2, requires=("autograd_training.trains_on_other_data",))
+@CHECKS.add("autograd_training", points=1, requires=("autograd_training.trains_on_other_data",))
 def reproduces_the_seed_run(ctx: Context) -> str:
     return expect_reference_run(ctx, "training_loop.seed_run", "training")
 
@@ -343,6 +344,29 @@ def zeroes_the_gradient_every_step(ctx: Context) -> str:
                      "(params.grad.zero_())", describe(middle - lr * second), describe(got))
     expect_close(got, middle - lr * second, "[w, b] after 2 steps", rtol=1e-4, atol=1e-5)
     return "Two steps give exactly two plain gradient-descent steps."
+
+
+AUTOGRAD_CALLS = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad")
+
+
+# The exercise's goal is autograd: the kernel's report of it counts only beside the two
+# steps' values verified here, so a forged report earns nothing on its own.
+@CHECKS.add("autograd_training", points=1,
+            requires=("autograd_training.zeroes_the_gradient_every_step",),
+            reads=("training_loop.autograd",))
+def gradients_come_from_autograd(ctx: Context) -> str:
+    seen = ctx.got("training_loop.autograd")
+    if not isinstance(seen, dict):
+        raise Failed("the grader could not watch training_loop's gradients", "a report",
+                     describe(seen))
+    gradients = seen.get("gradients")
+    reached = seen.get(TORCH_CALLS) if isinstance(seen.get(TORCH_CALLS), list) else []
+    if gradients == 0 and not set(reached) & set(AUTOGRAD_CALLS):
+        raise Failed("training_loop computed its gradients without autograd: the exercise "
+                     "is autograd, so call loss.backward() and read params.grad instead of "
+                     "working the gradient out by hand", "gradients from loss.backward()",
+                     "no backward() call")
+    return "The gradients come from autograd: backward() fills params.grad."
 
 
 @CHECKS.add("autograd_training", points=1, hidden=True)

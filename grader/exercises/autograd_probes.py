@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.kernel.probing import Probe
+from grader.kernel.probing import TORCH_CALLS, Probe, recording_torch_calls
 
 
 def gradients(probe: Probe, name: str, *extra) -> list:
@@ -58,6 +58,19 @@ def two_steps(probe: Probe):
     return train(probe, "training_other", 2)
 
 
+def autograd_use(probe: Probe) -> dict:
+    """Two steps on the grader's data, watching autograd: how many gradients a backward()
+    (or torch.autograd.grad) sent into params, and the torch functions the call reached."""
+    x, y = probe.inputs["training_other.x"], probe.inputs["training_other.y"]
+    params = probe.inputs["training_other.start"].clone().requires_grad_(True)
+    arrivals: list[int] = []
+    params.register_hook(lambda grad: arrivals.append(1) if len(arrivals) < 100 else None)
+    out, reached = recording_torch_calls(probe.student("training_loop"), 2,
+                                         float(probe.inputs["training_other.lr"]), params,
+                                         x.clone(), y.clone())
+    return {"out": out, "gradients": len(arrivals), TORCH_CALLS: reached}
+
+
 def other_data(probe: Probe):
     return train(probe, "training_other", int(probe.inputs["training_other.epochs"]))
 
@@ -70,4 +83,5 @@ PROBES = {
     "training_loop.seed_run": seed_run,
     "training_loop.two_steps": two_steps,
     "training_loop.other_data": other_data,
+    "training_loop.autograd": autograd_use,
 }

@@ -137,7 +137,7 @@ def draws_a_grid_of_axes(ctx: Context) -> str:
     return f"One figure of {len(cells)} axes in a {rows} × {cols} grid."
 
 
-@CHECKS.add("show_images", points=2, reads=("show_images.grid",))
+@CHECKS.add("show_images", points=1, reads=("show_images.grid",))
 def draws_each_image_in_order(ctx: Context) -> str:
     expect_images(ctx, "grid")
     return "Image i is drawn on axis i, row by row."
@@ -188,6 +188,40 @@ def sizes_the_figure_by_scale(ctx: Context) -> str:
     raise Failed(f"the figure is {got[0]:g} × {got[1]:g} inches: pass figsize=(num_cols * "
                  "scale, num_rows * scale) to plt.subplots", f"{want[0]:g} × {want[1]:g}",
                  f"{got[0]:g} × {got[1]:g}")
+
+
+def expect_flattened(returned: dict, rows: int, cols: int) -> None:
+    """A 1-D array (or list) of the figure's axes: a 2-D grid or anything else fails."""
+    if returned["type"] == "NoneType":
+        raise Failed("show_images returned None: the docstring asks for the axes, flattened: "
+                     "end with return axes after axes = axes.flatten()", "the axes, flattened",
+                     "None")
+    shape = returned["shape"]
+    if shape is not None and len(shape) > 1:
+        raise Failed(f"show_images returned the axes as a {' × '.join(map(str, shape))} "
+                     "grid: the docstring asks for them flattened, return axes.flatten()",
+                     f"shape ({rows * cols},)", f"shape {tuple(shape)}")
+    axes = returned["axes"]
+    if axes is None or None in axes or sorted(axes) != list(range(rows * cols)):
+        raise Failed(f"show_images returned a {returned['type']}, not the {rows * cols} axes "
+                     "of its figure: return them flattened, axes.flatten()",
+                     f"the {rows * cols} axes", returned["type"])
+
+
+# The order of the axes is draws_each_image_in_order's: this one asks for the documented
+# return value, each axis of the figure once, in one dimension.
+@CHECKS.add("show_images", points=1, requires=("show_images.draws_a_grid_of_axes",),
+            reads=("show_images.grid",))
+def returns_the_axes_flattened(ctx: Context) -> str:
+    returned = figure(ctx, "grid").get("returned")
+    if not isinstance(returned, dict):
+        raise Failed("the grader could not see what show_images returned", "a report",
+                     describe(returned))
+    rows, cols = (int(v) for v in ctx.inputs["show_images.grid_layout"])
+    expect_flattened(returned, rows, cols)
+    if returned["type"] != "ndarray":
+        ctx.accept(f"a {returned['type']} of the axes instead of the array axes.flatten()")
+    return f"The {rows * cols} axes are returned flattened."
 
 
 @CHECKS.add("show_images", points=1, hidden=True, reads=("show_images.partial",))

@@ -6,7 +6,9 @@ cell, title, images and whether its axes are hidden. No picture is compared.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from itertools import islice
 
+import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
@@ -51,6 +53,22 @@ def axis_description(ax) -> dict:
     }
 
 
+MAX_RETURNED = 100  # a student's return value is read this far, no further
+SEQUENCES = (list, tuple, np.ndarray, np.flatiter)
+
+
+def returned_axes(value, figure) -> dict:
+    """What show_images returned: its type, its shape for an array, and for each item the
+    index of the figure's axis it is (None for anything else)."""
+    index = {id(ax): i for i, ax in enumerate(figure.axes)}
+    shape = [int(n) for n in value.shape] if isinstance(value, np.ndarray) else None
+    if not isinstance(value, SEQUENCES):
+        return {"type": type(value).__name__, "shape": shape, "axes": None}
+    items = value.flat if isinstance(value, np.ndarray) else value
+    return {"type": type(value).__name__, "shape": shape,
+            "axes": [index.get(id(item)) for item in islice(items, MAX_RETURNED)]}
+
+
 def drawn(probe: Probe, case: str, images) -> dict:
     """show_images(images, rows, cols, titles, scale) as the inputs of `case` give them."""
     rows, cols = (int(v) for v in probe.inputs[f"show_images.{case}_layout"])
@@ -58,13 +76,14 @@ def drawn(probe: Probe, case: str, images) -> dict:
     scale = float(probe.inputs[f"show_images.{case}_scale"])
     with agg_backend():
         before = set(plt.get_fignums())
-        probe.student("show_images")(images, rows, cols, titles, scale)
+        value = probe.student("show_images")(images, rows, cols, titles, scale)
         figures = [plt.figure(number) for number in plt.get_fignums() if number not in before]
         if len(figures) != 1:
             return {"figures": len(figures)}
         figure = figures[0]
         return {"figures": 1, "size": [float(v) for v in figure.get_size_inches()],
-                "axes": [axis_description(ax) for ax in figure.axes]}
+                "axes": [axis_description(ax) for ax in figure.axes],
+                "returned": returned_axes(value, figure)}
 
 
 def grid(probe: Probe) -> dict:
