@@ -13,8 +13,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import BLANK, NOTEBOOK, SOLUTION, renamed_copy, with_functions, write_notebook
+from conftest import (
+    BLANK,
+    LENIENT,
+    NOTEBOOK,
+    SOLUTION,
+    renamed_copy,
+    with_functions,
+    write_notebook,
+)
 
+from grader.grading.results import Result, TestResult
 from grader.outputs.similarity import (
     FOLDER,
     MAX_OWN_CELLS,
@@ -22,6 +31,7 @@ from grader.outputs.similarity import (
     MAX_STORED_TEXT,
     SHOWN_CELLS,
     SimilarPair,
+    failure_marks,
     fingerprint_path,
     handout_digests,
     normalised,
@@ -416,6 +426,37 @@ def test_only_planted_copies_are_flagged_in_a_class_of_my_making(tmp_path):
     assert {(pair.first, pair.second) for pair in pairs} == PLANTED
 
 
+def marks(student: str, *wrong: tuple[str, str]) -> set[str]:
+    """The failure marks of a result failing the (test, message) `wrong` and passing one."""
+    tests = [TestResult(name, "softmax", 1.0, 0.0, False, message) for name, message in wrong]
+    tests.append(TestResult("softmax.shape", "softmax", 1.0, 1.0, True, "ok"))
+    return failure_marks(Result(student, NOTEBOOK, f"{student}.ipynb", "0" * 64, "1", "0" * 64,
+                                tests))
+
+
+def test_a_rare_wrong_answer_failed_alike_adds_evidence(tmp_path):
+    """A short copied cell is too little alone; with the same uncommon failed tests (the
+    same wrong values) it is a pair. Failures the whole class shares add nothing."""
+    notebooks = {student: handed_in(functions, tmp_path / f"{student}.ipynb")
+                 for student, functions in INDEPENDENT.items()}
+    short = {"softmax": WRONG["softmax"]}
+    notebooks |= {"pat": handed_in(short, tmp_path / "pat.ipynb"),
+                  "quin": handed_in(copied(short), tmp_path / "quin.ipynb")}
+    stored = write_fingerprints(tmp_path / "out", NOTEBOOK, notebooks, handout_digests(SOLUTION))
+    common = ("softmax.stable", "overflows on [1000, 1010, 1020]")
+    rare = [("softmax.rows", "row 0 sums to 3.0, not 1"), ("softmax.values", "got 0.25 at [0, 1]")]
+
+    def flagged(failures: dict[str, set[str]]) -> set[tuple[str, str]]:
+        return {(pair.first, pair.second)
+                for pair in similar_pairs(NOTEBOOK, stored, failures=failures)}
+
+    everyone = {student: marks(student, common) for student in notebooks}
+    assert flagged(everyone) == set()
+    alike = {student: marks(student, common, *rare) for student in ("pat", "quin")}
+    assert flagged(everyone | alike) == {("pat", "quin")}
+    assert flagged({student: marks(student, *rare) for student in notebooks}) == set()
+
+
 def pairs_of(out: Path, notebooks: dict[str, Path],
              notes: list[str] | None = None) -> list[SimilarPair]:
     """The pairs one run finds: each notebook's cells kept in `out`, then compared."""
@@ -474,23 +515,44 @@ def test_blank_students_and_own_work_are_not_flagged(tmp_path):
     assert pairs_of(tmp_path / "out", notebooks) == []
 
 
-def test_the_batch_writes_similarity_csv_and_the_summary_lists_the_pair(graded_class):
-    _, _, out = graded_class
+@pytest.fixture(scope="module")
+def graded_copiers(tmp_path_factory) -> Path:
+    """A class graded through grade_folder: the reference (ref), a renamed copy of it
+    (ref2), a student's own work (ana) and a disguised copy of it (zoe). Returns the
+    output folder."""
+    from grader.scale.batch import grade_folder
+
+    root = tmp_path_factory.mktemp("copiers")
+    submissions = root / "submissions"
+    submissions.mkdir()
+    notebooks = {
+        "ref": write_notebook(nbformat.read(SOLUTION, as_version=4), submissions / "ref.ipynb"),
+        "ref2": write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
+                               submissions / "ref2.ipynb"),
+        "ana": handed_in(INDEPENDENT["ana"], submissions / "ana.ipynb"),
+        "zoe": handed_in(copied(INDEPENDENT["ana"]), submissions / "zoe.ipynb"),
+    }
+    report = grade_folder(submissions, root / "out", [LENIENT])
+    assert sorted(report.graded) == [f"{student}/{NOTEBOOK}" for student in sorted(notebooks)], \
+        report.faults
+    return root / "out"
+
+
+def test_the_batch_lists_only_the_copy_in_similarity_csv_and_the_summary(graded_copiers):
+    out = graded_copiers
     with open(out / "similarity.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    pairs = {(row["student"], row["other_student"]) for row in rows}
-    assert ("alice", "erin") in pairs
-    assert not {student for pair in pairs for student in pair} & {"bob", "dave"}
+    assert [(row["student"], row["other_student"]) for row in rows] == [("ana", "zoe")]
     from bs4 import BeautifulSoup
 
     summary = BeautifulSoup((out / "summary.html").read_text(), "html.parser")
-    pair = summary.select_one('.similarity details.pair[data-students="alice erin"]')
-    row = next(row for row in rows if (row["student"], row["other_student"]) == ("alice", "erin"))
-    assert pair is not None and pair["data-shared-cells"] == row["shared_cells"]
-    assert len(pair.select(".side-by-side")) == min(int(row["shared_cells"]), SHOWN_CELLS)
-    assert len(row["student_cells"].split()) == len(row["other_student_cells"].split()) >= 2
+    [pair] = summary.select(".similarity details.pair")
+    assert pair["data-students"] == "ana zoe"
+    assert pair["data-shared-cells"] == rows[0]["shared_cells"]
+    assert len(pair.select(".side-by-side")) == min(int(rows[0]["shared_cells"]), SHOWN_CELLS)
     looks = {li["data-student"]: li.get_text() for li in summary.select(".needs-a-look li")}
-    assert "similar to" in looks["erin"] and "alice" in looks["erin"]
+    assert "similar to" in looks["zoe"] and "ana" in looks["zoe"]
+    assert not any("similar to" in looks.get(student, "") for student in ("ref", "ref2"))
 
 
 def own_cell(number: int) -> str:
