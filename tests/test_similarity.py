@@ -29,6 +29,7 @@ from grader.outputs.similarity import (
     MAX_OWN_CELLS,
     MAX_STORED_BYTES,
     MAX_STORED_TEXT,
+    MIN_RARE,
     SHOWN_CELLS,
     SimilarPair,
     failure_marks,
@@ -399,11 +400,11 @@ COPIER_NAMES = {"X": "logits", "exps": "e", "result": "out", "inputs": "xb", "ta
 
 
 def class_of_my_making(folder: Path) -> dict[str, Path]:
-    """Sixteen notebooks: eight written independently (INDEPENDENT), the reference and a
-    renamed copy of it, a wrong solution (wil) and an unusual correct one (uma) each with a
-    disguised copy (xan, vic), and a disguised copy of an ordinary one (zoe of ana)."""
+    """Seventeen notebooks: eight written independently (INDEPENDENT), the reference and a
+    renamed copy of it, a wrong solution (wil) with a disguised copy (xan), an unusual
+    correct one (uma) copied by two (vic, yan), and a copy of an ordinary one (zoe of ana)."""
     work = dict(INDEPENDENT, wil=WRONG, uma=UNUSUAL)
-    copies = {"xan": "wil", "vic": "uma", "zoe": "ana"}
+    copies = {"xan": "wil", "vic": "uma", "yan": "uma", "zoe": "ana"}
     work |= {copier: copied(work[original]) for copier, original in copies.items()}
     notebooks = {student: handed_in(functions, folder / f"{student}.ipynb")
                  for student, functions in work.items()}
@@ -414,15 +415,14 @@ def class_of_my_making(folder: Path) -> dict[str, Path]:
     return notebooks
 
 
-PLANTED = {("wil", "xan"), ("uma", "vic"), ("ana", "zoe")}
+PLANTED = {("wil", "xan"), ("uma", "vic"), ("uma", "yan"), ("vic", "yan"), ("ana", "zoe")}
 
 
 def test_only_planted_copies_are_flagged_in_a_class_of_my_making(tmp_path):
     """Independently written correct work, and the reference handed in twice, pair no one;
-    every planted copy (a wrong solution, an unusual one, an ordinary one) is flagged."""
+    every planted copy (a wrong solution, an unusual one copied by a trio, an ordinary
+    one) is flagged."""
     pairs = pairs_of(tmp_path / "out", class_of_my_making(tmp_path))
-    for pair in pairs:
-        print(pair.first, pair.second, pair.share, pair.rare, pair.shared_cells)
     assert {(pair.first, pair.second) for pair in pairs} == PLANTED
 
 
@@ -543,6 +543,7 @@ def test_the_batch_lists_only_the_copy_in_similarity_csv_and_the_summary(graded_
     with open(out / "similarity.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["student"], row["other_student"]) for row in rows] == [("ana", "zoe")]
+    assert float(rows[0]["rare_shared"]) >= MIN_RARE
     from bs4 import BeautifulSoup
 
     summary = BeautifulSoup((out / "summary.html").read_text(), "html.parser")

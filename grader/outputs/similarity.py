@@ -1,17 +1,24 @@
-"""Pairs of submissions whose solution cells are near copies, for a person to look at.
+"""Pairs of submissions that share rare code: copying, not correctness, for a person to
+look at.
 
-Each code cell is normalised through its syntax tree: comments, docstrings and formatting
-are gone and every name is renamed by the order it first appears, so renaming variables or
-rewording comments leaves a copy a copy. A cell counts only if it differs from every cell
-of the handout (the given code, and a blank solution's `raise NotImplementedError()`,
-are in every notebook) and is long enough to say something. It changes no score.
+Each code cell is read through its syntax tree (comments, docstrings and formatting gone,
+every name the same token) and fingerprinted as MOSS does: its runs of GRAM tokens hashed
+and winnowed, so renaming, recommenting or reformatting leaves a copy a copy. What every
+student has without copying is not evidence: the k-grams of the handout and of the
+reference solution are dropped when a student's cells are kept, and those held by many of
+the class (more than max(COMMON_MIN, COMMON_SHARE of it), as MOSS's -m) when pairs are
+made. A pair's evidence is the rest it shares, each k-gram weighted by its rarity, with
+the failed tests it failed alike (same test, same message: the same uncommon bug) counted
+the same way; two correct solutions written independently share almost none of it. It
+changes no score.
 
 Only the submitted notebooks are read, through grader.grading.notebook's bounded reader (which caps
 a notebook's cells and code) and grader.grading.source's reading of each cell; nothing a kernel
 wrote. What the comparison needs of each is kept in the output folder, beside the grades
 (`OUT/.similarity/ASSIGNMENT/STUDENT.json`, never inside a student's own folder): a
-student's first MAX_OWN_CELLS cells of their own, each as its fingerprint, its size and its
-text clipped to what the summary shows; never the whole notebook. Pairs are computed from
+student's first MAX_OWN_CELLS cells of their own, each as its fingerprint, its size, its
+k-grams not given (MAX_GRAMS in all) and its text clipped to what the summary shows;
+never the whole notebook. Pairs are computed from
 these files, so `grade collect` pairs students graded in different shards exactly as one
 run over the class does. Whatever a class hands in, the cost stays bounded: one notebook,
 then one stored file, is read at a time, students are paired through fingerprints they hold
@@ -47,7 +54,7 @@ MAX_CELL_GRAMS = 400  # a cell's k-grams kept
 MAX_GRAMS = 4_000  # a student's k-grams kept, all cells together
 COMMON_SHARE = 0.2  # a k-gram held by more of the class than this is the class's, not copied
 COMMON_MIN = 3  # ... or by more students than this, whichever is more (a trio copying is found)
-MIN_RARE = 12.0  # rare shared material a pair needs, in k-grams weighted by rarity
+MIN_RARE = 12.0  # rare shared material a pair needs, in k-grams
 MIN_SHARED = 0.25  # of the smaller one's rare material
 FAILURE_WEIGHT = 4.0  # a rare failed test failed alike, in k-grams
 MAX_OWN_CELLS = 300  # a student's own cells compared (an assignment has tens)
@@ -215,7 +222,7 @@ class SimilarPair:
     shared_cells: int
     cells: tuple[tuple[int, int], ...]  # (index in first's, index in second's notebook)
     shown: tuple[tuple[str, str], ...] = ()  # (first's source, second's source)
-    rare: float = 0.0  # rare material shared, in k-grams weighted by rarity
+    rare: float = 0.0  # rare material shared, in k-grams weighted by rarity: the ranking
 
 
 def fingerprint_path(out: Path, assignment: str, student: str) -> Path:
@@ -386,13 +393,15 @@ def _rare_groups(marks: list[dict[str, object]], common: float) -> dict[tuple[in
     return groups
 
 
-def _shared_weights(groups: dict[tuple[int, ...], int], weight: float) -> dict[tuple, float]:
-    """Per pair of students: the marks they share, each weighted by its rarity (one held
-    by two counts 1, by three 1/2...)."""
-    shared: dict[tuple[int, int], float] = {}
+def _shared(groups: dict[tuple[int, ...], int], weight: float) -> dict[tuple, list[float]]:
+    """Per pair of students: the marks they share, and the same weighted by rarity (one
+    held by two counts 1, by three 1/2...), each mark worth `weight`."""
+    shared: dict[tuple[int, int], list[float]] = {}
     for group, count in groups.items():
         for pair in itertools.combinations(group, 2):
-            shared[pair] = shared.get(pair, 0.0) + weight * count / (len(group) - 1)
+            total = shared.setdefault(pair, [0.0, 0.0])
+            total[0] += weight * count
+            total[1] += weight * count / (len(group) - 1)
     return shared
 
 
@@ -411,23 +420,25 @@ def similar_pairs(assignment: str, stored: dict[str, Path], *,
     """Pairs of students (their cells of `assignment` as `write_fingerprints` stored them)
     who share rare material: k-grams of code that neither the handout nor the reference
     has and that few of the class hold (as MOSS ignores code in many submissions), and
-    failed tests failed alike (`failures`: failure_marks of each), each weighted by its
-    rarity. Flagged at MIN_RARE of it, when it is MIN_SHARED of the smaller one's; the
-    most first, the first SHOWN_PAIRS with their shared cells' text. A stored file that
-    cannot be read pairs its student with no one, told in `notes`."""
+    failed tests failed alike (`failures`: failure_marks of each). Flagged at MIN_RARE of
+    it, when it is MIN_SHARED of the smaller one's (a group copying one source is found
+    pair by pair); ranked by it weighted by rarity (what two alone share first), the first
+    SHOWN_PAIRS with their shared cells' text. A stored file that cannot be read pairs its
+    student with no one, told in `notes`."""
     students = sorted(stored)
     grams = [_grams_of(student, assignment, stored[student], notes) for student in students]
     failed = [dict.fromkeys((failures or {}).get(student, ())) for student in students]
     common = max(COMMON_MIN, COMMON_SHARE * len(students))
-    code = _shared_weights(_rare_groups(grams, common), 1.0)
-    wrong = _shared_weights(_rare_groups(failed, common), FAILURE_WEIGHT)
+    code = _shared(_rare_groups(grams, common), 1.0)
+    wrong = _shared(_rare_groups(failed, common), FAILURE_WEIGHT)
     sizes = [a + b for a, b in zip(_material(grams, common, 1.0),
                                    _material(failed, common, FAILURE_WEIGHT), strict=True)]
     pairs = []
     for a, b in code.keys() | wrong.keys():
-        rare = code.get((a, b), 0.0) + wrong.get((a, b), 0.0)
-        share = rare / min(sizes[a], sizes[b])
-        if rare >= MIN_RARE and share >= MIN_SHARED:
+        amount, rare = (x + y for x, y in zip(code.get((a, b), (0.0, 0.0)),
+                                              wrong.get((a, b), (0.0, 0.0)), strict=True))
+        share = amount / min(sizes[a], sizes[b])
+        if amount >= MIN_RARE and share >= MIN_SHARED:
             common_cells = sorted({(grams[a][g], grams[b][g]) for g in grams[a].keys() & grams[b]})
             pairs.append(SimilarPair(assignment, students[a], students[b],
                                      round(min(share, 1.0), 3), len(common_cells),
@@ -458,9 +469,9 @@ def write_similarity_csv(pairs: list[SimilarPair], path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["assignment", "student", "other_student", "shared_share", "shared_cells",
-                     "student_cells", "other_student_cells"])
+                     "student_cells", "other_student_cells", "rare_shared"])
     for pair in sorted(pairs, key=lambda pair: pair.assignment):
         writer.writerow([pair.assignment, pair.first, pair.second, f"{pair.share:.3f}",
                          pair.shared_cells, _numbers(a for a, _ in pair.cells),
-                         _numbers(b for _, b in pair.cells)])
+                         _numbers(b for _, b in pair.cells), f"{pair.rare:.1f}"])
     write_atomically(path, buffer.getvalue())
