@@ -54,8 +54,7 @@ DATA_ITER_CHECKS = ("yields_feature_label_pairs", "covers_every_example_once_per
 SOFTMAX_CHECKS = ("values_match_the_reference", "rows_sum_to_one",
                   "stays_finite_on_large_inputs", "keeps_shape_and_dtype",
                   "leaves_its_input_unchanged", "softmax_gradient_matches")
-ACCURACY_CHECKS = ("accuracy_matches_the_reference", "handles_labels_of_shape_n_by_1",
-                   "breaks_ties_like_argmax")
+ACCURACY_CHECKS = ("accuracy_matches_the_reference", "breaks_ties_like_argmax")
 
 
 # The checks whose failure shows the smallest candidate input on which it also shows.
@@ -94,7 +93,7 @@ BUGS = [
                 for param in params:
                     param = param - lr * param.grad / batch_size
         """), ("updates_parameters_in_place",), ("did not change", "in place"),
-        also_fails=("divides_by_batch_size",)),
+        also_fails=("divides_by_batch_size", "zeroes_the_gradients")),
     Bug("A", "softmax", "exp without subtracting the row max (d2l)", code("""
         def softmax(X):
             X_exp = torch.exp(X)
@@ -105,10 +104,14 @@ BUGS = [
             return -torch.log(y_hat[:, y])
         """), ("returns_per_example_cross_entropy", "picks_the_label_entries"),
         ("(n, n)", "y_hat[range(n), y]"), also_fails=("cross_entropy_gradient_matches",)),
-    Bug("A", "accuracy", "argmax compared with (n, 1) labels (seed 004)", code("""
+    Bug("A", "accuracy", "the count of hits, as d2l returns", code("""
         def accuracy(y_hat, y):
-            return (y_hat.argmax(dim=1) == y).float().mean().item()
-        """), ("handles_labels_of_shape_n_by_1",), ("(n, n)", "broadcasts", "reshape")),
+            if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+                y_hat = y_hat.argmax(axis=1)
+            cmp = y_hat.type(y.dtype) == y.reshape(-1)
+            return float(cmp.type(y.dtype).sum())
+        """), ("accuracy_matches_the_reference",), ("count of correct predictions", "fraction"),
+        also_fails=("breaks_ties_like_argmax",)),
     # --- notebook B: a missing factor, sign or shuffle ----------------------------------
     Bug("B", "data_iter", "no shuffle", code("""
         def data_iter(batch_size, features, labels):
@@ -168,7 +171,7 @@ BUGS = [
                 param.grad.zero_()
         """), ("builds_no_autograd_graph",), ("no_grad",),
         also_fails=("updates_parameters_in_place", "divides_by_batch_size",
-                    "resets_or_keeps_gradients")),
+                    "zeroes_the_gradients")),
     Bug("C", "softmax", "shifts X in place", code("""
         def softmax(X):
             X -= X.max(dim=1, keepdim=True).values
@@ -184,7 +187,8 @@ BUGS = [
     Bug("C", "accuracy", "returns the hits without averaging", code("""
         def accuracy(y_hat, y):
             return (y_hat.argmax(dim=1) == y.reshape(-1)).float()
-        """), ACCURACY_CHECKS, ("must be a number",)),
+        """), ("accuracy_matches_the_reference",), ("must be a number",),
+        also_fails=("breaks_ties_like_argmax",)),
     # --- notebook D: bugs caught, but explained in autograd's or the wrong terms --------
     Bug("D", "data_iter", "features and labels shuffled apart", code("""
         def data_iter(batch_size, features, labels):
@@ -287,11 +291,13 @@ FORMS = [
         def squared_loss(y_hat, y):
             return (y_hat.reshape(-1) - y.reshape(-1)) ** 2 / 2
         """), {"returns_per_example_losses": "losses of shape (n,) instead of (n, 1)"}),
-    Form("E1", "sgd", "param.data -= without zeroing (seed 001)", code("""
+    Form("E1", "sgd", "param.data -= with .grad.data.zero_() (seed 001's step, zeroed here)",
+         code("""
         def sgd(params, lr, batch_size):
             for param in params:
                 param.data -= lr * param.grad / batch_size
-        """), {"resets_or_keeps_gradients": "gradients left for the caller to zero"}),
+                param.grad.data.zero_()
+        """), {}),
     Form("E1", "softmax", "exp(X - logsumexp(X))", code("""
         def softmax(X):
             return torch.exp(X - torch.logsumexp(X, dim=1, keepdim=True))
@@ -300,13 +306,10 @@ FORMS = [
         def cross_entropy(y_hat, y):
             return -torch.log(y_hat.gather(1, y.view(-1, 1)))
         """), {"picks_the_label_entries": "losses of shape (n, 1)"}),
-    Form("E1", "accuracy", "the count of hits, as d2l returns", code("""
+    Form("E1", "accuracy", "the hits over len(y) (seed 004's mean)", code("""
         def accuracy(y_hat, y):
-            if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
-                y_hat = y_hat.argmax(axis=1)
-            cmp = y_hat.type(y.dtype) == y.reshape(-1)
-            return float(cmp.type(y.dtype).sum())
-        """), {"accuracy_matches_the_reference": "the count of correct predictions"}),
+            return (y_hat.argmax(dim=1) == y).sum().item() / len(y)
+        """), {}),
     Form("E2", "data_iter", "LongTensor with index_select (seed 001)", code("""
         def data_iter(batch_size, features, labels):
             num_examples = len(features)
@@ -326,7 +329,7 @@ FORMS = [
                 for param in params:
                     param.sub_(lr * param.grad / batch_size)
                     param.grad = None
-        """), {"resets_or_keeps_gradients": "gradients set to None"}),
+        """), {"zeroes_the_gradients": "gradients set to None"}),
     Form("E2", "softmax", "amax shift, one exp", code("""
         def softmax(X):
             X_exp = (X - X.amax(dim=1, keepdim=True)).exp()

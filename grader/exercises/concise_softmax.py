@@ -21,7 +21,7 @@ from grader.exercises._shared import (
     expect_test_accuracy,
     shareable,
 )
-from grader.grading.checks import Context, Failed, Registry
+from grader.grading.checks import Context, Failed, NotJudged, Registry
 from grader.grading.expect import describe, expect_finite, expect_shape, expect_tensor
 from grader.kernel.data import as_float
 
@@ -180,6 +180,9 @@ def evaluation_run(ctx: Context) -> tuple[float, float, tuple[int, bool] | None]
     return got, accuracies[0, False], run
 
 
+MATCHES = "evaluate_accuracy.matches_the_accuracy_computed_here"
+
+
 @CHECKS.add("evaluate_accuracy", points=2)
 def matches_the_accuracy_computed_here(ctx: Context) -> str:
     got, want, run = evaluation_run(ctx)
@@ -198,11 +201,12 @@ def matches_the_accuracy_computed_here(ctx: Context) -> str:
 
 def revealed_run(ctx: Context, untold: str) -> int:
     """The mode and autograd state the returned accuracy gives away (TRAINING, RECORDING);
-    Failed, ending with `untold`, when it is an accuracy the net gives in none of them."""
+    NotJudged, ending with `untold`, when it is an accuracy the net gives in none of them:
+    a wrong value says nothing of the mode it ran in."""
     got, _, run = evaluation_run(ctx)
     if run is None:
-        raise Failed(f"the accuracy {got:.4f} is none this net gives {untold}: fix the "
-                     "accuracy first", None, f"{got:.4f}")
+        raise NotJudged(f"not judged: the accuracy {got:.4f} is none this net gives {untold}, "
+                        f"see {MATCHES}")
     return run[0]
 
 

@@ -1,8 +1,9 @@
 """Grader side of linear regression from scratch: hidden inputs and checks.
 
 Seeds 000 and 001 disagree on details (sgd zeroing the gradients or not, losses shaped
-(n,) or (n, 1)); the notebook states one contract and these checks accept the equivalent
-forms, saying so in the feedback.
+(n,) or (n, 1)); the notebook states one contract, seed 000's (the book's: sgd zeroes, the
+training loop does not), and these checks accept only the forms it states, saying so in the
+feedback.
 """
 
 from __future__ import annotations
@@ -448,20 +449,24 @@ def builds_no_autograd_graph(ctx: Context) -> str:
 
 
 @CHECKS.add("sgd", points=1)
-def resets_or_keeps_gradients(ctx: Context) -> str:
+def zeroes_the_gradients(ctx: Context) -> str:
+    """sgd zeroes the gradients, as the handout's docstring asks: its training loop never
+    does, so gradients left in .grad add up over the batches and the training diverges."""
     after = next_gradients(ctx)
     fresh, originals = sgd_inputs(ctx, "next_grad_"), sgd_inputs(ctx, "grad_")
     if all(torch.equal(a, f) for a, f in zip(after, fresh, strict=True)):
         if all(g is None for g in sgd_observed(ctx)["grads"]):
             ctx.accept("gradients set to None, as optimizer.zero_grad() does")
-    elif all(torch.allclose(a, f + o, rtol=1e-6, atol=1e-7)
-             for a, f, o in zip(after, fresh, originals, strict=True)):
-        ctx.accept("gradients left for the caller to zero, as in seed 001's tutorial")
-    else:
-        raise Failed("sgd changed the gradients to something other than zero: the next "
-                     "backward pass added to what it left", "zeroed (or untouched) gradients",
-                     describe(sgd_observed(ctx)["grads"][0]))
-    return "Gradients are handled correctly."
+        return "Gradients are zeroed after the step."
+    if all(torch.allclose(a, f + o, rtol=1e-6, atol=1e-7)
+           for a, f, o in zip(after, fresh, originals, strict=True)):
+        raise Failed("sgd left the gradients in .grad: the handout's training loop never "
+                     "zeroes them, so they add up over the batches and the training diverges; "
+                     "zero them in sgd with param.grad.zero_(), as the docstring says",
+                     "zeroed gradients", "the step's gradients, kept")
+    raise Failed("sgd changed the gradients to something other than zero: the next "
+                 "backward pass added to what it left", "zeroed gradients",
+                 describe(sgd_observed(ctx)["grads"][0]))
 
 
 # --- training ----------------------------------------------------------------------------

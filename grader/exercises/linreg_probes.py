@@ -96,7 +96,9 @@ def sgd_cases(probe: Probe) -> list[dict]:
 
 
 def train(probe: Probe) -> dict:
-    """The tutorial's loop, with the student's three functions and a snapshot per epoch."""
+    """The handout's loop, with the student's three functions and a snapshot per epoch. Like
+    the handout's, it never zeroes the gradients itself: sgd does, so a submission that trains
+    here trains in the student's notebook too."""
     data_iter, loss, sgd = (probe.student(n) for n in ("data_iter", "squared_loss", "sgd"))
     features, labels = probe.inputs["train.features"], probe.inputs["train.labels"]
     w = probe.inputs["train.w0"].clone().requires_grad_(True)
@@ -107,9 +109,6 @@ def train(probe: Probe) -> dict:
         for X, y in data_iter(batch_size, features, labels):
             loss(torch.matmul(X, w) + b, y).sum().backward()
             sgd([w, b], lr, batch_size)
-            for param in (w, b):
-                if param.grad is not None:
-                    param.grad.zero_()
         snapshots.append([w.detach().clone(), b.detach().clone()])
     return {"snapshots": snapshots}
 

@@ -118,6 +118,9 @@ def encodes_the_seed_labels(ctx: Context) -> str:
 
 @CHECKS.add("one_hot", points=1)
 def leaves_the_target_unchanged(ctx: Context) -> str:
+    """Counts only beside a float matrix: any non-answer leaves target alone."""
+    ctx.judged_only_if("one_hot.returns_a_float_matrix",
+                       "no one-hot matrix was returned, so leaving target alone says nothing yet")
     target = ctx.inputs["one_hot.seed"]
     after = expect_tensor(ctx.got("one_hot.seed")["target_after"], "target after one_hot")
     if tuple(after.shape) == (len(target), 1):

@@ -174,6 +174,9 @@ def handles_integer_counts_and_other_dice(ctx: Context) -> str:
 
 @CHECKS.add("estimate_probabilities", points=1)
 def leaves_counts_unchanged(ctx: Context) -> str:
+    """Counts only beside rows that follow the counts: any non-answer leaves them alone."""
+    ctx.judged_only_if("estimate_probabilities.returns_one_row_per_group",
+                       "no estimates were returned, so leaving counts alone says nothing yet")
     after = expect_tensor(ctx.got("estimate_probabilities.seeded")["counts_after"],
                           "counts after the call")
     if after.shape != ctx.inputs["dice.counts"].shape \

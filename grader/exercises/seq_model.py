@@ -14,7 +14,7 @@ import torch
 from grader.authoring.exercise import Declaration, Step
 from grader.authoring.option_types import Count, Fraction, Positive
 from grader.exercises import seq_model_probes as probes
-from grader.grading.checks import Context, Failed, Registry
+from grader.grading.checks import Context, Failed, NotJudged, Registry
 from grader.grading.expect import describe, expect_tensor
 
 CHECKS = Registry()
@@ -144,7 +144,12 @@ def has_40_parameters(ctx: Context) -> str:
 
 @CHECKS.add("seq_model", points=1)
 def returns_a_new_net_each_call(ctx: Context) -> str:
-    if built(ctx)["shared"]:
+    """Counts only for a net with parameters: a net with none shares none either."""
+    observed = built(ctx)
+    if not observed["parameters"]:
+        raise NotJudged("not judged: the net has no parameters, so it shares none whatever "
+                        "make_seq_model does, see seq_model.has_40_parameters")
+    if observed["shared"]:
         raise Failed("two calls of make_seq_model returned nets that share parameters: build "
                      "a new nn.Sequential inside the function on every call, not a global net "
                      "(a second training would start where the first ended)",

@@ -312,6 +312,13 @@ def scaled_exp_of(out: torch.Tensor, X: torch.Tensor) -> bool:
 
 @CHECKS.add("softmax", points=1)
 def leaves_its_input_unchanged(ctx: Context) -> str:
+    """Counts only beside a tensor of X's shape that varies with X: any non-answer (None, a
+    constant, a forged object) leaves X alone too."""
+    X = ctx.inputs["softmax.X"]
+    out = softmax_output(ctx, ctx.got("softmax.values")["out"], "softmax(X)", X)
+    if not (bool(torch.isfinite(out).all()) and bool((out != out.flatten()[0]).any())):
+        raise NotJudged(f"not judged: softmax(X) returned a constant or non-finite tensor, so "
+                        f"leaving X alone says nothing yet, see {VALUES}")
     after = expect_tensor(ctx.got("softmax.values")["input_after"], "X after softmax(X)")
     if not torch.equal(after, ctx.inputs["softmax.X"]):
         raise Failed("softmax modified X in place (e.g. X.exp_() or X -= …): return a new "
@@ -407,12 +414,14 @@ def cross_entropy_gradient_matches(ctx: Context) -> str:
 # --- accuracy ----------------------------------------------------------------------------
 
 def as_fraction(ctx: Context, value, n: int, what: str) -> float:
-    """The returned accuracy as a fraction, accepting a 0-d tensor or a count of hits."""
+    """The returned accuracy, a number or a one-element tensor; a count of hits is refused,
+    since the handout's loop multiplies the fraction by the batch size."""
     value = as_number(ctx, value, what)
     if 1 < value <= n and float(value).is_integer():
-        ctx.accept("the count of correct predictions instead of the fraction, as d2l's "
-                   "accuracy returns")
-        return value / n
+        raise Failed(f"{what} returned {value:g}, the count of correct predictions: return "
+                     "the fraction in [0, 1], as the docstring says (divide by len(y)); the "
+                     "training loop multiplies it by the batch size", "a fraction in [0, 1]",
+                     f"{value:g}")
     return float(value)
 
 
@@ -438,13 +447,12 @@ ACCURACY = "accuracy.accuracy_matches_the_reference"
 
 def same_accuracy(arguments: list, got, want) -> bool:
     """An accuracy on a candidate input agrees as the check accepts it: the fraction of
-    hits, or their count, as a number or a one-element tensor."""
+    hits, as a number or a one-element tensor."""
     if isinstance(got, torch.Tensor) and got.numel() == 1:
         got = got.item()
     if isinstance(got, bool) or not isinstance(got, int | float):
         return False
-    want = float(want)
-    return abs(got - want) <= 1e-6 or abs(got - want * len(arguments[1])) <= 1e-6
+    return abs(got - float(want)) <= 1e-6
 
 
 @CHECKS.add("accuracy", points=2)
@@ -467,21 +475,6 @@ def expect_same_accuracy(got: float, want: float, what: str) -> None:
                      f"{got:.4g}")
 
 
-@CHECKS.add("accuracy", points=1)
-def handles_labels_of_shape_n_by_1(ctx: Context) -> str:
-    n = len(ctx.inputs["accuracy.y"])
-    what = "accuracy with y of shape (n, 1)"
-    got = as_fraction(ctx, ctx.got("accuracy.column_labels"), n, what)
-    with ctx.judged_after(ACCURACY, WRONG_VALUES):
-        try:
-            expect_same_accuracy(got, float(ctx.want("accuracy.column_labels")), what)
-        except Failed as failure:
-            failure.message += (" — comparing (n,) predictions with (n, 1) labels broadcasts "
-                                "to (n, n); reshape y with y.reshape(-1)")
-            raise
-    return "Labels of shape (n, 1) are handled."
-
-
 def every_maximum_counted(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """The accuracy where a tie counts as a hit for each of its maximal classes."""
     maximal = y_hat == y_hat.max(dim=1, keepdim=True).values
@@ -492,7 +485,8 @@ def every_maximum_counted(y_hat: torch.Tensor, y: torch.Tensor) -> float:
 def breaks_ties_like_argmax(ctx: Context) -> str:
     y_hat, y = ctx.inputs["accuracy.ties_y_hat"], ctx.inputs["accuracy.ties_y"]
     what = "accuracy on rows with tied maxima"
-    got = as_fraction(ctx, ctx.got("accuracy.ties"), len(y), what)
+    with ctx.judged_after(ACCURACY, WRONG_VALUES):  # a count is refused there already
+        got = as_fraction(ctx, ctx.got("accuracy.ties"), len(y), what)
     want = float(ctx.want("accuracy.ties"))
     if abs(got - want) > 1e-6 and abs(got - every_maximum_counted(y_hat, y)) <= 1e-6:
         raise Failed(f"{what}: a tie counted as a hit for every maximal class; compare y with "

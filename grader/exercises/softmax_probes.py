@@ -63,10 +63,6 @@ def accuracy_values(probe: Probe):
     return accuracy_call(probe, "accuracy.y_hat", probe.inputs["accuracy.y"])
 
 
-def accuracy_column_labels(probe: Probe):
-    return accuracy_call(probe, "accuracy.y_hat", probe.inputs["accuracy.y"].reshape(-1, 1))
-
-
 def accuracy_ties(probe: Probe):
     return accuracy_call(probe, "accuracy.ties_y_hat", probe.inputs["accuracy.ties_y"])
 
@@ -164,7 +160,6 @@ PROBES = {
     "cross_entropy.values": cross_entropy_values,
     "cross_entropy.cases": on_the_cases("cross_entropy"),
     "accuracy.values": accuracy_values,
-    "accuracy.column_labels": accuracy_column_labels,
     "accuracy.ties": accuracy_ties,
     "accuracy.cases": on_the_cases("accuracy"),
 }

@@ -274,7 +274,10 @@ class Check:
 
 def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
     """What failed in the functions a failed training check uses, one line per function:
-    the training failed because of them, and the student fixes them, not the training."""
+    the training failed because of them, and the student fixes them, not the training. A
+    timed check gets none: a wrong value elsewhere says nothing of what took the time."""
+    if check.timed:
+        return []
     causes = []
     for function in check.uses:
         failed = [r for r in results.values() if r.exercise == function and not r.passed
