@@ -333,18 +333,19 @@ def unread_note(student: str, assignment: str, path: Path, why: Exception) -> st
 
 
 def _grams_of(student: str, assignment: str, path: Path,
-              notes: list[str] | None) -> dict[str, int]:
-    """A student's stored k-grams, each with the index of the first cell holding it."""
+              notes: list[str] | None) -> dict[int, int]:
+    """A student's stored k-grams (as numbers: a class's are held at once), each with the
+    index of the first cell holding it."""
     try:
         _, cells = read_stored(path)
     except StoredUnreadable as why:
         if notes is not None:
             notes.append(unread_note(student, assignment, path, why))
         return {}
-    grams: dict[str, int] = {}
+    grams: dict[int, int] = {}
     for cell in cells:
         for gram in cell["grams"]:
-            grams.setdefault(gram, cell["index"])
+            grams.setdefault(int(gram, 16), cell["index"])
     return grams
 
 
@@ -378,11 +379,11 @@ def failure_marks(result: Result) -> set[str]:
     return {_hash([test.name, test.message]) for test in result.tests if not test.passed}
 
 
-def _rare_groups(marks: list[dict[str, object]], common: float) -> dict[tuple[int, ...], int]:
+def _rare_groups(marks: list[dict], common: float) -> dict[tuple[int, ...], int]:
     """The students (by position) holding each mark that is rare (held by 2 to `common`
     of them), grouped: how many marks each group holds. A group copying fifty cells
     costs one pass over its pairs, not fifty."""
-    holders: dict[str, list[int]] = {}
+    holders: dict[object, list[int]] = {}
     for student, held in enumerate(marks):
         for mark in held:
             holders.setdefault(mark, []).append(student)
@@ -405,9 +406,9 @@ def _shared(groups: dict[tuple[int, ...], int], weight: float) -> dict[tuple, li
     return shared
 
 
-def _material(marks: list[dict[str, object]], common: float, weight: float) -> list[float]:
+def _material(marks: list[dict], common: float, weight: float) -> list[float]:
     """Each student's rare material: the marks held by at most `common` students."""
-    counts: dict[str, int] = {}
+    counts: dict[object, int] = {}
     for held in marks:
         for mark in held:
             counts[mark] = counts.get(mark, 0) + 1
