@@ -455,7 +455,9 @@ def same_accuracy(arguments: list, got, want) -> bool:
     return abs(got - float(want)) <= 1e-6
 
 
-@CHECKS.add("accuracy", points=2)
+# 3 points: accuracy keeps its 4, since the (n, 1)-labels check (no seed's accuracy takes
+# them) was dropped.
+@CHECKS.add("accuracy", points=3)
 def accuracy_matches_the_reference(ctx: Context) -> str:
     n = len(ctx.inputs["accuracy.y"])
     with with_counterexample(ctx, "accuracy.cases", ("y_hat", "y"), same_accuracy):
