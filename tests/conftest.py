@@ -217,6 +217,28 @@ COLUMNS_SOFTMAX = code("""
     """)
 
 
+# A student's own work, correct but unusual: what no one else writes, so a copy of it is
+# evidence (the reference's code is not: every student who solves the exercise has it).
+UNUSUAL = {
+    "data_iter": '''
+def data_iter(batch_size, features, labels):
+    keys = torch.rand(len(features))
+    ranking = torch.argsort(keys, descending=True)
+    starts = torch.arange(0, len(ranking), batch_size)
+    for lo, hi in zip(starts.tolist(), (starts + batch_size).clamp(max=len(ranking)).tolist()):
+        window = ranking[lo:hi]
+        yield torch.index_select(features, 0, window), torch.index_select(labels, 0, window)
+''',
+    "accuracy": '''
+def accuracy(y_hat, y):
+    onehot = torch.nn.functional.one_hot(y.reshape(-1), y_hat.shape[1]).bool()
+    best = y_hat == y_hat.max(dim=1, keepdim=True).values
+    first = best.cumsum(dim=1).eq(1) & best
+    return float((first & onehot).any(dim=1).double().mean())
+''',
+}
+
+
 def renamed_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook as a copier hands it in: its code reformatted, comments of their own,
     names changed."""
@@ -233,8 +255,9 @@ def renamed_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory):
     """A class graded once through grade_folder: the solution (alice), the blank (bob), the
-    softmax that normalises columns (carol), a file that is not JSON (dave) and alice's
-    work renamed and reformatted (erin). Returns the batch report, the submissions and
+    softmax that normalises columns beside unusual work of carol's own (carol), a file that
+    is not JSON (dave) and carol's work renamed and reformatted (erin: a copier, since two
+    who hand in the solution copied no one). Returns the batch report, the submissions and
     the output folder."""
     from grader.scale.batch import grade_folder
 
@@ -242,10 +265,10 @@ def graded_class(tmp_path_factory):
     submissions = root / "submissions"
     write_notebook(nbformat.read(SOLUTION, as_version=4), submissions / "alice.ipynb")
     write_notebook(nbformat.read(BLANK, as_version=4), submissions / "bob.ipynb")
-    write_notebook(with_functions({"softmax": COLUMNS_SOFTMAX}), submissions / "carol.ipynb")
+    carol = write_notebook(with_functions({"softmax": COLUMNS_SOFTMAX, **UNUSUAL}),
+                           submissions / "carol.ipynb")
     (submissions / "dave.ipynb").write_text("{ not json")
-    write_notebook(renamed_copy(nbformat.read(SOLUTION, as_version=4)),
-                   submissions / "erin.ipynb")
+    write_notebook(renamed_copy(nbformat.read(carol, as_version=4)), submissions / "erin.ipynb")
     finished = []
     report = grade_folder(submissions, root / "out", [LENIENT],
                           on_result=lambda label, result: finished.append(label))

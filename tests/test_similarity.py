@@ -18,6 +18,7 @@ from conftest import (
     LENIENT,
     NOTEBOOK,
     SOLUTION,
+    UNUSUAL,
     renamed_copy,
     with_functions,
     write_notebook,
@@ -335,8 +336,8 @@ def evaluate_accuracy(net, data_iter):
     },
 }
 
-# A wrong solution (softmax over columns, no shift; accuracy averaged per batch) and a
-# correct but unusual one, each copied below with its names changed and comments added.
+# A wrong solution (softmax over columns, no shift; accuracy averaged per batch), copied
+# below with its names changed and comments added, as is conftest's UNUSUAL.
 WRONG = {
     "softmax": '''
 def softmax(X):
@@ -354,24 +355,6 @@ def evaluate_accuracy(net, data_iter):
             predicted = net(inputs).argmax(dim=1)
             batch_scores.append((predicted == targets).float().mean().item())
     return sum(batch_scores) / len(batch_scores)
-''',
-}
-UNUSUAL = {
-    "data_iter": '''
-def data_iter(batch_size, features, labels):
-    keys = torch.rand(len(features))
-    ranking = torch.argsort(keys, descending=True)
-    starts = torch.arange(0, len(ranking), batch_size)
-    for lo, hi in zip(starts.tolist(), (starts + batch_size).clamp(max=len(ranking)).tolist()):
-        window = ranking[lo:hi]
-        yield torch.index_select(features, 0, window), torch.index_select(labels, 0, window)
-''',
-    "accuracy": '''
-def accuracy(y_hat, y):
-    onehot = torch.nn.functional.one_hot(y.reshape(-1), y_hat.shape[1]).bool()
-    best = y_hat == y_hat.max(dim=1, keepdim=True).values
-    first = best.cumsum(dim=1).eq(1) & best
-    return float((first & onehot).any(dim=1).double().mean())
 ''',
 }
 
