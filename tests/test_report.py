@@ -510,6 +510,16 @@ def test_students_see_no_absolute_path_of_the_instructor(graded_class) -> None:
     assert _page(out, "bob").select_one(".meta code").get_text() == "bob.ipynb"
 
 
+def test_the_copier_is_paired_with_the_one_copied_and_the_solution_with_no_one(graded_class):
+    """erin renamed and reformatted carol's own work: that pair is flagged; alice, who
+    handed in the reference, shares only what is not evidence."""
+    _, _, out = graded_class
+    rows = list(csv.DictReader((out / "similarity.csv").open(encoding="utf-8")))
+    assert [(row["student"], row["other_student"]) for row in rows] == [("carol", "erin")]
+    looks = {li["data-student"]: li.get_text() for li in
+             _soup((out / "summary.html").read_text(encoding="utf-8")).select(".needs-a-look li")}
+    assert "similar to" in looks["erin"] and "similar to" not in looks.get("alice", "")
+
 def test_outputs_are_readable_by_the_group(graded_class) -> None:
     _, _, out = graded_class
     for name in ("grades.csv", "gradebook.csv", "similarity.csv", "summary.html",
