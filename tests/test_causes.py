@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 
 from grader.grading import wording
 from grader.grading.checks import Check, Context, Failed, NotJudged, ProbeFailed, evaluate_all
-from grader.grading.results import Cause, Result, TestResult, load_result, save_result
+from grader.grading.results import NOT_JUDGED, Cause, Result, TestResult, load_result, save_result
 from grader.outputs.classview import common_failures, needing_a_look
 from grader.outputs.diagnosis import common_cause, flags
 from grader.outputs.report import render_markdown, render_report, render_summary
@@ -55,6 +55,16 @@ def test_blank_is_read_from_the_causes_of_tests_that_say_different_things():
     shown = banner(result)
     assert shown["data-cause"] == "blank" and wording.BLANK_MESSAGE in shown.get_text()
     assert common_failures([result]) == []  # listed to look at, not among the failures
+
+
+def test_a_blank_notebook_keeps_its_banner_beside_tests_its_blanks_left_unjudged():
+    """A property that says nothing without a value (the input left alone) is not judged
+    on a blank function: that consequence does not hide the blank."""
+    unjudged = a_test("softmax.leaves_its_input_unchanged", "not judged: no value yet",
+                      Cause.NOT_JUDGED)
+    unjudged.state = NOT_JUDGED
+    result = a_result([a_test("softmax.values", cause=Cause.BLANK), unjudged])
+    assert banner(result)["data-cause"] == "blank"
 
 
 def test_the_words_of_a_blank_notebook_without_its_cause_make_no_banner():

@@ -44,7 +44,9 @@ def common_cause(result: Result) -> CommonCause | None:
     message said by every test. Read from the tests' causes, never their words."""
     if not result.tests or any(test.passed for test in result.tests):
         return None
-    causes = {test.cause for test in result.tests}
+    # A test left unjudged by an earlier failure is that failure's consequence.
+    causes = {test.cause for test in result.tests if test.state != NOT_JUDGED} or {
+        test.cause for test in result.tests}
     if causes == {Cause.BLANK}:
         return CommonCause(Cause.BLANK, CAUSE_TITLES[Cause.BLANK], BLANK_MESSAGE)
     messages = list(dict.fromkeys(test.message for test in result.tests))
