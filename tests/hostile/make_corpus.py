@@ -1071,7 +1071,7 @@ CASES = [
     Case("wrong_shape", "softmax returns its result transposed",
          replacing("softmax", SOFTMAX_OK + "\n\n_softmax = softmax\n\n\n"
                    "def softmax(X):\n    return _softmax(X).T\n"),
-         passes=[*ALL, "softmax.leaves_its_input_unchanged"], fails=SOFTMAX,
+         passes=ALL, fails=SOFTMAX,  # leaving X alone counts only beside a value of its shape
          words=["has shape"]),
     Case("returns_nan", "squared_loss returns NaN of the right shape",
          replacing("squared_loss", "def squared_loss(y_hat, y):\n"
@@ -1083,7 +1083,7 @@ CASES = [
          passes=ALL, fails=SOFTMAX, words=["too large | can't allocate memory"]),
     Case("huge_view", "softmax returns a 2 GB tensor that is a view of one number (expand)",
          replacing("softmax", "def softmax(X):\n    return torch.zeros(1).expand(2**29)\n"),
-         passes=[*ALL, "softmax.leaves_its_input_unchanged"], fails=SOFTMAX,
+         passes=ALL, fails=SOFTMAX,  # leaving X alone counts only beside a value of its shape
          words=["too large"]),
     Case("sys_exit_in_blank", "accuracy calls sys.exit()",
          replacing("accuracy", "import sys\n\n\ndef accuracy(y_hat, y):\n    sys.exit(1)\n"),
