@@ -107,6 +107,18 @@ def test_the_grader_has_no_import_cycle():
     assert cycle is None, "an import cycle: " + " -> ".join(cycle or [])
 
 
+# Data flows one way: submissions in, grading, then outputs and the scale-out around it.
+UPSTREAM = ("grader.kernel", "grader.sandbox", "grader.students", "grader.authoring",
+            "grader.grading", "grader.exercises")
+DOWNSTREAM = ("grader.outputs", "grader.scale")
+
+
+def test_nothing_upstream_imports_the_outputs_or_the_scale_out():
+    backwards = {module: sorted(m for m in imported if m.startswith(DOWNSTREAM))
+                 for module, imported in import_graph().items() if module.startswith(UPSTREAM)}
+    assert not {m: bad for m, bad in backwards.items() if bad}
+
+
 def test_a_cycle_through_a_function_local_import_is_found():
     tree = ast.parse("def run():\n    from grader.scale.distributed import grade_on_cluster\n")
     batch, cluster = "grader.scale.batch", "grader.scale.distributed"

@@ -25,8 +25,8 @@ from grader.grading.results import (
     save_result,
 )
 from grader.grading.results import TestResult as Check  # aliased so pytest does not collect it
+from grader.grading.wording import shorten
 from grader.outputs.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
-from grader.outputs.diagnosis import shorten
 from grader.outputs.report import (
     format_points,
     format_seconds,

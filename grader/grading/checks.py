@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.grading.results import JUDGED, NOT_JUDGED, NOT_MEASURED, Cause, TestResult, Timing
-from grader.grading.wording import HIDDEN_TEXT, HINTS
+from grader.grading.wording import HIDDEN_TEXT, HINTS, shorten
 from grader.kernel.probing import function_of
-from grader.outputs.diagnosis import shorten
 from grader.sandbox.budget import OUT_OF_TIME
 
 # The cause of a probe that failed, by the kind of error it reported; any other: RAISED.
 PROBE_CAUSES = {"NotImplementedError": Cause.BLANK, "Missing": Cause.NO_FUNCTION,
                 "Timeout": Cause.TIMEOUT, OUT_OF_TIME: Cause.TIMEOUT}
-
 
 
 class Failed(Exception):

@@ -54,3 +54,15 @@ KERNEL_NOT_STARTED = "the kernel could not start"
 def not_graded(why: str) -> str:
     """The message of every test of a submission that was not graded, saying why."""
     return f"not graded: {why}"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a word boundary with an ellipsis: a cut
+    mid-word ("expecte") reads as a typo of the grader's."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a single long word (a path, a tensor) is cut where it must be
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(") + "…"

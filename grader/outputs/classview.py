@@ -11,7 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from grader.grading.results import NOT_JUDGED, Result
-from grader.outputs.diagnosis import ExerciseScore, common_cause, exercise_scores, flags, shorten
+from grader.grading.wording import shorten
+from grader.outputs.diagnosis import ExerciseScore, common_cause, exercise_scores, flags
 from grader.students.identity import NAMES_ALIKE
 
 COMMON_FAILURES = 10

@@ -114,18 +114,6 @@ def first_problem(result: Result) -> tuple[ExerciseScore, TestResult] | None:
     return None
 
 
-def shorten(text: str, limit: int) -> str:
-    """`text` in at most `limit` characters, cut at a word boundary with an ellipsis: a cut
-    mid-word ("expecte") reads as a typo of the grader's."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:  # a single long word (a path, a tensor) is cut where it must be
-        cut = cut[:space]
-    return cut.rstrip(" ,;:(") + "…"
-
-
 def timed_out(result: Result) -> bool:
     return any(cell.error.startswith(TIMEOUT_ERRORS) for cell in result.errors)
 

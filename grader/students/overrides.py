@@ -30,7 +30,7 @@ from grader.students.identity import shown
 from grader.students.late import LatePolicy, late_penalty, normal
 
 if TYPE_CHECKING:
-    from grader.outputs.gradebook import Person
+    from grader.students.roster import Person
 
 FILE_NAME = "overrides.csv"
 COLUMNS = ("student", "assignment", "test", "points", "reason")
