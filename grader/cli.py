@@ -263,7 +263,7 @@ def print_summary(report: BatchReport, out: Path) -> None:
 
     table = Table(title="Grades")
     table.add_column("student", overflow="fold")  # a name cut short could be another's
-    table.add_column("assignment")
+    table.add_column("assignment", overflow="fold")
     table.add_column("score", justify="right")
     table.add_column("failed tests", justify="right")
     table.add_column("timed steps", justify="right")

@@ -205,9 +205,9 @@ def test_a_folder_without_notebooks_is_a_usage_error_saying_what_was_looked_for(
     assert not (tmp_path / "o").exists()
 
 
-def test_the_end_table_never_cuts_a_student_name_short(tmp_path, monkeypatch):
+def test_the_end_table_never_cuts_a_student_or_assignment_name_short(tmp_path, monkeypatch):
     """`José_Núñez~df32281c` shown as `José_Núñez~df3…` could be read as another student's
-    row: a long name folds onto the next line instead."""
+    row, `softmax_regre…` as another assignment: a long name folds onto the next line."""
     import io
 
     from rich.console import Console
@@ -219,11 +219,12 @@ def test_the_end_table_never_cuts_a_student_name_short(tmp_path, monkeypatch):
     screen = io.StringIO()
     monkeypatch.setattr(grader.cli, "console", Console(file=screen, width=80))
     name = "José_Núñez~df32281c_with_a_long_tail_of_names"
-    result = Result(name, "linear_networks", f"{name}.ipynb", "d", "v", "c")
+    assignment = "softmax_regression_on_fashion_mnist"
+    result = Result(name, assignment, f"{name}.ipynb", "d", "v", "c")
     grader.cli.print_summary(BatchReport(results=[result]), tmp_path)
-    shown = "".join(line.split("│")[1].strip() for line in screen.getvalue().splitlines()
-                    if line.startswith("│"))
-    assert name in shown, screen.getvalue()
+    rows = [line.split("│") for line in screen.getvalue().splitlines() if line.startswith("│")]
+    assert name in "".join(row[1].strip() for row in rows), screen.getvalue()
+    assert assignment in "".join(row[2].strip() for row in rows), screen.getvalue()
 
 
 def test_the_end_table_sorts_names_case_blind_and_reads_missing_work_and_problems_apart(
