@@ -342,7 +342,7 @@ FORMS = [
     Form("E2", "accuracy", "a 0-d tensor", code("""
         def accuracy(y_hat, y):
             return (y_hat.argmax(dim=1) == y.reshape(-1)).float().mean()
-        """), {"accuracy_matches_the_reference": "a one-element tensor"}),
+        """), {"accuracy_matches_the_reference": "a 0-d tensor"}),
 ]
 
 BUG_NOTEBOOKS = sorted({bug.notebook for bug in BUGS})

@@ -173,9 +173,9 @@ def test_a_training_on_blank_functions_is_blank_and_names_no_root_cause():
     """The cause, not the message's first words, tells evaluate_all that the training's
     failure is its functions' already."""
     blank_f = check(lambda ctx: ctx.got("f.values"), exercise="f", name="values")
-    training = check(lambda ctx: "trained", exercise="train", name="run", uses=("f",))
+    training = check(lambda ctx: "trained", exercise="train", name="run", uses=("f.values",))
     failing = check(lambda ctx: ctx.got("g.values"), exercise="g", name="values")
-    retrained = check(lambda ctx: "trained", exercise="train2", name="run", uses=("g",))
+    retrained = check(lambda ctx: "trained", exercise="train2", name="run", uses=("g.values",))
     students = {"f.values": probe("NotImplementedError"), "g.values": probe("ValueError")}
     results = evaluate_all([blank_f, training, failing, retrained],
                            context(students, planned=frozenset(students)))

@@ -19,10 +19,12 @@ KEEPING_SGD = code("""
         for param in params:
             param.data -= lr * param.grad / batch_size
     """)
-# Right on the (n,) labels the docstring names; raises on (n, 1) labels.
+# Right on the (n,) labels the docstring names; raises on (n, 1) labels, and on a row with
+# a tie, which the training's batches never hold.
 FLAT_ONLY_ACCURACY = code("""
     def accuracy(y_hat, y):
         assert y.dim() == 1, "labels of shape (n,)"
+        assert (y_hat == y_hat.max(dim=1, keepdim=True).values).sum() == len(y), "a tie"
         return float((y_hat.argmax(dim=1) == y).float().mean())
     """)
 # Runs in eval mode under no_grad, but divides by one example too many.
@@ -84,12 +86,14 @@ def test_the_training_probe_does_not_zero_for_the_student():
     assert "zero_" not in source
 
 
-def test_an_accuracy_for_flat_labels_only_costs_nothing(graded):
+def test_an_accuracy_raising_where_the_training_never_goes_costs_only_its_own_test(graded):
+    """(n, 1) labels are asked of no one; a row with a tie only of the ties test: the
+    training, whose batches hold neither, keeps its marks."""
     accuracy = {name: test for name, test in graded.items() if name.startswith("accuracy.")}
-    assert accuracy and all(test.passed for test in accuracy.values()), accuracy
-    training = {name: test for name, test in graded.items()
-                if name.startswith("softmax_training.")}
-    assert training["softmax_training.reaches_the_test_accuracy"].passed
+    assert [name for name, test in accuracy.items() if not test.passed] == [
+        "accuracy.breaks_ties_like_argmax"], accuracy
+    training = [test for name, test in graded.items() if name.startswith("softmax_training.")]
+    assert training and all(test.passed for test in training), training
     assert "handles_labels_of_shape_n_by_1" not in " ".join(t.message for t in graded.values())
 
 
@@ -125,9 +129,9 @@ def result(name: str, passed: bool, message: str = "") -> TestResult:
 
 def test_a_slow_epoch_is_not_blamed_on_another_functions_wrong_value():
     timed = Check("softmax_training", "epoch_is_fast_enough", 2, lambda ctx: "",
-                  uses=("accuracy", "cross_entropy"), timed=True)
+                  uses=("accuracy.values", "cross_entropy.values"), timed=True)
     untimed = Check("softmax_training", "reaches_the_test_accuracy", 3, lambda ctx: "",
-                    uses=("accuracy", "cross_entropy"))
+                    uses=("accuracy.values", "cross_entropy.values"))
     results = {"accuracy.breaks_ties_like_argmax": result(
         "accuracy.breaks_ties_like_argmax", False, "ties counted twice")}
     assert root_causes(timed, results) == []
@@ -169,3 +173,17 @@ def test_a_net_without_parameters_earns_nothing_for_sharing_none():
              "parameters": [], "outputs": torch.zeros(3, 1), "shared": False}
     expect_not_judged(judged(seq_model, ("has_40_parameters", "returns_a_new_net_each_call"),
                              {"make_seq_model.built": empty}, {}))
+
+
+def test_a_shape_1_accuracy_is_refused_as_the_handouts_demo_refuses_it():
+    """The handout accepts a 0-d tensor (what .mean() gives); its demo's f"{acc:.3f}" raises
+    on a tensor of shape (1,), so the grader refuses one, saying how to return it."""
+    from grader.exercises._shared import as_number
+    from grader.grading.checks import Failed
+
+    ctx = Context({}, {}, {})
+    ctx.notes = []
+    assert as_number(ctx, torch.tensor(0.75), "accuracy(y_hat, y)") == 0.75
+    assert ctx.notes == ["a 0-d tensor instead of a Python float"]
+    with pytest.raises(Failed, match=r"shape \(1,\).*:.3f.*\.item\(\) or a 0-d tensor"):
+        as_number(ctx, torch.tensor([0.75]), "accuracy(y_hat, y)")

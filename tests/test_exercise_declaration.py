@@ -60,6 +60,9 @@ def changed(old: str, new: str) -> str:
      ["mlp.py:", "'relu.valuse'", "did you mean 'relu.values'?"]),
     (changed("reads=(\"relu.values\",)", "reads=(\"relu.value\",)"),
      ["mlp.py:", "keeps_the_positive_values", "'relu.value'"]),
+    (changed('uses=("relu.values",)', 'uses=("relu",)'),
+     ["mlp.py:", "forward_matches_the_reference uses the probe key 'relu'",
+      "'relu' is a function: name the probe keys it must answer, of relu.values"]),
     (changed("Step(probes.PROBES)", "Step(probes.PROBES, keys=(\"mlp.forwrd\",))"),
      ["mlp.py:", "'mlp.forwrd'", "PROBES lacks"]),
     (changed('requires=("mlp.forward_matches_the_reference",)',
@@ -73,7 +76,12 @@ def changed(old: str, new: str) -> str:
      ["mlp.py:", "the timed step of TIMED has no bound"]),
     (changed("Step(probes.PROBES)", "Step(dict(probes.PROBES))"),
      ["mlp.py:", "not a global of dl_course.mlp_probes"]),
-], ids=["probe-key", "reads", "step-key", "requires", "bound", "timing", "no-bound", "table"])
+    (changed("Step(probes.PROBES)", 'Step(probes.PROBES, part_of="mlp.timed")'),
+     ["mlp.py:", "the step of PROBES is part_of 'mlp.timed'", "a part is timed"]),
+    (changed("timed=True, bound", 'timed=True, part_of="mlp.time", bound'),
+     ["mlp.py:", "part_of 'mlp.time', which is no timed step of its own"]),
+], ids=["probe-key", "reads", "uses", "step-key", "requires", "bound", "timing", "no-bound",
+        "table", "untimed-part", "part-of-nothing"])
 def test_a_declaration_mistake_stops_grade_before_grading(plugin, named, initialised, tmp_path,
                                                           monkeypatch):
     code, output = grade_with(plugin, initialised, tmp_path, monkeypatch)

@@ -39,7 +39,7 @@ class Stated:
 # Every accept call, by (module, the note's constant text, "{}" for each formatted value),
 # and where the handout states it. A new accept call fails test_every_accept_is_stated.
 ACCEPTED: dict[tuple[str, str], tuple[Stated, ...]] = {
-    ("_shared", "a one-element tensor instead of a Python float"): (
+    ("_shared", "a 0-d tensor instead of a Python float"): (
         Stated("softmax_regression", "accuracy", "a 0-d tensor holding it, as .mean() gives"),
         Stated("softmax_regression", "evaluate_accuracy", "a 0-d tensor holding it is accepted"),
     ),
@@ -62,7 +62,7 @@ ACCEPTED: dict[tuple[str, str], tuple[Stated, ...]] = {
     ("softmax", "losses of shape (n, 1), as y_hat.gather(1, y.view(-1, 1)) gives"): (
         Stated("softmax_regression", "cross_entropy", "shape (n, 1) is accepted too"),
     ),
-    ("validation_training", "one-element tensors instead of Python floats"): (
+    ("validation_training", "0-d tensors instead of Python floats"): (
         Stated("more_pytorch", "train", "0-d tensors (loss.detach()) instead of the floats"),
     ),
     ("validation_training", "a 1-D tensor for {} instead of a list"): (

@@ -466,7 +466,7 @@ def test_correct_variants_in_other_styles_get_full_marks(graded):
     assert {name: t["message"] for name, t in tests["notebook_V"].items()
             if not t["passed"]} == {}
     accepted = tests["notebook_V"]["train.curves_match_the_reference"]["message"]
-    assert "Accepted: one-element tensors instead of Python floats" in accepted
+    assert "Accepted: 0-d tensors instead of Python floats" in accepted
     assert summary["students"]["notebook_V"][ASSIGNMENT]["score"] == \
         summary["students"]["solution"][ASSIGNMENT]["score"]
 

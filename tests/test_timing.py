@@ -23,7 +23,7 @@ from conftest import FAST, SOLUTION, code, grade_file, with_functions, write_not
 from grader.grading import reference
 from grader.grading.assignment import Assignment
 from grader.grading.checks import Failed, NotMeasured
-from grader.grading.expect import expect_fast_enough
+from grader.grading.expect import expect_fast_enough, slowest_part
 from grader.grading.inputs import late_inputs
 from grader.grading.results import JUDGED, NOT_MEASURED, Result, TestResult, Timing, cpu_key
 from grader.sandbox import cgroups
@@ -49,6 +49,16 @@ def step(cpu: float, asleep: float = 0.0, waited: float = 0.0,
     return Timing("epoch.run", "cpu", REFERENCE_CPU * (cpu + asleep + waited),
                   REFERENCE_CPU * (1 + reference_waited), 5.0, REFERENCE_CPU * cpu,
                   REFERENCE_CPU, REFERENCE_CPU * (cpu + waited))
+
+
+# The issue's realistic slow submission: a per-example loop in cross_entropy.
+LOOPING_CROSS_ENTROPY = code("""
+    def cross_entropy(y_hat, y):
+        losses = []
+        for i in range(len(y)):
+            losses.append(-torch.log(y_hat[i, y[i]]))
+        return torch.stack(losses)
+    """)
 
 
 def verdict(timing: Timing) -> str:
@@ -240,6 +250,7 @@ def test_a_slow_softmax_gets_the_same_verdict_beside_busy_processes_and_idle(
     for speed, epoch in (idle, loaded):
         assert not speed.passed and speed.state == JUDGED, (speed.message, epoch)
         assert "of CPU time" in speed.message and epoch.cpu_ratio > epoch.max_ratio
+        assert "softmax alone takes" in speed.message, speed.message
     assert 0.5 < loaded[1].cpu_ratio / idle[1].cpu_ratio < 2, (idle[1], loaded[1])
 
 
@@ -284,3 +295,39 @@ def test_the_references_cpu_time_is_its_own_threads_not_the_workers():
     # Contention may cost the step half again; counted process-wide it would also take in
     # their time (which, on a machine loaded by others, may be too little to tell apart).
     assert beside[key] < 1.5 * alone[key] + theirs / 2, (alone, beside, theirs)
+
+
+@needs_accounting
+def test_a_slow_epoch_names_the_function_measured_to_take_its_time(reference_observed, tmp_path):
+    """Each function was timed alone over the epoch's batches, from outside the kernel as
+    the epoch is: the message names the looping cross_entropy from its own figures, and
+    no other function, whatever else fails."""
+    path = write_notebook(with_functions({"cross_entropy": LOOPING_CROSS_ENTROPY}),
+                          tmp_path / "looping.ipynb")
+    result = grade_file(path, FAST)
+    speed, epoch = speed_mark(result)
+    assert not speed.passed and epoch.cpu_ratio > epoch.max_ratio, speed.message
+    assert "cross_entropy alone takes" in speed.message, speed.message
+    assert "y_hat[range(len(y_hat)), y]" in speed.message
+    assert "softmax alone" not in speed.message and "accuracy alone" not in speed.message
+    assert [t.step for t in result.timings] == ["epoch.run"]  # the parts explain, no rows
+
+
+def part(student_cpu: float, reference_cpu: float = 0.05) -> Timing:
+    return Timing("f.in_epoch", "cpu", student_cpu, reference_cpu, 5.0, student_cpu,
+                  reference_cpu, student_cpu)
+
+
+@pytest.mark.parametrize(("parts", "named"), [
+    ({"f": part(2.0), "g": part(0.05)}, "f"),  # f holds the extra 1.95 s of 2.1 s
+    ({"f": part(0.6), "g": part(0.6)}, None),  # each holds under half of it
+    ({"f": part(2.0), "g": None}, "f"),  # g's part did not run: f is still measured
+    ({"f": part(0.05), "g": part(0.05)}, None),  # the extra time is in no function
+])
+def test_the_slow_function_is_named_only_where_it_holds_most_of_the_extra_time(parts, named):
+    whole = Timing("epoch.run", "cpu", 2.4, 0.3, 5.0, 2.4, 0.3, 2.4)
+    found = slowest_part(whole, parts)
+    assert (found[0] if found else None) == named, found
+    if named:
+        assert f"{named} alone takes 2.00 s over the epoch's batches (the epoch 2.40 s), 40×" \
+            in found[1]

@@ -28,8 +28,9 @@ The module declares itself in one object, its parts given as Python objects, not
 
 Discovery checks every cross-reference once, before anything is graded: a step's keys are
 in its table and the table is a global of the probes module, a bound reads one Options
-field, a check's `requires` and `uses` exist, and every probe key a check reads (its
-`reads=`, and the literal keys of ctx.got/ctx.want in the module) is planned by some step.
+field, a check's `requires` exist, and every probe key a check depends on (its `uses=`,
+the probes on the training's kind of input it gates on) or reads (its `reads=`, and the
+literal keys of ctx.got/ctx.want in the module) is planned by some step.
 A mistake is an ExerciseError naming the file and the key: `grade` stops at once.
 
 A module without EXERCISE is an ExerciseError too: module globals (CHECKS, PROBE_STEPS,
@@ -89,7 +90,9 @@ class Step:
     even when its observations come from the cache; `late` inputs (integer seeds) are drawn
     per submission and reach the kernel only with this cell, so a timed step whose work
     depends on them cannot be run ahead. `selfcheck`: whether the students' self-check runs
-    it (default: unless long).
+    it (default: unless long). A timed step `part_of` another (its name: its probe keys)
+    times one function over that step's work, to say which takes its time; it has no
+    verdict and no row of its own in the reports.
     """
 
     table: Mapping[str, Callable]
@@ -100,6 +103,7 @@ class Step:
     late: tuple[str, ...] = ()
     bound: Bound | None = None
     selfcheck: bool | None = None
+    part_of: str = ""
 
     @property
     def in_selfcheck(self) -> bool:
@@ -258,6 +262,13 @@ def close_to(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {matches[0]!r}?" if matches else ""
 
 
+def keys_of(function: str, known: Known) -> str:
+    """Where a function was named for a probe key, its keys to choose from."""
+    keys = ", ".join(sorted(key for key in known.keys if function_of(key) == function))
+    return f"; {function!r} is a function: name the probe keys it must answer, of {keys}" \
+        if keys else ""
+
+
 @dataclass(frozen=True)
 class Known:
     """What a declaration may name: the probe keys some step plans, the timed steps (by the
@@ -300,10 +311,23 @@ def validate_steps(exercise: Exercise) -> None:
             if key not in step.table:
                 raise ExerciseError(f"{exercise.file}: a step names the probe key {key!r}, "
                                     f"which {name} lacks{close_to(key, step.table)}")
+        validate_part(exercise, step, name)
         if step.timed and bound_field(step.bound, exercise.options, exercise.file) not in fields:
             raise ExerciseError(f"{exercise.file}: the timed step of {name} has no bound "
                                 "among its Options' fields: give it one, "
                                 "e.g. bound=lambda options: options.max_ratio")
+
+
+def validate_part(exercise: Exercise, step: Step, name: str) -> None:
+    """A part is timed, and of a timed step of its own exercise that is no part itself."""
+    if not step.part_of:
+        return
+    wholes = {"+".join(exercise.step_keys(s)) for s in exercise.probe_steps
+              if s.timed and not s.part_of}
+    if not step.timed or step.part_of not in wholes:
+        raise ExerciseError(f"{exercise.file}: the step of {name} is part_of "
+                            f"{step.part_of!r}, which is no timed step of its own; a part "
+                            f"is timed and names one of {sorted(wholes)}")
 
 
 def probes_module(exercise: Exercise) -> ModuleType:
@@ -323,15 +347,12 @@ def validate(exercise: Exercise, module: ModuleType, known: Known) -> None:
             if target not in known.checks:
                 raise ExerciseError(f"{file}: the check {check.full_name} requires {target!r}, "
                                     f"which no exercise declares{close_to(target, known.checks)}")
-        for function in check.uses:
-            if function not in known.functions:
-                raise ExerciseError(f"{file}: the check {check.full_name} uses {function!r}, "
-                                    "whose probes no step plans"
-                                    f"{close_to(function, known.functions)}")
-        for key in check.reads:
-            if not known.produced(key):
-                raise ExerciseError(f"{file}: the check {check.full_name} reads the probe key "
-                                    f"{key!r}, which no step plans{close_to(key, known.keys)}")
+        for verb, keys in (("uses", check.uses), ("reads", check.reads)):
+            for key in keys:
+                if not known.produced(key):
+                    raise ExerciseError(f"{file}: the check {check.full_name} {verb} the probe "
+                                        f"key {key!r}, which no step plans"
+                                        f"{keys_of(key, known) or close_to(key, known.keys)}")
     for key, functions in exercise.probe_uses.items():
         for name in (key, *functions):
             if name not in (known.keys if name == key else known.functions):

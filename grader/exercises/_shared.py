@@ -189,10 +189,16 @@ class Training:
 
 
 def as_number(ctx: Context, value, what: str) -> float:
-    """The returned accuracy as a number, accepting a one-element tensor."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        ctx.accept("a one-element tensor instead of a Python float")
+    """The returned accuracy as a number, accepting a 0-d tensor, as the handout does; not a
+    shape-(1,) one, which its demo's f"{acc:.3f}" refuses."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        ctx.accept("a 0-d tensor instead of a Python float")
         value = value.item()
+    elif isinstance(value, torch.Tensor) and value.numel() == 1:
+        raise Failed(f"{what} must be a number, and a tensor of shape {tuple(value.shape)} is "
+                     "none: the handout's demo formats it with :.3f, which such a tensor "
+                     "refuses; return .item() or a 0-d tensor", "a float in [0, 1]",
+                     describe(value))
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Failed(f"{what} must be a number", "a float in [0, 1]", describe(value))
     return value

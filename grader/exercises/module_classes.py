@@ -209,12 +209,12 @@ def expect_trained(ctx: Context, key: str, what: str) -> str:
     return expect_test_accuracy(ctx, observed, ctx.want(key), f"of {what}")
 
 
-@CHECKS.add("module_classes_training", points=2, uses=("LinearNet",))
+@CHECKS.add("module_classes_training", points=2, uses=("LinearNet.images",))
 def linear_net_reaches_the_test_accuracy(ctx: Context) -> str:
     return expect_trained(ctx, "LinearNet.epoch", "LinearNet(784, 10)")
 
 
-@CHECKS.add("module_classes_training", points=1, uses=("FlattenLayer",))
+@CHECKS.add("module_classes_training", points=1, uses=("FlattenLayer.images",))
 def flatten_layer_net_reaches_the_test_accuracy(ctx: Context) -> str:
     return expect_trained(ctx, "FlattenLayer.epoch", "nn.Sequential(FlattenLayer(), "
                           "nn.Linear(784, 10))")

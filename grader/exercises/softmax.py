@@ -36,15 +36,20 @@ from grader.grading.expect import (
     name_the_wrong_form,
     same_losses,
     same_value,
+    slowest_part,
     small_values,
     with_counterexample,
 )
 from grader.grading.forbidden import Forbidden
 from grader.grading.results import Curve
+from grader.kernel.probing import function_of
 
 CHECKS = Registry()
-TRAINING_USES = ("softmax", "cross_entropy", "accuracy")
-USES = {key: TRAINING_USES for key in ("epoch.prepare", "epoch.run")}
+# The probes on the training's own kind of input (a float batch, int64 labels of shape (n,),
+# backward through both): a function raising on another input (a float64 one, ties, a
+# candidate case) loses that test only, not the training's.
+TRAINING_USES = ("softmax.values", "softmax.gradient", "cross_entropy.values", "accuracy.values")
+USES = {key: ("softmax", "cross_entropy", "accuracy") for key in ("epoch.prepare", "epoch.run")}
 # How far the timed epoch's weights may be from the reference's trained on the same batches:
 # equivalent forms of the three functions land within 1e-6 (relative), another batch order
 # 3e-2 away.
@@ -538,8 +543,27 @@ def epoch_is_fast_enough(ctx: Context) -> str:
                         f"({failure.message.rstrip('.')}), see "
                         "softmax_training.reaches_the_test_accuracy") from None
     expect_same_training(ctx)
-    return expect_fast_enough(ctx.timings.get("epoch.run"), "one epoch",
-                              "avoid Python loops over examples")
+    return expect_fast_enough(ctx.timings.get("epoch.run"), "one epoch", epoch_advice(ctx))
+
+
+SLOW_ADVICE = {
+    "softmax": "a loop over rows? exponentiate and sum whole rows at once "
+               "(.sum(dim=1, keepdim=True))",
+    "cross_entropy": "a loop over examples? pick every row's entry at once: "
+                     "y_hat[range(len(y_hat)), y]",
+    "accuracy": "a loop over examples? compare y_hat.argmax(dim=1) with y in one operation",
+}
+
+
+def epoch_advice(ctx: Context) -> str:
+    """What a slow epoch's message advises: the function measured to take its time, or
+    the general advice where none stands out."""
+    parts = {function_of(key): ctx.timings.get(key) for key in probes.IN_EPOCH}
+    slow = slowest_part(ctx.timings.get("epoch.run"), parts)
+    if slow is None:
+        return "avoid Python loops over examples"
+    function, figures = slow
+    return f"{figures}: {SLOW_ADVICE[function]}"
 
 
 def curves(ctx: Context) -> list[Curve]:
@@ -560,6 +584,10 @@ def curves(ctx: Context) -> list[Curve]:
 PREPARE = Step(probes.EPOCH_STEPS, keys=("epoch.prepare",), long=True, setup=True)
 EPOCH = Step(probes.EPOCH_STEPS, keys=("epoch.run",), timed=True, long=True,
              late=("epoch.order_seed",), bound=lambda options: options.max_epoch_ratio)
-EXERCISE = Declaration(checks=CHECKS, probes=probes, steps=(Step(probes.PROBES), PREPARE, EPOCH),
+# Each function alone over the epoch's batches, timed as the epoch is: which takes its time.
+IN_EPOCH = tuple(Step(probes.IN_EPOCH, keys=(key,), timed=True, long=True, part_of="epoch.run",
+                      bound=lambda options: options.max_epoch_ratio) for key in probes.IN_EPOCH)
+EXERCISE = Declaration(checks=CHECKS, probes=probes,
+                       steps=(Step(probes.PROBES), PREPARE, EPOCH, *IN_EPOCH),
                        options=Options, make_inputs=make_inputs, data=(FASHION_MNIST,), uses=USES,
                        hints=HINTS, forbidden=FORBIDDEN, curves=curves, shareable=shareable)

@@ -1,6 +1,7 @@
 """Kernel side of softmax regression: call softmax, cross_entropy and accuracy, and run the
 timed Fashion-MNIST epoch in two steps (prepare, run) so that the grader can time the second
-alone from outside the kernel.
+alone from outside the kernel. Each function then runs alone over the epoch's batches, in a
+step of its own the grader times the same way (IN_EPOCH), to say which one takes the time.
 
 The batch order of the timed epoch reaches the kernel only with the timed step, and the
 trained parameters go back within it: the epoch cannot be run ahead in the untimed step,
@@ -118,11 +119,45 @@ def prepare_epoch(probe: Probe) -> str:
     X = as_float(data.train_images).reshape(len(data.train_labels), -1)
     X[:, probe.inputs["epoch.blank_pixels"]] = 0  # their weights must end as W0 began
     probe.state.update(device=device, X=X.to(device), y=data.train_labels.to(device))
+    probe.state["batches"] = epoch_batches(probe)
     warmup = torch.arange(WARMUP_BATCHES * int(probe.inputs["epoch.batch_size"]), device=device)
     with epoch_threads():
         train_batches(probe, *initial_parameters(probe), warmup)
         synchronize(device)
     return device
+
+
+def epoch_batches(probe: Probe) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The epoch's batches as the training's functions get them (softmax the logits,
+    cross_entropy and accuracy the probabilities and labels), made in this untimed step
+    so that a function's own step times that function alone."""
+    X, y = probe.state["X"], probe.state["y"]
+    W = probe.inputs["epoch.W0"].to(probe.state["device"])
+    size = int(probe.inputs["epoch.batch_size"])
+    batches = []
+    with torch.no_grad():
+        for start in range(0, len(y), size):
+            logits = X[start : start + size] @ W
+            batches.append((logits, torch.softmax(logits, dim=1), y[start : start + size]))
+    return batches
+
+
+def in_epoch(function: str, *parts: int, backward: bool):
+    """A probe calling one function on each of the epoch's batches (the parts of it named),
+    and where the training differentiates it, back through it as the training does: a
+    per-example loop costs most in its backward pass."""
+    def run(probe: Probe) -> int:
+        student = probe.student(function)
+        with epoch_threads():
+            for batch in probe.state["batches"]:
+                first, *rest = (batch[part] for part in parts)
+                first = first.detach().requires_grad_(backward)
+                out = student(first, *rest)
+                if backward:
+                    out.sum().backward()
+            synchronize(probe.state["device"])
+        return len(probe.state["batches"])
+    return run
 
 
 @contextmanager
@@ -166,4 +201,9 @@ PROBES = {
 EPOCH_STEPS = {
     "epoch.prepare": prepare_epoch,
     "epoch.run": run_epoch,
+}
+IN_EPOCH = {
+    "softmax.in_epoch": in_epoch("softmax", 0, backward=True),
+    "cross_entropy.in_epoch": in_epoch("cross_entropy", 1, 2, backward=True),
+    "accuracy.in_epoch": in_epoch("accuracy", 1, 2, backward=False),
 }

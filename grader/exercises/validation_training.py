@@ -79,10 +79,10 @@ def accept_once(ctx: Context, note: str) -> None:
 
 
 def as_loss(ctx: Context, value, name: str) -> float:
-    """One epoch's loss as a number, accepting a one-element tensor; NaN and inf are kept,
-    for the curves' comparison to say why the training diverged."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        accept_once(ctx, "one-element tensors instead of Python floats")
+    """One epoch's loss as a number, accepting a 0-d tensor (loss.detach()), as the handout
+    does; NaN and inf are kept, for the curves' comparison to say why the training diverged."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        accept_once(ctx, "0-d tensors instead of Python floats")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Failed(f"{name} must hold numbers: append loss.item() each epoch",

@@ -148,18 +148,17 @@ class Context:
             raise GraderFault(f"the reference failed its own probe {key}: {entry['message']}")
         return entry["value"]
 
-    def expect_observed(self, functions: Sequence[str]) -> None:
-        """Training marks are for training with the student's functions: each of them must
-        have answered every probe the grader planned for it, whatever the training probe
-        reported, since the probe code in the kernel is the student's to patch. A probe
-        that is missing counts as much as one still blank."""
+    def expect_observed(self, keys: Sequence[str]) -> None:
+        """Training marks are for training with the student's functions: each must have
+        answered the probes on the training's own kind of input (`keys`), whatever the
+        training probe reported, since the probe code in the kernel is the student's to
+        patch. A probe that is missing counts as much as one still blank."""
         missing: dict[str, str] = {}
-        for function in functions:
-            keys = sorted(k for k in self.planned if function_of(k) == function)
-            for key in keys or [f"{function}.*"]:
-                entry = self.student.get(key)
-                if entry is None or not entry.get("ok"):
-                    missing.setdefault(function, entry["error"] if entry else "not observed")
+        for key in keys:
+            entry = self.student.get(key)
+            if entry is None or not entry.get("ok"):
+                missing.setdefault(function_of(key),
+                                   entry["error"] if entry else "not observed")
         if missing:
             blank = sorted(missing)
             pronoun = "it" if len(blank) == 1 else "them"
@@ -200,7 +199,10 @@ class Check:
     points: float
     run: Callable[[Context], str]
     hidden: bool = False
-    uses: tuple[str, ...] = ()  # functions whose probes must all have returned
+    # Probe keys the training runs on the inputs of (a batch of the training's shapes):
+    # each must have returned, since the training probe is the student's to patch. A
+    # function raising on an input the training never passes costs only its own test.
+    uses: tuple[str, ...] = ()
     # Checks (full names) that must pass for this one to count: what the kernel merely
     # reports (a flag, a count) earns a mark only beside values the grader verified.
     requires: tuple[str, ...] = ()
@@ -277,7 +279,7 @@ def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
     if check.timed:
         return []
     causes = []
-    for function in check.uses:
+    for function in dict.fromkeys(function_of(key) for key in check.uses):
         failed = [r for r in results.values() if r.exercise == function and not r.passed
                   and r.state == JUDGED]
         failed.sort(key=lambda r: r.hidden)  # a visible test says more

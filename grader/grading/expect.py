@@ -233,6 +233,29 @@ def expect_fast_enough(timing: Timing | None, what: str, advice: str) -> str:
     return by_wall_clock(timing, what, advice)
 
 
+def slowest_part(whole: Timing | None, parts: dict[str, Timing | None]) -> tuple[str, str] | None:
+    """The function that takes most of a slow step's extra time, from measurement: each of
+    `parts` (by function) timed alone over the step's work, from outside the kernel as the
+    step is, beside the reference's. (its name, the figures in words), or None where no
+    one function holds at least half of the extra time."""
+    if whole is None or None in whole.judged_seconds:
+        return None
+    student, reference = whole.judged_seconds
+    measured = [(timing.judged_seconds[0] - timing.judged_seconds[1], function, timing)
+                for function, timing in parts.items()
+                if timing is not None and None not in timing.judged_seconds
+                and timing.judged_seconds[1] > 0]
+    if not measured or student <= reference:
+        return None
+    extra, function, timing = max(measured, key=lambda found: found[0])
+    if extra < (student - reference) / 2:
+        return None
+    own, theirs = timing.judged_seconds
+    return function, (f"{function} alone takes {own:.2f} s over the epoch's batches (the "
+                      f"epoch {student:.2f} s), {own / theirs:.0f}× the reference's "
+                      f"{theirs:.3f} s")
+
+
 def by_cpu_time(timing: Timing, what: str, advice: str) -> str:
     ratio, asleep = timing.cpu_ratio, timing.asleep_seconds
     spent = f"{timing.student_cpu_seconds:.2f} s of CPU time" + (

@@ -141,7 +141,8 @@ def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
     reference_seconds, timed_reference = time_reference(reference, assignment, attempt.late)
     timings = [timing_of(work, observations, seconds, reference_seconds, assignment.settings)
                for work in assignment.timed]
-    result.timings.extend(timings)
+    result.timings.extend(timing for timing, work in zip(timings, assignment.timed, strict=True)
+                          if not work.step.part_of)  # a part explains its step's time
     context = Context(observations, {**reference.observations, **timed_reference},
                       {**attempt.inputs, **attempt.late}, {t.step: t for t in timings},
                       assignment.hints, planned=assignment.keys, forbidden=forbidden)
