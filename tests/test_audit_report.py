@@ -36,6 +36,7 @@ def audit() -> Audit:
             mutant("squared_loss", "constant", 2, KILLED, killed_by=("linreg.loss_shape",)),
             mutant("squared_loss", "dim", 2, NOT_GRADED, note="the kernel died: grader fault"),
             mutant("sgd", "drop", 4, SURVIVED, diff=SGD_DIFF, score=33.0, max_score=33.0,
+                   note="differs from the reference on seed 3",
                    messages={"linreg.sgd_step": "accepted " + SCRIPT}),
             mutant("sgd", "inplace", 3, KILLED, killed_by=("linreg.sgd_step",)),
             mutant("sgd", "swap_args", 3, EQUIVALENT, note="same values on 20 seeds"),
@@ -79,6 +80,7 @@ def test_survivor_shows_its_diff_and_what_the_grader_gave(page: BeautifulSoup) -
     assert [line.get_text() for line in survivor.select("pre.diff .added")] == \
         ["+    pass  # " + SCRIPT]
     assert "full marks: 33 / 33" in survivor.select_one(".graded").get_text()
+    assert survivor.select_one(".note").get_text() == "differs from the reference on seed 3"
     assert survivor.select_one(".message").get_text() == "accepted " + SCRIPT
 
 
