@@ -24,6 +24,7 @@ from grader.grading.wording import NOT_HANDED_IN
 from grader.scale.interrupt import Interrupted, stopping_on_signals
 
 if TYPE_CHECKING:
+    from grader.audit.outcome import Audit
     from grader.authoring.config import Settings
     from grader.grading.results import Result
     from grader.outputs.gradebook import Person
@@ -421,6 +422,75 @@ def assign_command(assignment: tuple[str, ...], config: Path | None) -> None:
             raise click.UsageError(f"{settings.notebook}: {error}") from None
         for path in written:
             click.echo(f"wrote {path}")
+
+
+@main.command(name="audit")
+@ASSIGNMENT
+@CONFIG
+@click.option("--exercise", default=None, metavar="NAME",
+              help="Only this exercise, or this student function.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("audit"), show_default=True,
+              help="Where audit.html, audit.json and each mutant's report go.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Mutants graded in parallel.")
+@click.option("--scheduler", metavar="ADDRESS|local", default=None,
+              help="Grade the mutants on a Dask cluster, as `grade --scheduler` does.")
+@click.option("--limit", type=click.IntRange(1), default=None, metavar="N",
+              help="At most N mutants per function, drawn with --seed (default: all).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="The seed --limit draws with.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the audit's JSON to this file.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, metavar="S",
+              help="Exit 1 when the share of mutants killed is below S (e.g. 0.9).")
+@stops_on_signals
+def audit_command(assignment: tuple[str, ...], config: Path | None, exercise: str | None,
+                  out: Path, jobs: int, scheduler: str | None, limit: int | None, seed: int,
+                  json_file: Path | None, min_score: float | None) -> None:
+    """Measure how many bugs the tests catch: grade mutants of the reference (one plausible
+    bug each) and report the ones every test lets through."""
+    from grader.audit.report import write_audit
+    from grader.audit.run import audit, targets
+    from grader.authoring.datasets import DataNotFound
+
+    try:
+        assignments = [s.resolved() for s in chosen_assignments(config, assignment)]
+        require_data(assignments)
+    except (ValueError, DataNotFound) as error:
+        raise click.UsageError(str(error)) from None
+    if exercise and not any(targets(s, exercise) for s in assignments):
+        names = ", ".join(settings.notebook for settings in assignments)
+        raise click.UsageError(f"no student function of {names} is {exercise!r} or graded "
+                               "by an exercise of that name")
+    out.mkdir(parents=True, exist_ok=True)
+    with console.status("grading mutants"):
+        found = audit(assignments, out, exercise, jobs, scheduler, limit, seed)
+    page, data = write_audit(found, out)
+    if json_file is not None:
+        json_file.write_text(data.read_text(encoding="utf-8"), encoding="utf-8")
+    print_audit(found, page)
+    if min_score is not None and (found.score() or 0.0) < min_score:
+        raise SystemExit(1)
+
+
+def print_audit(found: Audit, page: Path) -> None:
+    """The audit per function, on the terminal."""
+    from rich.table import Table
+
+    table = Table(title="Mutants killed")
+    table.add_column("function", overflow="fold")
+    for column in ("made", "likely equivalent", "killed", "survived", "score"):
+        table.add_column(column, justify="right")
+    for row in found.functions():
+        table.add_row(f"{row.assignment}/{row.function}", str(row.made), str(row.equivalent),
+                      str(row.killed), str(row.survived),
+                      "-" if row.score is None else f"{row.score:.0%}")
+    console.print(table)
+    for note in found.notes:
+        console.print(f"  - {escape(note)}")
+    score = found.score()
+    console.print(f"score {'-' if score is None else f'{score:.1%}'}; report in {page}")
 
 
 @main.command(name="gradescope")
