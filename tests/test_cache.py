@@ -76,8 +76,10 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     assert alike(dict(again.observations), dict(fresh.observations))
     late = late_inputs(Assignment.of(SETTINGS), "a submission's digest")
     seconds, _ = reference.time_reference(again, Assignment.of(SETTINGS), late)
-    assert list(seconds) == ["epoch.run", cpu_key("epoch.run")]  # wall clock and CPU time
-    assert seconds["epoch.run"] > 0 and seconds[cpu_key("epoch.run")] > 0
+    timed = [work.name for work in Assignment.of(SETTINGS).timed]  # the epoch and its parts
+    assert timed[0] == "epoch.run" and "cross_entropy.in_epoch" in timed
+    assert list(seconds) == [name for step in timed for name in (step, cpu_key(step))]
+    assert all(seconds[name] > 0 for name in seconds)  # wall clock and CPU time, each
 
 
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])
