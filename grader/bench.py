@@ -1,7 +1,8 @@
 """Benchmark of the grader (not a test): grading against plain execution of the same
 notebooks, what `--jobs 2` buys, the CPU seconds a submission costs and the time 500 would
 take, the sliced Fashion-MNIST epoch against a torchvision DataLoader, the peak memory of a
-grading worker, and how soon the CLI answers.
+grading worker, how soon the CLI answers, and how fast `grade audit` grades mutants (the
+whole of linear_regression's, against its 5-minute target).
 
     python -m grader.bench --copies 20 --out bench-results.json
 
@@ -52,6 +53,8 @@ TARGET_RATIO = 0.5  # grading at most half the cost of plain execution
 PROJECTED = 500  # submissions, for the projected time of a large class
 CLI_RUNS = 5
 PEAK_INTERVAL = 0.5
+AUDITED = "linear_regression"  # the assignment whose every mutant the audit figure grades
+AUDIT_TARGET = 300.0  # seconds for all of them, on a 2-core machine
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Row = tuple[str, str, str]
 
@@ -240,6 +243,18 @@ def bench_batch(copies: int, device: str, workdir: Path) -> dict:
 
 # --- (3) the epoch: sliced tensors against a DataLoader ----------------------------------
 
+def bench_audit(workdir: Path) -> dict:
+    """`grade audit` of every mutant of the bundled AUDITED assignment, --jobs 2."""
+    from grader.audit.run import audit
+
+    settings = load_settings(course.current().assignments / f"{AUDITED}.toml")
+    started = time.perf_counter()
+    found = audit([settings.resolved()], workdir, jobs=2)
+    seconds = time.perf_counter() - started
+    return {"assignment": AUDITED, "mutants": len(found.outcomes), "seconds": seconds,
+            "per_minute": 60 * len(found.outcomes) / seconds, "score": found.score()}
+
+
 def initial_parameters(device: str) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(SEED)
     W = torch.normal(0, 0.01, (784, 10), generator=generator).to(device).requires_grad_(True)
@@ -410,6 +425,13 @@ def dask_rows(batch: dict, copies: int) -> list[Row]:
     return rows
 
 
+def audit_rows(audited: dict) -> list[Row]:
+    return [(f"(7) grade audit {audited['assignment']}", fmt(audited["per_minute"], "/min", 1),
+             f"mutants graded per minute: all {audited['mutants']} in "
+             f"{fmt(audited['seconds'], ' s', 0)}, {fmt(audited['seconds'] / AUDIT_TARGET)}× "
+             f"the {AUDIT_TARGET:g} s target; score {fmt(audited['score'])}")]
+
+
 def memory_rows(batch: dict) -> list[Row]:
     jobs1, jobs2 = batch["jobs1"], batch["jobs2"]
     return [
@@ -437,6 +459,8 @@ def table_rows(figures: dict) -> list[Row]:
         rows += cli_rows(figures["cli"])
     if figures.get("batch"):
         rows += dask_rows(figures["batch"], settings["copies"])
+    if figures.get("audit"):
+        rows += audit_rows(figures["audit"])
     load = figures["machine"].get("load_average_end")
     rows.append(("total", fmt(figures["total_seconds"], " s", 0),
                  "" if load is None else f"load average at the end {fmt(load[0])}"))
@@ -469,6 +493,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the epochs run, in grading and here (default auto)")
     parser.add_argument("--skip-batch", action="store_true",
                         help="time only the epochs (3): no batch grading, no memory figure")
+    parser.add_argument("--skip-audit", action="store_true",
+                        help=f"leave out grade audit of {AUDITED} (minutes)")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.copies < 1:
@@ -488,6 +514,7 @@ def run(args: argparse.Namespace) -> dict:
         "machine": machine_info(),
         "settings": {
             "copies": args.copies, "device": args.device, "skip_batch": args.skip_batch,
+            "skip_audit": args.skip_audit,
             "batch_size": BATCH_SIZE, "lr": LR, "seed": SEED,
             "warmup_batches": WARMUP_BATCHES, "loader_workers": 0,
             "target_ratio": TARGET_RATIO,
@@ -499,6 +526,8 @@ def run(args: argparse.Namespace) -> dict:
         if not args.skip_batch:
             figures["batch"] = bench_batch(args.copies, args.device, workdir / "batch")
         figures["epoch"] = bench_epoch(args.device, workdir / "torchvision")
+        if not args.skip_audit:
+            figures["audit"] = bench_audit(workdir / "audit")
     figures["cli"] = bench_cli()
     figures["ratios"] = ratios(figures)
     figures["machine"]["load_average_end"] = os.getloadavg()

@@ -146,3 +146,12 @@ def test_peaks_cover_the_children():
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_audit_row_gives_mutants_per_minute_against_the_target():
+    found = figures()
+    found["audit"] = {"assignment": "linear_regression", "mutants": 54, "seconds": 90.0,
+                      "per_minute": 36.0, "score": 0.95}
+    text = format_table(table_rows(found))
+    assert "grade audit linear_regression" in text and "36.0/min" in text
+    assert "all 54 in 90 s, 0.30× the 300 s target" in text
