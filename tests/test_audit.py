@@ -14,7 +14,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import course_of_our_own
+from conftest import (
+    LENIENT,
+    SOLUTION,
+    course_of_our_own,
+    grade_file,
+    one_demo_epoch,
+    with_functions,
+    write_notebook,
+)
 from test_plugins import ASSIGNMENT, EXERCISE, add_exercise
 
 from grader.audit import equivalence
@@ -22,6 +30,7 @@ from grader.audit.outcome import KILLED, SURVIVED
 from grader.audit.run import reference_of, targets
 from grader.authoring import course
 from grader.authoring.config import load_assignments
+from grader.grading.results import TestResult
 
 # A course author's checks that look only at shapes: relu's value and positives, the
 # forward pass. relu clamping at 1 instead of 0 has the right shapes everywhere.
@@ -140,3 +149,56 @@ def test_an_equivalent_rewrite_is_told_apart_from_a_real_survivor(monkeypatch):
     assert equivalence.first_difference(reference, same, target.settings) is None
     assert "differs from the reference at squared_loss" in \
         equivalence.first_difference(reference, off, target.settings)
+
+
+def mutated(function: str, *changes: tuple[str, str]) -> str:
+    """The reference's cell defining `function`, with its text changed as a mutant did."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    [source] = [cell.source for cell in notebook.cells
+                if cell.cell_type == "code" and cell.source.startswith(f"def {function}(")]
+    for old, new in changes:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
+@pytest.fixture(scope="module")
+def first_survivors(tmp_path_factory, single_threaded_kernels) -> dict[str, TestResult]:
+    """The bundled course's first audit let four mutants through with full marks, each a
+    bug a student could make: one notebook holds them all (each in its own function)."""
+    notebook = with_functions({
+        "data_iter": mutated("data_iter", ("range(0, num_examples, batch_size)",
+                                           "range(0, num_examples - 1, batch_size)")),
+        "train_linreg_concise": mutated("train_linreg_concise",
+                                        ("normal_(0, 0.01)", "normal_(0.01, 0)"),
+                                        ("range(num_epochs)", "range(num_epochs - 1)")),
+        "softmax": mutated("softmax", ("X.max(dim=1", "X.min(dim=1")),
+    })
+    path = write_notebook(one_demo_epoch(notebook), tmp_path_factory.mktemp("survivors") /
+                          "survivors.ipynb")
+    return {test.name: test for test in grade_file(path, LENIENT).tests}
+
+
+@pytest.mark.parametrize(("test", "words"), [
+    ("data_iter.covers_every_example_once_per_epoch",
+     ("not every small one", "with 1 example and batch_size 1, the epoch yielded no batches")),
+    ("concise_linreg_training.initialises_small_weights_and_zero_bias",
+     ("standard deviation 0", "normal(0, 0.01)")),
+    ("concise_linreg_training.reaches_the_reference_mse",
+     ("passes' worth of batches", "for _ in range(num_epochs)")),
+    ("softmax.stays_finite_on_large_inputs", ("[-50, 0, 50]", "not its minimum")),
+])
+def test_the_first_audits_survivors_are_caught_with_a_message_naming_the_bug(
+        first_survivors, test, words):
+    result = first_survivors[test]
+    assert not result.passed, result.message
+    for word in words:
+        assert word in result.message, result.message
+
+
+def test_the_survivors_cost_nothing_else(first_survivors):
+    failed = {name for name, test in first_survivors.items() if not test.passed}
+    assert failed == {"data_iter.covers_every_example_once_per_epoch",
+                      "concise_linreg_training.initialises_small_weights_and_zero_bias",
+                      "concise_linreg_training.reaches_the_reference_mse",
+                      "softmax.stays_finite_on_large_inputs"}, failed

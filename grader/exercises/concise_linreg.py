@@ -195,7 +195,20 @@ def initialises_small_weights_and_zero_bias(ctx: Context) -> str:
         raise Failed(f"an initial weight is {largest:.3g}, far outside normal(0, {INIT_STD}): "
                      f"draw them with net[0].weight.data.normal_(0, {INIT_STD})",
                      f"|w| ≤ {limit:g}", describe(weight))
-    return f"Weights drawn near 0 (std {INIT_STD}), bias 0."
+    expect_normal_spread(ctx.got("concise_linreg.initial").get("draws"))
+    return f"Weights drawn from normal(0, {INIT_STD}), bias 0."
+
+
+def expect_normal_spread(draws) -> None:
+    """The weights of many untrained nets have normal(0, INIT_STD)'s mean and spread: 200
+    draws put the sample's within ~5% of INIT_STD, the bounds below at 6 standard errors."""
+    draws = expect_tensor(draws, "the weights of untrained nets").double()
+    mean, std = float(draws.mean()), float(draws.std())
+    if not (abs(mean) <= 0.4 * INIT_STD and 0.7 * INIT_STD <= std <= 1.3 * INIT_STD):
+        raise Failed(f"over {len(draws)} initial weights of fresh nets the mean is {mean:.3g} "
+                     f"and the standard deviation {std:.3g}: draw them from normal(0, "
+                     f"{INIT_STD}) with net[0].weight.data.normal_(0, {INIT_STD}) (mean first, "
+                     "then std)", f"mean 0, std {INIT_STD}", f"mean {mean:.3g}, std {std:.3g}")
 
 
 @CHECKS.add("concise_linreg_training", points=2)
@@ -204,6 +217,12 @@ def reaches_the_reference_mse(ctx: Context) -> str:
     reference, _ = fit(ctx, ctx.want("concise_linreg.trained"), "the reference net")
     limit = reference * ctx.options.loss_margin
     epochs = int(ctx.inputs["concise_linreg.epochs"])
+    passes = ctx.got("concise_linreg.trained").get("passes")
+    if not isinstance(passes, float) or int(passes) != epochs:
+        taken = f"{passes:.3g}" if isinstance(passes, float) else describe(passes)
+        raise Failed(f"with num_epochs={epochs} the loop took {taken} passes' worth of "
+                     "batches from data_iter: run one pass per epoch, "
+                     "for _ in range(num_epochs)", f"{epochs} passes", taken)
     if not mse <= 100 * limit:
         raise Failed(f"training diverged: after {epochs} epochs the MSE is {mse:.3g}; zero the "
                      "gradients before every backward() (trainer.zero_grad()), or they add up "

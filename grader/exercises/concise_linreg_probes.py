@@ -36,26 +36,62 @@ def linear_parameters(net) -> dict:
             else None}
 
 
-def train_linreg(probe: Probe, epochs: int):
+INIT_DRAWS = 100  # untrained nets: 200 weights tell normal(0, 0.01) from another spread
+
+
+class CountedBatches:
+    """The DataLoader handed to the student, counting the batches taken from it: over its
+    length, the epochs the loop really ran (a batch peeked at for its shape is no epoch)."""
+
+    def __init__(self, loader: DataLoader):
+        self.loader, self.batches = loader, 0
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.batches += 1
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
+def train_linreg(probe: Probe, epochs: int) -> tuple[object, float]:
+    """The student's net after `epochs`, and how many passes over the data it made."""
     dataset = TensorDataset(probe.inputs["concise_linreg.features"],
                             probe.inputs["concise_linreg.labels"])
-    data_iter = DataLoader(dataset, int(probe.inputs["concise_linreg.batch_size"]), shuffle=True)
-    return probe.student("train_linreg_concise")(data_iter, epochs,
-                                                 float(probe.inputs["concise_linreg.lr"]))
+    data_iter = CountedBatches(DataLoader(dataset, int(probe.inputs["concise_linreg.batch_size"]),
+                                          shuffle=True))
+    net = probe.student("train_linreg_concise")(data_iter, epochs,
+                                                float(probe.inputs["concise_linreg.lr"]))
+    return net, data_iter.batches / len(data_iter)
+
+
+def initial_weights(probe: Probe) -> torch.Tensor | None:
+    """The weights of INIT_DRAWS untrained nets, one after the other, as one tensor."""
+    drawn = [linear_parameters(train_linreg(probe, 0)[0])["parameters"]
+             for _ in range(INIT_DRAWS)]
+    if not all(isinstance(p, list) and p for p in drawn):
+        return None
+    return torch.cat([p[0].reshape(-1) for p in drawn])
 
 
 def linreg_initial(probe: Probe) -> dict:
-    """The untrained net's parameters, and what it computes on the grader's query batch."""
-    net = train_linreg(probe, 0)
+    """The untrained net's parameters, what it computes on the grader's query batch, and
+    the weights of many more untrained nets (their spread)."""
+    net, _ = train_linreg(probe, 0)
     outputs = None
     if isinstance(net, nn.Module):
         with torch.no_grad():
             outputs = net(probe.inputs["concise_linreg.query"].clone())
-    return {**linear_parameters(net), "outputs": outputs}
+    return {**linear_parameters(net), "outputs": outputs, "draws": initial_weights(probe)}
 
 
 def linreg_trained(probe: Probe) -> dict:
-    return linear_parameters(train_linreg(probe, int(probe.inputs["concise_linreg.epochs"])))
+    net, passes = train_linreg(probe, int(probe.inputs["concise_linreg.epochs"]))
+    return {**linear_parameters(net), "passes": passes}
 
 
 PROBES = {

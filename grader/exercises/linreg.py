@@ -192,7 +192,11 @@ def covers_every_example_once_per_epoch(ctx: Context) -> str:
     for epoch, batches in enumerate(column_epochs(ctx), start=1):
         with with_smallest_dataset(ctx):
             expect_each_example_once(batches, labels, f"epoch {epoch}")
-    return f"Each epoch visits all {len(labels)} examples exactly once."
+    small = smallest_failing_case(ctx)  # e.g. a range(0, n - 1, b) loses n = k·b + 1's last
+    if small:
+        raise Failed(f"data_iter covers the grader's dataset, not every small one{small}",
+                     "every example once, whatever n and batch_size", "see the smallest case")
+    return f"Each epoch visits all {len(labels)} examples exactly once, and every small dataset."
 
 
 @CHECKS.add("data_iter", points=1)
