@@ -126,6 +126,21 @@ def test_the_bundled_sgd_mutants_are_all_caught(tmp_path):
     assert rebinding and "sgd.updates_parameters_in_place" in rebinding[0].killed_by
 
 
+def test_the_audit_runs_on_a_dask_cluster_with_the_same_outcomes(tmp_path):
+    """`--scheduler local`: the same Dask path as grading, the same verdict per mutant."""
+    from grader.audit.run import audit
+
+    [settings] = load_assignments(course.BUNDLED.assignment_files(), ("linear_regression",))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(course.ENV_VAR, str(course.BUNDLED.root))
+        here = audit([settings.resolved()], tmp_path / "here", chosen="squared_loss", jobs=2)
+        there = audit([settings.resolved()], tmp_path / "dask", chosen="squared_loss", jobs=2,
+                      scheduler="local")
+    assert [(o.name, o.state, o.killed_by) for o in there.outcomes] == \
+        [(o.name, o.state, o.killed_by) for o in here.outcomes]
+    assert there.outcomes and there.notes == []
+
+
 def notebook_with(settings, function: str, source: str) -> nbformat.NotebookNode:
     reference = reference_of(settings)
     [target] = [t for t in targets(settings) if t.function == function]
