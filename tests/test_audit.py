@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -69,20 +70,20 @@ def audit_of(root: Path, *options: str) -> tuple[subprocess.CompletedProcess, di
     return ran, found
 
 
+def built(root: Path, change: Callable[[Path], None]) -> Path:
+    """A course made by `grade init` in root/course, the plug-in added by `change`."""
+    with course_of_our_own(root, change, ASSIGNMENT):
+        return root
+
+
 @pytest.fixture(scope="module")
 def weak_course(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("weak")
-    with course_of_our_own(root, weakened, ASSIGNMENT):
-        pass
-    return root
+    return built(tmp_path_factory.mktemp("weak"), weakened)
 
 
 @pytest.fixture(scope="module")
 def strong_course(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("strong")
-    with course_of_our_own(root, add_exercise, ASSIGNMENT):
-        pass
-    return root
+    return built(tmp_path_factory.mktemp("strong"), add_exercise)
 
 
 def test_a_weak_check_lets_a_mutant_through_and_min_score_fails(weak_course):

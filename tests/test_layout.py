@@ -119,3 +119,15 @@ def test_an_exercise_s_tests_are_found_by_its_name():
                             cwd=Path(__file__).parent.parent).stdout.splitlines()
     tests = [line for line in listed if "::" in line]
     assert tests and all("one_hot" in test for test in tests), listed[-5:]
+
+
+def test_the_wheel_lists_every_package_of_the_grader():
+    """A package missing from pyproject's list is missing from the wheel: `grade audit`
+    would fail on a fresh install though every test here passed from the checkout."""
+    import tomllib
+
+    listed = set(tomllib.loads((Path(grader.__file__).parents[1] / "pyproject.toml")
+                               .read_text())["tool"]["setuptools"]["packages"])
+    found = {"grader"} | {f"grader.{module.name}" for module in
+                          pkgutil.iter_modules(grader.__path__) if module.ispkg}
+    assert found - {"grader.course"} <= listed, sorted(found - listed)

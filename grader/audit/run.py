@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -51,8 +52,13 @@ class Target:
 
 
 def reference_of(settings: Settings) -> nbformat.NotebookNode:
-    return nbformat.read(course.current().reference / f"{settings.notebook}.ipynb",
-                         as_version=4)
+    """The assignment's reference notebook, read once (only ever copied, never changed)."""
+    return read_reference(course.current().reference / f"{settings.notebook}.ipynb")
+
+
+@cache
+def read_reference(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
 
 
 def defined(source: str) -> list[str]:
