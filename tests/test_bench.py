@@ -155,3 +155,11 @@ def test_the_audit_row_gives_mutants_per_minute_against_the_target():
     text = format_table(table_rows(found))
     assert "grade audit linear_regression" in text and "36.0/min" in text
     assert "all 54 in 90 s, 0.30× the 300 s target" in text
+
+
+def test_the_single_submission_row_compares_grade_with_plain_execution():
+    found = figures()
+    found["single"] = {"plain": 5.4, "grade": 9.2}
+    text = format_table(table_rows(found))
+    assert "one submission, fresh process" in text and "1.70×" in text
+    assert "grade 9.20 s against plain execution 5.40 s" in text and "missed" in text
