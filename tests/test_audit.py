@@ -218,3 +218,21 @@ def test_the_survivors_cost_nothing_else(first_survivors):
                       "concise_linreg_training.initialises_small_weights_and_zero_bias",
                       "concise_linreg_training.reaches_the_reference_mse",
                       "softmax.stays_finite_on_large_inputs"}, failed
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    (["--exercise", "nosuch"], "no student function of linear_regression is 'nosuch'"),
+    (["--min-score", "90"], "'--min-score': 90.0 is not in the range 0<=x<=1"),
+    (["--limit", "0"], "'--limit': 0 is not in the range x>=1"),
+])
+def test_a_bad_audit_option_is_a_usage_error_before_any_grading(options, said, tmp_path,
+                                                                monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    monkeypatch.setenv(course.ENV_VAR, str(course.BUNDLED.root))
+    ran = CliRunner().invoke(main, ["audit", "--assignment", "linear_regression",
+                                    "--out", str(tmp_path / "audit"), *options])
+    assert ran.exit_code == 2 and said in " ".join(ran.output.split()), ran.output
+    assert not (tmp_path / "audit").exists()
