@@ -82,6 +82,19 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     assert all(seconds[name] > 0 for name in seconds)  # wall clock and CPU time, each
 
 
+def test_the_references_timed_steps_return_after_every_step_ran(steps_run, monkeypatch):
+    """Observed afresh, every step of every exercise ran before the timed ones run again:
+    one exercise's kernel state must not undo another's (concise_softmax's count of
+    batches once replaced the list the epoch's parts loop over, which then timed an
+    error in 0.3 ms)."""
+    fresh = observe_reference(monkeypatch)
+    assignment = Assignment.of(SETTINGS)
+    _, observed = reference.time_reference(fresh, assignment,
+                                           late_inputs(assignment, "a digest"))
+    assert {key: entry["ok"] for key, entry in observed.items()} == {
+        key: True for work in assignment.timed for key in work.keys}
+
+
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])
 def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, damage):
     fresh = observe_reference(monkeypatch)

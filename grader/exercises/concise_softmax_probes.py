@@ -67,7 +67,7 @@ def fashion_batches(probe: Probe):
     for batch in blanked_batches(int(inputs["concise_softmax.order_seed"]),
                                  int(inputs["concise_softmax.batch_size"]),
                                  inputs["concise_softmax.blank_pixels"]):
-        probe.state["batches"] += 1
+        probe.state["concise_softmax.batches"] += 1
         yield batch
 
 
@@ -95,10 +95,10 @@ def train_softmax_epoch(probe: Probe) -> dict:
             counts["carried"] += 1
 
     updater.register_step_pre_hook(count_step)
-    probe.state["batches"] = 0
+    probe.state["concise_softmax.batches"] = 0
     probe.student("train_epoch")(net, fashion_batches(probe), nn.CrossEntropyLoss(), updater)
     return {"W": net[1].weight.detach().T, "b": net[1].bias.detach(),  # W as (784, 10)
-            "batches": probe.state["batches"], "passes": len(seen),
+            "batches": probe.state["concise_softmax.batches"], "passes": len(seen),
             "eval_passes": sum(not training for training, _ in seen), **counts}
 
 

@@ -119,7 +119,7 @@ def prepare_epoch(probe: Probe) -> str:
     X = as_float(data.train_images).reshape(len(data.train_labels), -1)
     X[:, probe.inputs["epoch.blank_pixels"]] = 0  # their weights must end as W0 began
     probe.state.update(device=device, X=X.to(device), y=data.train_labels.to(device))
-    probe.state["batches"] = epoch_batches(probe)
+    probe.state["epoch.batches"] = epoch_batches(probe)
     warmup = torch.arange(WARMUP_BATCHES * int(probe.inputs["epoch.batch_size"]), device=device)
     with epoch_threads():
         train_batches(probe, *initial_parameters(probe), warmup)
@@ -149,14 +149,14 @@ def in_epoch(function: str, *parts: int, backward: bool):
     def run(probe: Probe) -> int:
         student = probe.student(function)
         with epoch_threads():
-            for batch in probe.state["batches"]:
+            for batch in probe.state["epoch.batches"]:
                 first, *rest = (batch[part] for part in parts)
                 first = first.detach().requires_grad_(backward)
                 out = student(first, *rest)
                 if backward:
                     out.sum().backward()
             synchronize(probe.state["device"])
-        return len(probe.state["batches"])
+        return len(probe.state["epoch.batches"])
     return run
 
 
