@@ -93,6 +93,9 @@ def test_the_references_timed_steps_return_after_every_step_ran(steps_run, monke
                                            late_inputs(assignment, "a digest"))
     assert {key: entry["ok"] for key, entry in observed.items()} == {
         key: True for work in assignment.timed for key in work.keys}
+    fresh.state["epoch.batches"] = 0  # as the collision left it: timing an error is a fault
+    with pytest.raises(RuntimeError, match="failed its own timed probes.*softmax.in_epoch"):
+        reference.time_reference(fresh, assignment, late_inputs(assignment, "a digest"))
 
 
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])

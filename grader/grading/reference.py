@@ -137,4 +137,7 @@ def time_reference(probe: Probe, assignment: Assignment,
             seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
         observed.update({key: probe.observations[key] for key in work.keys})
     probe.observations = kept
+    failed = [key for key, entry in observed.items() if not entry["ok"]]
+    if failed:  # its seconds would time an error: the grader's fault, never a ratio
+        raise RuntimeError(f"the reference failed its own timed probes: {failed}")
     return seconds, observed
