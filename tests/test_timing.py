@@ -331,3 +331,32 @@ def test_the_slow_function_is_named_only_where_it_holds_most_of_the_extra_time(p
     if named:
         assert f"{named} alone takes 2.00 s over the epoch's batches (the epoch 2.40 s), 40×" \
             in found[1]
+
+
+# Fast only where it sees the grader's per-function step in its callers, slow in the epoch.
+TWO_FACED_CROSS_ENTROPY = code("""
+    import sys
+
+    def cross_entropy(y_hat, y):
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith("softmax_probes.py") \\
+                    and frame.f_code.co_name == "run":
+                return -torch.log(y_hat[range(len(y_hat)), y])
+            frame = frame.f_back
+        return torch.stack([-torch.log(y_hat[i, y[i]]) for i in range(len(y))])
+    """)
+
+
+@needs_accounting
+def test_a_function_fast_only_when_timed_alone_misleads_no_verdict(reference_observed,
+                                                                  tmp_path):
+    """The per-function steps run in the kernel, where the student's code can tell them
+    apart: they only word the message. The verdict is the epoch's, timed from outside; a
+    function fast only in its own step keeps its epoch slow and gets the general advice."""
+    path = write_notebook(with_functions({"cross_entropy": TWO_FACED_CROSS_ENTROPY}),
+                          tmp_path / "two_faced.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert not speed.passed and epoch.cpu_ratio > epoch.max_ratio, speed.message
+    assert "alone takes" not in speed.message
+    assert speed.message.endswith("avoid Python loops over examples"), speed.message
