@@ -71,12 +71,17 @@ def non_answers(tmp_path_factory, single_threaded_kernels) -> dict[str, TestResu
                        {"softmax": CONSTANT_SOFTMAX, "accuracy": COUNTING_ACCURACY})
 
 
-def test_an_sgd_that_leaves_the_gradients_fails_naming_the_handouts_loop(graded):
-    test = graded["sgd.zeroes_the_gradients"]
+def expect_refused(test: TestResult, *words: str) -> None:
+    """Failed, saying `words`, with no "Accepted:" note: the handout does not allow it."""
     assert not test.passed
-    for words in ("left the gradients", "never zeroes", "param.grad.zero_()"):
-        assert words in test.message
+    for word in words:
+        assert word in test.message, test.message
     assert "Accepted" not in test.message
+
+
+def test_an_sgd_that_leaves_the_gradients_fails_naming_the_handouts_loop(graded):
+    expect_refused(graded["sgd.zeroes_the_gradients"], "left the gradients", "never zeroes",
+                   "param.grad.zero_()")
 
 
 def test_the_training_probe_does_not_zero_for_the_student():
@@ -114,11 +119,8 @@ def test_a_constant_softmax_earns_no_point_for_its_input(non_answers):
 
 
 def test_a_count_of_hits_is_refused_naming_the_fraction(non_answers):
-    test = non_answers["accuracy.accuracy_matches_the_reference"]
-    assert not test.passed
-    for words in ("count of correct predictions", "fraction", "len(y)"):
-        assert words in test.message
-    assert "Accepted" not in test.message
+    expect_refused(non_answers["accuracy.accuracy_matches_the_reference"],
+                   "count of correct predictions", "fraction", "len(y)")
 
 
 def result(name: str, passed: bool, message: str = "") -> TestResult:

@@ -51,12 +51,13 @@ from grader.grading.expect import (
 from grader.grading.forbidden import Forbidden
 from grader.grading.results import Curve
 from grader.kernel.probe_helpers import SMALL_CASES
+from grader.kernel.probing import functions_of
 
 CHECKS = Registry()
 # The probes on the training's own kind of input ((n, 1) labels, a step on leaf tensors); a
 # squared_loss raising on flat labels, or sgd on a candidate case, loses that test only.
 TRAINING_USES = ("data_iter.epochs", "squared_loss.column", "sgd.step")
-USES = {"linreg.train": ("data_iter", "squared_loss", "sgd")}  # probes calling more than one
+USES = {"linreg.train": functions_of(TRAINING_USES)}  # probes calling more than one
 HINTS = {"sgd.": [NO_GRAD], "linreg.train": [NO_GRAD]}
 # The library calls that would do a from-scratch function's work (PrairieLearn's not_allowed).
 FORBIDDEN = {

@@ -42,14 +42,14 @@ from grader.grading.expect import (
 )
 from grader.grading.forbidden import Forbidden
 from grader.grading.results import Curve
-from grader.kernel.probing import function_of
+from grader.kernel.probing import function_of, functions_of
 
 CHECKS = Registry()
 # The probes on the training's own kind of input (a float batch, int64 labels of shape (n,),
 # backward through both): a function raising on another input (a float64 one, ties, a
 # candidate case) loses that test only, not the training's.
 TRAINING_USES = ("softmax.values", "softmax.gradient", "cross_entropy.values", "accuracy.values")
-USES = {key: ("softmax", "cross_entropy", "accuracy") for key in ("epoch.prepare", "epoch.run")}
+USES = {key: functions_of(TRAINING_USES) for key in ("epoch.prepare", "epoch.run")}
 # How far the timed epoch's weights may be from the reference's trained on the same batches:
 # equivalent forms of the three functions land within 1e-6 (relative), another batch order
 # 3e-2 away.

@@ -15,7 +15,7 @@ from typing import Any
 
 from grader.grading.results import JUDGED, NOT_JUDGED, NOT_MEASURED, Cause, TestResult, Timing
 from grader.grading.wording import HIDDEN_TEXT, HINTS, shorten
-from grader.kernel.probing import function_of
+from grader.kernel.probing import function_of, functions_of
 from grader.sandbox.budget import OUT_OF_TIME
 
 # The cause of a probe that failed, by the kind of error it reported; any other: RAISED.
@@ -279,7 +279,7 @@ def root_causes(check: Check, results: dict[str, TestResult]) -> list[str]:
     if check.timed:
         return []
     causes = []
-    for function in dict.fromkeys(function_of(key) for key in check.uses):
+    for function in functions_of(check.uses):
         failed = [r for r in results.values() if r.exercise == function and not r.passed
                   and r.state == JUDGED]
         failed.sort(key=lambda r: r.hidden)  # a visible test says more

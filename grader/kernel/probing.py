@@ -22,7 +22,7 @@ import sys
 import threading
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -260,3 +260,8 @@ def recording_torch_calls(function: Callable, *args: Any) -> tuple[Any, list[str
 def function_of(key: str) -> str:
     """The student function a probe key belongs to: 'softmax.large' -> 'softmax'."""
     return key.split(".")[0]
+
+
+def functions_of(keys: Iterable[str]) -> tuple[str, ...]:
+    """The student functions some probe keys belong to, each once, in order."""
+    return tuple(dict.fromkeys(function_of(key) for key in keys))
