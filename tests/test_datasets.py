@@ -5,6 +5,7 @@ Gradescope zip carries its files; none of them names a data set of its own."""
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from grader.authoring.datasets import FASHION_MNIST, DataNotFound, DataSet, in_u
 from grader.authoring.exercise import Declaration, from_declaration
 from grader.paths import PACKAGE
 from grader.sandbox import bwrap as sandbox
-from grader.sandbox import datacache
+from grader.sandbox import datacache, host
 from grader.scale import fingerprint
 
 # Modules that may name a data set besides the exercises and the kernel side (its loader):
@@ -92,7 +93,7 @@ def test_the_sandbox_binds_and_names_each_data_set(tmp_path, monkeypatch):
     inflated = folders["TOY_DIR"]
     assert inflated.parent == tmp_path / "cache" and inflated.name.startswith("toy-")
     assert (inflated / "images").read_bytes() == b"images0123456789"
-    environment = sandbox.kernel_environment(tmp_path, folders)
+    environment = host.kernel_environment(tmp_path, folders)
     assert environment["TOY_DIR"] == str(inflated)
     assert environment["OTHER_DIR"] == str(folders["OTHER_DIR"])
     command = sandbox.bwrap_command(tmp_path / "k", tmp_path / "k", sandbox.SandboxSettings(),
@@ -107,7 +108,7 @@ def test_a_data_set_not_found_is_left_out_of_the_sandbox(tmp_path):
 
     missing = DataSet("The toy set", "toy", "TOY_DIR", ("images",), nowhere, "toy_loader")
     assert sandbox.data_folders((missing,)) == {}
-    assert "TOY_DIR" not in sandbox.kernel_environment(tmp_path, {})
+    assert "TOY_DIR" not in host.kernel_environment(tmp_path, {})
 
 
 def test_the_fingerprint_digests_the_content_gzipped_or_not(tmp_path):
@@ -138,3 +139,21 @@ def test_the_autograder_carries_each_data_set_and_says_where_it_lies(tmp_path):
         'export TOY_DIR="$root/source/data/toy"\n'
         'export OTHER_DIR="$root/source/data/other"\n')
     assert autograder.data_variables(()) == ""
+
+
+@pytest.mark.parametrize(("variable", "expected"), [
+    ("3", 3),  # a pool worker's share of the cores
+    ("0", 1),
+    ("many", None),  # not a number: every core this process may use
+    (None, None),
+])
+def test_a_kernel_gets_the_threads_of_the_process_that_grades_it(monkeypatch, variable,
+                                                                 expected):
+    if variable is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", variable)
+    threads = expected or len(os.sched_getaffinity(0))
+    assert host.kernel_threads() == threads
+    environment = host.kernel_environment(Path("/work"), {})
+    assert environment["OMP_NUM_THREADS"] == environment["MKL_NUM_THREADS"] == str(threads)

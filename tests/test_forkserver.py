@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -18,7 +19,9 @@ import pytest
 from grader.paths import PACKAGE
 from grader.sandbox.bwrap import SandboxSettings, bwrap_works
 from grader.sandbox.execute import KernelRun
+from grader.sandbox import forkserver
 from grader.sandbox.forkserver import enter_namespaces
+from grader.sandbox.host import kernel_threads
 from grader.sandbox.kernels import KernelPool
 
 pytestmark = pytest.mark.skipif(not bwrap_works() or os.geteuid() != 0,
@@ -40,6 +43,7 @@ print(json.dumps({
     "namespaces": {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "net", "pid", "ipc")},
     "softmax_is_torchs": torch.softmax.__module__ == "torch" if callable(torch.softmax) else False,
     "left_behind": "LEFT_BEHIND" in globals(),
+    "threads": torch.get_num_threads(),
 }))
 """
 LOOK = LOOK.replace("CHECKOUT", repr(str(PACKAGE.parent / "pyproject.toml")))
@@ -94,6 +98,7 @@ def test_a_forked_kernel_is_caged_like_one_started_from_scratch(pool):
     assert set(seen["tmp"]) <= own_tmp(seen)
     ours = {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "net", "pid", "ipc")}
     assert all(seen["namespaces"][n] != ours[n] for n in ours)
+    assert seen["threads"] == kernel_threads()  # this grading process's share, no more
 
 
 def test_nothing_one_child_leaves_reaches_the_next(pool):
@@ -136,3 +141,26 @@ def test_a_kernel_is_forked_only_into_the_sandbox_it_was_asked_for():
     finally:
         shell.kill()
         shell.wait()
+
+
+def test_the_parent_started_early_is_the_first_pools_and_exits_when_done():
+    """`grade` starts the warm parent before importing torch: the first pool forks from it
+    (its first kernel booting at once), and once closed it has exited by itself."""
+    forkserver.start_early()
+    early = forkserver._EARLY[0]
+    pool = KernelPool(SandboxSettings(), gpu=False, ahead=False)
+    try:
+        assert pool.forks is early and not forkserver._EARLY
+        assert pool.next is not None  # booting before anyone asked
+        seen, uid = run_cells(pool, LOOK)
+        assert seen["uid"] == uid != 0
+    finally:
+        pool.close()
+    assert early.process.returncode == 0
+
+
+def test_a_parent_started_early_that_no_pool_took_is_stopped_at_once():
+    forkserver.start_early()
+    unused = forkserver.warm_parent()
+    unused.close()  # still importing torch: killed, not waited for
+    assert unused.process.returncode == -signal.SIGKILL

@@ -764,3 +764,16 @@ def test_the_timing_axis_reads_plain_ratios() -> None:
     labels = [text.get_text() for text in svg.find_all("text")]
     assert {"1×", "2×", "5×"} <= set(labels)
     assert not [label for label in labels if "10" in label or "$" in label]
+
+
+def test_a_class_of_one_has_its_figures_but_no_charts_of_a_spread() -> None:
+    """One submission (a student's check, a TA's regrade): its row and its exercise table,
+    no histogram or pass-rate chart of a single result."""
+    section = _soup(render_summary([_result("ann", [
+        _test("softmax.values", "softmax", 2, 2), _test("loss.value", "loss", 0, 2)])])
+    ).select_one("section.assignment")
+    assert section.select("svg") == []
+    assert section.select(".histogram, .pass-rates") == []
+    rates = {tr["data-exercise"]: tr.select("td")[1].get_text()
+             for tr in section.select(".exercise-rates-table tr[data-exercise]")}
+    assert rates == {"softmax": "1 / 1", "loss": "0 / 1"}

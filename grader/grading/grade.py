@@ -107,6 +107,7 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
     except NotebookUnreadable as error:
         return fail_all(assignment, str(error), Cause.UNREADABLE)
     late = late_inputs(assignment, result.digest)
+    reference_probe(assignment)  # loaded (or made) while the kernel boots, not after it ran
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")

@@ -19,6 +19,7 @@ COMMON_FAILURES = 10
 SHOWN_MESSAGE = 300  # characters of a shared failure's example message
 SHOWN_PAIRS = 100  # similar pairs per assignment shown with their cells, the most similar
 SHOWN_NAMES = 5  # others named beside a student similar to many
+MIN_CHARTED = 2  # results handed in before the class's spread is drawn
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 

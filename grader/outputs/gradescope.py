@@ -29,11 +29,11 @@ from grader.grading.results import Result, TestResult, save_result, write_atomic
 from grader.outputs.report import for_student, render_markdown, timing_verdicts, write_report
 from grader.sandbox.bwrap import (
     SandboxSettings,
-    kernel_environment,
     kernel_prefix,
     kernels_isolated,
     prepare_workdir,
 )
+from grader.sandbox.host import kernel_environment
 from grader.students.submissions import Submission, match_notebooks, notebooks_in
 
 VISIBLE, HIDDEN = "visible", "after_published"

@@ -33,6 +33,7 @@ from grader.grading.results import (
 )
 from grader.outputs.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
 from grader.outputs.classview import (
+    MIN_CHARTED,
     SHOWN_PAIRS,
     common_failures,
     exercise_names,
@@ -354,6 +355,9 @@ def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> d
     max_score = max((result.max_score for result in results), default=0.0)
     spread = timing_spread(handed)
     rates = exercise_rates(handed)
+    # A spread of one result says nothing its row does not; drawing it took most of the
+    # time a class of one spends on its summary.
+    drawn = len(handed) >= MIN_CHARTED
     return {
         "results": results,
         "handed": len(handed),
@@ -364,16 +368,18 @@ def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> d
         "exercises": exercise_names(results),
         "heat_map": heat_map(results),
         "exercise_rates": rates,
-        "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")),
+        "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")
+                                 if drawn else ""),
         "common_failures": common_failures(handed),
         "look": needing_a_look(handed, similar_to(pairs)),
         "timing": spread,
         "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
-                                                 {t.step: t.max_ratio for t in spread})),
+                                                 {t.step: t.max_ratio for t in spread})
+                               if drawn else ""),
         "pairs": pairs[:SHOWN_PAIRS],  # the rest are in similarity.csv
         "more_pairs": max(len(pairs) - SHOWN_PAIRS, 0),
-        "histogram": Markup(histogram_svg(scores, max_score)),
-        "pass_rates": Markup(pass_rates_svg(_pass_rates(handed))),
+        "histogram": Markup(histogram_svg(scores, max_score) if drawn else ""),
+        "pass_rates": Markup(pass_rates_svg(_pass_rates(handed)) if drawn else ""),
     }
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -27,7 +25,6 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import torch
 from pydantic import ConfigDict, Field
 
 from grader.authoring import course
@@ -35,14 +32,11 @@ from grader.authoring.datasets import DataNotFound, DataSet, in_use
 from grader.grading.cache import private_root
 from grader.paths import PACKAGE
 from grader.sandbox.datacache import unpacked_dir
+from grader.sandbox.host import bwrap_works, drops_privileges
 from grader.sandbox.janitor import unmount
 
 HOLDER = "sleep"  # the placeholder's program, which the grader waits to see it become
 HIDDEN_ALWAYS = ("/root", "/home", "/work", "/srv", "/mnt", "/media", "/var/tmp")
-# What the kernel may inherit of the grader's environment: locale, paths to programs and
-# libraries, the GPUs it may use. Anything else (tokens, the grader's own settings) stays out.
-INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH",
-                 "CUDA_HOME", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 
 
 @dataclass(frozen=True)
@@ -59,20 +53,6 @@ class SandboxSettings:
     uid: Annotated[int, Field(ge=1)] = 65534
     network: bool = False
     hidden: tuple[str, ...] = ()
-
-
-@cache
-def bwrap_works() -> bool:
-    """bwrap exists and can build a namespace here (containers may forbid it)."""
-    if shutil.which("bwrap") is None:
-        return False
-    probe = ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]
-    if os.geteuid() != 0:
-        probe.insert(1, "--unshare-user")
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 @cache
@@ -116,11 +96,6 @@ def use_bwrap(settings: SandboxSettings) -> bool:
     if settings.mode == "bwrap" and not bwrap_works():
         raise RuntimeError("sandbox mode 'bwrap' was asked for, but bwrap does not work here")
     return bwrap_works()
-
-
-def drops_privileges() -> bool:
-    """As root the kernel runs as a dedicated uid, which also makes the process cap bite."""
-    return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
 def kernels_isolated(settings: SandboxSettings) -> bool:
@@ -269,25 +244,6 @@ def take_back(folder: Path) -> None:
     if drops_privileges():
         os.chown(folder, 0, 0)
         folder.chmod(0o755)
-
-
-def kernel_environment(workdir: Path, data: Mapping[str, Path]) -> dict[str, str]:
-    """An allow-list of the grader's environment, HOME and IPython's folders inside the
-    work folder (the rest of the system is read-only) and where each data set in `data`
-    lies."""
-    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    env.update(HOME=str(workdir), IPYTHONDIR=str(workdir / ".ipython"),
-               MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
-               PYTHONDONTWRITEBYTECODE="1",
-               # torch's compile caches: the grader's own (set once it imports
-               # torch._dynamo) lie under a /tmp the kernel cannot see or write.
-               TORCHINDUCTOR_CACHE_DIR=str(workdir / ".torchinductor"),
-               TRITON_CACHE_DIR=str(workdir / ".triton"))
-    # As many threads as this grading worker has: kernels must not oversubscribe the cores.
-    threads = str(torch.get_num_threads())
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    env.update({variable: str(folder) for variable, folder in data.items()})
-    return env
 
 
 def describe(settings: SandboxSettings) -> str | None:

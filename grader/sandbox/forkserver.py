@@ -14,15 +14,19 @@ kernel starts from scratch.
 
 The parent runs in a session of its own, so a terminal's Ctrl-C to the grader's process
 group reaches neither it nor its kernels, and dies with the grading process (the thread
-that started it, in fact: PR_SET_PDEATHSIG), taking its kernels along. A kernel's stdout
+that started it, in fact: PR_SET_PDEATHSIG), taking its kernels along. `grade` starts it
+before importing torch itself (`start_early`), so that one submission's first kernel is
+ready about when the grader is. A kernel's stdout
 and stderr are the FIFO the grader reads them from (grader/sandbox/kernel_output.py), never the
 grader's own.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -33,6 +37,7 @@ import threading
 from pathlib import Path
 
 from grader.paths import PACKAGE
+from grader.sandbox.host import bwrap_works, drops_privileges, kernel_environment
 
 # Entered in this order: the mount namespace last, as /proc/PID/ns is read through the
 # current one (the fds are opened before any is entered).
@@ -158,6 +163,9 @@ def serve(grader: int) -> None:
         os._exit(1)
     for module in WARM:
         __import__(module)
+    # What the imports made is never garbage: a kernel's collections (the grader frees a
+    # failed cell's traceback with one) skip it, and a fork shares its pages.
+    gc.freeze()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     replies.write(b'{"ready": true}\n')
     replies.flush()
@@ -174,6 +182,7 @@ def serve(grader: int) -> None:
         replies.write(json.dumps({"pid": pid}).encode() + b"\n")
         replies.flush()
     reap(0)  # the grader is done: wait for the last kernels
+    os._exit(0)  # without tearing torch down: a second at exit, which the grader would wait out
 
 
 def reap(options: int = os.WNOHANG) -> None:
@@ -189,7 +198,11 @@ def reap(options: int = os.WNOHANG) -> None:
 class ForkServer:
     """The grader's end: starts the parent and asks it for kernels."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self):
+        # The kernels' environment but for their folders: each kernel's own comes with its
+        # request. Its threads are this grading process's share of the cores, as torch's
+        # pool is sized when the parent imports it and every kernel inherits that pool.
+        env = kernel_environment(Path("/"), {})
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", SERVE, str(PACKAGE.parent), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
@@ -217,8 +230,28 @@ class ForkServer:
         takes longer than CLOSE_SECONDS)."""
         with self.lock:
             self.process.stdin.close()
+            if not self.ready:  # it forked no kernel, and may still be importing
+                self.process.kill()
         try:
             self.process.wait(CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+_EARLY: list[ForkServer] = []
+
+
+def start_early() -> None:
+    """Start the warm parent now, where kernels will be forked (as root, with bwrap), before
+    this process imports torch: its imports and the grader's then run side by side. The
+    first kernel pool takes it (warm_parent); one left untaken is closed at exit."""
+    if not _EARLY and drops_privileges() and bwrap_works():
+        server = ForkServer()
+        atexit.register(server.close)
+        _EARLY.append(server)
+
+
+def warm_parent() -> ForkServer:
+    """The warm parent started early, if one is waiting, else a new one."""
+    return _EARLY.pop() if _EARLY else ForkServer()

@@ -40,14 +40,14 @@ from grader.sandbox.bwrap import (
     data_folders,
     forks_kernels,
     holder_command,
-    kernel_environment,
     kernel_prefix,
     limits,
     mount_disk,
     prepare_workdir,
     take_back,
 )
-from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.forkserver import ForkServer, warm_parent
+from grader.sandbox.host import kernel_environment
 from grader.sandbox.janitor import Janitor, unmount
 from grader.sandbox.kernel_output import KernelOutput
 
@@ -278,9 +278,10 @@ class KernelPool:
         self.sandbox = sandbox
         self.gpu = gpu
         self.ahead = ahead
-        self.next: LaunchedKernel | None = None
-        self.forks = ForkServer(kernel_environment(Path("/"), data_folders())) \
-            if forks_kernels(sandbox) else None
+        self.forks = warm_parent() if forks_kernels(sandbox) else None
+        # The first kernel boots at once, while the grader reads the notebook and loads
+        # the reference.
+        self.next: LaunchedKernel | None = self.launch()
 
     def launch(self, background: bool = False) -> LaunchedKernel:
         return LaunchedKernel(self.sandbox, self.gpu, background, self.forks)
