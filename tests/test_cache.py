@@ -117,7 +117,8 @@ def test_a_damaged_entry_is_observed_again_and_replaced(steps_run, monkeypatch, 
     assert reference.stored_observations(stored_path(), Assignment.of(SETTINGS).keys)
 
 
-def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypatch, tmp_path):
+def test_the_entry_is_named_after_the_settings_and_the_data_not_where_it_lies(
+        steps_run, monkeypatch, tmp_path):
     first = stored_path()
     other_seed = reference.stored_reference(NOTEBOOK, replace(SETTINGS, seed=SETTINGS.seed + 1))
     assert other_seed not in (None, first)
@@ -126,7 +127,31 @@ def test_the_entry_is_named_after_the_settings_and_the_data(steps_run, monkeypat
     for source in data_files(find_data_dir()):
         shutil.copyfile(source, copied / source.name)
     monkeypatch.setenv(ENV_VAR, str(copied))
+    assert reference.stored_reference(NOTEBOOK, SETTINGS) == first  # as the zip's copy
+    labels = next(copied.glob("t10k-labels*"))
+    labels.write_bytes(labels.read_bytes() + b"\0")
     assert reference.stored_reference(NOTEBOOK, SETTINGS) not in (None, first)
+
+
+def test_an_entry_shipped_with_the_course_is_read_and_a_damaged_one_is_not(
+        steps_run, monkeypatch, tmp_path):
+    """What `grade gradescope` puts in the zip beside the course: read where this machine
+    keeps no entry of its own (a fresh container), and no entry is made; one damaged on the
+    way is observed again."""
+    fresh = observe_reference(monkeypatch)
+    monkeypatch.setattr(reference, "SHIPPED", tmp_path / "shipped")  # not the real course's
+    shipped = reference.shipped(stored_path())
+    shipped.parent.mkdir()
+    shutil.move(stored_path(), shipped)
+    steps_run.clear()
+    again = observe_reference(monkeypatch)
+    assert steps_run == ["EPOCH_STEPS:epoch.prepare"]
+    assert alike(dict(again.observations), dict(fresh.observations))
+    assert not stored_path().exists()
+    shipped.write_bytes(shipped.read_bytes()[:-1] + b"?")
+    steps_run.clear()
+    observe_reference(monkeypatch)
+    assert "PROBES:*" in steps_run and stored_path().is_file()
 
 
 def test_no_entry_where_student_code_could_rewrite_it(steps_run, monkeypatch):

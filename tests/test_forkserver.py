@@ -17,9 +17,9 @@ import nbformat
 import pytest
 
 from grader.paths import PACKAGE
+from grader.sandbox import forkserver
 from grader.sandbox.bwrap import SandboxSettings, bwrap_works
 from grader.sandbox.execute import KernelRun
-from grader.sandbox import forkserver
 from grader.sandbox.forkserver import enter_namespaces
 from grader.sandbox.host import kernel_threads
 from grader.sandbox.kernels import KernelPool

@@ -73,8 +73,12 @@ def run_autograder(root: Path, env: dict[str, str], group: Path | None):
 
 
 def autograder_env(root: Path, python: Path) -> dict[str, str]:
+    """run_autograder's environment, with a temporary folder of its own: a new container's,
+    where no reference was ever observed."""
     env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python))
+    (root / "tmp").mkdir(exist_ok=True)
+    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python),
+               TMPDIR=str(root / "tmp"))
     return env
 
 
@@ -167,6 +171,17 @@ def test_run_autograder_grades_from_the_unpacked_layout(autograded):
     earned = tests[SPEED_MARK]["status"] == "passed"
     assert [e["name"] for e in data["leaderboard"]] == ["epoch.run time ratio"] * earned
     assert (root / "results" / "reports" / "submission" / ASSIGNMENT / "report.html").is_file()
+
+
+def test_the_container_reads_the_reference_the_zip_ships(autograded):
+    """`grade gradescope` observed the reference and put it in the zip, under the key the
+    container computes: its grader read it, and kept no entry of its own."""
+    shipped = [name for name in autograded.modes if name.startswith("course/observations/")]
+    assert [Path(name).name.split("-")[:2] for name in shipped] == [["reference", ASSIGNMENT]]
+    assert (autograded.root / "source" / shipped[0]).is_file()
+    private = autograded.root / "tmp" / f"dl-grader-{os.geteuid()}" / "private"
+    assert private.is_dir()  # the container's cache was there to be used
+    assert not list(private.glob("reference-*"))
 
 
 def test_the_installed_package_is_the_zips(autograded):

@@ -9,6 +9,8 @@ the image, copies `run_autograder` to /autograder/ and runs it for each submissi
   course/                    the course's assignments graded: their solutions, settings,
                              student notebooks (which record the given demo cells),
                              self-check data and the course's own exercise modules;
+  course/observations/       the reference's observations, made here (where kernels are
+                             sandboxed), so no container computes them again per student;
   data/<slug>/               the files of each data set the exercises read
                              (grader/authoring/datasets.py), so grading needs no download;
   README.md                  what to set in Gradescope: the memory the grading needs.
@@ -32,6 +34,14 @@ import torchvision
 from grader.authoring.config import Settings
 from grader.authoring.course import Course
 from grader.authoring.datasets import DataSet, needed
+from grader.grading.assignment import Assignment
+from grader.grading.cache import load_verified
+from grader.grading.reference import (
+    MAX_REFERENCE_BYTES,
+    SHIPPED,
+    reference_probe,
+    stored_reference,
+)
 from grader.paths import PACKAGE
 
 DISTRIBUTION = "dl-grader"
@@ -101,7 +111,7 @@ RUN = """#!/usr/bin/env bash
 set -euo pipefail
 root="${AUTOGRADER_ROOT:-/autograder}"
 python="${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}"
-{data}exec "$python" -m grader.outputs.gradescope --root "$root" --course "$root/source/course"
+{data}exec "$python" -m grader.outputs.run_autograder --root "$root" --course "$root/source/course"
 """
 PROJECT = """[build-system]
 requires = ["setuptools>=70.1"]
@@ -157,6 +167,21 @@ def course_files(source: Course, assignments: list[Settings]) -> dict[str, Path]
     return files
 
 
+def reference_files(assignments: list[Settings]) -> dict[str, Path]:
+    """The reference's observations of each assignment, made here if not yet kept, by their
+    name in the zip: the key they are kept under is the same in the container (same code,
+    course, data and torch release), so its grader reads them instead of computing them.
+    None where this machine keeps none (kernels not sandboxed): the container makes its own."""
+    files = {}
+    for settings in assignments:
+        assignment = Assignment.of(settings)
+        reference_probe(assignment)
+        stored = stored_reference(assignment.notebook, assignment.settings)
+        if stored is not None and load_verified(stored, MAX_REFERENCE_BYTES) is not None:
+            files[f"course/{SHIPPED}/{stored.name}"] = stored
+    return files
+
+
 def data_files(sets: tuple[DataSet, ...]) -> dict[str, Path]:
     """The data sets' files, found here, by their name in the zip: one folder per set."""
     return {f"data/{data.slug}/{path.name}": path
@@ -184,6 +209,7 @@ def build_autograder(source: Course, assignments: list[Settings], out: Path) -> 
     vision_version = torchvision.__version__.split("+")[0]
     files = {**{f"package/grader/{p.relative_to(PACKAGE)}": p for p in package_files()},
              **course_files(source, assignments),
+             **reference_files(assignments),
              **data_files(data)}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")

@@ -83,15 +83,20 @@ def fingerprint(*parts: str) -> str:
 
 
 @cache
-def code_fingerprint(reference: Path, plugins: Path) -> str:
-    """What the reference's observations are computed by: the grader's code, the course's
-    solution notebooks and exercise modules, torch and Python."""
+def code_fingerprint(plugins: Path) -> str:
+    """What computes whatever is kept here: the grader's code (not the course bundled in
+    it), the course's exercise modules, torch's release and Python's. Files count by their
+    place in their folder, not where the folder lies, so an entry made here is the same
+    where `grade gradescope` ships it."""
     digest = hashlib.sha256()
-    for path in sorted([*PACKAGE.rglob("*.py"), *reference.glob("*.ipynb"),
-                        *plugins.glob("*.py")]):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return fingerprint(digest.hexdigest(), torch.__version__, sys.version)
+    package = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] != "course"]
+    for folder, paths in ((PACKAGE, package), (plugins, list(plugins.glob("*.py")))):
+        for path in sorted(paths, key=lambda p: p.relative_to(folder).as_posix()):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+        digest.update(b"\0\0")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return fingerprint(digest.hexdigest(), torch.__version__.split("+")[0], python)
 
 
 def private_root() -> Path:
@@ -108,7 +113,7 @@ def private_entry(name: str, *parts: str) -> Path | None:
         folder = owned_folder(private_root(), 0o700)
     except OSError:
         return None
-    code = code_fingerprint(course.current().reference, course.current().plugins)
+    code = code_fingerprint(course.current().plugins)
     return folder / f"{name}-{fingerprint(code, *parts)}.pt"
 
 

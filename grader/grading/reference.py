@@ -10,6 +10,7 @@ submission's late inputs.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from functools import cache
 from pathlib import Path
@@ -30,11 +31,12 @@ from grader.grading.results import cpu_key
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.sandbox import cgroups
 from grader.sandbox.bwrap import kernels_isolated
-from grader.sandbox.datacache import data_stamp
+from grader.sandbox.datacache import data_digest
 from grader.sandbox.kernels import FOREGROUND_SHARES
 from grader.sandbox.observations import BadObservations, load_bounded, validated
 
 REFERENCE_TAGS = {"setup", "solution"}
+SHIPPED = "observations"  # a course's folder of the entries `grade gradescope` ships
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
 
 
@@ -69,7 +71,8 @@ def reference_probe(assignment: Assignment) -> Probe:
         probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
                       settings.long_timeout)
         stored = stored_reference(notebook, settings)
-        observed = stored_observations(stored, assignment.keys)
+        observed = (stored_observations(stored, assignment.keys)
+                    or stored_observations(shipped(stored), assignment.keys))
         for work in assignment.work:
             if work.step.setup or not observed:
                 run_table(probe, work.module, work.table, work.step.keys,
@@ -92,10 +95,20 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
     if not kernels_isolated(settings.sandbox):
         return None
     try:
-        data = "".join(data_stamp(d.files(d.find())) for d in in_use())
+        data = "".join(data_digest(d.files(d.find())) for d in in_use())
     except DataNotFound:
         return None
-    return private_entry(f"reference-{notebook}", settings.digest(), data)
+    solution = (course.current().reference / f"{notebook}.ipynb").read_bytes()
+    return private_entry(f"reference-{notebook}", settings.digest(), data,
+                         hashlib.sha256(solution).hexdigest())
+
+
+def shipped(stored: Path | None) -> Path | None:
+    """The same entry in the course's own folder, where `grade gradescope` puts it in the
+    zip: made where the grader's code, the course, the data and torch's release were the
+    same, so no container computes it again. Trusted as the private one is: where kernels
+    are isolated, in a folder of the grader's user that no kernel sees."""
+    return None if stored is None else course.current().root / SHIPPED / stored.name
 
 
 def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:

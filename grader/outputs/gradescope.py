@@ -2,8 +2,9 @@
 on the course's assignments (GRADER_ASSIGNMENT limits them) and write
 /autograder/results/results.json in Gradescope's format.
 
-`run_autograder` calls `python -m grader.outputs.gradescope`; `--root` points elsewhere so the same
-entry point runs against any folder laid out the same way (a test does exactly that).
+`run_autograder` calls `python -m grader.outputs.run_autograder`, which starts the kernels'
+warm parent and then runs `main` here; `--root` points elsewhere so the same entry point
+runs against any folder laid out the same way (a test does exactly that).
 A grader fault never becomes a student's 0: before grading, a preflight checks that the
 data sets the zip carries are found and that the kernel's cage and user can run the
 interpreter; where not, or a kernel could not start, no results.json is written

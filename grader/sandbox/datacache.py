@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from time import time_ns
 from typing import BinaryIO
@@ -37,6 +38,24 @@ RACY_NS = 1_000_000_000
 def data_stamp(sources: list[Path]) -> str:
     """The files' paths, sizes and times: a new stamp when the data changes."""
     return "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in sources)
+
+
+def data_digest(sources: list[Path]) -> str:
+    """The files' names and contents: the same data wherever it lies (a copy shipped in
+    the Gradescope zip has other paths and times), read once a process while its stamp
+    stays the same."""
+    return _digest_of(tuple(sources), data_stamp(sources))
+
+
+@cache
+def _digest_of(sources: tuple[Path, ...], stamp: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(sources, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
