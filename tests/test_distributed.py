@@ -239,3 +239,21 @@ def test_each_difference_is_named_with_what_to_do():
     assert len(said) == 2
     assert "its grader differs (0.2.0 (code b), expected 0.1.0 (code a))" in said[0]
     assert "its data differs" in said[1] and "FASHION_MNIST_DIR" in said[1]
+
+
+def worker_threads() -> tuple[str | None, int]:
+    import torch
+
+    return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_local_cluster_splits_the_cores_between_its_workers(workers, monkeypatch):
+    """As --jobs does: each worker's torch and kernels get cores / workers threads (Dask
+    would give each one), and the nanny's settings do not stay in the grader's environment."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    share = max(1, (os.cpu_count() or 1) // workers)
+    with cluster.connected(cluster.LOCAL, workers) as client:
+        seen = client.run(worker_threads)
+    assert list(seen.values()) == [(str(share), share)] * workers
+    assert "OMP_NUM_THREADS" not in os.environ

@@ -164,3 +164,30 @@ def test_a_parent_started_early_that_no_pool_took_is_stopped_at_once():
     unused = forkserver.warm_parent()
     unused.close()  # still importing torch: killed, not waited for
     assert unused.process.returncode == -signal.SIGKILL
+
+
+# What a kernel finds of Fashion-MNIST before it asks, and then makes of its own copy.
+SPOIL = """
+import json, torch
+from grader.kernel import data
+found = data.parsed.cache_info().currsize
+images = data.load_fashion_mnist().train_images
+print(json.dumps({"found": found, "first": int(images[0].sum()), "sum": int(images.sum())}))
+images.zero_()
+"""
+
+
+def test_a_forked_kernel_finds_the_data_parsed_and_what_it_changes_stays_its_own(pool):
+    from grader.kernel.data import load_fashion_mnist
+
+    on_disk = load_fashion_mnist().train_images
+    looks = []
+    for _ in range(2):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(SPOIL)]
+        with KernelRun(notebook, pool.take(), cell_timeout=60, total_timeout=120) as run:
+            run.run_notebook()
+        assert not run.errors, run.errors
+        looks.append(json.loads(run.notebook.cells[0].outputs[0]["text"]))
+    expected = {"found": 1, "first": int(on_disk[0].sum()), "sum": int(on_disk.sum())}
+    assert looks == [expected, expected]  # parsed by the parent; the first's zeros stayed its own

@@ -172,6 +172,7 @@ def serve(grader: int) -> None:
     while line := requests.readline(MAX_LINE):
         reap()
         request = json.loads(line)
+        preload(request["env"])
         pid = os.fork()
         if pid == 0:
             try:
@@ -183,6 +184,29 @@ def serve(grader: int) -> None:
         replies.flush()
     reap(0)  # the grader is done: wait for the last kernels
     os._exit(0)  # without tearing torch down: a second at exit, which the grader would wait out
+
+
+def preload(env: dict[str, str]) -> None:
+    """Parse the Fashion-MNIST files a kernel will read (the grader's copy, which no kernel
+    can write) here, once: every kernel forked after shares the tensors, copy on write,
+    instead of parsing them again (0.2 s of CPU and 55 MB each). One that cannot be read
+    is left for the kernel to fail on, with its loader's message."""
+    import torch  # imported by now: this module stays light for `grade`
+
+    from grader.kernel import data
+
+    folder = env.get(data.ENV_VAR)
+    if not folder:
+        return
+    # On one thread: a parallel op here would start OpenMP's pool, which no forked child
+    # can use (its first parallel op hangs).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with contextlib.suppress(OSError, ValueError):
+            data.parsed(Path(folder))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def reap(options: int = os.WNOHANG) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import dask
 from distributed import Client, LocalCluster, Worker, WorkerPlugin, as_completed, get_worker
 
 from grader.authoring.config import Settings
@@ -36,6 +38,8 @@ from grader.scale.units import KernelPools, Unit, grade_in_turn, save_outputs
 from grader.students.submissions import Submission, UnsafeFile, read_submitted
 
 LOCAL = "local"  # --scheduler local: a LocalCluster of --jobs workers on this machine
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"  # what a worker's process starts with
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CONNECT_SECONDS = 30
 FIRST_WORKER_SECONDS = 120
 TASKS_PER_WORKER = 2  # queued per worker, so a worker never waits, and memory stays bounded
@@ -161,12 +165,30 @@ def refusal_of(name: str, dask_worker: Worker) -> str | None:
 
 
 @contextmanager
+def environment_kept() -> Iterator[None]:
+    """This process's environment as it was before: a Dask nanny leaves what it set for its
+    workers (their threads, and more) in the environment of the process that started it."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+@contextmanager
 def connected(address: str, workers: int) -> Iterator[Client]:
     """A client of the scheduler at `address`, or of a LocalCluster (loopback only) of
     `workers` processes for LOCAL."""
     if address == LOCAL:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None) as cluster, \
+        # Each worker's share of the cores, for its own torch and its kernels, as --jobs
+        # gives its workers: Dask would start every worker at one thread, set before the
+        # worker's process starts (torch sizes its pool when imported).
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with dask.config.set({f"{PRE_SPAWN}.{name}": threads for name in THREAD_VARIABLES}), \
+                environment_kept(), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                             host="127.0.0.1", dashboard_address=None) as cluster, \
                 Client(cluster) as client:
             yield client
         return
