@@ -218,7 +218,7 @@ def cli_seconds(*args: str) -> float:
     times = []
     for _ in range(CLI_RUNS):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from grader.cli import main; main()", *args],
+        subprocess.run([sys.executable, "-c", "from grader.cli import entry; entry()", *args],
                        capture_output=True)
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
@@ -238,7 +238,7 @@ def bench_single(workdir: Path) -> dict:
     graded = []
     for run in range(SINGLE_RUNS):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from grader.cli import main; main()",
+        subprocess.run([sys.executable, "-c", "from grader.cli import entry; entry()",
                         str(folder), "--out", str(workdir / f"one-graded-{run}"),
                         "--assignment", NOTEBOOK], capture_output=True, check=True)
         graded.append(time.perf_counter() - started)

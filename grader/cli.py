@@ -6,11 +6,12 @@ import atexit
 import functools
 import gc
 import json
+import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
 
@@ -19,6 +20,7 @@ from click_default_group import DefaultGroup
 from rich.console import Console
 from rich.markup import escape
 
+from grader import timeline
 from grader.authoring import course
 from grader.grading.results import JUDGED
 from grader.grading.wording import NOT_HANDED_IN
@@ -130,6 +132,10 @@ def require_data(assignments: list[Settings]) -> None:
 @click.option("--scheduler", metavar="ADDRESS|local", default=None,
               help="Grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or "
                    "local for a LocalCluster of --jobs workers on this machine.")
+@click.option("--profile", is_flag=True,
+              help="Say where the seconds went: the grader's imports, the kernels' warm "
+                   "parent, the reference, each kernel's run, the checks, the reports "
+                   "(this process's phases: at --jobs 1, every one).")
 @click.option("--shard", metavar="K/N", default=None,
               help="Grade only the K-th of N slices of the students (auto/N: K from "
                    "$SLURM_ARRAY_TASK_ID, or $JOB_COMPLETION_INDEX + 1); `grade collect` "
@@ -138,7 +144,7 @@ def require_data(assignments: list[Settings]) -> None:
 def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device: str | None,
         assignment: tuple[str, ...], config: Path | None, force: bool, only: tuple[str, ...],
         as_json: bool, roster: Path | None, lms: str, scheduler: str | None,
-        shard: str | None) -> None:
+        shard: str | None, profile: bool) -> None:
     """Grade every submission in FOLDER (a notebook per student, a folder per student, or an
     LMS's download: Canvas, Moodle, Gradescope) on each of the course's assignments; FOLDER
     may also be one notebook (or .zip). Ctrl-C stops it; the same command resumes."""
@@ -161,6 +167,8 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
     except (LookupError, OSError) as error:
         raise click.UsageError(str(error)) from None
 
+    if profile:
+        timeline.enable()
     if jobs == 1 and scheduler is None:  # its kernels' parent imports torch beside us
         from grader.sandbox.forkserver import start_early
 
@@ -169,6 +177,8 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
     from grader.scale.batch import grade_folder
     from grader.scale.shard import parse_shard
     from grader.students.overrides import OverrideError
+
+    timeline.record("the grader's imports", timeline.STARTED)
 
     try:
         assignments = [overridden(settings, device, timeout).resolved()
@@ -196,8 +206,15 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
                 *cluster_errors(scheduler)) as error:
             raise click.UsageError(str(error)) from None
     print_summary(report, out)
+    spans = timeline.spans()
+    timeline.enable(False)
+    if profile:
+        print_profile(spans, timeline.elapsed())
     if as_json:
-        click.echo(json.dumps(summary_json(report, out), indent=2))
+        found = summary_json(report, out)
+        if profile:
+            found["profile"] = [asdict(span) for span in spans]
+        click.echo(json.dumps(found, indent=2))
     if report.faults:
         console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
                       "details above. They have no score yet: run the same command again "
@@ -294,6 +311,18 @@ def print_summary(report: BatchReport, out: Path) -> None:
                   f"{len(set(report.reused) - absent)}"
                   + (f", {NOT_HANDED_IN} {len(absent)}" if absent else "")
                   + f"; reports in {out}/ (summary.html, grades.csv, gradebook.csv)")
+
+
+def print_profile(spans: list[timeline.Span], total: float) -> None:
+    """Each phase's start and length, in seconds from the grader's start."""
+    from rich.table import Table
+
+    table = Table(title=f"Where the {total:.2f} s went (this process)")
+    for column in ("phase", "from", "seconds"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for span in spans:
+        table.add_row(span.name, f"{span.start:.2f}", f"{span.seconds:.2f}")
+    console.print(table)
 
 
 def score_cell(result: Result) -> str:
@@ -533,3 +562,21 @@ def init_command(folder: Path) -> None:
         raise click.UsageError(str(error)) from None
     click.echo(f"a course in {made.root}: edit reference/, assignments/ and plugins/, then "
                f"`grade assign` and `grade SUBMISSIONS/` from inside it")
+
+
+def entry() -> None:
+    """The `grade` command: click's, then out of the process without tearing torch's heap
+    down object by object (a third of a second, after the work is done), once the output
+    is flushed and the exit handlers (temporary folders, the kernels' parent) have run."""
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):  # as the interpreter says an exit with a message
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code or 0)

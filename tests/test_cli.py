@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
@@ -268,3 +272,39 @@ def test_a_roster_given_later_names_the_students_without_a_regrade(graded, tmp_p
     saved = json.loads((out / "alice" / NOTEBOOK / "results.json").read_text())
     assert saved["name"] == "Liddell, Alice"
     assert "Report for Liddell, Alice" in (out / "alice" / NOTEBOOK / "report.html").read_text()
+
+
+def test_the_grade_command_leaves_by_its_exit_code_with_its_output_and_cleanup_done(tmp_path):
+    """`grade` (cli.entry) leaves without tearing torch down: click's exit codes, the output
+    whole on a pipe, and the exit handlers run (the staged copy of a lone notebook removed,
+    the kernels' parent started early stopped)."""
+    grade = [sys.executable, "-c", "from grader.cli import entry; entry()"]
+    shown = subprocess.run([*grade, "--version"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "version" in shown.stdout
+    notebook = tmp_path / "alice.ipynb"
+    notebook.write_text(json.dumps(nbformat.v4.new_notebook()))
+    (tmp_path / "tmp").mkdir()
+    refused = subprocess.run([*grade, str(notebook), "--assignment", "no_such_assignment"],
+                             capture_output=True, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    assert refused.returncode == 2, refused.stderr
+    assert "no_such_assignment" in refused.stderr
+    assert not list((tmp_path / "tmp").glob("grade-one-*"))
+
+
+def test_profile_says_where_a_submissions_seconds_went(graded):
+    _, submissions, out = graded
+    forced = CliRunner().invoke(main, [str(submissions), "--out", str(out), "--force",
+                                       "--only", "alice", "--json", "--profile"])
+    assert forced.exit_code == 0, forced.output
+    assert "Where the" in forced.stderr
+    spans = json.loads(forced.stdout[forced.stdout.index("{"):])["profile"]
+    phase = {span["name"]: span for span in spans}
+    kernel = phase["the notebook and the probes, in the kernel"]
+    checks = phase["the checks, the reference timed again"]
+    report = phase["the report and results.json"]
+    assert phase["the reference: read back, or observed"]["start"] < kernel["start"]
+    assert kernel["start"] + kernel["seconds"] <= checks["start"]
+    assert checks["start"] + checks["seconds"] <= report["start"]
+    assert "the grader's imports" in phase and "the class files" in spans[-1]["name"]
+    assert all(span["seconds"] >= 0 for span in spans)

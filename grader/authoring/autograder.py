@@ -124,7 +124,7 @@ requires-python = ">=3.11"
 dependencies = {dependencies}
 
 [project.scripts]
-grade = "grader.cli:main"
+grade = "grader.cli:entry"
 
 [tool.setuptools.packages.find]
 include = ["grader*"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, timeline
 from grader.authoring import course
 from grader.authoring.config import Settings
 from grader.authoring.exercise import text_observations
@@ -107,7 +107,8 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
     except NotebookUnreadable as error:
         return fail_all(assignment, str(error), Cause.UNREADABLE)
     late = late_inputs(assignment, result.digest)
-    reference_probe(assignment)  # loaded (or made) while the kernel boots, not after it ran
+    with timeline.span("the reference: read back, or observed"):  # while the kernel boots
+        reference_probe(assignment)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")
@@ -115,7 +116,8 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
     attempt = Attempt(assignment, notebook, inputs, late, kernels,
                       Budget.start(assignment.settings.total_timeout), result)
     try:
-        observations, seconds = observe(attempt, demos)
+        with timeline.span("the notebook and the probes, in the kernel"):
+            observations, seconds = observe(attempt, demos)
     except RuntimeError as error:  # the kernel died before it ran a line of the notebook
         result.fault = f"{KERNEL_NOT_STARTED}: {error}"
         result.notes.append(f"{KERNEL_NOT_STARTED.capitalize()}: {error}. This is the "
@@ -130,7 +132,8 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
                                        observations)
     except NotebookUnreadable as error:
         return fail_all(assignment, str(error), Cause.UNREADABLE)
-    return judged(attempt, observations, seconds, forbidden)
+    with timeline.span("the checks, the reference timed again"):
+        return judged(attempt, observations, seconds, forbidden)
 
 
 def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],

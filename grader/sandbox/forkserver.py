@@ -34,8 +34,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from grader import timeline
 from grader.paths import PACKAGE
 from grader.sandbox.host import bwrap_works, drops_privileges, kernel_environment
 
@@ -227,6 +229,7 @@ class ForkServer:
         # request. Its threads are this grading process's share of the cores, as torch's
         # pool is sized when the parent imports it and every kernel inherits that pool.
         env = kernel_environment(Path("/"), {})
+        self.created = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", SERVE, str(PACKAGE.parent), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
@@ -239,6 +242,7 @@ class ForkServer:
         with self.lock:
             if not self.ready:
                 self.ready = self.answer().get("ready") is True
+                timeline.record("the kernels' warm parent: its imports", self.created)
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
             return int(self.answer()["pid"])

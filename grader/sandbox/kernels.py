@@ -32,6 +32,7 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from grader import timeline
 from grader.grading.cache import private_root
 from grader.sandbox import cgroups
 from grader.sandbox.bwrap import (
@@ -216,7 +217,8 @@ class LaunchedKernel:
     def started(self) -> None:
         """Wait until a forked kernel is in its sandbox; RuntimeError if it never got there."""
         if self.forking is not None:
-            self.forking.join()
+            with timeline.span("waiting for the kernel's fork"):
+                self.forking.join()
         if self.fork_error:
             raise RuntimeError(f"the kernel could not be forked: {self.fork_error}")
 

@@ -14,7 +14,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, timeline
 from grader.authoring import course
 from grader.authoring.config import Settings
 from grader.grading.grade import grade_submission
@@ -196,7 +196,8 @@ def grade_folder(folder: Path, out: Path, assignments: list[Settings], jobs: int
                                   {s.student: s.name for s in submissions})
         report.problems += adjustment_problems(report.results, assignments, overrides)
         report.results.sort(key=lambda r: (r.student, r.assignment))
-        write_class_files(report.results, units, out, roster, lms)
+        with timeline.span("the class files (summary, gradebook, similarity)"):
+            write_class_files(report.results, units, out, roster, lms)
     except KeyboardInterrupt as stop:
         raise interrupt.Interrupted(interrupt.signal_of(stop), len(report.graded),
                                     len(unfinished)) from None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from grader import timeline
 from grader.authoring.config import Settings
 from grader.authoring.exercise import available
 from grader.grading.grade import grade_submission
@@ -88,8 +89,9 @@ def save_outputs(result: Result, out: Path) -> None:
     """A unit's report.html, then its results.json (what resume reads as done), each
     written whole; nothing once a signal came, as the result may be its casualty."""
     interrupt.check()
-    write_report(result, out)
-    save_result(result, result_path(out, result.student, result.assignment))
+    with timeline.span("the report and results.json"):
+        write_report(result, out)
+        save_result(result, result_path(out, result.student, result.assignment))
 
 
 def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
