@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -157,9 +158,24 @@ def test_the_audit_row_gives_mutants_per_minute_against_the_target():
     assert "all 54 in 90 s, 0.30× the 300 s target" in text
 
 
-def test_the_single_submission_row_compares_grade_with_plain_execution():
+def test_the_single_submission_rows_compare_with_plain_execution_and_say_where_it_went():
     found = figures()
-    found["single"] = {"plain": 5.4, "grade": 9.2}
+    found["single"] = {
+        "plain": 5.0, "warm": 5.5, "cold": 9.0,
+        "phases": [{"name": "the grader's imports", "start": 0.0, "seconds": 2.1},
+                   {"name": "the notebook and the probes, in the kernel", "start": 3.0,
+                    "seconds": 1.2}],
+        "gradescope": {"cold": 8.0, "warm": 7.5}}
     text = format_table(table_rows(found))
-    assert "one submission, fresh process" in text and "1.70×" in text
-    assert "grade 9.20 s against plain execution 5.40 s" in text and "missed" in text
+    assert "one submission, warm" in text and "1.10×" in text and "missed" in text
+    assert "grade 5.50 s (caches on disk, best of 2) against plain execution 5.00 s" in text
+    assert "1.80×" in text and "9.00 s, an empty temporary folder" in text
+    assert re.search(r"the notebook and the probes, in the kernel +1\.20 s +from 3\.00 s", text)
+    assert "Gradescope run_autograder" in text and "1.50×" in text and "(1.60×)" in text
+
+
+def test_the_parallel_rows_hold_the_targets():
+    text = format_table(table_rows(figures()))
+    assert "speed-up 1.67×; target ≥ 1.8×: missed" in text  # 30 s over 18 s
+    assert "Dask 2 workers / 1" in text and "1.50×" in text
+    assert "target ≤ 1126 MiB: met" in text

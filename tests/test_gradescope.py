@@ -13,8 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +23,7 @@ from click.testing import CliRunner
 from conftest import NOTEBOOK, with_functions, write_notebook
 
 from grader.authoring import course
-from grader.authoring.autograder import MEMORY_GB, memory_advice
+from grader.authoring.autograder import MEMORY_GB, install_offline, lay_out, memory_advice
 from grader.authoring.course import BUNDLED, ENV_VAR
 from grader.cli import main
 from grader.grading.results import LATE, Adjustment, Result, TestResult, Timing
@@ -98,25 +96,13 @@ def autograded(tmp_path_factory):
         built = CliRunner().invoke(main, ["gradescope", "--assignment", ASSIGNMENT,
                                           "--out", str(root / "autograder.zip")])
     assert built.exit_code == 0, built.output
-    with zipfile.ZipFile(root / "autograder.zip") as archive:
-        archive.extractall(root / "source")
-        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
-    for script in ("setup.sh", "run_autograder"):
-        (root / "source" / script).chmod(modes[script])
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")  # as Gradescope
-    venv = root / "venv"  # what setup.sh makes, the package built here (no download)
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "--wheel-dir", str(root / "dist"), str(root / "source" / "package")])
-    [wheel] = (root / "dist").glob("dl_grader-*.whl")
-    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
-    # --ignore-installed: the zip's package, even where the grader is installed system-wide
-    run([str(venv / "bin/python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-         "--ignore-installed", str(wheel)])
+    modes = lay_out(root / "autograder.zip", root)
+    python = install_offline(root)  # what setup.sh makes, the package built here
     write_notebook(with_functions({"evaluate_accuracy": HOSTILE},
                                   base=BUNDLED.reference / f"{ASSIGNMENT}.ipynb"),
                    root / "submission" / "homework" / "my_notebook.ipynb")
     with memory_group() as group:
-        completed = run_autograder(root, autograder_env(root, venv / "bin/python"), group)
+        completed = run_autograder(root, autograder_env(root, python), group)
         peak = group and int((group / "memory.max_usage_in_bytes").read_text()) / 2**20
     results = root / "results" / "results.json"
     data = json.loads(results.read_text()) if results.exists() else None

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -228,3 +231,31 @@ def build_autograder(source: Course, assignments: list[Settings], out: Path) -> 
             add(archive, name, path.read_bytes())
     partial.replace(out)
     return out
+
+
+def lay_out(built: Path, root: Path) -> dict[str, int]:
+    """Unpack the zip `built` into `root` as Gradescope lays out /autograder: its members in
+    source/ with their modes, run_autograder copied beside it. The members' modes."""
+    with zipfile.ZipFile(built) as archive:
+        archive.extractall(root / "source")
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(modes[script])
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    return modes
+
+
+def install_offline(root: Path) -> Path:
+    """What setup.sh does, without its downloads: the zip's package built and installed into
+    root/venv, which sees this interpreter's torch. The venv's interpreter."""
+    venv = root / "venv"
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "--wheel-dir", str(root / "dist"), str(root / "source" / "package")],
+                   **quiet)
+    [wheel] = (root / "dist").glob("dl_grader-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], **quiet)
+    # --ignore-installed: the zip's package, even where the grader is installed system-wide
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--no-deps",
+                    "--no-index", "-q", "--ignore-installed", str(wheel)], **quiet)
+    return venv / "bin/python"

@@ -1,0 +1,71 @@
+"""The benchmark's latency figures (grader/bench.py): one submission graded in a fresh
+process, as a TA regrading one student waits for it, cold (an empty temporary folder: the
+data inflated and the reference observed anew) and warm (caches on disk), with where its
+seconds went; and Gradescope's run_autograder in the zip's real layout, in a fresh
+container's temporary folder and again. Each against plain execution of the same notebook,
+measured in the same run by the caller."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader.authoring import course
+from grader.authoring.autograder import build_autograder, install_offline, lay_out
+from grader.authoring.config import Settings
+
+RUNS = 2  # warm runs; the best counts
+GRADE = (sys.executable, "-c", "from grader.cli import entry; entry()")
+
+
+def fresh_tmp(folder: Path) -> dict[str, str]:
+    """The environment of a process whose temporary folder is empty, as a new container's."""
+    folder.mkdir(parents=True)
+    return {**os.environ, "TMPDIR": str(folder)}
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Seconds `command` took, and what it printed on stdout."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return time.perf_counter() - started, done.stdout
+
+
+def grade_once(folder: Path, out: Path, notebook: str,
+               env: dict[str, str] | None = None) -> tuple[float, list[dict]]:
+    """`grade FOLDER --profile --json` in a fresh process: its seconds and its phases."""
+    seconds, printed = timed([*GRADE, str(folder), "--out", str(out), "--assignment", notebook,
+                              "--force", "--profile", "--json"], env)
+    return seconds, json.loads(printed[printed.index("{"):])["profile"]
+
+
+def bench_one(folder: Path, notebook: str, workdir: Path) -> dict:
+    """One submission: cold once, then warm RUNS times (the best, and its phases)."""
+    cold, _ = grade_once(folder, workdir / "cold", notebook, fresh_tmp(workdir / "cold-tmp"))
+    warm = min((grade_once(folder, workdir / f"warm-{run}", notebook) for run in range(RUNS)),
+               key=lambda found: found[0])
+    return {"cold": cold, "warm": warm[0], "phases": warm[1]}
+
+
+def bench_gradescope(settings: Settings, source: Path, workdir: Path) -> dict:
+    """run_autograder as Gradescope runs it (the zip `grade gradescope` builds, unpacked and
+    installed as setup.sh would, offline) on `source`: in a fresh container's temporary
+    folder, then warm, best of RUNS."""
+    root = workdir / "autograder"
+    root.mkdir(parents=True)
+    built = build_autograder(course.current(), [settings], root / "autograder.zip")
+    lay_out(built, root)
+    python = install_offline(root)
+    (root / "submission").mkdir()
+    (root / "submission" / source.name).write_bytes(source.read_bytes())
+    env = {**fresh_tmp(root / "tmp"), "AUTOGRADER_ROOT": str(root),
+           "AUTOGRADER_PYTHON": str(python)}
+    env.pop(course.ENV_VAR, None)
+    run = [str(root / "run_autograder")]
+    cold, _ = timed(run, env)
+    warm = min(timed(run, env)[0] for _ in range(RUNS))
+    return {"cold": cold, "warm": warm}
