@@ -10,7 +10,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
@@ -169,57 +170,79 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
 
     if profile:
         timeline.enable()
-    if jobs == 1 and scheduler is None:  # its kernels' parent imports torch beside us
-        from grader.sandbox.forkserver import start_early
+    with started_early(jobs, scheduler, (folder, out)):
+        from grader.authoring.datasets import DataNotFound
+        from grader.scale.batch import grade_folder
+        from grader.scale.shard import parse_shard
+        from grader.students.overrides import OverrideError
 
-        start_early()
-    from grader.authoring.datasets import DataNotFound
-    from grader.scale.batch import grade_folder
-    from grader.scale.shard import parse_shard
-    from grader.students.overrides import OverrideError
+        timeline.record("the grader's imports", timeline.STARTED)
 
-    timeline.record("the grader's imports", timeline.STARTED)
-
-    try:
-        assignments = [overridden(settings, device, timeout).resolved()
-                       for settings in chosen_assignments(config, assignment)]
-        require_data(assignments)
-        people = roster_of(roster)
-        slice_ = None if shard is None else parse_shard(shard)
-    except (ValueError, DataNotFound) as error:
-        raise click.UsageError(str(error)) from None
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("grading", total=None)
         try:
-            report = grade_folder(
-                folder, out, assignments, jobs=jobs, force=force, only=set(only) or None,
-                on_progress=lambda done, total, running: progress.update(
-                    task, completed=done, total=total,
-                    description=f"grading {', '.join(running)}" if running else "done"),
-                # Without a terminal there is no bar: a line per submission says it moves.
-                on_result=(lambda *_: None) if console.is_terminal else print_finished,
-                roster=people, scheduler=scheduler, shard=slice_, lms=lms,
-            )
-        except (LookupError, NotADirectoryError, OverrideError,
-                *cluster_errors(scheduler)) as error:
+            assignments = [overridden(settings, device, timeout).resolved()
+                           for settings in chosen_assignments(config, assignment)]
+            require_data(assignments)
+            people = roster_of(roster)
+            slice_ = None if shard is None else parse_shard(shard)
+        except (ValueError, DataNotFound) as error:
             raise click.UsageError(str(error)) from None
-    print_summary(report, out)
-    spans = timeline.spans()
-    timeline.enable(False)
-    if profile:
-        print_profile(spans, timeline.elapsed())
-    if as_json:
-        found = summary_json(report, out)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("grading", total=None)
+            try:
+                report = grade_folder(
+                    folder, out, assignments, jobs=jobs, force=force, only=set(only) or None,
+                    on_progress=lambda done, total, running: progress.update(
+                        task, completed=done, total=total,
+                        description=f"grading {', '.join(running)}" if running else "done"),
+                    # Without a terminal there is no bar: a line per submission says it moves.
+                    on_result=(lambda *_: None) if console.is_terminal else print_finished,
+                    roster=people, scheduler=scheduler, shard=slice_, lms=lms,
+                )
+            except (LookupError, NotADirectoryError, OverrideError,
+                    *cluster_errors(scheduler)) as error:
+                raise click.UsageError(str(error)) from None
+        print_summary(report, out)
+        spans = timeline.spans()
+        timeline.enable(False)
         if profile:
-            found["profile"] = [asdict(span) for span in spans]
-        click.echo(json.dumps(found, indent=2))
-    if report.faults:
-        console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
-                      "details above. They have no score yet: run the same command again "
-                      "to grade them again.")
-        sys.exit(2)
+            print_profile(spans, timeline.elapsed())
+        if as_json:
+            found = summary_json(report, out)
+            if profile:
+                found["profile"] = [asdict(span) for span in spans]
+            click.echo(json.dumps(found, indent=2))
+        if report.faults:
+            console.print(f"[red]grader fault on {len(report.faults)} submission(s)[/red]; "
+                          "details above. They have no score yet: run the same command again "
+                          "to grade them again.")
+            sys.exit(2)
+
+
+@contextmanager
+def started_early(jobs: int, scheduler: str | None,
+                  hidden: tuple[Path, ...]) -> Iterator[None]:
+    """What grading here needs, started before this process imports torch, which it then
+    imports meanwhile: the kernels' warm parent (--jobs 1) or the workers (--jobs N); what
+    the batch did not take is stopped when the command ends, however it ends."""
+    if scheduler is not None:
+        yield
+        return
+    if jobs == 1:
+        from grader.sandbox import forkserver
+
+        forkserver.start_early()
+        stop = forkserver.stop_untaken
+    else:
+        from grader.scale import pool
+
+        pool.start_early(jobs, hidden)
+        stop = pool.stop_untaken
+    try:
+        yield
+    finally:
+        stop()
 
 
 def staged(file: Path) -> Path:

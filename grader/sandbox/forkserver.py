@@ -273,11 +273,17 @@ _EARLY: list[ForkServer] = []
 def start_early() -> None:
     """Start the warm parent now, where kernels will be forked (as root, with bwrap), before
     this process imports torch: its imports and the grader's then run side by side. The
-    first kernel pool takes it (warm_parent); one left untaken is closed at exit."""
+    first kernel pool takes it (warm_parent); one left untaken is stopped by stop_untaken, at
+    the latest at exit."""
     if not _EARLY and drops_privileges() and bwrap_works():
-        server = ForkServer()
-        atexit.register(server.close)
-        _EARLY.append(server)
+        _EARLY.append(ForkServer())
+        atexit.register(stop_untaken)
+
+
+def stop_untaken() -> None:
+    """Close the parent started early if no pool took it (still importing: killed)."""
+    while _EARLY:
+        _EARLY.pop().close()
 
 
 def warm_parent() -> ForkServer:

@@ -281,9 +281,12 @@ class KernelPool:
         self.gpu = gpu
         self.ahead = ahead
         self.forks = warm_parent() if forks_kernels(sandbox) else None
-        # The first kernel boots at once, while the grader reads the notebook and loads
-        # the reference.
-        self.next: LaunchedKernel | None = self.launch()
+        self.next: LaunchedKernel | None = None
+        try:  # the first kernel boots at once, while the grader reads the notebook and
+            self.next = self.launch()  # loads the reference
+        except BaseException:  # a signal, say: the warm parent is this pool's to stop
+            self.close()
+            raise
 
     def launch(self, background: bool = False) -> LaunchedKernel:
         return LaunchedKernel(self.sandbox, self.gpu, background, self.forks)

@@ -27,6 +27,7 @@ from grader.outputs.report import write_report
 from grader.sandbox.bwrap import hiding
 from grader.sandbox.kernels import KernelPool
 from grader.scale import interrupt
+from grader.scale.pool import worker_pool
 from grader.students.submissions import Submission
 
 
@@ -94,8 +95,9 @@ def save_outputs(result: Result, out: Path) -> None:
         save_result(result, result_path(out, result.student, result.assignment))
 
 
-def start_worker(threads: int, hidden: tuple[Path, ...]) -> None:
-    """A grading worker: its share of the cores, and kernel pools of its own.
+def prepare_worker(threads: int, hidden: tuple[Path, ...]) -> None:
+    """A grading worker (grader/scale/pool.py): its share of the cores, and kernel pools of
+    its own.
 
     Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
     """
@@ -116,12 +118,7 @@ def grade_here(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ..
     if jobs <= 1:
         yield from grade_in_turn(pending, out, hidden)
         return
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    # Spawned, not forked: a fork of a process whose torch thread pools already ran can hang
-    # in its first parallel op (seen: a worker stuck in torch.multinomial).
-    with ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                             initargs=(threads, hidden),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(jobs, hidden) as pool:
         try:
             futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
             for future in as_completed(futures):
