@@ -7,7 +7,8 @@ whole of linear_regression's, against its 5-minute target).
     python -m grader.bench --copies 20 --out bench-results.json
 
 Prints a table and writes every figure, the settings used and the machine to a JSON file.
-Each grading batch runs in a fresh process, so its peak memory is the grading's alone.
+Each grading batch is `grade` run in a fresh process, as a user runs it, so its peak
+memory is the grading's alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import platform
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,15 +37,14 @@ from torchvision import datasets, transforms
 
 from grader.authoring import course
 from grader.authoring.config import Settings, load_settings
+from grader.bench_latency import GRADE, bench_gradescope, bench_one
 from grader.bench_latency import RUNS as SINGLE_RUNS
-from grader.bench_latency import bench_gradescope, bench_one
 from grader.exercises.softmax_probes import WARMUP_BATCHES, synchronize, training_step
 from grader.grading.reference import reference_functions
 from grader.kernel.data import as_float, data_files, find_data_dir, load_fashion_mnist
 from grader.sandbox.datacache import inflate
 from grader.sandbox.execute import SELF_CHECK_TAG
 from grader.sandbox.kernels import descendants
-from grader.scale.batch import grade_folder
 
 NOTEBOOK = "softmax_regression"  # the assignment with the timed epoch
 BATCH_SIZE = 256
@@ -164,57 +163,56 @@ def record_peaks(peaks: dict[str, float], root: int) -> None:
             peaks[key] = max(peaks.get(key, 0.0), status_kib(pid, "VmHWM") / 1024)
 
 
-def watch_peaks(peaks: dict[str, float], stop: threading.Event, interval: float) -> None:
-    """record_peaks every `interval` seconds until `stop` is set (run in a thread)."""
+def watch_peaks(peaks: dict[str, float], stop: threading.Event, interval: float,
+                root: int) -> None:
+    """Every `interval` seconds until `stop` is set (run in a thread): record_peaks below
+    `root`, and root's own peak in peaks['self']."""
     while not stop.wait(interval):
-        record_peaks(peaks, os.getpid())
+        peaks["self"] = max(peaks.get("self", 0.0), status_kib(root, "VmHWM") / 1024)
+        record_peaks(peaks, root)
 
 
 def grade_in_worker(folder: Path, out: Path, jobs: int, device: str,
                     scheduler: str | None = None) -> dict:
-    """Grade `folder` with `jobs` workers (of a Dask LocalCluster with `scheduler`
-    "local") in a fresh process; what `worker` measured there."""
-    result = out.with_suffix(".json")
-    spec = {"folder": str(folder), "out": str(out), "jobs": jobs, "device": device,
-            "result": str(result), "scheduler": scheduler}
-    subprocess.run([sys.executable, "-m", "grader.bench", "--_worker", json.dumps(spec)],
-                   check=True)
-    return json.loads(result.read_text())
-
-
-def worker(spec: dict) -> None:
-    """Grade spec['folder'] here, then write the time, the scores and the peak memory to
-    spec['result']. Peaks are VmHWM, not ru_maxrss: a process started with vfork and exec
-    inherits its parent's ru_maxrss, so the children's figure would be the grader's own."""
+    """`grade FOLDER --jobs JOBS` as a user runs it (on a Dask LocalCluster with `scheduler`
+    "local"), in a fresh process: its time, the CPU time of its whole process tree (once
+    every process in it ended and was waited for: the kernels, the warm parents, the
+    workers), its scores and its peak memory. Peaks are VmHWM, not ru_maxrss: a process
+    started with vfork and exec inherits its parent's ru_maxrss."""
+    command = [*GRADE, str(folder), "--out", str(out), "--jobs", str(jobs), "--device",
+               device, "--assignment", NOTEBOOK, "--force", "--json"]
+    if scheduler:
+        command += ["--scheduler", scheduler]
     peaks: dict[str, float] = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=watch_peaks, args=(peaks, stop, PEAK_INTERVAL),
-                               daemon=True)
-    watcher.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    report = grade_folder(Path(spec["folder"]), Path(spec["out"]),
-                          [bench_settings(spec["device"])], jobs=spec["jobs"], force=True,
-                          scheduler=spec.get("scheduler"))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    watcher = threading.Thread(target=watch_peaks, args=(peaks, stop, PEAK_INTERVAL,
+                                                         process.pid), daemon=True)
+    watcher.start()
+    printed, _ = process.communicate()
     seconds = time.perf_counter() - started
-    # Every process of the grading has ended and been waited for: the kernels, the fork
-    # server, the pool workers.
-    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     stop.set()
     watcher.join()
-    figures = {
-        "jobs": spec["jobs"],
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
+    summary = json.loads(printed[printed.index("{"):])
+    results = [r for student in summary["students"].values() for r in student.values()]
+    return {
+        "jobs": jobs,
         "seconds": seconds,
-        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
-        "graded": len(report.graded),
-        "faults": sorted(report.faults),
-        "min_score": min((result.score for result in report.results), default=None),
-        "max_score": max((result.max_score for result in report.results), default=None),
-        "self_peak_rss_mib": status_kib("self", "VmHWM") / 1024,
-        "self_ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "graded": len(summary["graded"]),
+        "faults": summary["faults"],
+        "min_score": min((r["score"] for r in results if r["score"] is not None), default=None),
+        "max_score": max((r["max_score"] for r in results), default=None),
+        "self_peak_rss_mib": peaks.get("self"),
         "children_peak_rss_mib": peaks.get("children"),
         "kernel_peak_rss_mib": peaks.get("kernels"),
     }
-    Path(spec["result"]).write_text(json.dumps(figures))
 
 
 def cli_seconds(*args: str) -> float:
@@ -222,8 +220,7 @@ def cli_seconds(*args: str) -> float:
     times = []
     for _ in range(CLI_RUNS):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from grader.cli import entry; entry()", *args],
-                       capture_output=True)
+        subprocess.run([*GRADE, *args], capture_output=True)
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
 
@@ -555,7 +552,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"leave out grade audit of {AUDITED} (minutes)")
     parser.add_argument("--skip-gradescope", action="store_true",
                         help="leave out run_autograder in the zip's layout (a minute)")
-    parser.add_argument("--_worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.copies < 1:
         parser.error("--copies must be at least 1")
@@ -598,9 +594,6 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args._worker:
-        worker(json.loads(args._worker))
-        return
     figures = run(args)
     write_json(figures, args.out)
     print(format_table(table_rows(figures)))
