@@ -170,7 +170,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
 
     if profile:
         timeline.enable()
-    with started_early(jobs, scheduler, (folder, out)):
+    with started_early(jobs, scheduler):
         from grader.authoring.datasets import DataNotFound
         from grader.scale.batch import grade_folder
         from grader.scale.shard import parse_shard
@@ -221,8 +221,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
 
 
 @contextmanager
-def started_early(jobs: int, scheduler: str | None,
-                  hidden: tuple[Path, ...]) -> Iterator[None]:
+def started_early(jobs: int, scheduler: str | None) -> Iterator[None]:
     """What grading here needs, started before this process imports torch, which it then
     imports meanwhile: the kernels' warm parent (--jobs 1) or the workers (--jobs N); what
     the batch did not take is stopped when the command ends, however it ends."""
@@ -237,7 +236,7 @@ def started_early(jobs: int, scheduler: str | None,
     else:
         from grader.scale import pool
 
-        pool.start_early(jobs, hidden)
+        pool.start_early(jobs)
         stop = pool.stop_untaken
     try:
         yield

@@ -47,7 +47,7 @@ def fake_dataset(folder, n_train=5, n_test=3, compress=True) -> dict[str, torch.
 @pytest.mark.parametrize("compress", [True, False])
 def test_idx_files_parse_into_the_tensors_written(tmp_path, compress):
     made = fake_dataset(tmp_path, compress=compress)
-    loaded = data.load_fashion_mnist.__wrapped__(tmp_path)
+    loaded = data.parsed.__wrapped__(tmp_path)
     assert torch.equal(loaded.train_images, made["train_images"])
     assert torch.equal(loaded.test_labels, made["test_labels"].long())
     assert loaded.train_labels.dtype == torch.int64
@@ -145,7 +145,7 @@ def assert_holds(unpacked: Path, written: dict[str, torch.Tensor]) -> None:
         status = (unpacked / stem).lstat()
         assert stat.S_ISREG(status.st_mode) and status.st_uid == os.geteuid()
         assert stat.S_IMODE(status.st_mode) == 0o644
-    loaded = data.load_fashion_mnist.__wrapped__(unpacked)
+    loaded = data.parsed.__wrapped__(unpacked)
     for key, tensor in written.items():
         assert torch.equal(getattr(loaded, key), tensor.long() if "labels" in key else tensor)
 

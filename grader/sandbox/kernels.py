@@ -33,6 +33,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from grader import timeline
+from grader.authoring.datasets import in_use
 from grader.grading.cache import private_root
 from grader.sandbox import cgroups
 from grader.sandbox.bwrap import (
@@ -186,7 +187,9 @@ class LaunchedKernel:
             request = {"uid": sandbox.uid, "cwd": str(self.workdir), "env": env,
                        "argv": self.manager.kernel_arguments, "limits": limits(sandbox),
                        "output": str(self.output.path),
-                       "cgroups": self.group.procs_files() if self.group else []}
+                       "cgroups": self.group.procs_files() if self.group else [],
+                       "preload": {d.loader: str(data[d.env_var]) for d in in_use()
+                                   if d.env_var in data}}
             self.forking = threading.Thread(target=self.fork_in, args=(forks, request),
                                             daemon=True)
             self.forking.start()

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import os
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from grader import timeline
 from grader.authoring.config import Settings
-from grader.authoring.exercise import available
 from grader.grading.grade import grade_submission
 from grader.grading.results import Result, save_result
 from grader.outputs.report import write_report
@@ -76,9 +72,20 @@ class KernelPools:
 _WORKER_KERNELS: KernelPools | None = None
 
 
-def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None) -> Result:
-    """Grade one unit and write its results and report (runs in a worker process)."""
-    pools = kernels or _WORKER_KERNELS
+def worker_kernels(hidden: tuple[Path, ...]) -> KernelPools:
+    """A worker process's kernel pools (grader/scale/pool.py), made at its first unit."""
+    global _WORKER_KERNELS
+    if _WORKER_KERNELS is None:
+        _WORKER_KERNELS = KernelPools(hidden)
+        atexit.register(_WORKER_KERNELS.close)
+    return _WORKER_KERNELS
+
+
+def grade_and_save(unit: Unit, out: Path, kernels: KernelPools | None = None,
+                   hidden: tuple[Path, ...] = ()) -> Result:
+    """Grade one unit and write its results and report: with `kernels`, or in a worker
+    process with its own, which see none of `hidden`."""
+    pools = kernels or worker_kernels(hidden)
     with interrupt.grading():
         result = grade_submission(unit.submission, unit.settings, pools(unit.settings),
                                   unit.matched)
@@ -95,22 +102,6 @@ def save_outputs(result: Result, out: Path) -> None:
         save_result(result, result_path(out, result.student, result.assignment))
 
 
-def prepare_worker(threads: int, hidden: tuple[Path, ...]) -> None:
-    """A grading worker (grader/scale/pool.py): its share of the cores, and kernel pools of
-    its own.
-
-    Oversubscribed thread pools made an epoch 30× slower with two workers on two cores.
-    """
-    global _WORKER_KERNELS
-    interrupt.listen_in_worker()
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    torch.set_num_threads(threads)
-    available()  # the course's own exercise modules, which the settings sent here refer to
-    _WORKER_KERNELS = KernelPools(hidden)
-    atexit.register(_WORKER_KERNELS.close)
-
-
 def grade_here(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ...],
                ) -> Iterator[tuple[Unit, Result | None, str | None]]:
     """Yield (unit, result, fault) as each finishes on this machine, in `jobs` worker
@@ -118,9 +109,10 @@ def grade_here(pending: list[Unit], out: Path, jobs: int, hidden: tuple[Path, ..
     if jobs <= 1:
         yield from grade_in_turn(pending, out, hidden)
         return
-    with worker_pool(jobs, hidden) as pool:
+    with worker_pool(jobs) as pool:
         try:
-            futures = {pool.submit(grade_and_save, unit, out): unit for unit in pending}
+            futures = {pool.submit(grade_and_save, unit, out, None, hidden): unit
+                       for unit in pending}
             for future in as_completed(futures):
                 try:
                     yield futures[future], future.result(), None
