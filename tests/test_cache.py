@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import FAST
 
+from grader.authoring.course import Course
 from grader.grading import cache, reference
 from grader.grading.assignment import Assignment
 from grader.grading.inputs import late_inputs
@@ -139,7 +140,7 @@ def test_an_entry_shipped_with_the_course_is_read_and_a_damaged_one_is_not(
     keeps no entry of its own (a fresh container), and no entry is made; one damaged on the
     way is observed again."""
     fresh = observe_reference(monkeypatch)
-    monkeypatch.setattr(reference, "SHIPPED", tmp_path / "shipped")  # not the real course's
+    monkeypatch.setattr(Course, "observations", tmp_path / "shipped")  # not the real course's
     shipped = reference.shipped(stored_path())
     shipped.parent.mkdir()
     shutil.move(stored_path(), shipped)
@@ -194,6 +195,24 @@ def test_a_sandboxed_kernel_cannot_see_the_private_entries(visible_folder, tmp_p
                           capture_output=True, text=True)
     assert "the data" in seen.stdout  # the control: the folder itself is visible
     assert "the expected outputs" not in seen.stdout and "No such file" in seen.stderr
+
+
+@pytest.mark.skipif(not sandbox.bwrap_works(), reason="needs bubblewrap")
+def test_a_sandboxed_kernel_cannot_see_the_observations_a_course_ships(visible_folder,
+                                                                       tmp_path, monkeypatch):
+    """The zip's course/observations/ holds every test's expected answers: a secret of the
+    course's, hidden as its solutions are, wherever the course lies (/autograder/source)."""
+    shipped = visible_folder / "observations"
+    shipped.mkdir()
+    (shipped / "reference-x.pt").write_text("the expected answers")
+    (visible_folder / "public").write_text("the data")
+    monkeypatch.setattr(Course, "observations", shipped)
+    command = sandbox.bwrap_command(tmp_path, tmp_path, sandbox.SandboxSettings(), gpu=False,
+                                    data=sandbox.data_folders())
+    seen = subprocess.run([*command, "cat", str(visible_folder / "public"),
+                           str(shipped / "reference-x.pt")], capture_output=True, text=True)
+    assert "the data" in seen.stdout  # the control: the folder itself is visible
+    assert "the expected answers" not in seen.stdout and "No such file" in seen.stderr
 
 
 PAYLOAD = b"the reference's observations" * 100

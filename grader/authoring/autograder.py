@@ -39,12 +39,7 @@ from grader.authoring.course import Course
 from grader.authoring.datasets import DataSet, needed
 from grader.grading.assignment import Assignment
 from grader.grading.cache import load_verified
-from grader.grading.reference import (
-    MAX_REFERENCE_BYTES,
-    SHIPPED,
-    reference_probe,
-    stored_reference,
-)
+from grader.grading.reference import MAX_REFERENCE_BYTES, reference_probe, stored_reference
 from grader.paths import PACKAGE
 
 DISTRIBUTION = "dl-grader"
@@ -170,7 +165,7 @@ def course_files(source: Course, assignments: list[Settings]) -> dict[str, Path]
     return files
 
 
-def reference_files(assignments: list[Settings]) -> dict[str, Path]:
+def reference_files(source: Course, assignments: list[Settings]) -> dict[str, Path]:
     """The reference's observations of each assignment, made here if not yet kept, by their
     name in the zip: the key they are kept under is the same in the container (same code,
     course, data and torch release), so its grader reads them instead of computing them.
@@ -181,7 +176,7 @@ def reference_files(assignments: list[Settings]) -> dict[str, Path]:
         reference_probe(assignment)
         stored = stored_reference(assignment.notebook, assignment.settings)
         if stored is not None and load_verified(stored, MAX_REFERENCE_BYTES) is not None:
-            files[f"course/{SHIPPED}/{stored.name}"] = stored
+            files[f"course/{source.observations.name}/{stored.name}"] = stored
     return files
 
 
@@ -212,7 +207,7 @@ def build_autograder(source: Course, assignments: list[Settings], out: Path) -> 
     vision_version = torchvision.__version__.split("+")[0]
     files = {**{f"package/grader/{p.relative_to(PACKAGE)}": p for p in package_files()},
              **course_files(source, assignments),
-             **reference_files(assignments),
+             **reference_files(source, assignments),
              **data_files(data)}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")

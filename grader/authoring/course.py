@@ -47,14 +47,21 @@ class Course:
     def plugins(self) -> Path:
         return self.root / "plugins"
 
+    @property
+    def observations(self) -> Path:
+        """The reference's observations `grade gradescope` ships with the course, under the
+        key the grader computes (grader/grading/reference.py)."""
+        return self.root / "observations"
+
     def assignment_files(self) -> list[Path]:
         """The assignments' settings files, in the order reports list them (by name)."""
         return sorted(self.assignments.glob("*.toml"))
 
     @property
     def secrets(self) -> list[Path]:
-        """What no kernel may read: the solutions and the settings (the grading seed)."""
-        return [self.reference, self.assignments]
+        """What no kernel may read: the solutions, the settings (the grading seed) and the
+        reference's observations (the expected answers of every test)."""
+        return [self.reference, self.assignments, self.observations]
 
 
 BUNDLED = Course(PACKAGE / "course")

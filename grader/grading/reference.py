@@ -36,7 +36,6 @@ from grader.sandbox.kernels import FOREGROUND_SHARES
 from grader.sandbox.observations import BadObservations, load_bounded, validated
 
 REFERENCE_TAGS = {"setup", "solution"}
-SHIPPED = "observations"  # a course's folder of the entries `grade gradescope` ships
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
 
 
@@ -104,11 +103,12 @@ def stored_reference(notebook: str, settings: Settings) -> Path | None:
 
 
 def shipped(stored: Path | None) -> Path | None:
-    """The same entry in the course's own folder, where `grade gradescope` puts it in the
+    """The same entry in the course's observations, where `grade gradescope` puts it in the
     zip: made where the grader's code, the course, the data and torch's release were the
     same, so no container computes it again. Trusted as the private one is: where kernels
-    are isolated, in a folder of the grader's user that no kernel sees."""
-    return None if stored is None else course.current().root / SHIPPED / stored.name
+    are isolated, in a folder of the grader's user that the sandbox hides (a secret of the
+    course's, as its solutions are)."""
+    return None if stored is None else course.current().observations / stored.name
 
 
 def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:

@@ -2,10 +2,11 @@
 
 With bwrap the kernel sees a read-only system, no network, a private /tmp and /dev, and
 one writable folder: its own work folder. Hidden from it: the source checkout (only the
-package stays visible), every course's solutions and settings (the course's own exercise
-modules stay visible, read-only), the submissions and the reports (wherever they are: the
-batch adds them to `hidden`), home folders and the grader's private cache (the reference's
-observations). Its environment is built from an allow-list, not copied from the grader's.
+package stays visible), every course's solutions, settings and shipped observations (the
+course's own exercise modules stay visible, read-only), the submissions and the reports
+(wherever they are: the batch adds them to `hidden`), home folders and the grader's private
+cache (the reference's observations). Its environment is built from an allow-list
+(grader/sandbox/host.py), not copied from the grader's.
 prlimit caps memory, CPU time, file size and, under a dedicated uid, processes. The work
 folder is a tmpfs of its own, capped in size and inodes (the sandbox's /tmp in size), so a
 kernel that fills its disk fails only itself. Without bwrap the limits still apply and every
