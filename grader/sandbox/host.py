@@ -20,6 +20,7 @@ from pathlib import Path
 # libraries, the GPUs it may use. Anything else (tokens, the grader's own settings) stays out.
 INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH",
                  "CUDA_HOME", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what sizes torch's thread pools
 
 
 @cache
@@ -41,14 +42,20 @@ def drops_privileges() -> bool:
     return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
+def share_of_cores(processes: int) -> int:
+    """The threads each of `processes` grading processes on this machine may use: --jobs
+    workers, or a local Dask cluster's."""
+    return max(1, len(os.sched_getaffinity(0)) // processes)
+
+
 def kernel_threads() -> int:
     """The threads a kernel's torch may use: this grading process's share of the cores (a
-    pool worker's, which sets OMP_NUM_THREADS to cores / jobs), else every core this process
-    may run on. Kernels never oversubscribe the cores of the process that grades them."""
+    worker's, whose OMP_NUM_THREADS says it), else every core this process may run on.
+    Kernels never oversubscribe the cores of the process that grades them."""
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
-        return max(1, len(os.sched_getaffinity(0)))
+        return share_of_cores(1)
 
 
 def kernel_environment(workdir: Path, data: Mapping[str, Path]) -> dict[str, str]:
@@ -63,7 +70,6 @@ def kernel_environment(workdir: Path, data: Mapping[str, Path]) -> dict[str, str
                # torch._dynamo) lie under a /tmp the kernel cannot see or write.
                TORCHINDUCTOR_CACHE_DIR=str(workdir / ".torchinductor"),
                TRITON_CACHE_DIR=str(workdir / ".triton"))
-    threads = str(kernel_threads())
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    env.update(dict.fromkeys(THREAD_VARIABLES, str(kernel_threads())))
     env.update({variable: str(folder) for variable, folder in data.items()})
     return env

@@ -33,13 +33,13 @@ from grader.authoring.exercise import available
 from grader.grading.grade import grade_submission
 from grader.grading.results import Result
 from grader.kernel.data import DataNotFound
+from grader.sandbox.host import THREAD_VARIABLES, share_of_cores
 from grader.scale.fingerprint import Fingerprint, this_machine
 from grader.scale.units import KernelPools, Unit, grade_in_turn, save_outputs
 from grader.students.submissions import Submission, UnsafeFile, read_submitted
 
 LOCAL = "local"  # --scheduler local: a LocalCluster of --jobs workers on this machine
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"  # what a worker's process starts with
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CONNECT_SECONDS = 30
 FIRST_WORKER_SECONDS = 120
 TASKS_PER_WORKER = 2  # queued per worker, so a worker never waits, and memory stays bounded
@@ -184,7 +184,7 @@ def connected(address: str, workers: int) -> Iterator[Client]:
         # Each worker's share of the cores, for its own torch and its kernels, as --jobs
         # gives its workers: Dask would start every worker at one thread, set before the
         # worker's process starts (torch sizes its pool when imported).
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = share_of_cores(workers)
         with dask.config.set({f"{PRE_SPAWN}.{name}": threads for name in THREAD_VARIABLES}), \
                 environment_kept(), \
                 LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -10,14 +10,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 
+from grader.sandbox.host import THREAD_VARIABLES, share_of_cores
 from grader.scale import interrupt
 
 _EARLY: dict[int, tuple[ProcessPoolExecutor, set[BaseProcess]]] = {}  # by jobs, and workers
-
-
-def worker_threads(jobs: int) -> int:
-    """Each worker's share of the cores, for its torch and its kernels."""
-    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 def start_worker(threads: int) -> None:
@@ -29,8 +25,7 @@ def start_worker(threads: int) -> None:
     from grader.authoring.exercise import available
 
     interrupt.listen_in_worker()
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     torch.set_num_threads(threads)
     available()
 
@@ -40,7 +35,7 @@ def new_pool(jobs: int) -> ProcessPoolExecutor:
     already ran can hang in its first parallel op (seen: a worker stuck in
     torch.multinomial)."""
     return ProcessPoolExecutor(max_workers=jobs, initializer=start_worker,
-                               initargs=(worker_threads(jobs),),
+                               initargs=(share_of_cores(jobs),),
                                mp_context=multiprocessing.get_context("spawn"))
 
 
