@@ -15,7 +15,12 @@ import time
 from pathlib import Path
 
 from grader.authoring import course
-from grader.authoring.autograder import build_autograder, install_offline, lay_out
+from grader.authoring.autograder import (
+    build_autograder,
+    container_environment,
+    install_offline,
+    lay_out,
+)
 from grader.authoring.config import Settings
 
 RUNS = 2  # warm runs; the best counts
@@ -62,9 +67,7 @@ def bench_gradescope(settings: Settings, source: Path, workdir: Path) -> dict:
     python = install_offline(root)
     (root / "submission").mkdir()
     (root / "submission" / source.name).write_bytes(source.read_bytes())
-    env = {**fresh_tmp(root / "tmp"), "AUTOGRADER_ROOT": str(root),
-           "AUTOGRADER_PYTHON": str(python)}
-    env.pop(course.ENV_VAR, None)
+    env = container_environment(root, python)
     run = [str(root / "run_autograder")]
     cold, _ = timed(run, env)
     warm = min(timed(run, env)[0] for _ in range(RUNS))

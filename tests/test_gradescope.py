@@ -23,7 +23,13 @@ from click.testing import CliRunner
 from conftest import NOTEBOOK, with_functions, write_notebook
 
 from grader.authoring import course
-from grader.authoring.autograder import MEMORY_GB, install_offline, lay_out, memory_advice
+from grader.authoring.autograder import (
+    MEMORY_GB,
+    container_environment,
+    install_offline,
+    lay_out,
+    memory_advice,
+)
 from grader.authoring.course import BUNDLED, ENV_VAR
 from grader.cli import main
 from grader.grading.results import LATE, Adjustment, Result, TestResult, Timing
@@ -70,16 +76,6 @@ def run_autograder(root: Path, env: dict[str, str], group: Path | None):
                           capture_output=True, text=True, timeout=600)
 
 
-def autograder_env(root: Path, python: Path) -> dict[str, str]:
-    """run_autograder's environment, with a temporary folder of its own: a new container's,
-    where no reference was ever observed."""
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
-    (root / "tmp").mkdir(exist_ok=True)
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python),
-               TMPDIR=str(root / "tmp"))
-    return env
-
-
 class Autograded(NamedTuple):
     completed: subprocess.CompletedProcess
     root: Path  # laid out as /autograder
@@ -102,7 +98,7 @@ def autograded(tmp_path_factory):
                                   base=BUNDLED.reference / f"{ASSIGNMENT}.ipynb"),
                    root / "submission" / "homework" / "my_notebook.ipynb")
     with memory_group() as group:
-        completed = run_autograder(root, autograder_env(root, python), group)
+        completed = run_autograder(root, container_environment(root, python), group)
         peak = group and int((group / "memory.max_usage_in_bytes").read_text()) / 2**20
     results = root / "results" / "results.json"
     data = json.loads(results.read_text()) if results.exists() else None
@@ -215,7 +211,7 @@ def test_a_kernel_user_that_cannot_run_the_interpreter_posts_no_score(autograded
     venv = autograded.root / "venv"
     venv.chmod(0o700)
     try:
-        completed = run_autograder(tmp_path, autograder_env(tmp_path, venv / "bin/python"),
+        completed = run_autograder(tmp_path, container_environment(tmp_path, venv / "bin/python"),
                                    None)
     finally:
         venv.chmod(0o755)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ import torch
 import torchvision
 
 from grader.authoring.config import Settings
-from grader.authoring.course import Course
+from grader.authoring.course import ENV_VAR, Course
 from grader.authoring.datasets import DataSet, needed
 from grader.grading.assignment import Assignment
 from grader.grading.cache import load_verified
@@ -254,3 +255,14 @@ def install_offline(root: Path) -> Path:
     subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--no-deps",
                     "--no-index", "-q", "--ignore-installed", str(wheel)], **quiet)
     return venv / "bin/python"
+
+
+def container_environment(root: Path, python: Path) -> dict[str, str]:
+    """run_autograder's environment for a root laid out here: this process's, less the
+    course it names (the zip's own counts) and PYTHONPATH, with a temporary folder of its
+    own, as a fresh container's, where no reference was ever observed."""
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
+    (root / "tmp").mkdir(exist_ok=True)
+    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python),
+               TMPDIR=str(root / "tmp"))
+    return env
