@@ -130,6 +130,7 @@ class KernelRun:
 
     def __exit__(self, *exc_info) -> None:
         try:
+            self.kernel.kill()  # before nbclient shuts it down, which would wait to see it die
             self.stack.close()
         except Exception:  # noqa: BLE001 - a kernel that will not shut down is already dead
             pass

@@ -24,11 +24,13 @@ import shutil
 import tempfile
 import threading
 import time
+from queue import Empty
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
@@ -104,10 +106,35 @@ def next_uid(base: int) -> int:
     return base + 1 + uid_block() * UIDS_PER_BLOCK + next(_KERNELS) % UIDS_PER_BLOCK
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """A client that is ready as soon as its kernel is."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        """jupyter_client's, less the wait for IOPub to fall silent for 0.2 s that ends it,
+        on every kernel: a fifth of a second a submission. nbclient takes from IOPub only
+        the messages of the request it waits on, so one still on its way is passed over."""
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+                if reply["msg_type"] == "kernel_info_reply":
+                    await self.iopub_channel.get_msg(timeout=0.2)  # IOPub is connected
+                    self._handle_kernel_info_reply(reply)
+                    return
+            except Empty:
+                pass
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts the kernel behind the sandbox's command prefix, with its connection file
     readable by the kernel's unprivileged uid."""
 
+    client_factory = PromptKernelClient
     prefix: list[str] = []
     on_connection_file = None
     forked = False  # the command is a sandbox's placeholder; the kernel is forked into it
@@ -121,6 +148,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         if spec is not None:
             spec.interrupt_mode = "message"
         return spec
+
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt for a kernel already dead (killed with its group): the message would
+        stay unsent, and the manager's shutdown waits 0.1 s on it when it closes its
+        sockets."""
+        if self.provisioner is not None and await self.provisioner.poll() is not None:
+            return
+        await super()._async_interrupt_kernel()
 
     def client(self, **kwargs):
         """A client whose sockets refuse oversized frames from the kernel."""
@@ -240,14 +275,16 @@ class LaunchedKernel:
             self.group.set_cpu_weight(FOREGROUND_SHARES)
 
     def kill(self) -> None:
-        """Kill the kernel, its sandbox and, with a control group, every process in it."""
+        """Kill the kernel, its sandbox and, with a control group, every process in it: the
+        group first, so that the manager, which polls a kernel it killed every 0.1 s, finds
+        it dead at once (a tenth of a second a submission)."""
+        if self.group is not None:
+            self.group.close()
         try:
             if self.manager.has_kernel:
                 run_sync(self.manager.shutdown_kernel)(now=True)
-        except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
+        except Exception:  # noqa: BLE001 - the group's kill, or nothing, stops it
             pass
-        if self.group is not None:
-            self.group.close()
 
     def close(self) -> None:
         """Kill the kernel and remove its folder and its disk."""
