@@ -24,10 +24,10 @@ import shutil
 import tempfile
 import threading
 import time
-from queue import Empty
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from queue import Empty
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
