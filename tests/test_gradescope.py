@@ -203,8 +203,9 @@ def test_what_a_student_wrote_cannot_add_markup(autograded):
 
 def test_a_kernel_user_that_cannot_run_the_interpreter_posts_no_score(autograded, tmp_path):
     """The preflight: the interpreter's folder closed to the kernel's user (as a venv in
-    root's home would be) fails run_autograder before any grading, with no results.json and
-    the reason on the log."""
+    root's home would be) fails run_autograder, with no results.json and the reason on the
+    log, though it runs beside the grading (whatever the kernels forked from the warm parent
+    managed)."""
     for name in ("source", "submission"):
         (tmp_path / name).symlink_to(autograded.root / name)
     shutil.copy(autograded.root / "run_autograder", tmp_path / "run_autograder")

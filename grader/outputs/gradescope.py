@@ -5,21 +5,26 @@ on the course's assignments (GRADER_ASSIGNMENT limits them) and write
 `run_autograder` calls `python -m grader.outputs.run_autograder`, which starts the kernels'
 warm parent and then runs `main` here; `--root` points elsewhere so the same entry point
 runs against any folder laid out the same way (a test does exactly that).
-A grader fault never becomes a student's 0: before grading, a preflight checks that the
-data sets the zip carries are found and that the kernel's cage and user can run the
-interpreter; where not, or a kernel could not start, no results.json is written
-(Gradescope then says the autograder failed) and the log says why.
+A grader fault never becomes a student's 0: a preflight checks that the data sets the zip
+carries are found and that a kernel can be caged (before grading), and that the kernel's
+user can run the interpreter (beside the grading, before any score is posted); where not,
+or a kernel could not start, no results.json is written (Gradescope then says the
+autograder failed) and the log says why.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from grader.authoring import course
@@ -44,6 +49,7 @@ READY = "kernel-interpreter-ready"
 PREFLIGHT_PROBE = f"import torch, ipykernel; print({READY!r})"
 PREFLIGHT_SECONDS = 300  # a cold container's first torch import is slow
 MAX_ERROR_CHARS = 2000  # of what a failed preflight printed, on the log
+LOWEST_PRIORITY = ("nice", "-n", "19")  # coreutils': the preflight and all it starts
 
 
 def capped(text: str) -> str:
@@ -152,34 +158,68 @@ class NotGraded(Exception):
     no results.json, so it tells the student the autograder failed instead of posting a 0."""
 
 
-def kernel_interpreter_fails(sandbox: SandboxSettings, python: str) -> str | None:
-    """What went wrong where the kernel's user, in the kernel's cage, cannot run `python`
-    and import torch and ipykernel; None where it can. Its folder is made as a kernel's."""
-    folder = Path(tempfile.mkdtemp(prefix="grade-preflight-"))
-    try:
-        folder.chmod(0o711)
-        workdir = folder / "work"
-        workdir.mkdir(mode=0o700)
-        prepare_workdir(workdir, sandbox)
-        command = [*kernel_prefix(folder, workdir, sandbox, False, {}), python, "-c",
-                   PREFLIGHT_PROBE]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=workdir,
-                              env=kernel_environment(workdir, {}), timeout=PREFLIGHT_SECONDS)
-    except subprocess.TimeoutExpired:
-        return f"it did not answer within {PREFLIGHT_SECONDS} s"
-    except (OSError, RuntimeError) as error:
-        return str(error)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if READY in done.stdout:
-        return None
-    return (done.stderr.strip() or f"it exited with code {done.returncode}")[-MAX_ERROR_CHARS:]
+class InterpreterCheck:
+    """The kernel's user, in the kernel's cage (its folder made as a kernel's), running
+    `python` to import torch and ipykernel. Two seconds of a core: it runs beside the
+    grading, at the lowest priority (it takes only what the grading leaves idle), and is
+    waited for before any score is posted."""
+
+    def __init__(self, sandbox: SandboxSettings, python: str):
+        self.sandbox, self.python = sandbox, python
+        self.folder = Path(tempfile.mkdtemp(prefix="grade-preflight-"))
+        self.process: subprocess.Popen | None = None
+        self.started = time.monotonic()
+        self.error: str | None = None
+        try:
+            self.folder.chmod(0o711)
+            workdir = self.folder / "work"
+            workdir.mkdir(mode=0o700)
+            prepare_workdir(workdir, sandbox)
+            command = [*LOWEST_PRIORITY, *kernel_prefix(self.folder, workdir, sandbox, False, {}),
+                       python, "-c", PREFLIGHT_PROBE]
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=workdir, env=kernel_environment(workdir, {}), start_new_session=True)
+        except (OSError, RuntimeError) as error:
+            self.error = str(error)
+
+    def failure(self) -> str | None:
+        """What went wrong (waiting for it to end); None where the user could."""
+        if self.process is None:
+            return self.error
+        left = max(0.0, PREFLIGHT_SECONDS - (time.monotonic() - self.started))
+        try:
+            stdout, stderr = self.process.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            return f"it did not answer within {PREFLIGHT_SECONDS} s"
+        finally:
+            self.close()
+        if READY in stdout:
+            return None
+        return (stderr.strip() or f"it exited with code {self.process.returncode}"
+                )[-MAX_ERROR_CHARS:]
+
+    def problems(self) -> list[str]:
+        failure = self.failure()
+        if failure is None:
+            return []
+        return [f"the kernel's unprivileged user (uid {self.sandbox.uid}) cannot run "
+                f"{self.python} and import torch in the kernel's sandbox, so no kernel could "
+                f"start (make the interpreter and its folders readable and executable by "
+                f"all): {failure}"]
+
+    def close(self) -> None:
+        """Stop it, if it still runs, and remove its folder."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def preflight(sandbox: SandboxSettings, python: str) -> list[str]:
-    """Why this container cannot grade fairly, checked before any submission is: a cage
-    (bubblewrap, or a user of the kernel's own) and a kernel's user that can run the
-    interpreter; empty where it can."""
+def cage_problems(sandbox: SandboxSettings) -> list[str]:
+    """Why this container cannot cage a kernel: neither bubblewrap nor a user of the
+    kernel's own; empty where it can."""
     try:
         isolated = kernels_isolated(sandbox)
     except RuntimeError as error:  # sandbox mode 'bwrap' asked for, and bwrap fails here
@@ -188,17 +228,14 @@ def preflight(sandbox: SandboxSettings, python: str) -> list[str]:
         return ["the kernel would run without a sandbox: bubblewrap does not work here and "
                 "the grader is not root, so the kernel cannot have a user of its own "
                 "(setup.sh installs bubblewrap; Gradescope runs the autograder as root)"]
-    failure = kernel_interpreter_fails(sandbox, python)
-    if failure is None:
-        return []
-    return [f"the kernel's unprivileged user (uid {sandbox.uid}) cannot run {python} and "
-            f"import torch in the kernel's sandbox, so no kernel could start (make the "
-            f"interpreter and its folders readable and executable by all): {failure}"]
+    return []
 
 
-def run(root: Path, assignments: list[Settings]) -> dict:
+def run(root: Path, assignments: list[Settings],
+        preflight: Callable[[], list[str]] = list) -> dict:
     """Grade root/submission on each assignment, write root/results/results.json (and the
-    reports beside it); NotGraded, with no results.json, where any was a grader fault."""
+    reports beside it); NotGraded, with no results.json, where any was a grader fault or
+    the `preflight` (waited for once the reports are written) found one."""
     started = time.perf_counter()
     folder = root / "submission"
     submission = Submission("submission", folder, notebooks_in(folder))
@@ -212,6 +249,9 @@ def run(root: Path, assignments: list[Settings]) -> dict:
         write_report(result, results_dir / "reports")
         save_result(result, results_dir / "reports" / result.student / result.assignment
                     / "results.json")
+    problems = preflight()
+    if problems:
+        raise NotGraded("the preflight failed: " + "; ".join(problems))
     faults = [f"{result.assignment}: {result.fault}" for result in results if result.fault]
     if faults:
         raise NotGraded("; ".join(faults))
@@ -233,14 +273,15 @@ def missing_data(assignments: list[Settings]) -> list[str]:
     return problems
 
 
-def checked(assignments: list[Settings]) -> None:
-    """NotGraded, before any kernel starts, where the preflight finds a fault."""
+def checked(assignments: list[Settings]) -> list[InterpreterCheck]:
+    """NotGraded, before any kernel starts, where the zip's data or a kernel's cage is
+    missing; else each sandbox's InterpreterCheck, started."""
     sandboxes = dict.fromkeys(settings.sandbox for settings in assignments)
     problems = [*missing_data(assignments),
-                *(problem for sandbox in sandboxes for problem in preflight(sandbox,
-                                                                            sys.executable))]
+                *(problem for sandbox in sandboxes for problem in cage_problems(sandbox))]
     if problems:
         raise NotGraded("the preflight failed: " + "; ".join(problems))
+    return [InterpreterCheck(sandbox, sys.executable) for sandbox in sandboxes]
 
 
 def main() -> None:
@@ -257,12 +298,17 @@ def main() -> None:
         course.use(arguments.course)
     files = [arguments.config] if arguments.config else course.current().assignment_files()
     assignments = load_assignments(files, tuple(arguments.assignment))
+    interpreters: list[InterpreterCheck] = []
     try:
-        checked(assignments)
-        data = run(arguments.root, assignments)
+        interpreters = checked(assignments)
+        data = run(arguments.root, assignments,
+                   lambda: [problem for check in interpreters for problem in check.problems()])
     except NotGraded as fault:
         sys.exit(f"not graded, a grader fault (no score posted; regrade once it is fixed): "
                  f"{fault}")
+    finally:
+        for check in interpreters:
+            check.close()
     scored = sum(entry.get("score", 0.0) for entry in data["tests"])
     print(f"score {scored:g} over {len(data['tests'])} tests")
 

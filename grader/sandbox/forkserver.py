@@ -50,7 +50,10 @@ LIMITS = {"data": resource.RLIMIT_DATA, "cpu": resource.RLIMIT_CPU,
           "nproc": resource.RLIMIT_NPROC}
 MAX_LINE = 1 << 20  # a request or a reply
 CLOSE_SECONDS = 10.0
-WARM = ("torch", "torch._dynamo", "grader.kernel.data", "ipykernel.kernelapp")
+# ipykernel's debugger (debugpy) and completer are what a kernel's start imported itself:
+# 45 ms a kernel.
+WARM = ("torch", "torch._dynamo", "grader.kernel.data", "ipykernel.kernelapp",
+        "ipykernel.debugger", "IPython.core.completerlib")
 LIBC = ctypes.CDLL(None, use_errno=True)
 # The parent imports the package the grader runs (a clone's, not the one installed), then
 # serves; isolated mode keeps the rest of the environment's paths out.
@@ -162,6 +165,9 @@ def serve(grader: int) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != grader:  # it died before the line above
         os._exit(1)
+    # debugpy warns on stderr, at import, of the frozen modules a debugger could miss: no
+    # kernel is debugged, and the parent's stderr is the grader's terminal.
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     for module in WARM:
         __import__(module)
     # What the imports made is never garbage: a kernel's collections (the grader frees a
