@@ -6,7 +6,6 @@ import atexit
 import functools
 import gc
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from grader import timeline
 from grader.authoring import course
 from grader.grading.results import JUDGED
 from grader.grading.wording import NOT_HANDED_IN
+from grader.leave import run_and_leave
 from grader.scale.interrupt import Interrupted, stopping_on_signals
 
 if TYPE_CHECKING:
@@ -587,18 +587,5 @@ def init_command(folder: Path) -> None:
 
 
 def entry() -> None:
-    """The `grade` command: click's, then out of the process without tearing torch's heap
-    down object by object (a third of a second, after the work is done), once the output
-    is flushed and the exit handlers (temporary folders, the kernels' parent) have run."""
-    try:
-        main()
-        code: int | str | None = 0
-    except SystemExit as done:
-        code = done.code
-    if isinstance(code, str):  # as the interpreter says an exit with a message
-        print(code, file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    atexit._run_exitfuncs()
-    os._exit(code or 0)
+    """The `grade` command: click's, then out of the process at once (grader/leave.py)."""
+    run_and_leave(main)

@@ -4,6 +4,7 @@ its own, so the one submission a container grades waits for neither in turn."""
 
 from __future__ import annotations
 
+from grader.leave import run_and_leave
 from grader.sandbox.forkserver import start_early
 
 
@@ -11,7 +12,7 @@ def main() -> None:
     start_early()
     from grader.outputs.gradescope import main as grade
 
-    grade()
+    run_and_leave(grade)
 
 
 if __name__ == "__main__":
