@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -25,6 +26,7 @@ CONTROLLERS = ("cpu", "memory", "pids")
 # which neither load on the machine inflates several-fold nor the kernel can forge.
 ACCOUNTING = "cpuacct"
 MAX_TASKS_CHARS = 1 << 20  # of a group's thread list (the process cap bounds it anyway)
+SETTLE_POLL_SECONDS = 0.002
 # Writes this shell's pid into each cgroup.procs given before "--", then becomes the command.
 ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
@@ -188,7 +190,12 @@ class KernelGroup:
             return []
         return [int(pid) for pid in text.split()]
 
-    def close(self, attempts: int = 50) -> None:
-        """Kill every process in the group, however it detached, then remove the groups."""
+    def close(self, attempts: int = 50, settle: float = 0.0) -> None:
+        """Kill every process in the group, however it detached, then remove the groups;
+        those already dying are given `settle` seconds to end on their own first (reaped by
+        their parents, their CPU time is counted up the tree)."""
+        deadline = time.monotonic() + settle
+        while self.processes() and time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL_SECONDS)
         kill_all(self.processes, attempts)
         remove_groups([*self.paths, *filter(None, [self.accounting])], attempts)

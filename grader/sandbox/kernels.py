@@ -17,6 +17,7 @@ ends (grader/sandbox/janitor.py).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import itertools
 import os
@@ -78,6 +79,8 @@ _KERNELS = itertools.count()
 # leave the probes after it their channel.
 MAX_FRAME_BYTES = 512 * 2**20
 HOLDER_SECONDS = 120.0  # for bwrap to build a forked kernel's sandbox, in the background
+KILL_SECONDS, KILL_POLL_SECONDS = 5.0, 0.005  # for a killed kernel to be gone, how often
+SETTLE_SECONDS = 0.1  # for a killed sandbox's last processes to end on their own
 
 
 @cache
@@ -150,12 +153,22 @@ class SandboxedKernelManager(AsyncKernelManager):
         return spec
 
     async def _async_interrupt_kernel(self) -> None:
-        """No interrupt for a kernel already dead (killed with its group): the message would
-        stay unsent, and the manager's shutdown waits 0.1 s on it when it closes its
-        sockets."""
-        if self.provisioner is not None and await self.provisioner.poll() is not None:
+        """No interrupt on the way to a kill (shutting down): the message would stay unsent
+        to the dead kernel, and closing its socket waits 0.1 s on it."""
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        """jupyter_client's kill, looking again every few milliseconds, not every tenth of a
+        second, for the kernel to be gone (it takes a few): a tenth of a second a kernel."""
+        if not self.has_kernel:
             return
-        await super()._async_interrupt_kernel()
+        await self.provisioner.kill(restart=restart)
+        deadline = time.monotonic() + KILL_SECONDS
+        while await self.provisioner.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(KILL_POLL_SECONDS)
+        if await self.provisioner.poll() is not None:
+            await self.provisioner.wait()
 
     def client(self, **kwargs):
         """A client whose sockets refuse oversized frames from the kernel."""
@@ -275,16 +288,16 @@ class LaunchedKernel:
             self.group.set_cpu_weight(FOREGROUND_SHARES)
 
     def kill(self) -> None:
-        """Kill the kernel, its sandbox and, with a control group, every process in it: the
-        group first, so that the manager, which polls a kernel it killed every 0.1 s, finds
-        it dead at once (a tenth of a second a submission)."""
-        if self.group is not None:
-            self.group.close()
+        """Kill the kernel, its sandbox and, with a control group, every process in it. The
+        sandbox first: a forked kernel then dies with its pid namespace and the process that
+        forked it sees it end, so its CPU time is counted up the tree as it is reaped."""
         try:
             if self.manager.has_kernel:
                 run_sync(self.manager.shutdown_kernel)(now=True)
-        except Exception:  # noqa: BLE001 - the group's kill, or nothing, stops it
+        except Exception:  # noqa: BLE001 - a kernel that will not die is killed with its group
             pass
+        if self.group is not None:
+            self.group.close(settle=SETTLE_SECONDS)
 
     def close(self) -> None:
         """Kill the kernel and remove its folder and its disk."""
