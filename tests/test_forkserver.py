@@ -191,3 +191,32 @@ def test_a_forked_kernel_finds_the_data_parsed_and_what_it_changes_stays_its_own
         looks.append(json.loads(run.notebook.cells[0].outputs[0]["text"]))
     expected = {"found": 1, "first": int(on_disk[0].sum()), "sum": int(on_disk.sum())}
     assert looks == [expected, expected]  # parsed by the parent; the first's zeros stayed its own
+
+
+
+BURN = """
+import time
+started = time.process_time()
+while time.process_time() - started < 1.0:
+    pass
+"""
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """The CPU time of the children `pid` waited for (cutime and cstime, /proc/PID/stat)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_killed_kernels_cpu_time_is_counted_by_the_parent_that_forked_it():
+    """Killed (through its sandbox, then its group), a kernel ends before the process that
+    forked it, which sees it end and is reaped by the warm parent: its CPU time reaches the
+    parent's children's, and up the tree, so what grading costs is measured from outside
+    (the bench does). Killing the group first lost it: the forking process died first."""
+    pool = KernelPool(SandboxSettings(), gpu=False, ahead=False)
+    try:
+        run_cells(pool, BURN, LOOK)
+        pool.take().started()  # the parent reaps what ended before it forks again
+        assert reaped_cpu_seconds(pool.forks.process.pid) >= 1.0
+    finally:
+        pool.close()

@@ -225,6 +225,27 @@ def test_a_kernel_user_that_cannot_run_the_interpreter_posts_no_score(autograded
 
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's user is a uid of its own as root")
+def test_the_kernel_users_preflight_takes_only_what_the_grading_leaves_idle():
+    """Beside the grading, the preflight's session runs at the lowest priority: Linux shares
+    the CPU between sessions before it looks at priorities, and the niced check in a session
+    of its own took a core from the kernel being graded. Once it answers, nothing is left."""
+    import sys
+
+    from grader.outputs.gradescope import InterpreterCheck
+    from grader.sandbox.bwrap import SandboxSettings
+
+    check = InterpreterCheck(SandboxSettings(), sys.executable)
+    try:
+        autogroup = Path(f"/proc/{check.process.pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().split()[-1] == "19", autogroup.read_text()
+        assert check.problems() == []
+    finally:
+        check.close()
+    assert check.process.returncode == 0 and not check.folder.exists()
+
+
 def test_a_course_without_its_self_check_data_cannot_be_zipped(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_VAR, raising=False)
