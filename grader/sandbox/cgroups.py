@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from grader.sandbox.janitor import kill_all, remove_groups
+from grader.sandbox.janitor import FIRST_LOOK_SECONDS, kill_all, remove_groups
 
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "memory", "pids")
@@ -26,7 +26,6 @@ CONTROLLERS = ("cpu", "memory", "pids")
 # which neither load on the machine inflates several-fold nor the kernel can forge.
 ACCOUNTING = "cpuacct"
 MAX_TASKS_CHARS = 1 << 20  # of a group's thread list (the process cap bounds it anyway)
-SETTLE_POLL_SECONDS = 0.002
 # Writes this shell's pid into each cgroup.procs given before "--", then becomes the command.
 ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
@@ -196,6 +195,6 @@ class KernelGroup:
         their parents, their CPU time is counted up the tree)."""
         deadline = time.monotonic() + settle
         while self.processes() and time.monotonic() < deadline:
-            time.sleep(SETTLE_POLL_SECONDS)
+            time.sleep(FIRST_LOOK_SECONDS)
         kill_all(self.processes, attempts)
         remove_groups([*self.paths, *filter(None, [self.accounting])], attempts)

@@ -120,6 +120,8 @@ class KernelRun:
             self.kernel.started()
             # The manager is ours, not nbclient's: ask it to shut the kernel down anyway.
             self.stack.enter_context(self.client.setup_kernel(cleanup_kc=True))
+            # First at exit: nbclient's shutdown, next, would otherwise wait to see it die.
+            self.stack.callback(self.kernel.kill)
             # The kernel has bound its sockets: from now on it may run student code, so
             # it may no longer rename what the grader connects to.
             self.kernel.lock_channels()
@@ -130,7 +132,6 @@ class KernelRun:
 
     def __exit__(self, *exc_info) -> None:
         try:
-            self.kernel.kill()  # before nbclient shuts it down, which would wait to see it die
             self.stack.close()
         except Exception:  # noqa: BLE001 - a kernel that will not shut down is already dead
             pass

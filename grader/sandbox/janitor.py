@@ -28,6 +28,7 @@ from pathlib import Path
 MNT_DETACH = 2
 KILL_ROUNDS = 100
 ROUND_SECONDS = 0.05
+FIRST_LOOK_SECONDS = 0.002  # a killed kernel is gone in a few milliseconds
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -67,8 +68,7 @@ def kill_all(left: Callable[[], list[int]], rounds: int) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # A killed kernel is gone in a few milliseconds: look again soon, then less often.
-        time.sleep(min(ROUND_SECONDS, 0.002 * 2**round_))
+        time.sleep(min(ROUND_SECONDS, FIRST_LOOK_SECONDS * 2**round_))  # soon, then less often
 
 
 def remove_groups(groups: list[Path], attempts: int = 1) -> None:
