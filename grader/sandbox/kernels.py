@@ -223,6 +223,10 @@ class LaunchedKernel:
         self.manager.forked = forks is not None
         self.manager.on_connection_file = lambda path: prepare_workdir(path, sandbox)
         warm = [f"--IPKernelApp.exec_lines={line}" for line in WARM_IMPORTS]
+        # No input history: no thread of IPython's writes an SQLite file into the work folder
+        # beside the notebook's cells (a notebook that filled its disk got that thread's
+        # error in its output).
+        warm.append("--HistoryManager.enabled=False")
         env = kernel_environment(self.workdir, data)
         run_sync(self.manager.start_kernel)(env=env, extra_arguments=warm,
                                             stdout=self.output.writer,
