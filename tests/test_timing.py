@@ -27,6 +27,7 @@ from grader.grading.expect import expect_fast_enough, slowest_part
 from grader.grading.inputs import late_inputs
 from grader.grading.results import JUDGED, NOT_MEASURED, Result, TestResult, Timing, cpu_key
 from grader.sandbox import cgroups
+from grader.sandbox.execute import KernelRun
 
 HOGS = 4  # busy processes beside the grading, standing in for another --jobs 2 worker
 REFERENCE_CPU = 0.3  # seconds: the reference epoch's CPU time in the figures below
@@ -360,3 +361,48 @@ def test_a_function_fast_only_when_timed_alone_misleads_no_verdict(reference_obs
     assert not speed.passed and epoch.cpu_ratio > epoch.max_ratio, speed.message
     assert "alone takes" not in speed.message
     assert speed.message.endswith("avoid Python loops over examples"), speed.message
+
+
+def test_the_references_epoch_runs_while_the_students_does(reference_observed, tmp_path,
+                                                           monkeypatch):
+    """The reference's timed steps start in the grader when the kernel starts the
+    student's epoch: both meet the same load, and the reference's seconds are not added
+    to the submission's after the kernel is done."""
+    spans: dict[str, tuple[float, float]] = {}
+
+    def spanned(name: str, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spans.setdefault(name, (started, time.perf_counter()))
+        return timed
+
+    run_table, run_code = reference.run_table, KernelRun.run_code
+    monkeypatch.setattr(reference, "run_table", spanned("reference", run_table))
+    monkeypatch.setattr(KernelRun, "run_code", lambda run, source, *args, **kwargs: (
+        spanned("student", run_code) if "'epoch.run'" in source else run_code)(
+            run, source, *args, **kwargs))
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert speed.passed and epoch.reference_cpu_seconds, (speed.message, epoch)
+    (student_start, student_end), (reference_start, _) = spans["student"], spans["reference"]
+    assert student_start <= reference_start < student_end, spans  # beside it, not after
+
+
+def test_a_reference_step_that_raises_beside_the_kernel_is_the_graders_fault(monkeypatch):
+    """Raised in the reference's thread, the error comes back to the grader when it asks
+    for the figures: never a ratio over an error, and never lost with the thread."""
+    assignment = Assignment.of(FAST)
+    probe = reference.reference_probe(assignment)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("the grader's machine ran out")
+
+    monkeypatch.setattr(reference, "run_table", broken)
+    timing = reference.ReferenceTiming(probe, assignment, late_inputs(assignment, "a digest"))
+    timing.start()
+    with pytest.raises(MemoryError, match="ran out"):
+        timing.finish()
+    assert timing.thread is not None and not timing.thread.is_alive()

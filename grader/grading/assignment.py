@@ -22,6 +22,7 @@ from grader.grading.plan import StepWork, planned_work
 if TYPE_CHECKING:
     import nbformat
 
+    from grader.grading.reference import ReferenceTiming
     from grader.grading.results import Result
     from grader.sandbox.budget import Budget
     from grader.sandbox.kernels import KernelPool
@@ -88,8 +89,9 @@ def build(settings: Settings, exercises: list[Exercise]) -> Assignment:
 @dataclass
 class Attempt:
     """One submission's notebook at one assignment, and what all its kernel runs share:
-    the hidden inputs and the late ones (its own seeds), the kernels, the time budget, and
-    the result being built (notes, errors, timings go there)."""
+    the hidden inputs and the late ones (its own seeds), the kernels, the time budget, the
+    reference's timed steps run beside the kernel's, and the result being built (notes,
+    errors, timings go there)."""
 
     assignment: Assignment
     notebook: nbformat.NotebookNode
@@ -97,6 +99,7 @@ class Attempt:
     late: dict[str, int]
     kernels: KernelPool
     budget: Budget
+    reference: ReferenceTiming
     result: Result
 
     @property

@@ -23,7 +23,7 @@ from grader.grading.inputs import build_inputs, late_inputs
 from grader.grading.notebook import NotebookUnreadable, read_notebook
 from grader.grading.observe import observe
 from grader.grading.plan import StepWork
-from grader.grading.reference import reference_probe, time_reference
+from grader.grading.reference import ReferenceTiming, reference_probe
 from grader.grading.results import Cause, Result, TestResult, Timing, cpu_key, runnable_key
 from grader.grading.source import parse_notebook
 from grader.grading.wording import KERNEL_NOT_STARTED, not_graded
@@ -108,13 +108,13 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
         return fail_all(assignment, str(error), Cause.UNREADABLE)
     late = late_inputs(assignment, result.digest)
     with timeline.span("the reference: read back, or observed"):  # while the kernel boots
-        reference_probe(assignment)
+        reference = ReferenceTiming(reference_probe(assignment), assignment, late)
     if blank:
         result.notes.append(f"Not written yet, as handed out: {', '.join(blank)} (still "
                             "`raise NotImplementedError()`).")
     started = time.perf_counter()
     attempt = Attempt(assignment, notebook, inputs, late, kernels,
-                      Budget.start(assignment.settings.total_timeout), result)
+                      Budget.start(assignment.settings.total_timeout), reference, result)
     try:
         with timeline.span("the notebook and the probes, in the kernel"):
             observations, seconds = observe(attempt, demos)
@@ -132,17 +132,17 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
                                        observations)
     except NotebookUnreadable as error:
         return fail_all(assignment, str(error), Cause.UNREADABLE)
-    with timeline.span("the checks, the reference timed again"):
+    with timeline.span("the checks"):
         return judged(attempt, observations, seconds, forbidden)
 
 
 def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
            forbidden: dict[str, str]) -> list[TestResult]:
-    """The checks on what the attempt's kernels observed, beside the reference's, timed
-    again now on the attempt's late inputs."""
+    """The checks on what the attempt's kernels observed, beside the reference's, whose
+    timed steps ran on the attempt's late inputs beside the kernel's."""
     assignment, result = attempt.assignment, attempt.result
     reference = reference_probe(assignment)
-    reference_seconds, timed_reference = time_reference(reference, assignment, attempt.late)
+    reference_seconds, timed_reference = attempt.reference.finish()
     timings = [timing_of(work, observations, seconds, reference_seconds, assignment.settings)
                for work in assignment.timed]
     result.timings.extend(timing for timing, work in zip(timings, assignment.timed, strict=True)

@@ -75,7 +75,7 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
 
     A timed step is timed from outside, as the whole cell: a hook the notebook set on
     cells can only add to its time, and its observations count only if they come back
-    within that cell."""
+    within that cell. The reference's timed steps start beside the first, in the grader."""
     settings, late = attempt.settings, attempt.late
     seconds: dict[str, float] = {}
     notes: list[str] = []
@@ -96,6 +96,8 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
             step_late = {key: late[key] for key in item.step.late}
             cpu_before = kernel.group.cpu_seconds() if kernel.group else None
             runnable_before = kernel.group.runnable() if kernel.group else {}
+            if item.step.timed:
+                attempt.reference.start()
             outcome = run.run_code(
                 RUN_STEP.format(module=item.module, table=item.table, keys=item.keys,
                                 timeout=timeout, late=encode(step_late) if step_late else None),

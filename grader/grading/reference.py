@@ -10,7 +10,9 @@ submission's late inputs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -37,6 +39,7 @@ from grader.sandbox.observations import BadObservations, load_bounded, validated
 
 REFERENCE_TAGS = {"setup", "solution"}
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
+JOIN_GRACE_SECONDS = 15.0  # past their timeouts, the timed steps are the grader's fault
 
 
 @cache
@@ -131,26 +134,68 @@ def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:
 
 def time_reference(probe: Probe, assignment: Assignment,
                    late: dict[str, int]) -> tuple[dict[str, float], dict]:
-    """Run the reference's timed steps now, beside the student's, in the same conditions
-    and with the submission's late inputs; their seconds by step, and their observations.
+    """Run the reference's timed steps now, with the submission's late inputs; their
+    seconds by step, and their observations."""
+    return ReferenceTiming(probe, assignment, late).finish()
 
-    The step competes for the cores as the kernel's did: in a cpu group of its own with the
-    graded kernel's weight. Its CPU time is this thread's own clock: the step runs here, on
-    the one thread its probes allow (the kernel's step likewise), while the process's clock
-    also counted the grading worker's other threads (the next kernel's launch polling
-    /proc, the channels' I/O)."""
-    seconds, observed, kept = {}, {}, dict(probe.observations)
-    probe.inputs.update(late)
-    for work in assignment.timed:
-        with cgroups.thread_apart(FOREGROUND_SHARES):
-            started, started_cpu = time.perf_counter(), time.thread_time()
-            run_table(probe, work.module, work.table, work.keys,
-                      step_timeout(work.step, assignment.settings))
-            seconds[work.name] = time.perf_counter() - started
-            seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
-        observed.update({key: probe.observations[key] for key in work.keys})
-    probe.observations = kept
-    failed = [key for key, entry in observed.items() if not entry["ok"]]
-    if failed:  # its seconds would time an error: the grader's fault, never a ratio
-        raise RuntimeError(f"the reference failed its own timed probes: {failed}")
-    return seconds, observed
+
+class ReferenceTiming:
+    """The reference's timed steps on one submission's late inputs, run in a thread of their
+    own from the moment the kernel starts the student's first (`start`), or else by
+    `finish`: both meet the same load on the machine, and the reference's seconds leave the
+    submission's path.
+
+    The steps compete for the cores as the kernel's do: in a cpu group of their own with the
+    graded kernel's weight. Their CPU time is their thread's own clock: each step runs on the
+    one thread its probes allow (the kernel's step likewise), while the process's clock also
+    counts the grading worker's other threads (the kernel's channels, the next kernel's
+    launch). They run on a probe of their own (the reference's inputs with the late ones,
+    its own observations), sharing only the state its untimed steps built."""
+
+    def __init__(self, probe: Probe, assignment: Assignment, late: dict[str, int]):
+        self.probe = copy.copy(probe)
+        self.probe.inputs = {**probe.inputs, **late}
+        self.probe.observations = {}
+        self.assignment = assignment
+        self.seconds: dict[str, float] = {}
+        self.error: Exception | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the timed steps beside the kernel's, once (a later call does nothing)."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.run, daemon=True,
+                                           name="the reference's timed steps")
+            self.thread.start()
+
+    def run(self) -> None:
+        try:
+            with cgroups.thread_apart(FOREGROUND_SHARES):
+                for work in self.assignment.timed:
+                    started, started_cpu = time.perf_counter(), time.thread_time()
+                    run_table(self.probe, work.module, work.table, work.keys,
+                              step_timeout(work.step, self.assignment.settings))
+                    self.seconds[work.name] = time.perf_counter() - started
+                    self.seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
+        except Exception as error:  # noqa: BLE001 - raised again by finish, in the grader
+            self.error = error
+
+    def finish(self) -> tuple[dict[str, float], dict]:
+        """Every timed step's seconds and observations (timed here if the kernel ran none);
+        a step that failed is the grader's fault, never a ratio."""
+        if self.thread is None:
+            self.run()
+        else:
+            settings = self.assignment.settings
+            self.thread.join(JOIN_GRACE_SECONDS + sum(
+                step_timeout(work.step, settings) for work in self.assignment.timed))
+            if self.thread.is_alive():
+                raise RuntimeError("the reference's timed steps did not return")
+        if self.error is not None:
+            raise self.error
+        keys = [key for work in self.assignment.timed for key in work.keys]
+        observed = self.probe.observations
+        failed = [key for key in keys if not observed.get(key, {}).get("ok")]
+        if failed:  # its seconds would time an error: the grader's fault, never a ratio
+            raise RuntimeError(f"the reference failed its own timed probes: {failed}")
+        return self.seconds, {key: observed[key] for key in keys}

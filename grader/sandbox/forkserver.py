@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import ctypes
 import gc
+import hashlib
 import json
 import os
 import resource
@@ -170,6 +171,7 @@ def serve(grader: int) -> None:
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     for module in WARM:
         __import__(module)
+    quick_cell_names()
     # What the imports made is never garbage: a kernel's collections (the grader frees a
     # failed cell's traceback with one) skip it, and a fork shares its pages.
     gc.freeze()
@@ -191,6 +193,20 @@ def serve(grader: int) -> None:
         replies.flush()
     reap(0)  # the grader is done: wait for the last kernels
     os._exit(0)  # without tearing torch down: a second at exit, which the grader would wait out
+
+
+def quick_cell_names() -> None:
+    """Name each cell's file by a hash computed in C. ipykernel names it (for a debugger,
+    which no graded kernel runs) by a murmur2 hash of the cell's source in pure Python,
+    twice a cell: 0.2 ms a kilobyte, 80 ms for the cell that brings the grader's inputs."""
+    import ipykernel.compiler
+
+    def cell_file_name(code: str) -> str:
+        digest = hashlib.blake2b(code.encode("utf-8", "surrogatepass"), digest_size=8)
+        return os.path.join(ipykernel.compiler.get_tmp_directory(),
+                            f"{int.from_bytes(digest.digest(), 'big')}.py")
+
+    ipykernel.compiler.get_file_name = cell_file_name
 
 
 def preload(folders: dict[str, str]) -> None:
