@@ -221,7 +221,7 @@ def test_a_kernel_user_that_cannot_run_the_interpreter_posts_no_score(autograded
     assert "not graded, a grader fault (no score posted" in completed.stderr
     log = completed.stderr
     assert "the preflight failed: the kernel's unprivileged user" in log, log
-    assert "cannot run" in log and "import torch" in log
+    assert "cannot run" in log and "read the files a kernel loads" in log
 
 
 
@@ -232,10 +232,10 @@ def test_the_kernel_users_preflight_takes_only_what_the_grading_leaves_idle():
     of its own took a core from the kernel being graded. Once it answers, nothing is left."""
     import sys
 
-    from grader.outputs.gradescope import InterpreterCheck
+    from grader.outputs.gradescope import InterpreterCheck, kernel_files
     from grader.sandbox.bwrap import SandboxSettings
 
-    check = InterpreterCheck(SandboxSettings(), sys.executable)
+    check = InterpreterCheck(SandboxSettings(), sys.executable, kernel_files())
     try:
         autogroup = Path(f"/proc/{check.process.pid}/autogroup")
         if autogroup.exists():
@@ -245,6 +245,33 @@ def test_the_kernel_users_preflight_takes_only_what_the_grading_leaves_idle():
         check.close()
     assert check.process.returncode == 0 and not check.folder.exists()
 
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's user is a uid of its own as root")
+def test_a_file_a_kernel_loads_that_its_user_cannot_read_fails_the_preflight():
+    """The preflight opens, as the kernel's user in its cage, every file a kernel loads:
+    torch's, ipykernel's and the interpreter's own shared libraries among them. One that
+    user cannot read (a module installed by root with a umask of 077) is named, where an
+    interpreter that starts would have hidden it until a student's import failed."""
+    import sys
+
+    from grader.outputs.gradescope import InterpreterCheck, kernel_files
+    from grader.paths import PACKAGE
+    from grader.sandbox.bwrap import SandboxSettings
+
+    files = kernel_files()
+    assert any("/torch/" in path and ".so" in path for path in files)
+    assert any(path.endswith("ipykernel/kernelapp.py") for path in files)
+    closed = PACKAGE / f"closed-{os.getpid()}.py"  # visible in the cage, as the package is
+    closed.write_text("")
+    closed.chmod(0o600)
+    try:
+        check = InterpreterCheck(SandboxSettings(), sys.executable, [*files, str(closed)])
+        [problem] = check.problems()
+    finally:
+        closed.unlink()
+    assert f"{closed} (Permission denied)" in problem, problem
+    assert "1 cannot be read" in problem and "read the files a kernel loads" in problem
 
 def test_a_course_without_its_self_check_data_cannot_be_zipped(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

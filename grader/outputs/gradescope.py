@@ -7,7 +7,8 @@ warm parent and then runs `main` here; `--root` points elsewhere so the same ent
 runs against any folder laid out the same way (a test does exactly that).
 A grader fault never becomes a student's 0: a preflight checks that the data sets the zip
 carries are found and that a kernel can be caged (before grading), and that the kernel's
-user can run the interpreter (beside the grading, before any score is posted); where not,
+user can run the interpreter and read the files a kernel loads (beside the grading, before
+any score is posted); where not,
 or a kernel could not start, no results.json is written (Gradescope then says the
 autograder failed) and the log says why.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -33,8 +35,10 @@ from grader.authoring.datasets import DataNotFound, needed
 from grader.grading.grade import grade_submission
 from grader.grading.results import Result, TestResult, save_result, write_atomically
 from grader.outputs.report import for_student, render_markdown, timing_verdicts, write_report
+from grader.paths import PACKAGE
 from grader.sandbox.bwrap import (
     SandboxSettings,
+    interpreter_paths,
     kernel_prefix,
     kernels_isolated,
     prepare_workdir,
@@ -44,10 +48,23 @@ from grader.students.submissions import Submission, match_notebooks, notebooks_i
 
 VISIBLE, HIDDEN = "visible", "after_published"
 MAX_OUTPUT = 64_000  # characters an output keeps: results.json stays far below its limit
-# What the preflight's interpreter runs as the kernel's user, in the kernel's cage.
+# What the preflight's interpreter runs as the kernel's user, in the kernel's cage: it
+# opens each file named on its stdin (kernel_files), as an import would.
 READY = "kernel-interpreter-ready"
-PREFLIGHT_PROBE = f"import torch, ipykernel; print({READY!r})"
-PREFLIGHT_SECONDS = 300  # a cold container's first torch import is slow
+PREFLIGHT_PROBE = f"""
+import json, os, sys
+unread = []
+for path in json.load(sys.stdin):
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as error:
+        unread.append(f"{{path}} ({{error.strerror}})")
+if unread:
+    sys.exit(f"{{len(unread)}} cannot be read, among them " + ", ".join(unread[:3]))
+print({READY!r})
+"""
+PREFLIGHT_SECONDS = 300  # a cold container's disk is slow
+SYSTEM_LIBRARIES = ("/usr", "/lib", "/lib64")  # where the interpreter's shared libraries lie
 MAX_ERROR_CHARS = 2000  # of what a failed preflight printed, on the log
 LOWEST_PRIORITY = ("nice", "-n", "19")  # coreutils': the preflight and all it starts
 
@@ -158,14 +175,41 @@ class NotGraded(Exception):
     no results.json, so it tells the student the autograder failed instead of posting a 0."""
 
 
+def kernel_files() -> list[str]:
+    """The files a kernel loads from the interpreter's folders and the grader's package:
+    the modules and shared libraries this process loaded (torch's among them) and the
+    modules the kernels' warm parent imports (ipykernel's). A kernel's user who can run
+    the interpreter and open each can import what a kernel imports; opening them takes
+    milliseconds, where importing torch and ipykernel took two seconds of a core."""
+    from grader.sandbox.forkserver import WARM
+
+    places = [Path(place) for place in (*interpreter_paths(), PACKAGE, *SYSTEM_LIBRARIES)]
+    loaded = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+    mapped = [fields[5] for line in Path("/proc/self/maps").read_text().splitlines()
+              if len(fields := line.split(maxsplit=5)) == 6]
+    files = {Path(path) for path in (*loaded, *mapped, *map(module_origin, WARM))
+             if path and path.startswith("/")}
+    return sorted(str(path) for path in files
+                  if any(path.is_relative_to(place) for place in places) and path.is_file())
+
+
+def module_origin(name: str) -> str | None:
+    """The file module `name` would be loaded from (its package imported, not it)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
+
+
 class InterpreterCheck:
     """The kernel's user, in the kernel's cage (its folder made as a kernel's), running
-    `python` to import torch and ipykernel. Two seconds of a core: it runs beside the
-    grading, at the lowest priority (it takes only what the grading leaves idle), and is
-    waited for before any score is posted."""
+    `python` to open the files a kernel loads (`files`). It starts with the grading, at
+    the lowest priority (it takes only what the grading leaves idle), and is handed the
+    files and waited for before any score is posted."""
 
-    def __init__(self, sandbox: SandboxSettings, python: str):
-        self.sandbox, self.python = sandbox, python
+    def __init__(self, sandbox: SandboxSettings, python: str, files: list[str]):
+        self.sandbox, self.python, self.files = sandbox, python, files
         self.folder = Path(tempfile.mkdtemp(prefix="grade-preflight-"))
         self.process: subprocess.Popen | None = None
         self.started = time.monotonic()
@@ -178,8 +222,9 @@ class InterpreterCheck:
             command = [*LOWEST_PRIORITY, *kernel_prefix(self.folder, workdir, sandbox, False, {}),
                        python, "-c", PREFLIGHT_PROBE]
             self.process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                cwd=workdir, env=kernel_environment(workdir, {}), start_new_session=True)
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, cwd=workdir,
+                env=kernel_environment(workdir, {}), start_new_session=True)
             lowest_priority_session(self.process.pid)
         except (OSError, RuntimeError) as error:
             self.error = str(error)
@@ -190,7 +235,7 @@ class InterpreterCheck:
             return self.error
         left = max(0.0, PREFLIGHT_SECONDS - (time.monotonic() - self.started))
         try:
-            stdout, stderr = self.process.communicate(timeout=left)
+            stdout, stderr = self.process.communicate(json.dumps(self.files), timeout=left)
         except subprocess.TimeoutExpired:
             return f"it did not answer within {PREFLIGHT_SECONDS} s"
         finally:
@@ -205,9 +250,9 @@ class InterpreterCheck:
         if failure is None:
             return []
         return [f"the kernel's unprivileged user (uid {self.sandbox.uid}) cannot run "
-                f"{self.python} and import torch in the kernel's sandbox, so no kernel could "
-                f"start (make the interpreter and its folders readable and executable by "
-                f"all): {failure}"]
+                f"{self.python} and read the files a kernel loads (torch's and ipykernel's) "
+                f"in the kernel's sandbox, so no kernel could start or import them (make the "
+                f"interpreter and its folders readable and executable by all): {failure}"]
 
     def close(self) -> None:
         """Stop it, if it still runs, and remove its folder."""
@@ -290,7 +335,8 @@ def checked(assignments: list[Settings]) -> list[InterpreterCheck]:
                 *(problem for sandbox in sandboxes for problem in cage_problems(sandbox))]
     if problems:
         raise NotGraded("the preflight failed: " + "; ".join(problems))
-    return [InterpreterCheck(sandbox, sys.executable) for sandbox in sandboxes]
+    files = kernel_files()
+    return [InterpreterCheck(sandbox, sys.executable, files) for sandbox in sandboxes]
 
 
 def main() -> None:
