@@ -20,6 +20,7 @@ from typing import Any
 
 import nbformat
 
+from grader import timeline
 from grader.authoring import course
 from grader.authoring.config import Settings
 from grader.authoring.datasets import DataNotFound, in_use
@@ -39,6 +40,7 @@ from grader.sandbox.observations import BadObservations, load_bounded, validated
 
 REFERENCE_TAGS = {"setup", "solution"}
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
+TIMED_SPAN = "the reference's timed steps, beside the kernel's"  # for --profile
 JOIN_GRACE_SECONDS = 15.0  # past their timeouts, the timed steps are the grader's fault
 
 
@@ -170,7 +172,7 @@ class ReferenceTiming:
 
     def run(self) -> None:
         try:
-            with cgroups.thread_apart(FOREGROUND_SHARES):
+            with timeline.span(TIMED_SPAN), cgroups.thread_apart(FOREGROUND_SHARES):
                 for work in self.assignment.timed:
                     started, started_cpu = time.perf_counter(), time.thread_time()
                     run_table(self.probe, work.module, work.table, work.keys,
