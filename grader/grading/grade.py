@@ -131,6 +131,7 @@ def grade_notebook(path: Path, assignment: Assignment, result: Result,
             forbidden = forbidden_uses([e.forbidden for e in assignment.exercises], parsed,
                                        observations)
     except NotebookUnreadable as error:
+        attempt.reference.wait()
         return fail_all(assignment, str(error), Cause.UNREADABLE)
     with timeline.span("the checks"):
         return judged(attempt, observations, seconds, forbidden)

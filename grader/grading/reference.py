@@ -182,17 +182,22 @@ class ReferenceTiming:
         except Exception as error:  # noqa: BLE001 - raised again by finish, in the grader
             self.error = error
 
+    def wait(self) -> bool:
+        """Let the timed steps end, if they started (an attempt judged no further must not
+        leave them running beside the next one's); whether they did, in their timeouts."""
+        if self.thread is not None:
+            settings = self.assignment.settings
+            self.thread.join(JOIN_GRACE_SECONDS + sum(
+                step_timeout(work.step, settings) for work in self.assignment.timed))
+        return self.thread is None or not self.thread.is_alive()
+
     def finish(self) -> tuple[dict[str, float], dict]:
         """Every timed step's seconds and observations (timed here if the kernel ran none);
         a step that failed is the grader's fault, never a ratio."""
         if self.thread is None:
             self.run()
-        else:
-            settings = self.assignment.settings
-            self.thread.join(JOIN_GRACE_SECONDS + sum(
-                step_timeout(work.step, settings) for work in self.assignment.timed))
-            if self.thread.is_alive():
-                raise RuntimeError("the reference's timed steps did not return")
+        elif not self.wait():
+            raise RuntimeError("the reference's timed steps did not return")
         if self.error is not None:
             raise self.error
         keys = [key for work in self.assignment.timed for key in work.keys]
