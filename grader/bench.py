@@ -231,11 +231,11 @@ def bench_cli() -> dict:
 
 def bench_single(workdir: Path, gradescope: bool) -> dict:
     """One submission (grader/bench_latency.py), and Gradescope's run_autograder on it,
-    against plain execution of the same notebook, the best of SINGLE_RUNS, in this run."""
+    against plain execution of the same notebook, each the best of SINGLE_RUNS taken in
+    turn, in this run."""
     folder = workdir / "one"
     paths = make_copies(course.current().reference / f"{NOTEBOOK}.ipynb", folder, 1)
-    plain = min(execute_plain(paths) for _ in range(SINGLE_RUNS))
-    found = {"plain": plain, **bench_one(folder, NOTEBOOK, workdir)}
+    found = bench_one(folder, NOTEBOOK, workdir, lambda: execute_plain(paths))
     if gradescope:
         settings = load_settings(course.current().assignments / f"{NOTEBOOK}.toml")
         found["gradescope"] = bench_gradescope(settings, paths[0], workdir)
