@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +28,8 @@ from grader.grading.results import (
 )
 from grader.grading.results import TestResult as Check  # aliased so pytest does not collect it
 from grader.grading.wording import shorten
-from grader.outputs.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
+from grader.outputs.charts import histogram_svg, pass_rates_svg, timing_spread_svg
+from grader.outputs.curves import curves_svg
 from grader.outputs.report import (
     format_points,
     format_seconds,
@@ -777,3 +780,27 @@ def test_a_class_of_one_has_its_figures_but_no_charts_of_a_spread() -> None:
     rates = {tr["data-exercise"]: tr.select("td")[1].get_text()
              for tr in section.select(".exercise-rates-table tr[data-exercise]")}
     assert rates == {"softmax": "1 / 1", "loss": "0 / 1"}
+
+
+def test_a_report_and_a_class_of_ones_summary_load_no_matplotlib(tmp_path: Path,
+                                                                  perfect: Result) -> None:
+    """matplotlib's import (0.4 s) and its drawing (0.13 s a chart) were on the path of a
+    student waiting for feedback: a report's curves are drawn without it, a class of one
+    draws no class chart, and an exercise's probes import pyplot only to run. A class's
+    summary still draws its charts with it."""
+    save_result(perfect, tmp_path / "results.json")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from grader.authoring.exercise import available\n"
+        "from grader.grading.results import load_result\n"
+        "from grader.outputs.report import render_report, render_summary\n"
+        "available()\n"
+        f"result = load_result(Path({str(tmp_path / 'results.json')!r}))\n"
+        "assert 'svg' in render_report(result) and render_summary([result])\n"
+        "print('matplotlib' in sys.modules)\n"
+        "render_summary([result] * 3)\n"
+        "print('matplotlib' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr

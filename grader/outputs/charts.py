@@ -1,17 +1,15 @@
-"""Small inline SVG charts for the reports.
+"""Small inline SVG charts for the class summary, drawn once a run (a report's training
+curves are drawn without matplotlib: grader/outputs/curves.py).
 
 Figures are built with matplotlib's object API rather than pyplot, so no global figure
-state leaks between the many reports of one run. The SVG is meant to be pasted straight
+state leaks between the charts of one run. The SVG is meant to be pasted straight
 into HTML: no XML prolog, text kept as text (small, selectable) and no external resources.
 """
 
 from __future__ import annotations
 
 import io
-import math
-import numbers
 import re
-from collections.abc import Sequence
 from html import escape
 
 import matplotlib
@@ -25,20 +23,9 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
-from grader.grading.results import Curve
+from grader.outputs.curves import REFERENCE_COLOUR, STUDENT_COLOUR
 
-STUDENT_COLOUR = "#1f6fb2"
-REFERENCE_COLOUR = "#555555"
-# Inches; a report shows an exercise's curves in its own section, two to a row of the
-# page's 64rem (1024 px): 4.6 × 3.4 in is about 440 × 330 px a panel.
-PANEL_SIZE = (4.6, 3.4)
-PANELS_PER_ROW = 2
 RATIO_TICKS = (1.0, 2.0, 5.0)  # the log axis's ticks: 0.5×, 1×, 2×, 5×, 10×…
-# Inches around and between the panels of a report's curves: room for tick labels, axis
-# labels and titles at font size 8. Fixed margins cost nothing; the constrained layout
-# measures every label and doubled the time of a report's chart (0.79 s against 0.40 s).
-PANEL_MARGINS = {"left": 0.6, "right": 0.1, "top": 0.3, "bottom": 0.45}
-PANEL_GAPS = (0.7, 0.75)  # between columns, between rows
 HISTOGRAM_BINS = 10
 
 _STYLE = {
@@ -66,69 +53,6 @@ def _to_svg(fig: Figure, kind: str, title: str) -> str:
     root_end = svg.index(">") + 1
     root = svg[:root_end].replace("<svg ", f'<svg class="chart chart-{kind}" role="img" ', 1)
     return f"{root}\n <title>{escape(title)}</title>{svg[root_end:]}"
-
-
-def _finite_points(
-    x: Sequence[float | None], y: Sequence[float | None]
-) -> tuple[list[float], list[float]]:
-    """Pairs where both coordinates are real numbers; a broken run may log None, NaN or inf."""
-
-    def usable(value: float | None) -> bool:
-        return isinstance(value, numbers.Real) and math.isfinite(value)
-
-    pairs = [(a, b) for a, b in zip(x, y, strict=False) if usable(a) and usable(b)]
-    return [a for a, _ in pairs], [b for _, b in pairs]
-
-
-def _draw_curve(ax: Axes, curve: Curve) -> None:
-    x, y = _finite_points(curve.x, curve.y)
-    if y or not curve.series:
-        ax.plot(x, y, color=STUDENT_COLOUR, marker="o", markersize=3, label="yours")
-    drawn = bool(y)
-    for label, values in curve.series.items():
-        series_x, series_y = _finite_points(curve.x, values)
-        ax.plot(series_x, series_y, linewidth=1, label=label)
-        drawn = drawn or bool(series_y)
-    if curve.reference_y is not None:
-        ref_x, ref_y = _finite_points(curve.x, curve.reference_y)
-        ax.plot(ref_x, ref_y, color=REFERENCE_COLOUR, linestyle="--", label="reference")
-    if curve.reference_y is not None or curve.series:
-        ax.legend(frameon=False)
-    if not drawn:
-        ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(curve.name)
-    ax.set_xlabel(curve.x_label)
-    ax.set_ylabel(curve.y_label)
-
-
-def fixed_margins(fig: Figure, rows: int, columns: int) -> dict[str, float]:
-    """PANEL_MARGINS and PANEL_GAPS (inches) as the fractions a GridSpec takes."""
-    width, height = fig.get_size_inches()
-    m = PANEL_MARGINS
-    panel_width = (width - m["left"] - m["right"] - PANEL_GAPS[0] * (columns - 1)) / columns
-    panel_height = (height - m["top"] - m["bottom"] - PANEL_GAPS[1] * (rows - 1)) / rows
-    return {"left": m["left"] / width, "right": 1 - m["right"] / width,
-            "bottom": m["bottom"] / height, "top": 1 - m["top"] / height,
-            "wspace": PANEL_GAPS[0] / panel_width, "hspace": PANEL_GAPS[1] / panel_height}
-
-
-@_styled
-def curves_svg(curves: list[Curve]) -> str:
-    """One panel per curve, the student's series solid and the reference dashed."""
-    if not curves:
-        return ""
-    columns = min(len(curves), PANELS_PER_ROW)
-    rows = math.ceil(len(curves) / columns)
-    width, height = PANEL_SIZE
-    fig = Figure(figsize=(width * columns, height * rows))
-    panels = fig.subplots(rows, columns, squeeze=False,
-                          gridspec_kw=fixed_margins(fig, rows, columns)).ravel()
-    for ax, curve in zip(panels, curves, strict=False):
-        _draw_curve(ax, curve)
-    for ax in panels[len(curves) :]:
-        ax.set_visible(False)
-    title = "Training curves: " + ", ".join(curve.name for curve in curves)
-    return _to_svg(fig, "curves", title)
 
 
 @_styled

@@ -1,8 +1,10 @@
 """HTML reports, the class summary and grades.csv, all read from Result objects only.
 
 Tracebacks, messages and cell sources come from student code and are hostile: the
-Jinja environment escapes everything, and only the SVG drawn by grader.outputs.charts is
-marked safe.
+Jinja environment escapes everything, and only the SVG drawn by grader.outputs.curves and
+grader.outputs.charts is marked safe. The class charts' module, and matplotlib with it, is
+imported only where a summary draws them: a report is written for every submission, on
+the path of a student waiting for it.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from grader.grading.results import (
     Timing,
     write_atomically,
 )
-from grader.outputs.charts import curves_svg, histogram_svg, pass_rates_svg, timing_spread_svg
 from grader.outputs.classview import (
     MIN_CHARTED,
     SHOWN_PAIRS,
+    ExerciseRate,
+    TimingSpread,
     common_failures,
     exercise_names,
     exercise_rates,
@@ -43,6 +46,7 @@ from grader.outputs.classview import (
     needing_a_look,
     timing_spread,
 )
+from grader.outputs.curves import curves_svg
 from grader.outputs.diagnosis import (
     common_cause,
     exercise_scores,
@@ -357,7 +361,8 @@ def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> d
     rates = exercise_rates(handed)
     # A spread of one result says nothing its row does not; drawing it took most of the
     # time a class of one spends on its summary.
-    drawn = len(handed) >= MIN_CHARTED
+    charts = (class_charts(handed, rates, spread, max_score) if len(handed) >= MIN_CHARTED
+              else dict.fromkeys(CLASS_CHARTS, Markup("")))
     return {
         "results": results,
         "handed": len(handed),
@@ -368,18 +373,30 @@ def assignment_summary(results: list[Result], pairs: Sequence[SimilarPair]) -> d
         "exercises": exercise_names(results),
         "heat_map": heat_map(results),
         "exercise_rates": rates,
-        "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")
-                                 if drawn else ""),
         "common_failures": common_failures(handed),
         "look": needing_a_look(handed, similar_to(pairs)),
         "timing": spread,
-        "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
-                                                 {t.step: t.max_ratio for t in spread})
-                               if drawn else ""),
         "pairs": pairs[:SHOWN_PAIRS],  # the rest are in similarity.csv
         "more_pairs": max(len(pairs) - SHOWN_PAIRS, 0),
-        "histogram": Markup(histogram_svg(scores, max_score) if drawn else ""),
-        "pass_rates": Markup(pass_rates_svg(_pass_rates(handed)) if drawn else ""),
+        **charts,
+    }
+
+
+CLASS_CHARTS = ("exercise_chart", "timing_chart", "histogram", "pass_rates")
+
+
+def class_charts(handed: list[Result], rates: list[ExerciseRate], spread: list[TimingSpread],
+                 max_score: float) -> dict[str, Markup]:
+    """The summary's charts of the work handed in, drawn with matplotlib, which is imported
+    here only: a class of one draws none, and its one student waits on its summary."""
+    from grader.outputs.charts import histogram_svg, pass_rates_svg, timing_spread_svg
+
+    return {
+        "exercise_chart": Markup(pass_rates_svg({r.name: r.rate for r in rates}, "exercise")),
+        "timing_chart": Markup(timing_spread_svg({t.step: t.ratios for t in spread},
+                                                 {t.step: t.max_ratio for t in spread})),
+        "histogram": Markup(histogram_svg([result.score for result in handed], max_score)),
+        "pass_rates": Markup(pass_rates_svg(_pass_rates(handed))),
     }
 
 
