@@ -100,6 +100,12 @@ def label(value: float) -> str:
     return "0" if text == "-0" else text.replace("-", "\u2212")
 
 
+def tick(mark: str, x: float, y: float, anchor: str, value: float) -> str:
+    """A tick's mark (a path) and its label at (x, y)."""
+    return (f'<path d="{mark}" stroke="{AXIS_COLOUR}" stroke-width="0.8"/>'
+            f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}">{label(value)}</text>')
+
+
 def panel(curve: Curve, left: float, top: float) -> list[str]:
     """One curve's axes, lines and labels, its panel's corner at (left, top)."""
     x0, y0 = left + LEFT, top + TOP
@@ -121,17 +127,12 @@ def panel(curve: Curve, left: float, top: float) -> list[str]:
              f'font-size="9">{escape(curve.name)}</text>',
              f'<path d="M{x0:.2f},{y0:.2f}V{y0 + height:.2f}H{x0 + width:.2f}" fill="none" '
              f'stroke="{AXIS_COLOUR}" stroke-width="0.8"/>']
-    for value in ticks(x_low, x_high, whole_x):
-        x = across(value)
-        parts += [f'<path d="M{x:.2f},{y0 + height:.2f}v{TICK_LENGTH}" stroke="{AXIS_COLOUR}" '
-                  f'stroke-width="0.8"/>',
-                  f'<text x="{x:.2f}" y="{y0 + height + 12:.2f}" text-anchor="middle">'
-                  f'{label(value)}</text>']
-    for value in ticks(y_low, y_high, False):
-        y = up(value)
-        parts += [f'<path d="M{x0:.2f},{y:.2f}h{-TICK_LENGTH}" stroke="{AXIS_COLOUR}" '
-                  f'stroke-width="0.8"/>',
-                  f'<text x="{x0 - 5:.2f}" y="{y + 3:.2f}" text-anchor="end">{label(value)}</text>']
+    parts += [tick(f"M{across(value):.2f},{y0 + height:.2f}v{TICK_LENGTH}", across(value),
+                   y0 + height + 12, "middle", value)
+              for value in ticks(x_low, x_high, whole_x)]
+    parts += [tick(f"M{x0:.2f},{up(value):.2f}h{-TICK_LENGTH}", x0 - 5, up(value) + 3, "end",
+                   value)
+              for value in ticks(y_low, y_high, False)]
     parts += [f'<text x="{x0 + width / 2:.2f}" y="{top + PANEL_HEIGHT - 6:.2f}" '
               f'text-anchor="middle">{escape(curve.x_label)}</text>',
               f'<text transform="translate({left + 10:.2f},{y0 + height / 2:.2f}) rotate(-90)" '
