@@ -288,9 +288,9 @@ def test_the_references_cpu_time_is_its_own_threads_not_the_workers():
     assignment = Assignment.of(FAST)
     probe = reference.reference_probe(assignment)
     late = late_inputs(assignment, "a submission's digest")
-    alone, _ = reference.time_reference(probe, assignment, late)
+    alone, _ = reference.ReferenceTiming(probe, assignment, late).finish()
     with busy_threads() as rate:
-        beside, _ = reference.time_reference(probe, assignment, late)
+        beside, _ = reference.ReferenceTiming(probe, assignment, late).finish()
     key = cpu_key("epoch.run")
     theirs = rate[0] * beside["epoch.run"]  # what the threads burnt while the step ran
     # Contention may cost the step half again; counted process-wide it would also take in

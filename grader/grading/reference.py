@@ -134,13 +134,6 @@ def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:
     return observations if complete else {}
 
 
-def time_reference(probe: Probe, assignment: Assignment,
-                   late: dict[str, int]) -> tuple[dict[str, float], dict]:
-    """Run the reference's timed steps now, with the submission's late inputs; their
-    seconds by step, and their observations."""
-    return ReferenceTiming(probe, assignment, late).finish()
-
-
 class ReferenceTiming:
     """The reference's timed steps on one submission's late inputs, run in a thread of their
     own from the moment the kernel starts the student's first (`start`), or else by
