@@ -232,10 +232,10 @@ def test_the_kernel_users_preflight_takes_only_what_the_grading_leaves_idle():
     of its own took a core from the kernel being graded. Once it answers, nothing is left."""
     import sys
 
-    from grader.outputs.gradescope import InterpreterCheck, kernel_files
+    from grader.outputs.gradescope import InterpreterCheck
     from grader.sandbox.bwrap import SandboxSettings
 
-    check = InterpreterCheck(SandboxSettings(), sys.executable, kernel_files())
+    check = InterpreterCheck(SandboxSettings(), sys.executable)
     try:
         autogroup = Path(f"/proc/{check.process.pid}/autogroup")
         if autogroup.exists():
@@ -266,7 +266,8 @@ def test_a_file_a_kernel_loads_that_its_user_cannot_read_fails_the_preflight():
     closed.write_text("")
     closed.chmod(0o600)
     try:
-        check = InterpreterCheck(SandboxSettings(), sys.executable, [*files, str(closed)])
+        check = InterpreterCheck(SandboxSettings(), sys.executable,
+                                 lambda: [*files, str(closed)])
         [problem] = check.problems()
     finally:
         closed.unlink()

@@ -206,9 +206,11 @@ class InterpreterCheck:
     """The kernel's user, in the kernel's cage (its folder made as a kernel's), running
     `python` to open the files a kernel loads (`files`). It starts with the grading, at
     the lowest priority (it takes only what the grading leaves idle), and is handed the
-    files and waited for before any score is posted."""
+    files once the grading is done (all it loaded among them) and waited for before any
+    score is posted."""
 
-    def __init__(self, sandbox: SandboxSettings, python: str, files: list[str]):
+    def __init__(self, sandbox: SandboxSettings, python: str,
+                 files: Callable[[], list[str]] = kernel_files):
         self.sandbox, self.python, self.files = sandbox, python, files
         self.folder = Path(tempfile.mkdtemp(prefix="grade-preflight-"))
         self.process: subprocess.Popen | None = None
@@ -235,7 +237,7 @@ class InterpreterCheck:
             return self.error
         left = max(0.0, PREFLIGHT_SECONDS - (time.monotonic() - self.started))
         try:
-            stdout, stderr = self.process.communicate(json.dumps(self.files), timeout=left)
+            stdout, stderr = self.process.communicate(json.dumps(self.files()), timeout=left)
         except subprocess.TimeoutExpired:
             return f"it did not answer within {PREFLIGHT_SECONDS} s"
         finally:
@@ -335,8 +337,7 @@ def checked(assignments: list[Settings]) -> list[InterpreterCheck]:
                 *(problem for sandbox in sandboxes for problem in cage_problems(sandbox))]
     if problems:
         raise NotGraded("the preflight failed: " + "; ".join(problems))
-    files = kernel_files()
-    return [InterpreterCheck(sandbox, sys.executable, files) for sandbox in sandboxes]
+    return [InterpreterCheck(sandbox, sys.executable) for sandbox in sandboxes]
 
 
 def main() -> None:
