@@ -406,3 +406,65 @@ def test_a_reference_step_that_raises_beside_the_kernel_is_the_graders_fault(mon
     with pytest.raises(MemoryError, match="ran out"):
         timing.finish()
     assert timing.thread is not None and not timing.thread.is_alive()
+
+
+# The solution's softmax, starting two processes that spin once the epoch's batches come:
+# they run in the kernel's group beside its timed step and share the cores with the
+# reference's steps running beside it in the grader.
+CROWDING_SOFTMAX = code("""
+    import subprocess, sys
+    SPINNERS = []
+
+    def softmax(X):
+        if not SPINNERS and X.shape[0] > 100:
+            SPINNERS.extend(subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                            for _ in range(2))
+        X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)
+        return X_exp / X_exp.sum(dim=1, keepdim=True)
+    """)
+
+
+@pytest.fixture
+def reference_runs(monkeypatch) -> list[bool]:
+    """Each time the reference's timed steps run: True where in the grader's main thread
+    (after the kernel), False where beside the kernel (in a thread of their own)."""
+    runs: list[bool] = []
+    run = reference.ReferenceTiming.run
+
+    def recorded(self) -> None:
+        runs.append(threading.current_thread() is threading.main_thread())
+        run(self)
+
+    monkeypatch.setattr(reference.ReferenceTiming, "run", recorded)
+    return runs
+
+
+@needs_accounting
+def test_a_kernel_that_crowds_the_reference_gets_it_timed_again_alone(reference_observed,
+                                                                      tmp_path, reference_runs):
+    """A kernel's extra processes beside its timed step slowed the reference's steps beside
+    it (0.31 s of CPU time became 0.51 s), at the cost of their own CPU time: a kernel that
+    ran on more than one core is judged against the reference timed again once it is
+    gone. A kernel on its one core (the solution) is not."""
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert reference_runs == [False] and speed.passed, (reference_runs, speed.message)
+    reference_runs.clear()
+    path = write_notebook(with_functions({"softmax": CROWDING_SOFTMAX}), tmp_path / "crowd.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert epoch.student_cpu_seconds > 1.25 * epoch.student_seconds, epoch  # its spinners
+    assert reference_runs == [False, True], reference_runs  # beside it, then alone
+
+
+@needs_accounting
+def test_a_slow_step_is_judged_against_the_reference_timed_alone(reference_observed, tmp_path,
+                                                                 reference_runs):
+    """A step longer than the reference's had only its start slowed by the reference's
+    beside it, the reference's whole step by it: the looping cross_entropy measured 4.63x
+    so, and passed its 5x bound. A step above half its bound is judged against the
+    reference timed again alone, as the verdict was before the two overlapped."""
+    path = write_notebook(with_functions({"cross_entropy": LOOPING_CROSS_ENTROPY}),
+                          tmp_path / "looping.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert reference_runs == [False, True], reference_runs
+    assert not speed.passed and epoch.cpu_ratio > epoch.max_ratio, speed.message

@@ -35,6 +35,12 @@ from grader.sandbox.kernels import KernelPool
 from grader.students.identity import shown
 from grader.students.submissions import Submission, match_notebooks
 
+# A step whose ratio to the reference, timed beside it, is above this share of its bound
+# is judged against the reference timed again alone; so is one whose kernel ran on more
+# than ONE_CORE seconds of CPU time a second (its step runs on one thread).
+ALONE_ABOVE = 0.5
+ONE_CORE = 1.25
+
 
 def fail_all(assignment: Assignment, message: str, cause: Cause) -> list[TestResult]:
     """Every test failed for one reason that kept the notebook from being judged."""
@@ -143,9 +149,7 @@ def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
     timed steps ran on the attempt's late inputs beside the kernel's."""
     assignment, result = attempt.assignment, attempt.result
     reference = reference_probe(assignment)
-    reference_seconds, timed_reference = attempt.reference.finish()
-    timings = [timing_of(work, observations, seconds, reference_seconds, assignment.settings)
-               for work in assignment.timed]
+    timings, timed_reference = timed_beside(attempt, observations, seconds)
     result.timings.extend(timing for timing, work in zip(timings, assignment.timed, strict=True)
                           if not work.step.part_of)  # a part explains its step's time
     context = Context(observations, {**reference.observations, **timed_reference},
@@ -156,6 +160,35 @@ def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
         if exercise.curves is not None:
             result.curves.extend(exercise.curves(context))
     return tests
+
+
+def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float],
+                 ) -> tuple[list[Timing], dict]:
+    """The timed steps' figures, and the reference's observations of them.
+
+    The reference's steps ran beside the kernel's, and a step that lasts longer than the
+    reference's had only its start slowed by it, while the reference's whole step was:
+    its figure then flatters the student. So where a step's ratio is above ALONE_ABOVE of
+    its bound, or the kernel ran on more than one core (its own threads or processes
+    beside its step, slowing the reference's), the reference's steps are timed again,
+    alone now that the kernel is gone, and the verdict reads those figures."""
+    assignment, settings = attempt.assignment, attempt.settings
+    reference_seconds, observed = attempt.reference.finish()
+
+    def figures(reference: dict[str, float]) -> list[Timing]:
+        return [timing_of(work, observations, seconds, reference, settings)
+                for work in assignment.timed]
+
+    timings = figures(reference_seconds)
+    crowded = any(timing.student_cpu_seconds is not None and timing.student_seconds
+                  and timing.student_cpu_seconds > ONE_CORE * timing.student_seconds
+                  for timing in timings)
+    near_bound = any(timing.ratio is not None and timing.ratio > ALONE_ABOVE * timing.max_ratio
+                     for timing in timings)
+    if attempt.reference.beside and (crowded or near_bound):
+        alone, _ = ReferenceTiming(reference_probe(assignment), assignment, attempt.late).finish()
+        timings = figures(alone)
+    return timings, observed
 
 
 def grade_submission(submission: Submission, assignment: Assignment | Settings,

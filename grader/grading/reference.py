@@ -175,6 +175,11 @@ class ReferenceTiming:
         except Exception as error:  # noqa: BLE001 - raised again by finish, in the grader
             self.error = error
 
+    @property
+    def beside(self) -> bool:
+        """Whether the steps ran beside the kernel's (not after it, here)."""
+        return self.thread is not None
+
     def wait(self) -> bool:
         """Let the timed steps end, if they started (an attempt judged no further must not
         leave them running beside the next one's); whether they did, in their timeouts."""
