@@ -41,6 +41,7 @@ from grader.sandbox.observations import BadObservations, load_bounded, validated
 REFERENCE_TAGS = {"setup", "solution"}
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
 TIMED_SPAN = "the reference's timed steps, beside the kernel's"  # for --profile
+ALONE_SPAN = "the reference's timed steps, after the kernel"
 JOIN_GRACE_SECONDS = 15.0  # past their timeouts, the timed steps are the grader's fault
 
 
@@ -165,7 +166,8 @@ class ReferenceTiming:
 
     def run(self) -> None:
         try:
-            with timeline.span(TIMED_SPAN), cgroups.thread_apart(FOREGROUND_SHARES):
+            span = TIMED_SPAN if self.beside else ALONE_SPAN
+            with timeline.span(span), cgroups.thread_apart(FOREGROUND_SHARES):
                 for work in self.assignment.timed:
                     started, started_cpu = time.perf_counter(), time.thread_time()
                     run_table(self.probe, work.module, work.table, work.keys,
