@@ -76,7 +76,7 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
     late = late_inputs(Assignment.of(SETTINGS), "a submission's digest")
-    seconds, _ = reference.ReferenceTiming(again, Assignment.of(SETTINGS), late).finish()
+    seconds, _ = reference.ReferenceTiming(Assignment.of(SETTINGS), late).finish()
     timed = [work.name for work in Assignment.of(SETTINGS).timed]  # the epoch and its parts
     assert timed[0] == "epoch.run" and "cross_entropy.in_epoch" in timed
     assert list(seconds) == [name for step in timed for name in (step, cpu_key(step))]
@@ -91,12 +91,12 @@ def test_the_references_timed_steps_return_after_every_step_ran(steps_run, monke
     fresh = observe_reference(monkeypatch)
     assignment = Assignment.of(SETTINGS)
     late = late_inputs(assignment, "a digest")
-    _, observed = reference.ReferenceTiming(fresh, assignment, late).finish()
+    _, observed = reference.ReferenceTiming(assignment, late).finish()
     assert {key: entry["ok"] for key, entry in observed.items()} == {
         key: True for work in assignment.timed for key in work.keys}
     fresh.state["epoch.batches"] = 0  # as the collision left it: timing an error is a fault
     with pytest.raises(RuntimeError, match="failed its own timed probes.*softmax.in_epoch"):
-        reference.ReferenceTiming(fresh, assignment, late).finish()
+        reference.ReferenceTiming(assignment, late).finish()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])

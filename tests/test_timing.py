@@ -286,11 +286,11 @@ def test_the_references_cpu_time_is_its_own_threads_not_the_workers():
     threads burnt while it ran; counted for its own threads it grows only by contention
     (a shared core and cache), never by their time."""
     assignment = Assignment.of(FAST)
-    probe = reference.reference_probe(assignment)
+    reference.reference_probe(assignment)  # read before any step is timed
     late = late_inputs(assignment, "a submission's digest")
-    alone, _ = reference.ReferenceTiming(probe, assignment, late).finish()
+    alone, _ = reference.ReferenceTiming(assignment, late).finish()
     with busy_threads() as rate:
-        beside, _ = reference.ReferenceTiming(probe, assignment, late).finish()
+        beside, _ = reference.ReferenceTiming(assignment, late).finish()
     key = cpu_key("epoch.run")
     theirs = rate[0] * beside["epoch.run"]  # what the threads burnt while the step ran
     # Contention may cost the step half again; counted process-wide it would also take in
@@ -363,27 +363,34 @@ def test_a_function_fast_only_when_timed_alone_misleads_no_verdict(reference_obs
     assert speed.message.endswith("avoid Python loops over examples"), speed.message
 
 
+def spanned(spans: dict[str, tuple[float, float]], name: str, function):
+    """`function`, its first call's start and end kept in spans[name]."""
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spans.setdefault(name, (started, time.perf_counter()))
+    return timed
+
+
+def time_students_epoch(spans: dict[str, tuple[float, float]], monkeypatch) -> None:
+    """Keep in spans["student"] when the kernel ran the student's timed epoch."""
+    run_code = KernelRun.run_code
+    monkeypatch.setattr(KernelRun, "run_code", lambda run, source, *args, **kwargs: (
+        spanned(spans, "student", run_code) if "'epoch.run'" in source else run_code)(
+            run, source, *args, **kwargs))
+
+
 def test_the_references_epoch_runs_while_the_students_does(reference_observed, tmp_path,
                                                            monkeypatch):
     """The reference's timed steps start in the grader when the kernel starts the
     student's epoch: both meet the same load, and the reference's seconds are not added
     to the submission's after the kernel is done."""
     spans: dict[str, tuple[float, float]] = {}
-
-    def spanned(name: str, function):
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spans.setdefault(name, (started, time.perf_counter()))
-        return timed
-
-    run_table, run_code = reference.run_table, KernelRun.run_code
-    monkeypatch.setattr(reference, "run_table", spanned("reference", run_table))
-    monkeypatch.setattr(KernelRun, "run_code", lambda run, source, *args, **kwargs: (
-        spanned("student", run_code) if "'epoch.run'" in source else run_code)(
-            run, source, *args, **kwargs))
+    run_table = reference.run_table
+    monkeypatch.setattr(reference, "run_table", spanned(spans, "reference", run_table))
+    time_students_epoch(spans, monkeypatch)
     path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
     speed, epoch = speed_mark(grade_file(path, FAST))
     assert speed.passed and epoch.reference_cpu_seconds, (speed.message, epoch)
@@ -391,17 +398,60 @@ def test_the_references_epoch_runs_while_the_students_does(reference_observed, t
     assert student_start <= reference_start < student_end, spans  # beside it, not after
 
 
+def test_the_reference_is_read_while_the_kernel_runs_and_before_the_students_epoch(
+        reference_observed, tmp_path, monkeypatch):
+    """Read back in a thread from the moment the notebook is read, the reference leaves
+    the path of one submission's feedback: here its reading waits for the kernel to start
+    the notebook (it would wait forever, had the kernel waited for it). The kernel's timed
+    epoch waits for the reading, so that no student's step is timed beside it."""
+    spans: dict[str, tuple[float, float]] = {}
+    notebook_started, waited = threading.Event(), []
+    read, run_notebook = reference.read_reference, KernelRun.run_notebook
+
+    def after_the_notebook_starts(assignment):
+        waited.append(notebook_started.wait(60))
+        return read(assignment)
+
+    def starting(run):
+        notebook_started.set()
+        return run_notebook(run)
+
+    monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
+    monkeypatch.setattr(reference, "read_reference",
+                        spanned(spans, "reading", after_the_notebook_starts))
+    monkeypatch.setattr(KernelRun, "run_notebook", starting)
+    time_students_epoch(spans, monkeypatch)
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
+    speed, epoch = speed_mark(grade_file(path, FAST))
+    assert waited == [True] and speed.passed, (waited, speed.message)
+    assert spans["reading"][1] <= spans["student"][0], spans  # the epoch waited for it
+
+
+def test_a_reference_that_fails_while_the_kernel_runs_is_the_graders_fault(
+        tmp_path, monkeypatch):
+    """Read in its thread, a reference that fails its own probes stops the grading with
+    the grader's error once the kernel is done: never a score over a missing reference."""
+    def failing(assignment):
+        raise RuntimeError("the reference failed its own probes: ['softmax.values']")
+
+    monkeypatch.setattr(reference, "_REFERENCE_PROBES", {})
+    monkeypatch.setattr(reference, "read_reference", failing)
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
+    with pytest.raises(RuntimeError, match="failed its own probes"):
+        grade_file(path, FAST)
+
+
 def test_a_reference_step_that_raises_beside_the_kernel_is_the_graders_fault(monkeypatch):
     """Raised in the reference's thread, the error comes back to the grader when it asks
     for the figures: never a ratio over an error, and never lost with the thread."""
     assignment = Assignment.of(FAST)
-    probe = reference.reference_probe(assignment)
+    reference.reference_probe(assignment)  # read now: only the timed steps break
 
     def broken(*args, **kwargs):
         raise MemoryError("the grader's machine ran out")
 
     monkeypatch.setattr(reference, "run_table", broken)
-    timing = reference.ReferenceTiming(probe, assignment, late_inputs(assignment, "a digest"))
+    timing = reference.ReferenceTiming(assignment, late_inputs(assignment, "a digest"))
     timing.start()
     with pytest.raises(MemoryError, match="ran out"):
         timing.finish()
@@ -456,15 +506,35 @@ def test_a_kernel_that_crowds_the_reference_gets_it_timed_again_alone(reference_
     assert reference_runs == [False, True], reference_runs  # beside it, then alone
 
 
+@pytest.fixture
+def reference_figures(monkeypatch) -> list[dict[str, float]]:
+    """The seconds each run of the reference's timed steps gave, in order."""
+    figures: list[dict[str, float]] = []
+    finish = reference.ReferenceTiming.finish
+
+    def recorded(self):
+        seconds, observed = finish(self)
+        figures.append(dict(seconds))
+        return seconds, observed
+
+    monkeypatch.setattr(reference.ReferenceTiming, "finish", recorded)
+    return figures
+
+
 @needs_accounting
-def test_a_slow_step_is_judged_against_the_reference_timed_alone(reference_observed, tmp_path,
-                                                                 reference_runs):
+def test_a_slow_step_is_judged_against_the_reference_timed_alone(
+        reference_observed, tmp_path, reference_runs, reference_figures):
     """A step longer than the reference's had only its start slowed by the reference's
     beside it, the reference's whole step by it: the looping cross_entropy measured 4.63x
     so, and passed its 5x bound. A step above half its bound is judged against the
-    reference timed again alone, as the verdict was before the two overlapped."""
+    reference timed again alone, as the verdict was before the two overlapped, or against
+    the figure beside where that is less (a load only ever adds to either)."""
     path = write_notebook(with_functions({"cross_entropy": LOOPING_CROSS_ENTROPY}),
                           tmp_path / "looping.ipynb")
     speed, epoch = speed_mark(grade_file(path, FAST))
     assert reference_runs == [False, True], reference_runs
     assert not speed.passed and epoch.cpu_ratio > epoch.max_ratio, speed.message
+    beside, alone = reference_figures
+    key = cpu_key("epoch.run")
+    assert epoch.reference_cpu_seconds == min(beside[key], alone[key]), reference_figures
+    assert epoch.reference_seconds == min(beside["epoch.run"], alone["epoch.run"])

@@ -40,6 +40,7 @@ from grader.sandbox.observations import BadObservations, load_bounded, validated
 
 REFERENCE_TAGS = {"setup", "solution"}
 MAX_REFERENCE_BYTES = 512 * 2**20  # the reference's observations kept between runs
+READ_SPAN = "the reference: read back, or observed"  # for --profile
 TIMED_SPAN = "the reference's timed steps, beside the kernel's"  # for --profile
 ALONE_SPAN = "the reference's timed steps, after the kernel"
 JOIN_GRACE_SECONDS = 15.0  # past their timeouts, the timed steps are the grader's fault
@@ -63,6 +64,7 @@ def namespace_of(solution: nbformat.NotebookNode, name: str) -> dict[str, Any]:
 
 
 _REFERENCE_PROBES: dict[tuple[str, str], Probe] = {}
+_READING = threading.Lock()  # one thread reads a reference: its probes seed torch's generator
 
 
 def reference_probe(assignment: Assignment) -> Probe:
@@ -70,27 +72,35 @@ def reference_probe(assignment: Assignment) -> Probe:
     observations kept on disk for the next process (the probes train models: seconds)."""
     settings, notebook = assignment.settings, assignment.notebook
     key = (str(course.current().root), notebook, settings.digest())
-    if key not in _REFERENCE_PROBES:
-        solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
-        inputs = build_inputs(assignment, solution)
-        probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
-                      settings.long_timeout)
-        stored = stored_reference(notebook, settings)
-        observed = (stored_observations(stored, assignment.keys)
-                    or stored_observations(shipped(stored), assignment.keys))
-        for work in assignment.work:
-            if work.step.setup or not observed:
-                run_table(probe, work.module, work.table, work.step.keys,
-                          step_timeout(work.step, settings))
-        failed = [k for k, v in probe.observations.items() if not v["ok"]]
-        if failed:
-            raise RuntimeError(f"the reference failed its own probes: {failed}")
-        if stored and not observed:
-            store_verified(stored, to_bytes(probe.observations))
-        probe.observations = {**observed, **probe.observations,
-                              **text_observations(assignment.exercises, solution)}
-        _REFERENCE_PROBES[key] = probe
+    with _READING:
+        if key not in _REFERENCE_PROBES:
+            _REFERENCE_PROBES[key] = read_reference(assignment)
     return _REFERENCE_PROBES[key]
+
+
+def read_reference(assignment: Assignment) -> Probe:
+    """The reference's probe, its observations read back where an earlier run stored them
+    (its setup steps run again), else observed here and stored."""
+    settings, notebook = assignment.settings, assignment.notebook
+    solution = read_notebook(course.current().reference / f"{notebook}.ipynb")
+    inputs = build_inputs(assignment, solution)
+    probe = Probe(reference_functions(notebook, course.current().reference), inputs, None,
+                  settings.long_timeout)
+    stored = stored_reference(notebook, settings)
+    observed = (stored_observations(stored, assignment.keys)
+                or stored_observations(shipped(stored), assignment.keys))
+    for work in assignment.work:
+        if work.step.setup or not observed:
+            run_table(probe, work.module, work.table, work.step.keys,
+                      step_timeout(work.step, settings))
+    failed = [k for k, v in probe.observations.items() if not v["ok"]]
+    if failed:
+        raise RuntimeError(f"the reference failed its own probes: {failed}")
+    if stored and not observed:
+        store_verified(stored, to_bytes(probe.observations))
+    probe.observations = {**observed, **probe.observations,
+                          **text_observations(assignment.exercises, solution)}
+    return probe
 
 
 def stored_reference(notebook: str, settings: Settings) -> Path | None:
@@ -135,11 +145,22 @@ def stored_observations(path: Path | None, planned: frozenset[str]) -> dict:
     return observations if complete else {}
 
 
+def read_limit(assignment: Assignment) -> float:
+    """How long reading the reference may take: each of its probes to its timeout."""
+    settings = assignment.settings
+    return JOIN_GRACE_SECONDS + sum(step_timeout(work.step, settings) * len(work.keys)
+                                    for work in assignment.work)
+
+
 class ReferenceTiming:
     """The reference's timed steps on one submission's late inputs, run in a thread of their
     own from the moment the kernel starts the student's first (`start`), or else by
     `finish`: both meet the same load on the machine, and the reference's seconds leave the
     submission's path.
+
+    The reference itself is read back (or observed) in a thread from the start, while the
+    kernel boots and runs the notebook; the kernel's first timed step waits for that, so
+    that no step of the student's is timed beside it.
 
     The steps compete for the cores as the kernel's do: in a cpu group of their own with the
     graded kernel's weight. Their CPU time is their thread's own clock: each step runs on the
@@ -148,24 +169,48 @@ class ReferenceTiming:
     launch). They run on a probe of their own (the reference's inputs with the late ones,
     its own observations), sharing only the state its untimed steps built."""
 
-    def __init__(self, probe: Probe, assignment: Assignment, late: dict[str, int]):
-        self.probe = copy.copy(probe)
-        self.probe.inputs = {**probe.inputs, **late}
-        self.probe.observations = {}
-        self.assignment = assignment
+    def __init__(self, assignment: Assignment, late: dict[str, int]):
+        self.assignment, self.late = assignment, late
+        self.source: Probe | None = None  # the reference's probe, once read
+        self.probe: Probe | None = None  # the copy its timed steps run on
         self.seconds: dict[str, float] = {}
         self.error: Exception | None = None
         self.thread: threading.Thread | None = None
+        self.reading = threading.Thread(target=self.read, daemon=True, name="the reference")
+        self.reading.start()
+
+    def read(self) -> None:
+        try:
+            with timeline.span(READ_SPAN):
+                self.source = reference_probe(self.assignment)
+        except Exception as error:  # noqa: BLE001 - raised again by observed, in the grader
+            self.error = error
+            return
+        self.probe = copy.copy(self.source)
+        self.probe.inputs = {**self.source.inputs, **self.late}
+        self.probe.observations = {}
+
+    def observed(self) -> Probe:
+        """The reference's probe, once read (its failure is the grader's fault)."""
+        self.reading.join(read_limit(self.assignment))
+        if self.reading.is_alive():
+            raise RuntimeError("the reference's probes did not return")
+        if self.error is not None:
+            raise self.error
+        return self.source
 
     def start(self) -> None:
-        """Run the timed steps beside the kernel's, once (a later call does nothing)."""
+        """Run the timed steps beside the kernel's, once (a later call does nothing), when
+        the reference is read."""
         if self.thread is None:
+            self.reading.join(read_limit(self.assignment))
             self.thread = threading.Thread(target=self.run, daemon=True,
                                            name="the reference's timed steps")
             self.thread.start()
 
     def run(self) -> None:
         try:
+            self.observed()
             span = TIMED_SPAN if self.beside else ALONE_SPAN
             with timeline.span(span), cgroups.thread_apart(FOREGROUND_SHARES):
                 for work in self.assignment.timed:
@@ -183,20 +228,23 @@ class ReferenceTiming:
         return self.thread is not None
 
     def wait(self) -> bool:
-        """Let the timed steps end, if they started (an attempt judged no further must not
-        leave them running beside the next one's); whether they did, in their timeouts."""
+        """Let the reading and the timed steps end, if they started (an attempt judged no
+        further must not leave them running beside the next one's); whether they did, in
+        their timeouts."""
+        self.reading.join(read_limit(self.assignment))
         if self.thread is not None:
             settings = self.assignment.settings
             self.thread.join(JOIN_GRACE_SECONDS + sum(
                 step_timeout(work.step, settings) for work in self.assignment.timed))
-        return self.thread is None or not self.thread.is_alive()
+        return not self.reading.is_alive() and (self.thread is None
+                                                 or not self.thread.is_alive())
 
     def finish(self) -> tuple[dict[str, float], dict]:
         """Every timed step's seconds and observations (timed here if the kernel ran none);
         a step that failed is the grader's fault, never a ratio."""
         if self.thread is None:
             self.run()
-        elif not self.wait():
+        if not self.wait():
             raise RuntimeError("the reference's timed steps did not return")
         if self.error is not None:
             raise self.error
