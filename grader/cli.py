@@ -24,6 +24,7 @@ from grader import timeline
 from grader.authoring import course
 from grader.grading.results import JUDGED
 from grader.grading.wording import NOT_HANDED_IN
+from grader.imports import import_uncollected
 from grader.leave import run_and_leave
 from grader.scale.interrupt import Interrupted, stopping_on_signals
 
@@ -171,6 +172,7 @@ def run(folder: Path, out: Path | None, jobs: int, timeout: float | None, device
     if profile:
         timeline.enable()
     with started_early(jobs, scheduler):
+        import_uncollected("grader.authoring.datasets", "grader.scale.batch")
         from grader.authoring.datasets import DataNotFound
         from grader.scale.batch import grade_folder
         from grader.scale.shard import parse_shard

@@ -33,7 +33,7 @@ from grader.grading.plan import step_timeout
 from grader.grading.results import cpu_key
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.sandbox import cgroups
-from grader.sandbox.bwrap import kernels_isolated
+from grader.sandbox.bwrap import kernels_isolated, read_copies_here
 from grader.sandbox.datacache import data_digest
 from grader.sandbox.kernels import FOREGROUND_SHARES
 from grader.sandbox.observations import BadObservations, load_bounded, validated
@@ -89,6 +89,7 @@ def read_reference(assignment: Assignment) -> Probe:
     stored = stored_reference(notebook, settings)
     observed = (stored_observations(stored, assignment.keys)
                 or stored_observations(shipped(stored), assignment.keys))
+    read_copies_here()  # the probes below read the data sets as the kernels do
     for work in assignment.work:
         if work.step.setup or not observed:
             run_table(probe, work.module, work.table, work.step.keys,

@@ -79,10 +79,9 @@ def find_data_dir() -> Path:
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """Parse one IDX file (optionally gzipped) into a tensor."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    """Parse one IDX file (optionally gzipped) into a tensor over the bytes read, copied
+    once: the warm parent of the grader's kernels reads them on the way to the first."""
+    raw = read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     ndim = raw[3]
@@ -93,8 +92,19 @@ def read_idx(path: Path) -> torch.Tensor:
         expected *= size
     if len(raw) - header != expected:
         raise ValueError(f"{path}: header says {shape}, file holds {len(raw) - header} bytes")
-    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8)
-    return data.reshape(shape)
+    return torch.frombuffer(raw, dtype=torch.uint8, offset=header).reshape(shape)
+
+
+def read_bytes(path: Path) -> bytearray:
+    """The file's bytes (inflated if gzipped), in a buffer torch may share."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as handle:
+            return bytearray(handle.read())
+    with open(path, "rb") as handle:
+        raw = bytearray(os.fstat(handle.fileno()).st_size)
+        if handle.readinto(raw) != len(raw):
+            raise ValueError(f"{path} changed while it was read")
+        return raw
 
 
 def data_files(folder: Path) -> list[Path]:
@@ -105,10 +115,20 @@ def data_files(folder: Path) -> list[Path]:
     return sources
 
 
+_COPIES: dict[Path, Path] = {}  # a folder -> the same files inflated, to read instead
+
+
 def load_fashion_mnist(folder: Path | None = None) -> FashionMNIST:
     """Both splits, parsed once per process and folder; a kernel forked from the grader's
     warm parent finds them parsed there already (grader/sandbox/forkserver.py)."""
-    return parsed(folder or find_data_dir())
+    folder = folder or find_data_dir()
+    return parsed(_COPIES.get(folder.resolve(), folder) if _COPIES else folder)
+
+
+def read_copy(source: Path, copy: Path) -> None:
+    """Read `source`'s files from `copy`, the same files inflated, from now on: the grader
+    reads the copy its kernels read instead of inflating 30 MB again (0.3 s)."""
+    _COPIES[source.resolve()] = copy
 
 
 def preload(folder: Path) -> None:

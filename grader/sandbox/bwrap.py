@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib
 import os
 import sys
 import tempfile
@@ -142,17 +143,33 @@ def data_folders(sets: Iterable[DataSet] | None = None) -> dict[str, Path]:
     """The folders of the data sets the kernels read (`sets`, else the course's), by the
     variable that tells a kernel where: each the grader's, inflated once if gzipped. One not
     found is left out; a kernel that reads it gets its loader's message."""
-    folders = {}
+    return {data.env_var: copy for data, (_, copy) in data_copies(sets).items()}
+
+
+def data_copies(sets: Iterable[DataSet] | None = None) -> dict[DataSet, tuple[Path, Path]]:
+    """Each data set found: the folder its loader finds, and the one the kernels read (the
+    grader's copy, inflated; the same folder where none is gzipped or no cache is
+    writable, and each kernel then inflates the files itself)."""
+    copies = {}
     for data in in_use() if sets is None else sets:
         try:
             source = data.find().resolve()
         except DataNotFound:
             continue
         try:
-            folders[data.env_var] = unpacked_dir(data, source)
-        except OSError:  # no writable cache: each kernel inflates the files itself
-            folders[data.env_var] = source
-    return folders
+            copies[data] = source, unpacked_dir(data, source)
+        except OSError:
+            copies[data] = source, source
+    return copies
+
+
+def read_copies_here() -> None:
+    """Have this process's loaders read the copies the kernels read, where they offer to (a
+    `read_copy(source, copy)` function): the grader's own probes then parse raw files."""
+    for data, (source, copy) in data_copies().items():
+        read_copy = getattr(importlib.import_module(data.loader), "read_copy", None)
+        if read_copy is not None and copy != source:
+            read_copy(source, copy)
 
 
 def bwrap_command(folder: Path, workdir: Path, settings: SandboxSettings, gpu: bool,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import gc
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ import time
 from pathlib import Path
 
 from grader import timeline
+from grader.imports import import_uncollected
 from grader.paths import PACKAGE
 from grader.sandbox.host import bwrap_works, drops_privileges, kernel_environment
 
@@ -169,12 +169,8 @@ def serve(grader: int) -> None:
     # debugpy warns on stderr, at import, of the frozen modules a debugger could miss: no
     # kernel is debugged, and the parent's stderr is the grader's terminal.
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    for module in WARM:
-        __import__(module)
+    import_uncollected(*WARM)  # frozen: a kernel's collections skip them, its pages shared
     quick_cell_names()
-    # What the imports made is never garbage: a kernel's collections (the grader frees a
-    # failed cell's traceback with one) skip it, and a fork shares its pages.
-    gc.freeze()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     replies.write(b'{"ready": true}\n')
     replies.flush()

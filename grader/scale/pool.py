@@ -10,6 +10,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 
+from grader.imports import import_uncollected
 from grader.sandbox.host import THREAD_VARIABLES, share_of_cores
 from grader.scale import interrupt
 
@@ -20,7 +21,8 @@ def start_worker(threads: int) -> None:
     """A worker's start: its share of the cores (oversubscribed thread pools made an epoch
     30× slower with two workers on two cores), signals that stop only the unit it grades,
     and the course's own exercise modules, which the settings sent to it refer to."""
-    import torch  # in the worker: its own imports
+    import_uncollected("torch", "grader.authoring.exercise")  # in the worker: its own
+    import torch
 
     from grader.authoring.exercise import available
 
