@@ -7,6 +7,8 @@ parsed once for every step."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -45,12 +47,14 @@ def parses(monkeypatch) -> list[str]:
     """Every cell grader.grading.source parses, as it parses it."""
     seen: list[str] = []
 
-    class Counting(grader.grading.source.TransformerManager):
+    cells = grader.grading.source.ipython_cells()
+
+    class Counting(cells.TransformerManager):
         def transform_cell(self, cell: str) -> str:
             seen.append(cell)
             return super().transform_cell(cell)
 
-    monkeypatch.setattr(grader.grading.source, "TransformerManager", Counting)
+    monkeypatch.setattr(cells, "TransformerManager", Counting)
     return seen
 
 
@@ -179,3 +183,26 @@ def test_a_step_reading_the_students_text_that_raises_fails_only_that_notebook(
     assert result.fault is None and result.tests
     assert all(not test.passed and "RecursionError while reading its code" in test.message
                for test in result.tests), result.tests[0].message
+
+
+MAGICS_IN_A_FRESH_PROCESS = """
+import ast, json, sys
+import nbformat
+from grader.grading.source import parse_notebook
+cell = nbformat.v4.new_code_cell("%matplotlib inline\\nfiles = !ls\\nimport torch")
+[parsed] = parse_notebook(nbformat.v4.new_notebook(cells=[cell])).cells
+calls = [node.func.attr for node in ast.walk(parsed.tree) if isinstance(node, ast.Call)
+         and isinstance(node.func, ast.Attribute)]
+print(json.dumps({"calls": calls, "ipython": sorted(m for m in sys.modules
+                                                    if m.split(".")[0] == "IPython")}))
+"""
+
+
+def test_magics_are_read_without_importing_the_ipython_package():
+    """IPython's cell transformer is loaded from its file alone: the IPython package's own
+    import (its terminal, its debugger, jedi) cost every grading process 0.3 s before its
+    first kernel. The magics still read as the calls the kernel runs."""
+    ran = subprocess.run([sys.executable, "-c", MAGICS_IN_A_FRESH_PROCESS],
+                         capture_output=True, text=True, timeout=120, check=True)
+    found = json.loads(ran.stdout)
+    assert found == {"calls": ["run_line_magic", "getoutput"], "ipython": []}, found
