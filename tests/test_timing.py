@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from conftest import FAST, SOLUTION, code, grade_file, with_functions, write_notebook
 
-from grader.grading import reference
+from grader.grading import grade, reference
 from grader.grading.assignment import Assignment
 from grader.grading.checks import Failed, NotMeasured
 from grader.grading.expect import expect_fast_enough, slowest_part
@@ -520,6 +520,44 @@ def reference_figures(monkeypatch) -> list[dict[str, float]]:
     monkeypatch.setattr(reference.ReferenceTiming, "finish", recorded)
     return figures
 
+
+# Slow only in its own step (the function timed over the epoch's batches), fast in the epoch.
+SLOW_ALONE_CROSS_ENTROPY = code("""
+    import sys
+
+    def cross_entropy(y_hat, y):
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith("softmax_probes.py") \\
+                    and frame.f_code.co_name == "run":
+                return torch.stack([-torch.log(y_hat[i, y[i]]) for i in range(len(y))])
+            frame = frame.f_back
+        return -torch.log(y_hat[range(len(y_hat)), y])
+    """)
+
+
+@pytest.mark.parametrize(("cpu", "wall", "ratio", "flattering"), [
+    (0.33, 0.33, 1.0, False),  # the solution
+    (0.90, 0.33, 2.6, True),  # above half its 5x bound
+    (0.50, 0.33, 1.0, True),  # its kernel on more than one core (0.50 s in 0.33 s)
+])
+def test_a_step_is_timed_again_alone_where_the_overlap_may_flatter_it(cpu, wall, ratio,
+                                                                       flattering):
+    timing = Timing("epoch.run", "cpu", wall, cpu / ratio, 5.0, cpu, cpu / ratio, wall)
+    assert grade.flattered(timing) is flattering
+
+
+@needs_accounting
+def test_a_part_of_a_step_never_has_the_reference_timed_again(reference_observed, tmp_path,
+                                                              reference_runs):
+    """A part only words its step's message: a function slow in its own part and fast in
+    the epoch keeps the figures taken beside the kernel, and its epoch's verdict."""
+    path = write_notebook(with_functions({"cross_entropy": SLOW_ALONE_CROSS_ENTROPY}),
+                          tmp_path / "slow_alone.ipynb")
+    result = grade_file(path, FAST)
+    speed, epoch = speed_mark(result)
+    assert speed.passed and epoch.cpu_ratio < grade.ALONE_ABOVE * epoch.max_ratio, speed.message
+    assert reference_runs == [False], reference_runs
 
 @needs_accounting
 def test_a_slow_step_is_judged_against_the_reference_timed_alone(

@@ -181,7 +181,10 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
     beside its step, slowing the reference's), the reference's steps are timed again,
     alone now that the kernel is gone, and the verdict reads the lesser of each step's two
     figures: a load on the machine only ever adds to one (the reference timed alone took
-    0.33 to 0.46 s of CPU time here, from one minute to the next)."""
+    0.33 to 0.46 s of CPU time here, from one minute to the next). Only the steps that
+    give a verdict count: a part of one (a function timed over the epoch's batches) only
+    words its step's message, and a step slow enough for that to matter is timed again
+    for its own ratio (a part's milliseconds are noise: one of 6 ms read 2.4×)."""
     assignment, settings = attempt.assignment, attempt.settings
     reference_seconds, observed = attempt.reference.finish()
 
@@ -190,16 +193,22 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
                 for work in assignment.timed]
 
     timings = figures(reference_seconds)
-    crowded = any(timing.student_cpu_seconds is not None and timing.student_seconds
-                  and timing.student_cpu_seconds > ONE_CORE * timing.student_seconds
-                  for timing in timings)
-    near_bound = any(timing.ratio is not None and timing.ratio > ALONE_ABOVE * timing.max_ratio
-                     for timing in timings)
-    if attempt.reference.beside and (crowded or near_bound):
+    verdicts = [timing for timing, work in zip(timings, assignment.timed, strict=True)
+                if not work.step.part_of]
+    if attempt.reference.beside and any(map(flattered, verdicts)):
         alone, _ = ReferenceTiming(assignment, attempt.late).finish()
         timings = figures({key: min(figure, alone[key])
                            for key, figure in reference_seconds.items()})
     return timings, observed
+
+
+def flattered(timing: Timing) -> bool:
+    """Whether timing beside the reference may have flattered this step: its ratio above
+    ALONE_ABOVE of its bound, or its kernel on more than one core while it ran."""
+    crowded = (timing.student_cpu_seconds is not None and bool(timing.student_seconds)
+               and timing.student_cpu_seconds > ONE_CORE * timing.student_seconds)
+    return crowded or (timing.ratio is not None
+                       and timing.ratio > ALONE_ABOVE * timing.max_ratio)
 
 
 def grade_submission(submission: Submission, assignment: Assignment | Settings,
