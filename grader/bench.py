@@ -259,7 +259,8 @@ def bench_batch(copies: int, device: str, workdir: Path) -> dict:
     execute_plain([warm_up_notebook(workdir)])  # not timed: disk cache and kernel start
     # Not timed either: the reference observed and stored for these settings, the data
     # inflated, so that no grading below pays what only the first would.
-    grade_in_worker(half, workdir / "graded-warm-up", 1, device)
+    make_copies(source, workdir / "warm-up-grading", 1)
+    grade_in_worker(workdir / "warm-up-grading", workdir / "graded-warm-up", 1, device)
     found: dict = {"plain": {"seconds": execute_plain(paths)}}
     for name, (jobs, scheduler) in GRADINGS.items():
         found[name] = grade_in_worker(folder, workdir / f"graded-{name}", jobs, device,
