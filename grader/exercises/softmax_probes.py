@@ -117,7 +117,7 @@ def prepare_epoch(probe: Probe) -> str:
     device = str(probe.inputs[DEVICE])
     data = load_fashion_mnist()
     X = as_float(data.train_images).reshape(len(data.train_labels), -1)
-    X[:, probe.inputs["epoch.blank_pixels"]] = 0  # their weights must end as W0 began
+    X.index_fill_(1, probe.inputs["epoch.blank_pixels"], 0)  # their weights end as W0 began
     probe.state.update(device=device, X=X.to(device), y=data.train_labels.to(device))
     probe.state["epoch.batches"] = epoch_batches(probe)
     warmup = torch.arange(WARMUP_BATCHES * int(probe.inputs["epoch.batch_size"]), device=device)

@@ -39,6 +39,7 @@ from grader.students.submissions import Submission, match_notebooks
 # is judged against the reference timed again alone; so is one whose kernel ran on more
 # than ONE_CORE seconds of CPU time a second (its step runs on one thread).
 ALONE_ABOVE = 0.5
+ALONE_RUNS = 2  # the reference's timed steps, timed again alone
 ONE_CORE = 1.25
 
 
@@ -179,9 +180,10 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
     its figure then flatters the student. So where a step's ratio is above ALONE_ABOVE of
     its bound, or the kernel ran on more than one core (its own threads or processes
     beside its step, slowing the reference's), the reference's steps are timed again,
-    alone now that the kernel is gone, and the verdict reads the lesser of each step's two
-    figures: a load on the machine only ever adds to one (the reference timed alone took
-    0.33 to 0.46 s of CPU time here, from one minute to the next). Only the steps that
+    alone now that the kernel is gone, ALONE_RUNS times, and the verdict reads the least
+    of each step's figures: a load on the machine only ever adds to one (the reference's
+    epoch took 0.34 to 0.53 s of CPU time here, from one minute to the next, and twice in
+    six runs both its figures were slow). Only the steps that
     give a verdict count: a part of one (a function timed over the epoch's batches) only
     words its step's message, and a step slow enough for that to matter is timed again
     for its own ratio (a part's milliseconds are noise: one of 6 ms read 2.4×)."""
@@ -196,9 +198,9 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
     verdicts = [timing for timing, work in zip(timings, assignment.timed, strict=True)
                 if not work.step.part_of]
     if attempt.reference.beside and any(map(flattered, verdicts)):
-        alone, _ = ReferenceTiming(assignment, attempt.late).finish()
-        timings = figures({key: min(figure, alone[key])
-                           for key, figure in reference_seconds.items()})
+        runs = [reference_seconds, *(ReferenceTiming(assignment, attempt.late).finish()[0]
+                                     for _ in range(ALONE_RUNS))]
+        timings = figures({key: min(run[key] for run in runs) for key in reference_seconds})
     return timings, observed
 
 
