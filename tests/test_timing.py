@@ -334,8 +334,14 @@ def test_the_slow_function_is_named_only_where_it_holds_most_of_the_extra_time(p
             in found[1]
 
 
-# Fast only where it sees the grader's per-function step in its callers, slow in the epoch.
-TWO_FACED_CROSS_ENTROPY = code("""
+LOOPED = "torch.stack([-torch.log(y_hat[i, y[i]]) for i in range(len(y))])"
+VECTORISED = "-torch.log(y_hat[range(len(y_hat)), y])"
+
+
+def two_faced(in_its_step: str, in_the_epoch: str) -> str:
+    """A cross_entropy returning `in_its_step` where it sees the grader's per-function step
+    (the function timed over the epoch's batches) in its callers, else `in_the_epoch`."""
+    return code(f"""
     import sys
 
     def cross_entropy(y_hat, y):
@@ -343,10 +349,14 @@ TWO_FACED_CROSS_ENTROPY = code("""
         while frame is not None:
             if frame.f_code.co_filename.endswith("softmax_probes.py") \\
                     and frame.f_code.co_name == "run":
-                return -torch.log(y_hat[range(len(y_hat)), y])
+                return {in_its_step}
             frame = frame.f_back
-        return torch.stack([-torch.log(y_hat[i, y[i]]) for i in range(len(y))])
+        return {in_the_epoch}
     """)
+
+
+# Fast only where it sees the grader's per-function step in its callers, slow in the epoch.
+TWO_FACED_CROSS_ENTROPY = two_faced(VECTORISED, LOOPED)
 
 
 @needs_accounting
@@ -522,18 +532,7 @@ def reference_figures(monkeypatch) -> list[dict[str, float]]:
 
 
 # Slow only in its own step (the function timed over the epoch's batches), fast in the epoch.
-SLOW_ALONE_CROSS_ENTROPY = code("""
-    import sys
-
-    def cross_entropy(y_hat, y):
-        frame = sys._getframe(1)
-        while frame is not None:
-            if frame.f_code.co_filename.endswith("softmax_probes.py") \\
-                    and frame.f_code.co_name == "run":
-                return torch.stack([-torch.log(y_hat[i, y[i]]) for i in range(len(y))])
-            frame = frame.f_back
-        return -torch.log(y_hat[range(len(y_hat)), y])
-    """)
+SLOW_ALONE_CROSS_ENTROPY = two_faced(LOOPED, VECTORISED)
 
 
 @pytest.mark.parametrize(("cpu", "wall", "ratio", "flattering"), [
