@@ -16,7 +16,7 @@ import pytest
 from conftest import FAST, SOLUTION, grade_file, outcomes, write_notebook
 
 from grader.grading.observe import MAX_RESTARTS, RUN_WHOLE
-from grader.sandbox.budget import BUDGET_RUNS
+from grader.sandbox.budget import BUDGET_RUNS, Budget
 from grader.sandbox.kernels import KernelPool, LaunchedKernel
 
 # Bound only by the softmax-from-scratch demo, looked up where no reading of the source sees it.
@@ -99,3 +99,14 @@ def test_kernel_deaths_and_a_demo_name_stay_within_one_budget(tmp_path, kernel_r
     assert any(budget in note for note in result.notes), result.notes
     assert any(budget in test.message for test in result.tests), [t.message for t in result.tests]
     assert not result.fault, result.fault
+
+
+def test_the_graders_own_wait_between_cells_is_given_back_to_the_budget():
+    """The kernel's first timed step waits for the reference to be read (seconds, where it
+    is observed afresh): that wait is the grader's, not the submission's."""
+    budget = Budget.start(60)
+    ends = budget.ends
+    with budget.paused():
+        time.sleep(0.2)
+    assert budget.ends >= ends + 0.2
+    assert budget.left() > 59.5

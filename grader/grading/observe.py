@@ -97,7 +97,8 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
             cpu_before = kernel.group.cpu_seconds() if kernel.group else None
             runnable_before = kernel.group.runnable() if kernel.group else {}
             if item.step.timed:
-                attempt.reference.start()
+                with attempt.budget.paused():
+                    attempt.reference.start()
             outcome = run.run_code(
                 RUN_STEP.format(module=item.module, table=item.table, keys=item.keys,
                                 timeout=timeout, late=encode(step_late) if step_late else None),
