@@ -183,10 +183,10 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
     alone now that the kernel is gone, ALONE_RUNS times, and the verdict reads the least
     of each step's figures: a load on the machine only ever adds to one (the reference's
     epoch took 0.34 to 0.53 s of CPU time here, from one minute to the next, and twice in
-    six runs both its figures were slow). Only the steps that
-    give a verdict count: a part of one (a function timed over the epoch's batches) only
-    words its step's message, and a step slow enough for that to matter is timed again
-    for its own ratio (a part's milliseconds are noise: one of 6 ms read 2.4×)."""
+    six runs both its figures were slow). Only the steps that give a verdict count: a part
+    of one (a function timed over the epoch's batches) only words its step's message, and
+    a step slow enough for that to matter is timed again for its own ratio (a part's
+    milliseconds are noise: one of 6 ms read 2.4×)."""
     assignment, settings = attempt.assignment, attempt.settings
     reference_seconds, observed = attempt.reference.finish()
 
