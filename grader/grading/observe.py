@@ -94,11 +94,11 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
         for item in work:
             timeout = step_timeout(item.step, settings)
             step_late = {key: late[key] for key in item.step.late}
-            cpu_before = kernel.group.cpu_seconds() if kernel.group else None
-            runnable_before = kernel.group.runnable() if kernel.group else {}
-            if item.step.timed:
+            if item.step.timed:  # first: the kernel's clocks below start after the wait
                 with attempt.budget.paused():
                     attempt.reference.start()
+            cpu_before = kernel.group.cpu_seconds() if kernel.group else None
+            runnable_before = kernel.group.runnable() if kernel.group else {}
             outcome = run.run_code(
                 RUN_STEP.format(module=item.module, table=item.table, keys=item.keys,
                                 timeout=timeout, late=encode(step_late) if step_late else None),
