@@ -245,3 +245,53 @@ def test_a_killed_kernels_cpu_time_is_counted_by_the_parent_that_forked_it():
         assert reaped_cpu_seconds(pool.forks.process.pid) >= 1.0
     finally:
         pool.close()
+
+
+KILL_EVERYTHING = "import os, signal\nos.kill(-1, signal.SIGKILL)"
+
+
+def test_a_cell_that_kills_its_sandbox_is_blamed_even_if_the_kernel_outlives_it(pool):
+    """`kill -9 -1` kills the placeholder; the kernel dies once the sandbox's first process
+    sees that, which a busy machine can delay past the cell's reply. Stopping that process
+    makes the delay as long as the test likes: the cell must still be the one blamed, and
+    no later cell run in a kernel whose sandbox is gone."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(s) for s in ("x = 1", KILL_EVERYTHING, "x = 2")]
+    kernel = pool.take()
+    with KernelRun(notebook, kernel, cell_timeout=60, total_timeout=120) as run:
+        init = forkserver.parent_of(kernel.holder_pid)
+        os.kill(init, signal.SIGSTOP)
+        try:
+            run.run_notebook()
+        finally:
+            os.kill(init, signal.SIGCONT)
+    assert run.stopped_cell == 1, run.errors
+    assert [e.index for e in run.errors] == [1] and "DeadKernel" in run.errors[0].error
+    assert run.notebook.cells[2].get("execution_count") is None  # never run
+
+
+def placeholder(kernel) -> str:
+    """The placeholder's state and signals, for a failing assertion to show."""
+    try:
+        status = open(f"/proc/{kernel.holder_pid}/status").read().splitlines()
+    except OSError as error:
+        return str(error)
+    return " ".join(line for line in status if line.startswith(("State", "Sig", "ShdPnd")))
+
+
+def test_a_sandbox_is_lost_only_once_its_placeholder_is_ending(pool):
+    kernel = pool.take()
+    kernel.started()
+    try:
+        assert not kernel.sandbox_lost(), placeholder(kernel)
+        os.kill(kernel.holder_pid, signal.SIGSTOP)  # stopped is not ending
+        assert not kernel.sandbox_lost(), placeholder(kernel)
+        os.kill(kernel.holder_pid, signal.SIGCONT)
+        init = forkserver.parent_of(kernel.holder_pid)
+        os.kill(init, signal.SIGSTOP)  # so the sandbox stays until the test looks
+        os.kill(kernel.holder_pid, signal.SIGTERM)
+        assert kernel.sandbox_lost(), placeholder(kernel)
+        os.kill(init, signal.SIGCONT)
+    finally:
+        kernel.close()
+    assert kernel.holder_fd is None  # its handle closed with it

@@ -171,6 +171,9 @@ class KernelRun:
         self.client.timeout = max(1, math.ceil(limit))
         try:
             self.client.execute_cell(cell, index)
+            if self.kernel.sandbox_lost():  # the cell killed it; the kernel is yet to die
+                self.kernel.kill()
+                raise DeadKernelError("Kernel died")
             # Once the budget is spent nothing more runs here: the kernel is only closed.
             if self.last_error and self.last_error.startswith("CellTimeout"):
                 self.expect_responsive()

@@ -21,7 +21,9 @@ import asyncio
 import fcntl
 import itertools
 import os
+import select
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -81,6 +83,10 @@ MAX_FRAME_BYTES = 512 * 2**20
 HOLDER_SECONDS = 120.0  # for bwrap to build a forked kernel's sandbox, in the background
 KILL_SECONDS, KILL_POLL_SECONDS = 5.0, 0.005  # for a killed kernel to be gone, how often
 SETTLE_SECONDS = 0.1  # for a killed sandbox's last processes to end on their own
+# Signals whose default action is to be ignored or to stop: any other pending on the
+# placeholder (which handles none) ends it, and its sandbox with it.
+SPARING = {signal.SIGCHLD, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN,
+           signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH}
 
 
 @cache
@@ -232,6 +238,8 @@ class LaunchedKernel:
                                             stdout=self.output.writer,
                                             stderr=self.output.writer)
         self.fork_error: str | None = None
+        self.holder_pid = 0  # a forked kernel's placeholder, and a handle on it, once forked
+        self.holder_fd: int | None = None
         self.forking: threading.Thread | None = None
         if forks:
             # In the background, as a kernel started from scratch boots: a sandbox built at
@@ -249,8 +257,19 @@ class LaunchedKernel:
     def fork_in(self, forks: ForkServer, request: dict) -> None:
         """Fork the kernel into its sandbox once bwrap has built it (a thread)."""
         try:
-            forks.fork({**request, "holder": self.holder(),
-                        "sandbox": self.manager.provisioner.process.pid})
+            holder = self.holder()
+            handle = os.pidfd_open(holder)
+            try:
+                forks.fork({**request, "holder": holder,
+                            "sandbox": self.manager.provisioner.process.pid})
+                # Alive still, after the fork server found it was the placeholder: then it
+                # was the placeholder when the handle was opened too (a pid is reused only
+                # once its process is gone).
+                signal.pidfd_send_signal(handle, 0)
+            except BaseException:
+                os.close(handle)
+                raise
+            self.holder_pid, self.holder_fd = holder, handle
         except (OSError, RuntimeError, ValueError) as error:
             self.fork_error = str(error)
 
@@ -276,6 +295,28 @@ class LaunchedKernel:
                 self.forking.join()
         if self.fork_error:
             raise RuntimeError(f"the kernel could not be forked: {self.fork_error}")
+
+    def sandbox_lost(self) -> bool:
+        """Whether a forked kernel's sandbox is gone or going: its placeholder ended, or a
+        signal that ends it is pending. The kernel dies with the sandbox's pid namespace,
+        but only once the namespace's first process sees the placeholder go: a cell that
+        killed it (`kill -9 -1`) may still reply first, and on a busy machine the kernel
+        would die in a later cell, which would be blamed and passed over instead."""
+        if self.holder_fd is None:
+            return False
+        poll = select.poll()
+        poll.register(self.holder_fd, select.POLLIN)
+        try:
+            status = Path(f"/proc/{self.holder_pid}/status").read_text()
+        except OSError:
+            return True
+        if poll.poll(0):  # ended (then the status read may be another process's)
+            return True
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+        spared = int(fields["SigBlk"], 16) | int(fields["SigIgn"], 16)
+        spared |= sum(1 << (number - 1) for number in SPARING)
+        return bool(pending & ~spared)
 
     def terminal_output(self) -> str:
         """What the kernel's processes wrote to their stdout and stderr so far (not cell
@@ -306,7 +347,12 @@ class LaunchedKernel:
     def close(self) -> None:
         """Kill the kernel and remove its folder and its disk."""
         self.kill()
+        if self.forking is not None:  # quick once killed: it opens the placeholder's handle
+            self.forking.join()
         self.output.close()
+        if self.holder_fd is not None:
+            os.close(self.holder_fd)
+            self.holder_fd = None
         if self.disk:
             unmount(self.workdir)
         shutil.rmtree(self.folder, ignore_errors=True)
