@@ -332,3 +332,17 @@ def test_a_cache_folder_that_is_not_a_folder_of_ours_is_refused(tmp_path, damage
     with pytest.raises(OSError):
         datacache.unpacked_dir(FASHION_MNIST, tmp_path / "gz", tmp_path / "cache")
     assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_the_epochs_pixels_are_the_images_as_floats_with_the_blanked_ones_zero():
+    blank = torch.tensor(data.BLANKED)
+    rows = data.blanked_pixels(blank)
+    images = data.load_fashion_mnist().train_images
+    assert rows.shape == (len(images), 28 * 28) and rows.dtype == torch.float32
+    assert rows[:, blank].abs().sum() == 0
+    assert images.reshape(len(images), -1)[:, blank].sum() > 0  # blanked, not blank already
+    kept = torch.ones(28 * 28, dtype=torch.bool)
+    kept[blank] = False
+    assert torch.equal(rows[:, kept], data.as_float(images).reshape(len(images), -1)[:, kept])
+    assert data.blanked_pixels(blank.clone()) is rows  # made once for the pixel set
+    assert data.blanked_pixels(blank[:3]) is not rows

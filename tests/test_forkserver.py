@@ -16,6 +16,7 @@ import time
 
 import nbformat
 import pytest
+import torch
 
 from grader.paths import PACKAGE
 from grader.sandbox import forkserver
@@ -172,26 +173,39 @@ SPOIL = """
 import json, torch
 from grader.kernel import data
 found = data.parsed.cache_info().currsize
+pixels = data.blanked_rows.cache_info().currsize
 images = data.load_fashion_mnist().train_images
-print(json.dumps({"found": found, "first": int(images[0].sum()), "sum": int(images.sum())}))
+rows = data.blanked_pixels(torch.tensor(data.BLANKED))
+print(json.dumps({"found": found, "first": int(images[0].sum()), "sum": int(images.sum()),
+                  "pixels": pixels, "rows": float(rows.sum())}))
 images.zero_()
+rows.zero_()
 """
 
 
-def test_a_forked_kernel_finds_the_data_parsed_and_what_it_changes_stays_its_own(pool):
-    from grader.kernel.data import load_fashion_mnist
+def test_a_forked_kernel_finds_the_data_parsed_and_what_it_changes_stays_its_own():
+    from grader.kernel.data import BLANKED, blanked_pixels, load_fashion_mnist
 
     on_disk = load_fashion_mnist().train_images
+    rows = float(blanked_pixels(torch.tensor(BLANKED)).sum())
     looks = []
-    for _ in range(2):
-        notebook = nbformat.v4.new_notebook()
-        notebook.cells = [nbformat.v4.new_code_cell(SPOIL)]
-        with KernelRun(notebook, pool.take(), cell_timeout=60, total_timeout=120) as run:
-            run.run_notebook()
-        assert not run.errors, run.errors
-        looks.append(json.loads(run.notebook.cells[0].outputs[0]["text"]))
-    expected = {"found": 1, "first": int(on_disk[0].sum()), "sum": int(on_disk.sum())}
-    assert looks == [expected, expected]  # parsed by the parent; the first's zeros stayed its own
+    pool = KernelPool(SandboxSettings(), gpu=False, ahead=False)  # its parent's first kernel
+    try:
+        for _ in range(3):
+            notebook = nbformat.v4.new_notebook()
+            notebook.cells = [nbformat.v4.new_code_cell(SPOIL)]
+            with KernelRun(notebook, pool.take(), cell_timeout=60, total_timeout=120) as run:
+                run.run_notebook()
+            assert not run.errors, run.errors
+            looks.append(json.loads(run.notebook.cells[0].outputs[0]["text"]))
+    finally:
+        pool.close()
+    expected = {"found": 1, "first": int(on_disk[0].sum()), "sum": int(on_disk.sum()),
+                "rows": pytest.approx(rows)}
+    # Parsed by the parent; the epoch's pixels made there too, for every kernel but the
+    # first (one submission alone does not wait for them); what each zeroed stayed its own.
+    assert looks == [{**expected, "pixels": 0}, {**expected, "pixels": 1},
+                     {**expected, "pixels": 1}]
 
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 from grader.authoring.option_types import Count, Positive
 from grader.grading.checks import Context, Failed
 from grader.grading.expect import describe, expect_finite, expect_shape, expect_tensor
-from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.data import BLANKED, as_float, load_fashion_mnist
 
 # A hint for the error autograd raises where a parameter is updated with autograd on.
 NO_GRAD = ("leaf Variable", "update the parameters inside `with torch.no_grad():` (or through "
@@ -172,10 +172,8 @@ def expect_aligned(epochs: list[list], features: torch.Tensor, labels: torch.Ten
 
 # --- classifiers trained on Fashion-MNIST ------------------------------------------------
 
-# The corners of the images, blank in nearly every Fashion-MNIST image already: blanked in
-# every batch of an epoch, their weights keep the grader's W0 and training barely changes.
-BLANK_PIXELS = [row * 28 + column for row in (0, 1, 2, 25, 26, 27)
-                for column in (0, 1, 2, 25, 26, 27)]
+# The corners of the images (grader/kernel/data.py), blanked in every batch of an epoch.
+BLANK_PIXELS = list(BLANKED)
 
 
 @dataclass(frozen=True)

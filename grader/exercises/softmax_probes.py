@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import torch
 
-from grader.kernel.data import as_float, load_fashion_mnist
+from grader.kernel.data import blanked_pixels, load_fashion_mnist
 from grader.kernel.probe_helpers import on_the_cases
 from grader.kernel.probing import DEVICE, TORCH_CALLS, Probe, recording_torch_calls
 
@@ -115,10 +115,9 @@ def synchronize(device: str) -> None:
 def prepare_epoch(probe: Probe) -> str:
     """Put the data on the device and warm up, so the timed step is the epoch alone."""
     device = str(probe.inputs[DEVICE])
-    data = load_fashion_mnist()
-    X = as_float(data.train_images).reshape(len(data.train_labels), -1)
-    X.index_fill_(1, probe.inputs["epoch.blank_pixels"], 0)  # their weights end as W0 began
-    probe.state.update(device=device, X=X.to(device), y=data.train_labels.to(device))
+    X = blanked_pixels(probe.inputs["epoch.blank_pixels"])  # their weights end as W0 began
+    probe.state.update(device=device, X=X.to(device),
+                       y=load_fashion_mnist().train_labels.to(device))
     probe.state["epoch.batches"] = epoch_batches(probe)
     warmup = torch.arange(WARMUP_BATCHES * int(probe.inputs["epoch.batch_size"]), device=device)
     with epoch_threads():

@@ -172,12 +172,14 @@ def serve(grader: int) -> None:
     import_uncollected(*WARM)  # frozen: a kernel's collections skip them, its pages shared
     quick_cell_names()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    forked = False
     replies.write(b'{"ready": true}\n')
     replies.flush()
     while line := requests.readline(MAX_LINE):
         reap()
         request = json.loads(line)
-        preload(request["preload"])
+        preload(request["preload"], "preload_later" if forked else "preload")
+        forked = True
         pid = os.fork()
         if pid == 0:
             try:
@@ -205,13 +207,14 @@ def quick_cell_names() -> None:
     ipykernel.compiler.get_file_name = cell_file_name
 
 
-def preload(folders: dict[str, str]) -> None:
+def preload(folders: dict[str, str], hook: str = "preload") -> None:
     """Have each data loader this parent imported (`folders` maps a loader module to the
     folder of its data set, the grader's copy, which no kernel can write) read its files
-    here, once, where it offers to (a `preload(folder)` function): every kernel forked
-    after shares what it read, copy on write, instead of reading it again (the bundled
-    course's images: 0.2 s of CPU and 55 MB a kernel). One that cannot be read is left for
-    the kernel to fail on, with its loader's message."""
+    here, once, where it offers to (a `preload(folder)` function, before the first kernel;
+    `preload_later`, before the others, for what one submission alone should not wait
+    for): every kernel forked after shares what it read, copy on write, instead of reading
+    it again (the bundled course's images: 0.2 s of CPU and 55 MB a kernel). One that
+    cannot be read is left for the kernel to fail on, with its loader's message."""
     import torch  # imported by now: this module stays light for `grade`
 
     # On one thread: a parallel op here would start OpenMP's pool, which no forked child
@@ -220,7 +223,7 @@ def preload(folders: dict[str, str]) -> None:
     torch.set_num_threads(1)
     try:
         for name, folder in folders.items():
-            loader = getattr(sys.modules.get(name), "preload", None)
+            loader = getattr(sys.modules.get(name), hook, None)
             if loader is not None:
                 with contextlib.suppress(OSError, ValueError):
                     loader(Path(folder))
