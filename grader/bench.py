@@ -408,6 +408,8 @@ def ratios(figures: dict) -> dict:
                                batch.get("dask2", {}).get("seconds")),
             dask_marginal_speedup=ratio(each.get("dask1"), each.get("dask2")),
             cpu_seconds_per_submission=batch["jobs1"].get("cpu_seconds", 0) / copies or None,
+            cores_busy={name: ratio(batch[name].get("cpu_seconds"), batch[name]["seconds"])
+                        for name in ("jobs1", "jobs2")},
             projected_minutes=min(projected(batch[name], each[name], copies)
                                   for name in ("jobs1", "jobs2")) / 60,
         )
@@ -436,7 +438,7 @@ def grading_note(run: dict) -> str:
             f"faults: {len(run['faults'])}")
 
 
-def batch_rows(batch: dict, found: dict, copies: int) -> list[Row]:
+def batch_rows(batch: dict, found: dict, copies: int, cores: int) -> list[Row]:
     plain, jobs1, jobs2 = batch["plain"], batch["jobs1"], batch["jobs2"]
     return [
         ("(1) plain nbclient execution", fmt(plain["seconds"] / copies, " s"),
@@ -451,6 +453,10 @@ def batch_rows(batch: dict, found: dict, copies: int) -> list[Row]:
          f"speed-up {fmt(found['speedup'], '×')} over {copies}; target ≥ "
          f"{PARALLEL_TARGET:g}×: {met(found['speedup'], PARALLEL_TARGET, at_most=False)}"),
         *marginal_rows(found, ("jobs1", "jobs2"), "marginal_speedup", copies),
+        ("    cores kept busy", " / ".join(fmt(found["cores_busy"][name])
+                                         for name in ("jobs1", "jobs2")),
+         f"CPU seconds over wall seconds at --jobs 1 and 2, of {cores} cores: a second "
+         "worker adds only what the first leaves idle"),
         (f"    {PROJECTED} submissions", fmt(found["projected_minutes"], " min", 1),
          f"projected at the faster of --jobs 1 and 2: the run, and {PROJECTED - copies} more "
          f"at the marginal cost; target ≤ {PROJECTED_TARGET:g} min: "
@@ -555,7 +561,8 @@ def table_rows(figures: dict) -> list[Row]:
     found, settings = figures["ratios"], figures["settings"]
     rows = [("machine", "", machine_line(figures["machine"]))]
     if figures.get("batch"):
-        rows += batch_rows(figures["batch"], found, settings["copies"])
+        rows += batch_rows(figures["batch"], found, settings["copies"],
+                           figures["machine"]["cores"])
     rows += epoch_rows(figures["epoch"], found, settings["device"])
     if figures.get("batch"):
         rows += memory_rows(figures["batch"])

@@ -68,6 +68,13 @@ def test_ratios_compare_grading_jobs_and_loader():
     assert found["jobs2_over_jobs1"] == 0.6
     assert round(found["speedup"], 3) == round(1 / 0.6, 3)
     assert found["loader_over_sliced"] == 6.5
+    assert found["cores_busy"] == {"jobs1": 1.6, "jobs2": 50.0 / 18.0}  # CPU over wall
+
+
+def test_the_table_says_how_many_cores_each_grading_kept_busy():
+    text = format_table(table_rows(figures()))
+    assert re.search(r"cores kept busy +1\.60 / 2\.78 +CPU seconds over wall seconds at "
+                     r"--jobs 1 and 2, of 2 cores", text)
 
 
 def test_a_class_is_projected_from_what_one_submission_more_costs():
