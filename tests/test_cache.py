@@ -76,11 +76,16 @@ def test_the_reference_is_read_back_alike_and_only_its_setup_runs_again(steps_ru
     assert steps_run == ["EPOCH_STEPS:epoch.prepare"]  # the timed epoch's data and warm-up
     assert alike(dict(again.observations), dict(fresh.observations))
     late = late_inputs(Assignment.of(SETTINGS), "a submission's digest")
-    seconds, _ = reference.ReferenceTiming(Assignment.of(SETTINGS), late).finish()
-    timed = [work.name for work in Assignment.of(SETTINGS).timed]  # the epoch and its parts
+    # Timed again alone for a step whose parts the kernel asked for: the epoch and its parts.
+    seconds, _ = reference.ReferenceTiming(Assignment.of(SETTINGS), late,
+                                           frozenset({"epoch.run"})).finish()
+    timed = [work.name for work in Assignment.of(SETTINGS).timed]
     assert timed[0] == "epoch.run" and "cross_entropy.in_epoch" in timed
     assert list(seconds) == [name for step in timed for name in (step, cpu_key(step))]
     assert all(seconds[name] > 0 for name in seconds)  # wall clock and CPU time, each
+    # With no kernel to ask for them (it never reached a timed step): the epoch alone.
+    seconds, _ = reference.ReferenceTiming(Assignment.of(SETTINGS), late).finish()
+    assert list(seconds) == ["epoch.run", cpu_key("epoch.run")]
 
 
 def test_the_references_timed_steps_return_after_every_step_ran(steps_run, monkeypatch):
@@ -91,12 +96,13 @@ def test_the_references_timed_steps_return_after_every_step_ran(steps_run, monke
     fresh = observe_reference(monkeypatch)
     assignment = Assignment.of(SETTINGS)
     late = late_inputs(assignment, "a digest")
-    _, observed = reference.ReferenceTiming(assignment, late).finish()
+    explained = frozenset({"epoch.run"})  # the epoch's parts timed too
+    _, observed = reference.ReferenceTiming(assignment, late, explained).finish()
     assert {key: entry["ok"] for key, entry in observed.items()} == {
         key: True for work in assignment.timed for key in work.keys}
     fresh.state["epoch.batches"] = 0  # as the collision left it: timing an error is a fault
     with pytest.raises(RuntimeError, match="failed its own timed probes.*softmax.in_epoch"):
-        reference.ReferenceTiming(assignment, late).finish()
+        reference.ReferenceTiming(assignment, late, explained).finish()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "incomplete", "a failed probe"])

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from conftest import FAST, SOLUTION, code, grade_file, with_functions, write_notebook
 
-from grader.grading import grade, reference
+from grader.grading import grade, reference, timings
 from grader.grading.assignment import Assignment
 from grader.grading.checks import Failed, NotMeasured
 from grader.grading.expect import expect_fast_enough, slowest_part
@@ -299,7 +299,32 @@ def test_the_references_cpu_time_is_its_own_threads_not_the_workers():
 
 
 @needs_accounting
-def test_a_slow_epoch_names_the_function_measured_to_take_its_time(reference_observed, tmp_path):
+def test_an_epoch_well_within_its_bound_has_its_parts_timed_on_neither_side(
+        reference_observed, tmp_path, reference_figures, monkeypatch):
+    """The parts (each function over the epoch's batches) only word a slow epoch's
+    message: an epoch whose ratio no second look could take over its bound leaves them
+    out, in the kernel and in the reference's thread (0.2 s of CPU time a submission)."""
+    asked: list[str] = []
+    run_code = KernelRun.run_code
+
+    def recorded(self, source, timeout, expect=None):
+        asked.extend(expect or [])
+        return run_code(self, source, timeout, expect)
+
+    monkeypatch.setattr(KernelRun, "run_code", recorded)
+    path = write_notebook(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution.ipynb")
+    result = grade_file(path, FAST)
+    speed, epoch = speed_mark(result)
+    assert speed.passed and not timings.flattered(epoch), (speed.message, epoch)
+    assert "epoch.run" in asked and not [key for key in asked if key.endswith(".in_epoch")]
+    assert [list(figures) for figures in reference_figures] == [
+        ["epoch.run", cpu_key("epoch.run")]]
+    assert result.score == result.max_score
+
+
+@needs_accounting
+def test_a_slow_epoch_names_the_function_measured_to_take_its_time(reference_observed, tmp_path,
+                                                                   reference_figures):
     """Each function was timed alone over the epoch's batches, from outside the kernel as
     the epoch is: the message names the looping cross_entropy from its own figures, and
     no other function, whatever else fails."""
@@ -312,6 +337,8 @@ def test_a_slow_epoch_names_the_function_measured_to_take_its_time(reference_obs
     assert "y_hat[range(len(y_hat)), y]" in speed.message
     assert "softmax alone" not in speed.message and "accuracy alone" not in speed.message
     assert [t.step for t in result.timings] == ["epoch.run"]  # the parts explain, no rows
+    # Timed beside the kernel and twice alone, the parts with the epoch each time.
+    assert all("cross_entropy.in_epoch" in figures for figures in reference_figures)
 
 
 def part(student_cpu: float, reference_cpu: float = 0.05) -> Timing:
@@ -543,7 +570,7 @@ SLOW_ALONE_CROSS_ENTROPY = two_faced(LOOPED, VECTORISED)
 def test_a_step_is_timed_again_alone_where_the_overlap_may_flatter_it(cpu, wall, ratio,
                                                                        flattering):
     timing = Timing("epoch.run", "cpu", wall, cpu / ratio, 5.0, cpu, cpu / ratio, wall)
-    assert grade.flattered(timing) is flattering
+    assert timings.flattered(timing) is flattering
 
 
 @needs_accounting
@@ -555,7 +582,7 @@ def test_a_part_of_a_step_never_has_the_reference_timed_again(reference_observed
                           tmp_path / "slow_alone.ipynb")
     result = grade_file(path, FAST)
     speed, epoch = speed_mark(result)
-    assert speed.passed and epoch.cpu_ratio < grade.ALONE_ABOVE * epoch.max_ratio, speed.message
+    assert speed.passed and epoch.cpu_ratio < timings.ALONE_ABOVE * epoch.max_ratio, speed.message
     assert reference_runs == [False], reference_runs
 
 @needs_accounting

@@ -22,12 +22,11 @@ from grader.grading.handout import left_out, read_handout, recorded_demos, unwri
 from grader.grading.inputs import build_inputs, late_inputs
 from grader.grading.notebook import NotebookUnreadable, read_notebook
 from grader.grading.observe import observe
-from grader.grading.plan import StepWork
 from grader.grading.reference import ReferenceTiming
-from grader.grading.results import Cause, Result, TestResult, Timing, cpu_key, runnable_key
+from grader.grading.results import Cause, Result, TestResult, Timing
 from grader.grading.source import ParsedNotebook, parse_notebook
+from grader.grading.timings import flattered, timing_of
 from grader.grading.wording import KERNEL_NOT_STARTED, not_graded
-from grader.sandbox import cgroups
 from grader.sandbox.budget import Budget
 from grader.sandbox.bwrap import describe as describe_sandbox
 from grader.sandbox.bwrap import hiding, use_bwrap
@@ -35,12 +34,7 @@ from grader.sandbox.kernels import KernelPool
 from grader.students.identity import shown
 from grader.students.submissions import Submission, match_notebooks
 
-# A step whose ratio to the reference, timed beside it, is above this share of its bound
-# is judged against the reference timed again alone; so is one whose kernel ran on more
-# than ONE_CORE seconds of CPU time a second (its step runs on one thread).
-ALONE_ABOVE = 0.5
 ALONE_RUNS = 2  # the reference's timed steps, timed again alone
-ONE_CORE = 1.25
 
 
 def fail_all(assignment: Assignment, message: str, cause: Cause) -> list[TestResult]:
@@ -70,19 +64,6 @@ def handed_in_as(submission: Submission, notebook: Path | None) -> str:
         return f"{handed.via.relative_to(folder)}/{handed.original}"
     return str(notebook.relative_to(folder)) if notebook.is_relative_to(folder) \
         else notebook.name
-
-
-def timing_of(work: StepWork, observations: dict, seconds: dict[str, float],
-              reference_seconds: dict[str, float], settings: Settings) -> Timing:
-    """A timed step's figures; the student's count only if the step's probes returned."""
-    returned = all(observations.get(key, {}).get("ok") for key in work.keys)
-    max_ratio = work.step.bound(settings.options[work.exercise])
-    cpu = seconds.get(cpu_key(work.name)) if returned else None
-    return Timing(work.name, settings.device, seconds.get(work.name) if returned else None,
-                  reference_seconds[work.name], max_ratio, cpu,
-                  reference_seconds.get(cpu_key(work.name)),
-                  seconds.get(runnable_key(work.name)) if returned else None,
-                  cgroups.cpu_time_unread() if cpu is None else None)
 
 
 @contextmanager
@@ -159,8 +140,9 @@ def judged(attempt: Attempt, observations: dict, seconds: dict[str, float],
     assignment, result = attempt.assignment, attempt.result
     timings, timed_reference = timed_beside(attempt, observations, seconds)
     reference = attempt.reference.observed()
-    result.timings.extend(timing for timing, work in zip(timings, assignment.timed, strict=True)
-                          if not work.step.part_of)  # a part explains its step's time
+    parts = {work.name for work in assignment.timed if work.step.part_of}
+    # A part explains its step's time (where it was timed at all): not a figure of its own.
+    result.timings.extend(timing for timing in timings if timing.step not in parts)
     context = Context(observations, {**reference.observations, **timed_reference},
                       {**attempt.inputs, **attempt.late}, {t.step: t for t in timings},
                       assignment.hints, planned=assignment.keys, forbidden=forbidden)
@@ -189,28 +171,21 @@ def timed_beside(attempt: Attempt, observations: dict, seconds: dict[str, float]
     milliseconds are noise: one of 6 ms read 2.4×)."""
     assignment, settings = attempt.assignment, attempt.settings
     reference_seconds, observed = attempt.reference.finish()
+    timed = attempt.reference.timed_steps()  # a part only where its step's verdict needed it
 
     def figures(reference: dict[str, float]) -> list[Timing]:
-        return [timing_of(work, observations, seconds, reference, settings)
-                for work in assignment.timed]
+        return [timing_of(work, observations, seconds, reference, settings) for work in timed]
 
     timings = figures(reference_seconds)
-    verdicts = [timing for timing, work in zip(timings, assignment.timed, strict=True)
+    verdicts = [timing for timing, work in zip(timings, timed, strict=True)
                 if not work.step.part_of]
     if attempt.reference.beside and any(map(flattered, verdicts)):
-        runs = [reference_seconds, *(ReferenceTiming(assignment, attempt.late).finish()[0]
+        explained = frozenset(attempt.reference.explained)
+        runs = [reference_seconds, *(ReferenceTiming(assignment, attempt.late,
+                                                     explained).finish()[0]
                                      for _ in range(ALONE_RUNS))]
         timings = figures({key: min(run[key] for run in runs) for key in reference_seconds})
     return timings, observed
-
-
-def flattered(timing: Timing) -> bool:
-    """Whether timing beside the reference may have flattered this step: its ratio above
-    ALONE_ABOVE of its bound, or its kernel on more than one core while it ran."""
-    crowded = (timing.student_cpu_seconds is not None and bool(timing.student_seconds)
-               and timing.student_cpu_seconds > ONE_CORE * timing.student_seconds)
-    return crowded or (timing.ratio is not None
-                       and timing.ratio > ALONE_ABOVE * timing.max_ratio)
 
 
 def grade_submission(submission: Submission, assignment: Assignment | Settings,

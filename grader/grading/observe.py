@@ -20,6 +20,7 @@ from grader.grading.handout import names
 from grader.grading.inputs import kernel_inputs
 from grader.grading.plan import StepWork, left_to_run, step_timeout, stopped_by
 from grader.grading.results import CellRecord, cpu_key, runnable_key
+from grader.grading.timings import flattered, timing_of
 from grader.kernel.probing import COURSE_PACKAGE, encode, failure
 from grader.sandbox.budget import OUT_OF_TIME
 from grader.sandbox.execute import KernelRun
@@ -92,6 +93,9 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
         if opened.error and not run.dead and not opened.error.startswith(OUT_OF_TIME):
             notes.append(f"The grader could not start its probes: {opened.error}")
         for item in work:
+            if item.step.part_of and not parts_timed(attempt, item.step.part_of,
+                                                   run.reader.observations, seconds):
+                continue
             timeout = step_timeout(item.step, settings)
             step_late = {key: late[key] for key in item.step.late}
             if item.step.timed:  # first: the kernel's clocks below start after the wait
@@ -120,6 +124,27 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
     return KernelProbing(run.reader.observations, seconds, run.errors, notes, run.dead,
                          run.stopped_cell, stopped_probing=bool(run.dead) and not opened.error,
                          terminal=kernel.terminal_output())
+
+
+def parts_timed(attempt: Attempt, whole: str, observations: dict,
+              seconds: dict[str, float]) -> bool:
+    """Whether the parts of the step `whole` are timed, here and by the reference: only
+    where its verdict may read them, to say which function is slow (timing beside the
+    reference may have flattered the step, grader/grading/timings.py). Each part cost
+    both sides an epoch's batches: 0.2 s of CPU time a submission. Decided once, when both
+    figures of the step are in; the grader's wait for the reference's is given back."""
+    reference = attempt.reference
+    decided = reference.decided(whole)
+    if decided is not None:
+        return decided
+    with attempt.budget.paused():
+        reference.start()  # already, unless the step was timed in a kernel before this one
+        figures = reference.figures_of(whole)
+    step = next(work for work in attempt.assignment.timed if work.name == whole)
+    wanted = bool(figures) and flattered(timing_of(step, observations, seconds, figures,
+                                                   attempt.settings))
+    reference.explain(whole, wanted)
+    return bool(reference.decided(whole))
 
 
 def observe(attempt: Attempt, demos: set[int] | None = None) -> tuple[dict, dict[str, float]]:

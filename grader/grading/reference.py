@@ -29,7 +29,7 @@ from grader.grading.assignment import Assignment
 from grader.grading.cache import load_verified, private_entry, store_verified
 from grader.grading.inputs import build_inputs
 from grader.grading.notebook import read_notebook
-from grader.grading.plan import step_timeout
+from grader.grading.plan import StepWork, step_timeout
 from grader.grading.results import cpu_key
 from grader.kernel.probing import Probe, run_table, to_bytes
 from grader.sandbox import cgroups
@@ -168,14 +168,25 @@ class ReferenceTiming:
     one thread its probes allow (the kernel's step likewise), while the process's clock also
     counts the grading worker's other threads (the kernel's channels, the next kernel's
     launch). They run on a probe of their own (the reference's inputs with the late ones,
-    its own observations), sharing only the state its untimed steps built."""
+    its own observations), sharing only the state its untimed steps built.
 
-    def __init__(self, assignment: Assignment, late: dict[str, int]):
+    The parts of a step (each function over the epoch's batches) only word a slow step's
+    message: the kernel decides, once it has both figures of the step, whether its verdict
+    may need them (`explain`), and the parts are timed on both sides only then. Timed
+    again alone, the reference times the parts the kernel asked for (`explained`)."""
+
+    def __init__(self, assignment: Assignment, late: dict[str, int],
+                 explained: frozenset[str] | None = None):
         self.assignment, self.late = assignment, late
         self.source: Probe | None = None  # the reference's probe, once read
         self.probe: Probe | None = None  # the copy its timed steps run on
         self.seconds: dict[str, float] = {}
         self.error: Exception | None = None
+        wholes = {work.step.part_of for work in assignment.timed if work.step.part_of}
+        self.undecided = wholes if explained is None else set()
+        self.explained = set(explained or ())  # the steps whose parts are timed
+        self.ended = False  # the timed steps' thread is done
+        self.changed = threading.Condition()  # a figure, a decision or the end
         self.thread: threading.Thread | None = None
         self.reading = threading.Thread(target=self.read, daemon=True, name="the reference")
         self.reading.start()
@@ -215,13 +226,64 @@ class ReferenceTiming:
             span = TIMED_SPAN if self.beside else ALONE_SPAN
             with timeline.span(span), cgroups.thread_apart(FOREGROUND_SHARES):
                 for work in self.assignment.timed:
+                    if work.step.part_of and not self.wanted(work.step.part_of):
+                        continue
                     started, started_cpu = time.perf_counter(), time.thread_time()
                     run_table(self.probe, work.module, work.table, work.keys,
                               step_timeout(work.step, self.assignment.settings))
-                    self.seconds[work.name] = time.perf_counter() - started
-                    self.seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
+                    with self.changed:
+                        self.seconds[work.name] = time.perf_counter() - started
+                        self.seconds[cpu_key(work.name)] = time.thread_time() - started_cpu
+                        self.changed.notify_all()
         except Exception as error:  # noqa: BLE001 - raised again by finish, in the grader
             self.error = error
+        finally:
+            with self.changed:
+                self.ended = True
+                self.changed.notify_all()
+
+    def wanted(self, whole: str) -> bool:
+        """Whether to time the parts of `whole`, once the kernel has said (or the grader is
+        done with the kernels: `wait` and `finish` say no for it)."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: whole not in self.undecided,
+                                         read_limit(self.assignment)):
+                self.undecided.discard(whole)  # never left waiting: no kernel will say
+            return whole in self.explained
+
+    def figures_of(self, whole: str) -> dict[str, float]:
+        """The reference's seconds of the step `whole` once it is timed here (the grader
+        waits for them beside the kernel); none where it failed or never ran."""
+        with self.changed:
+            self.changed.wait_for(lambda: whole in self.seconds or self.ended,
+                                  read_limit(self.assignment))
+            return {key: self.seconds[key] for key in (whole, cpu_key(whole))
+                    if key in self.seconds}
+
+    def explain(self, whole: str, wanted: bool) -> None:
+        """The kernel's word on the step `whole`: time its parts (its verdict may need
+        them) or not. The first word stands."""
+        with self.changed:
+            if whole in self.undecided:
+                self.undecided.discard(whole)
+                if wanted:
+                    self.explained.add(whole)
+            self.changed.notify_all()
+
+    def decided(self, whole: str) -> bool | None:
+        """Whether the parts of `whole` are timed; None while undecided."""
+        with self.changed:
+            return None if whole in self.undecided else whole in self.explained
+
+    def timed_steps(self) -> list[StepWork]:
+        """The timed steps, less the parts not timed (after `finish`)."""
+        return [work for work in self.assignment.timed
+                if not work.step.part_of or work.step.part_of in self.explained]
+
+    def no_more_words(self) -> None:
+        """No kernel will decide any more: the parts still undecided are not timed."""
+        for whole in list(self.undecided):
+            self.explain(whole, False)
 
     @property
     def beside(self) -> bool:
@@ -232,6 +294,7 @@ class ReferenceTiming:
         """Let the reading and the timed steps end, if they started (an attempt judged no
         further must not leave them running beside the next one's); whether they did, in
         their timeouts."""
+        self.no_more_words()
         self.reading.join(read_limit(self.assignment))
         if self.thread is not None:
             settings = self.assignment.settings
@@ -243,13 +306,14 @@ class ReferenceTiming:
     def finish(self) -> tuple[dict[str, float], dict]:
         """Every timed step's seconds and observations (timed here if the kernel ran none);
         a step that failed is the grader's fault, never a ratio."""
+        self.no_more_words()
         if self.thread is None:
             self.run()
         if not self.wait():
             raise RuntimeError("the reference's timed steps did not return")
         if self.error is not None:
             raise self.error
-        keys = [key for work in self.assignment.timed for key in work.keys]
+        keys = [key for work in self.timed_steps() for key in work.keys]
         observed = self.probe.observations
         failed = [key for key in keys if not observed.get(key, {}).get("ok")]
         if failed:  # its seconds would time an error: the grader's fault, never a ratio
