@@ -94,7 +94,7 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
             notes.append(f"The grader could not start its probes: {opened.error}")
         for item in work:
             if item.step.part_of and not parts_timed(attempt, item.step.part_of,
-                                                   run.reader.observations, seconds):
+                                                     run.reader.observations, seconds):
                 continue
             timeout = step_timeout(item.step, settings)
             step_late = {key: late[key] for key in item.step.late}
@@ -127,7 +127,7 @@ def probe_in_kernel(attempt: Attempt, notebook: nbformat.NotebookNode, work: lis
 
 
 def parts_timed(attempt: Attempt, whole: str, observations: dict,
-              seconds: dict[str, float]) -> bool:
+                seconds: dict[str, float]) -> bool:
     """Whether the parts of the step `whole` are timed, here and by the reference: only
     where its verdict may read them, to say which function is slow (timing beside the
     reference may have flattered the step, grader/grading/timings.py). Each part cost
