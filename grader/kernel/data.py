@@ -125,8 +125,12 @@ _COPIES: dict[Path, Path] = {}  # a folder -> the same files inflated, to read i
 def load_fashion_mnist(folder: Path | None = None) -> FashionMNIST:
     """Both splits, parsed once per process and folder; a kernel forked from the grader's
     warm parent finds them parsed there already (grader/sandbox/forkserver.py)."""
-    folder = folder or find_data_dir()
-    return parsed(_COPIES.get(folder.resolve(), folder) if _COPIES else folder)
+    return parsed(read_from(folder or find_data_dir()))
+
+
+def read_from(folder: Path) -> Path:
+    """Where to read `folder`'s files: its inflated copy, if this process was told of one."""
+    return _COPIES.get(folder.resolve(), folder) if _COPIES else folder
 
 
 def read_copy(source: Path, copy: Path) -> None:
@@ -153,8 +157,7 @@ def blanked_pixels(blank: torch.Tensor, folder: Path | None = None) -> torch.Ten
     read. A kernel forked from a warm parent that made it shares its pages instead of
     converting 188 MB itself (0.09 s of CPU, mostly page faults, which two kernels at
     once made twice as dear)."""
-    folder = folder or find_data_dir()
-    return blanked_rows(_COPIES.get(folder.resolve(), folder) if _COPIES else folder,
+    return blanked_rows(read_from(folder or find_data_dir()),
                         tuple(int(pixel) for pixel in blank))
 
 

@@ -178,7 +178,8 @@ def serve(grader: int) -> None:
     while line := requests.readline(MAX_LINE):
         reap()
         request = json.loads(line)
-        preload(request["preload"], "preload_later" if forked else "preload")
+        for hook in ("preload", "preload_later") if forked else ("preload",):
+            preload(request["preload"], hook)
         forked = True
         pid = os.fork()
         if pid == 0:

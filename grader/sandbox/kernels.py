@@ -83,10 +83,11 @@ MAX_FRAME_BYTES = 512 * 2**20
 HOLDER_SECONDS = 120.0  # for bwrap to build a forked kernel's sandbox, in the background
 KILL_SECONDS, KILL_POLL_SECONDS = 5.0, 0.005  # for a killed kernel to be gone, how often
 SETTLE_SECONDS = 0.1  # for a killed sandbox's last processes to end on their own
-# Signals whose default action is to be ignored or to stop: any other pending on the
-# placeholder (which handles none) ends it, and its sandbox with it.
-SPARING = {signal.SIGCHLD, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN,
-           signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH}
+# Signals whose default action is to be ignored or to stop, as a /proc signal mask: any
+# other pending on the placeholder (which handles none) ends it, and its sandbox with it.
+SPARING = sum(1 << (number - 1) for number in (
+    signal.SIGCHLD, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN,
+    signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH))
 
 
 @cache
@@ -314,8 +315,7 @@ class LaunchedKernel:
             return True
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
-        spared = int(fields["SigBlk"], 16) | int(fields["SigIgn"], 16)
-        spared |= sum(1 << (number - 1) for number in SPARING)
+        spared = int(fields["SigBlk"], 16) | int(fields["SigIgn"], 16) | SPARING
         return bool(pending & ~spared)
 
     def terminal_output(self) -> str:
